@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package the project needs to build, test and
+# benchmark, if missing. Idempotent; run as root on Debian 12.
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake ninja-build pkg-config clang clang-format
+  libclang-rt-14-dev
+  # libraries
+  libasio-dev libssl-dev libsqlite3-dev libtomlplusplus-dev libcli11-dev
+  libcpp-httplib-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+  # test peers and tools
+  python3 swaks curl msmtp postfix sqlite3 openssl procps iproute2
+  nftables rbldnsd dnsutils gnuplot-nox
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+    missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing packages: ${missing[*]}" >&2
+    echo "setup: run as root (or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  # Postfix is only here for smtp-sink/smtp-source; never configure it.
+  echo "postfix postfix/main_mailer_type select No configuration" |
+    debconf-set-selections
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || true
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

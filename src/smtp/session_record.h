@@ -1,0 +1,79 @@
+// What one SMTP session tells the rest of the system when it ends: the facts
+// the ledger aggregates per client IP. Filled by ServerSession (protocol
+// facts) and by the network layer (addresses, timing, TLS, close reason).
+// Plain data; bounded in size whatever the client sends.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/ip.h"
+
+namespace smtp {
+
+// Why a session ended. Stable names: they appear in logs, the ledger and the
+// API.
+enum class CloseReason {
+  kQuit,             // client sent QUIT
+  kClientClosed,     // EOF or reset from the client
+  kIdleTimeout,      // no input for idle_timeout
+  kSessionTimeout,   // session_timeout reached
+  kTooManyErrors,    // max_errors reached
+  kTooManyCommands,  // max_commands reached
+  kTooManyJunk,      // max_junk_commands reached
+  kCapTotal,         // refused: total connection cap
+  kCapPerIp,         // refused: per-IP connection cap
+  kShutdown,         // server shutting down
+  kTlsFailed,        // TLS handshake failed
+  kProxyError,       // bad PROXY header
+  kRejected,         // policy 554 greeting or early talker refusal
+  kIoError,          // any other socket error
+};
+const char* CloseReasonName(CloseReason r);
+
+// A name and how often it was seen; lists of these are capped (kMaxNames).
+struct NameCount {
+  std::string name;
+  uint32_t count = 0;
+};
+inline constexpr size_t kMaxNames = 8;
+inline constexpr size_t kMaxNameLength = 255;
+// Adds one sighting of name to list, keeping at most kMaxNames entries (new
+// names beyond the cap are dropped; the first distinct ones win).
+void AddName(std::vector<NameCount>* list, std::string_view name);
+
+struct SessionRecord {
+  // Set by the network layer.
+  base::IpAddress client;          // real client (after PROXY, if any)
+  uint16_t client_port = 0;
+  bool via_proxy = false;          // address came from a PROXY header
+  double start_wall = 0;           // Unix seconds
+  double end_wall = 0;
+  double duration_seconds = 0;     // time the sender spent connected to us
+  bool tls = false;
+  CloseReason close_reason = CloseReason::kClientClosed;
+
+  // Protocol facts, set by ServerSession.
+  std::vector<NameCount> helo_names;
+  std::vector<NameCount> mail_from_domains;
+  std::vector<NameCount> rcpt_domains;
+  uint32_t transactions = 0;   // MAIL commands accepted
+  uint32_t messages = 0;       // message bodies fully received
+  uint32_t recipients = 0;     // RCPTs accepted
+  uint64_t bytes = 0;          // message bytes (after dot-unstuffing)
+  uint32_t commands = 0;
+  uint32_t auth_attempts = 0;
+
+  // Evidence.
+  bool early_talker = false;          // spoke before the greeting
+  bool pipelined_without_ehlo = false;  // several commands in one packet
+                                        // before PIPELINING was offered
+  uint32_t bare_lf = 0;
+  uint32_t bare_cr = 0;
+  uint32_t unknown_commands = 0;
+  uint32_t protocol_errors = 0;  // 5xx/503 replies caused by the client
+  uint32_t limits_hit = 0;       // line, recipient, size, count limits
+};
+
+}  // namespace smtp
