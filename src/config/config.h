@@ -43,14 +43,14 @@ struct SmtpConfig {
   int max_text_line_length = 1000;  // DATA line, CRLF included; 0 = no limit
   int max_recipients = 100;
   int64_t max_message_size = 10240000;  // bytes; advertised in SIZE
-  int max_commands = 10000;       // per session
-  int max_junk_commands = 100;    // NOOP/VRFY/EXPN/HELP/RSET per session
-  int max_errors = 20;            // error replies before 421 and close
-  double session_timeout = 600;   // seconds, whole session
-  double idle_timeout = 300;      // seconds without a complete command
-  bool auth = false;              // advertise AUTH (always answered 535)
-  bool starttls = true;           // offer STARTTLS
-  std::string tls_cert;           // PEM; empty: self-signed at start-up
+  int max_commands = 10000;             // per session
+  int max_junk_commands = 100;          // NOOP/VRFY/EXPN/HELP/RSET per session
+  int max_errors = 20;                  // error replies before 421 and close
+  double session_timeout = 600;         // seconds, whole session
+  double idle_timeout = 300;            // seconds without a complete command
+  bool auth = false;                    // advertise AUTH (always answered 535)
+  bool starttls = true;                 // offer STARTTLS
+  std::string tls_cert;                 // PEM; empty: self-signed at start-up
   std::string tls_key;
   // Texts for the "custom" persona (ignored by the others).
   std::string custom_banner = "ESMTP";
@@ -62,9 +62,9 @@ struct SmtpConfig {
 
 struct LedgerConfig {
   bool enabled = true;
-  std::string db_path = "spamsink.db";  // SQLite file; relative to cwd
-  double flush_interval = 1;            // seconds between batch commits
-  double retention_days = 90;           // expire records not seen for this
+  std::string db_path = "spamsink.db";    // SQLite file; relative to cwd
+  double flush_interval = 1;              // seconds between batch commits
+  double retention_days = 90;             // expire records not seen for this
   int64_t max_pending_bytes = 256 << 20;  // memory bound while store fails
 };
 

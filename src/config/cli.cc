@@ -1,0 +1,41 @@
+#include "config/cli.h"
+
+#include "config/fields.h"
+
+namespace config {
+
+void AddFlags(CLI::App* app, Overrides* overrides) {
+  for (const auto& f : Fields()) {
+    std::string names = f.Flag();
+    if (!f.alias.empty()) names += "," + std::string(f.alias);
+    auto* target = &(*overrides)[f.Name()];
+    std::string doc(f.doc);
+    auto* opt = app->add_option(names, *target, doc)->group("Settings");
+    if (f.kind == Kind::kStrings) {
+      // Repeat the flag for several values: --listen A --listen B.
+      opt->expected(1);
+      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      opt->type_name("VALUE");
+    } else {
+      opt->expected(1);
+      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+      opt->type_name(f.kind == Kind::kString ? "TEXT" : "VALUE");
+    }
+  }
+}
+
+base::Status ApplyOverrides(const Overrides& overrides, Config* config) {
+  for (const auto& f : Fields()) {
+    auto it = overrides.find(f.Name());
+    if (it == overrides.end() || it->second.empty()) continue;
+    std::vector<std::string> values = it->second;
+    if (f.kind != Kind::kStrings) values = {values.back()};
+    base::Status s = SetFromStrings(config, f, values);
+    if (!s.ok()) {
+      return base::Status::Error(f.Flag() + ": " + s.message());
+    }
+  }
+  return {};
+}
+
+}  // namespace config

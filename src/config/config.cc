@@ -1,0 +1,238 @@
+#include "config/config.h"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "base/ip.h"
+#include "base/log.h"
+#include "config/fields.h"
+
+namespace config {
+namespace {
+
+std::string Where(std::string_view source, const toml::node& node) {
+  return std::string(source) + ":" + std::to_string(node.source().begin.line) +
+         ": ";
+}
+
+// Converts one TOML value to the strings SetFromStrings understands, checking
+// its TOML type against the field's kind.
+base::Status NodeToStrings(const Field& f, const toml::node& node,
+                           std::vector<std::string>* out) {
+  auto type_error = [&](const char* want) {
+    return base::Status::Error(std::string("expected ") + want);
+  };
+  switch (f.kind) {
+    case Kind::kString:
+      if (!node.is_string()) return type_error("a string");
+      out->push_back(**node.as_string());
+      return {};
+    case Kind::kInt:
+    case Kind::kInt64:
+      if (!node.is_integer()) return type_error("an integer");
+      out->push_back(std::to_string(**node.as_integer()));
+      return {};
+    case Kind::kDouble:
+      if (node.is_integer()) {
+        out->push_back(std::to_string(**node.as_integer()));
+      } else if (node.is_floating_point()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.17g", **node.as_floating_point());
+        out->push_back(buf);
+      } else {
+        return type_error("a number");
+      }
+      return {};
+    case Kind::kBool:
+      if (!node.is_boolean()) return type_error("true or false");
+      out->push_back(**node.as_boolean() ? "true" : "false");
+      return {};
+    case Kind::kStrings: {
+      const toml::array* arr = node.as_array();
+      if (!arr) return type_error("an array of strings");
+      for (const auto& el : *arr) {
+        if (!el.is_string()) return type_error("an array of strings");
+        out->push_back(**el.as_string());
+      }
+      return {};
+    }
+  }
+  return {};
+}
+
+bool IsLoopbackListen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string host = listen.substr(0, colon);
+  if (host == "localhost") return true;
+  auto ip = base::IpAddress::Parse(host);
+  return ip.ok() && ip->IsLoopback();
+}
+
+}  // namespace
+
+base::Result<Config> ParseToml(std::string_view text, std::string_view source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return base::Status::Error(std::string(source) + ":" +
+                               std::to_string(e.source().begin.line) + ": " +
+                               std::string(e.description()));
+  }
+  Config config;
+  for (const auto& [section_key, section_node] : root) {
+    std::string section(section_key.str());
+    const toml::table* table = section_node.as_table();
+    if (!table) {
+      return base::Status::Error(Where(source, section_node) + section +
+                                 ": unknown setting (settings live in "
+                                 "tables such as [server] or [smtp])");
+    }
+    bool known_section = false;
+    for (const auto& f : Fields()) known_section |= f.section == section;
+    if (!known_section) {
+      return base::Status::Error(Where(source, section_node) + "[" + section +
+                                 "]: unknown table");
+    }
+    for (const auto& [key, node] : *table) {
+      const Field* f = FindField(section, key.str());
+      std::string name = section + "." + std::string(key.str());
+      if (!f) {
+        return base::Status::Error(Where(source, node) + name +
+                                   ": unknown key");
+      }
+      std::vector<std::string> values;
+      base::Status s = NodeToStrings(*f, node, &values);
+      if (s.ok()) s = SetFromStrings(&config, *f, values);
+      if (!s.ok()) {
+        return base::Status::Error(Where(source, node) + name + ": " +
+                                   s.message());
+      }
+    }
+  }
+  return config;
+}
+
+base::Result<Config> LoadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return base::Status::Error(path + ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseToml(ss.str(), path);
+}
+
+base::Status Validate(const Config& c) {
+  auto err = [](const std::string& m) { return base::Status::Error(m); };
+  if (c.server.listen.empty()) {
+    return err("server.listen: at least one address is needed");
+  }
+  for (const auto& l : c.server.listen) {
+    auto colon = l.rfind(':');
+    if (colon == std::string::npos || colon + 1 == l.size()) {
+      return err("server.listen: \"" + l + "\" is not host:port");
+    }
+    if (!base::IpAddress::Parse(l.substr(0, colon)).ok()) {
+      return err("server.listen: \"" + l +
+                 "\" needs a numeric address, e.g. 0.0.0.0:25 or [::]:25");
+    }
+  }
+  for (const auto& n : c.server.proxy_trusted) {
+    if (!base::Cidr::Parse(n).ok()) {
+      return err("server.proxy_trusted: \"" + n + "\" is not a network");
+    }
+  }
+  if (c.smtp.tls_cert.empty() != c.smtp.tls_key.empty()) {
+    return err("smtp.tls_cert and smtp.tls_key must be given together");
+  }
+  if (c.api.enabled && !IsLoopbackListen(c.api.listen) && c.api.token.empty()) {
+    return err("api.token: required because api.listen (" + c.api.listen +
+               ") is not a loopback address");
+  }
+  base::LogLevel level;
+  if (!base::ParseLogLevel(c.log.level, &level)) {
+    return err("log.level: \"" + c.log.level + "\" is not a level");
+  }
+  return {};
+}
+
+std::string DefaultsToml() {
+  Config defaults;
+  std::string out =
+      "# spamsink configuration: every setting with its default.\n"
+      "# Unknown keys are errors.\n";
+  std::string_view section;
+  for (const auto& f : Fields()) {
+    if (f.section != section) {
+      section = f.section;
+      out += "\n[" + std::string(section) + "]\n";
+    }
+    out += "# ";
+    out += f.doc;
+    if (!f.choices.empty()) out += " One of: " + std::string(f.choices) + ".";
+    out += "\n" + std::string(f.key) + " = " + ValueToToml(defaults, f) + "\n";
+  }
+  return out;
+}
+
+std::string ReferenceMarkdown() {
+  Config defaults;
+  std::string out =
+      "# Configuration reference\n\n"
+      "Generated from the settings table in `src/config/fields.cc` by "
+      "`spamsink --print-reference`; do not edit by hand.\n\n"
+      "spamsink reads one TOML file (`--config FILE`); every key can also be "
+      "given on the command line as `--section-key VALUE`, which overrides "
+      "the file. Unknown keys, wrong types and values out of range are "
+      "errors that name the key and its line, and the server does not "
+      "start. `spamsink --print-defaults` prints a complete file.\n";
+  std::string_view section;
+  for (const auto& f : Fields()) {
+    if (f.section != section) {
+      section = f.section;
+      out += "\n## [" + std::string(section) + "]\n\n";
+      out += "| key | type | default | flag | meaning |\n";
+      out += "|---|---|---|---|---|\n";
+    }
+    const char* type = "";
+    switch (f.kind) {
+      case Kind::kString:
+        type = "string";
+        break;
+      case Kind::kInt:
+      case Kind::kInt64:
+        type = "integer";
+        break;
+      case Kind::kDouble:
+        type = "number";
+        break;
+      case Kind::kBool:
+        type = "bool";
+        break;
+      case Kind::kStrings:
+        type = "strings";
+        break;
+    }
+    std::string doc(f.doc);
+    if (!f.choices.empty()) doc += " One of: `" + std::string(f.choices) + "`.";
+    if (f.kind == Kind::kInt || f.kind == Kind::kInt64 ||
+        f.kind == Kind::kDouble) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " Range: %g to %g.", f.min, f.max);
+      doc += buf;
+    }
+    std::string flag = f.Flag();
+    if (!f.alias.empty()) flag += ", " + std::string(f.alias);
+    std::string def = ValueToToml(defaults, f);
+    for (char& ch : def) {
+      if (ch == '|') ch = '/';
+    }
+    out += "| `" + std::string(f.key) + "` | " + type + " | `" + def + "` | `" +
+           flag + "` | " + doc + " |\n";
+  }
+  return out;
+}
+
+}  // namespace config
