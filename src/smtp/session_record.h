@@ -36,6 +36,7 @@ const char* CloseReasonName(CloseReason r);
 struct NameCount {
   std::string name;
   uint32_t count = 0;
+  bool operator==(const NameCount&) const = default;
 };
 inline constexpr size_t kMaxNames = 8;
 inline constexpr size_t kMaxNameLength = 255;
@@ -45,12 +46,12 @@ void AddName(std::vector<NameCount>* list, std::string_view name);
 
 struct SessionRecord {
   // Set by the network layer.
-  base::IpAddress client;          // real client (after PROXY, if any)
+  base::IpAddress client;  // real client (after PROXY, if any)
   uint16_t client_port = 0;
-  bool via_proxy = false;          // address came from a PROXY header
-  double start_wall = 0;           // Unix seconds
+  bool via_proxy = false;  // address came from a PROXY header
+  double start_wall = 0;   // Unix seconds
   double end_wall = 0;
-  double duration_seconds = 0;     // time the sender spent connected to us
+  double duration_seconds = 0;  // time the sender spent connected to us
   bool tls = false;
   CloseReason close_reason = CloseReason::kClientClosed;
 
@@ -58,15 +59,15 @@ struct SessionRecord {
   std::vector<NameCount> helo_names;
   std::vector<NameCount> mail_from_domains;
   std::vector<NameCount> rcpt_domains;
-  uint32_t transactions = 0;   // MAIL commands accepted
-  uint32_t messages = 0;       // message bodies fully received
-  uint32_t recipients = 0;     // RCPTs accepted
-  uint64_t bytes = 0;          // message bytes (after dot-unstuffing)
+  uint32_t transactions = 0;  // MAIL commands accepted
+  uint32_t messages = 0;      // message bodies fully received
+  uint32_t recipients = 0;    // RCPTs accepted
+  uint64_t bytes = 0;         // message bytes (after dot-unstuffing)
   uint32_t commands = 0;
   uint32_t auth_attempts = 0;
 
   // Evidence.
-  bool early_talker = false;          // spoke before the greeting
+  bool early_talker = false;            // spoke before the greeting
   bool pipelined_without_ehlo = false;  // several commands in one packet
                                         // before PIPELINING was offered
   uint32_t bare_lf = 0;
