@@ -1,0 +1,392 @@
+#include "ledger/ledger.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "base/log.h"
+#include "ledger/sqlite_store.h"
+
+namespace ledger {
+
+struct Ledger::Shard {
+  std::mutex mu;  // taken by the owning I/O thread and by the writer
+  std::unordered_map<base::IpAddress, SourceRecord> records;
+  uint64_t sessions = 0;  // ever recorded through this shard
+  std::array<uint64_t, kDurationBounds.size() + 1> duration{};
+  double duration_sum = 0;
+};
+
+namespace {
+
+std::atomic<uint64_t> g_next_ledger_id{1};
+
+struct ShardCache {
+  uint64_t ledger_id = 0;
+  void* shard = nullptr;
+};
+thread_local ShardCache t_shard_cache;
+
+constexpr int kRateSeconds = 3600;
+constexpr int kCloseAttempts = 3;
+constexpr double kExpireEverySeconds = 3600;
+
+template <size_t N>
+size_t BucketOf(const std::array<double, N>& bounds, double v) {
+  return std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin();
+}
+
+void AppendNumber(std::string* out, double v) {
+  char buf[32];
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    snprintf(buf, sizeof buf, "%.0f", v);
+  } else {
+    snprintf(buf, sizeof buf, "%.9g", v);
+  }
+  *out += buf;
+}
+
+void AppendMetric(std::string* out, const char* name, const char* type,
+                  const char* help, double value) {
+  *out += std::string("# HELP spamsink_") + name + " " + help +
+          "\n# TYPE spamsink_" + name + " " + type + "\nspamsink_" + name + " ";
+  AppendNumber(out, value);
+  *out += '\n';
+}
+
+template <size_t N>
+void AppendHistogram(std::string* out, const char* name, const char* help,
+                     const std::array<double, N>& bounds, const Histogram& h) {
+  *out += std::string("# HELP spamsink_") + name + " " + help +
+          "\n# TYPE spamsink_" + name + " histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= N; ++i) {
+    cumulative += i < h.buckets.size() ? h.buckets[i] : 0;
+    *out += std::string("spamsink_") + name + "_bucket{le=\"";
+    if (i < N) {
+      AppendNumber(out, bounds[i]);
+    } else {
+      *out += "+Inf";
+    }
+    *out += "\"} " + std::to_string(cumulative) + "\n";
+  }
+  *out += std::string("spamsink_") + name + "_sum ";
+  AppendNumber(out, h.sum);
+  *out += std::string("\nspamsink_") + name + "_count " +
+          std::to_string(h.count) + "\n";
+}
+
+}  // namespace
+
+Ledger::Ledger(std::unique_ptr<Store> store, const config::LedgerConfig& config,
+               const base::Clock* clock)
+    : id_(g_next_ledger_id++),
+      store_(std::move(store)),
+      config_(config),
+      clock_(clock),
+      rates_(kRateSeconds) {
+  commit_hist_.buckets.assign(kCommitBounds.size() + 1, 0);
+}
+
+base::Result<std::unique_ptr<Ledger>> Ledger::Open(
+    const config::LedgerConfig& config) {
+  auto store = OpenSqliteStore(config.db_path);
+  if (!store.ok()) return store.status();
+  return Create(std::move(store).value(), config, &base::SystemClock::Get(),
+                true);
+}
+
+std::unique_ptr<Ledger> Ledger::Create(std::unique_ptr<Store> store,
+                                       const config::LedgerConfig& config,
+                                       const base::Clock* clock,
+                                       bool start_writer) {
+  std::unique_ptr<Ledger> l(new Ledger(std::move(store), config, clock));
+  if (start_writer)
+    l->writer_ = std::thread([p = l.get()] { p->WriterLoop(); });
+  return l;
+}
+
+Ledger::~Ledger() { Close(); }
+
+Ledger::Shard* Ledger::LocalShard() {
+  ShardCache& c = t_shard_cache;
+  if (c.ledger_id == id_) return static_cast<Shard*>(c.shard);
+  std::lock_guard lock(shards_mu_);
+  auto& s = shards_[std::this_thread::get_id()];
+  if (!s) s = std::make_unique<Shard>();
+  c.ledger_id = id_;
+  c.shard = s.get();
+  return s.get();
+}
+
+void Ledger::Record(const smtp::SessionRecord& session) {
+  if (closed_.load(std::memory_order_relaxed)) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  Shard* s = LocalShard();
+  std::lock_guard lock(s->mu);
+  auto [it, inserted] = s->records.try_emplace(session.client);
+  if (inserted) it->second.ip = session.client;
+  MergeSession(&it->second, session);
+  s->sessions++;
+  s->duration[BucketOf(kDurationBounds, session.duration_seconds)]++;
+  s->duration_sum += session.duration_seconds;
+}
+
+base::Status Ledger::Flush() {
+  std::lock_guard lock(flush_mu_);
+  return FlushLocked();
+}
+
+base::Status Ledger::FlushLocked() {
+  std::vector<std::unordered_map<base::IpAddress, SourceRecord>> taken;
+  {
+    std::lock_guard lock(shards_mu_);
+    taken.reserve(shards_.size());
+    for (auto& [tid, shard] : shards_) {
+      std::lock_guard shard_lock(shard->mu);
+      if (shard->records.empty()) continue;
+      taken.emplace_back();
+      taken.back().swap(shard->records);
+    }
+  }
+  Window w;
+  uint64_t limit =
+      config_.max_pending_bytes > 0 ? config_.max_pending_bytes : 0;
+  for (auto& map : taken) {
+    for (auto& [ip, rec] : map) {
+      w.connections += rec.connections;
+      w.messages += rec.messages;
+      w.recipients += rec.recipients;
+      w.bytes += rec.bytes;
+      auto it = pending_.find(ip);
+      if (it != pending_.end()) {
+        pending_bytes_ -= it->second.ApproxBytes();
+        MergeRecord(&it->second, rec);
+        pending_bytes_ += it->second.ApproxBytes();
+        continue;
+      }
+      size_t size = rec.ApproxBytes();
+      if (limit != 0 && pending_bytes_ + size > limit) {
+        dropped_.fetch_add(rec.connections, std::memory_order_relaxed);
+        continue;
+      }
+      pending_bytes_ += size;
+      pending_.emplace(ip, std::move(rec));
+    }
+  }
+  if (w.connections != 0) AddToRates(w);
+  base::Status status;
+  if (!pending_.empty()) {
+    std::vector<SourceRecord> batch;
+    batch.reserve(pending_.size());
+    for (auto& [ip, rec] : pending_) batch.push_back(std::move(rec));
+    pending_.clear();
+    auto t0 = std::chrono::steady_clock::now();
+    status = store_->Apply(batch);
+    double took =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
+    {
+      std::lock_guard lock(commit_hist_mu_);
+      commit_hist_.buckets[BucketOf(kCommitBounds, took)]++;
+      commit_hist_.count++;
+      commit_hist_.sum += took;
+    }
+    if (status.ok()) {
+      commits_.fetch_add(1, std::memory_order_relaxed);
+      pending_bytes_ = 0;
+      if (!healthy_) {
+        base::LogLine(base::LogLevel::kInfo, "ledger_store_recovered")
+            .Kv("sources", uint64_t(batch.size()));
+      }
+      healthy_ = true;
+    } else {
+      uint64_t errors = commit_errors_.fetch_add(1) + 1;
+      for (auto& rec : batch) pending_.emplace(rec.ip, std::move(rec));
+      // Log the first failure of a run, then every 60th.
+      if (healthy_ || errors % 60 == 0) {
+        base::LogLine(base::LogLevel::kWarning, "ledger_store_failed")
+            .Kv("error", status.message())
+            .Kv("pending_sources", uint64_t(pending_.size()))
+            .Kv("pending_bytes", pending_bytes_);
+      }
+      healthy_ = false;
+    }
+  }
+  healthy_flag_.store(healthy_);
+  pending_sources_.store(pending_.size(), std::memory_order_relaxed);
+  pending_bytes_gauge_.store(pending_bytes_, std::memory_order_relaxed);
+  return status;
+}
+
+base::Status Ledger::ExpireNow() {
+  if (config_.retention_days <= 0) return {};
+  double cutoff = clock_->WallSeconds() - config_.retention_days * 86400;
+  auto n = store_->Expire(cutoff);
+  if (!n.ok()) {
+    base::LogLine(base::LogLevel::kWarning, "ledger_expire_failed")
+        .Kv("error", n.error());
+    return n.status();
+  }
+  expired_.fetch_add(*n, std::memory_order_relaxed);
+  if (*n != 0) {
+    base::LogLine(base::LogLevel::kInfo, "ledger_expired").Kv("sources", *n);
+  }
+  return {};
+}
+
+void Ledger::WriterLoop() {
+  auto interval =
+      std::chrono::duration<double>(std::max(0.001, config_.flush_interval));
+  std::unique_lock lk(writer_mu_);
+  while (!stop_) {
+    writer_cv_.wait_for(lk, interval, [&] { return stop_; });
+    if (stop_) break;
+    lk.unlock();
+    {
+      std::lock_guard lock(flush_mu_);
+      FlushLocked();
+      double now = clock_->WallSeconds();
+      if (last_expire_ == 0 || now - last_expire_ >= kExpireEverySeconds) {
+        last_expire_ = now;
+        ExpireNow();
+      }
+    }
+    lk.lock();
+  }
+}
+
+base::Status Ledger::Close() {
+  if (closed_.exchange(true)) return {};
+  {
+    std::lock_guard lk(writer_mu_);
+    stop_ = true;
+  }
+  writer_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  base::Status s;
+  for (int i = 0; i < kCloseAttempts; ++i) {
+    s = Flush();
+    if (s.ok()) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  base::LogLine(base::LogLevel::kError, "ledger_close_lost")
+      .Kv("error", s.message())
+      .Kv("sources", pending_sources_.load());
+  return s;
+}
+
+void Ledger::AddToRates(const Window& w) {
+  int64_t sec = int64_t(std::floor(clock_->WallSeconds()));
+  std::lock_guard lock(rates_mu_);
+  Bucket& b = rates_[size_t(sec % kRateSeconds)];
+  if (b.second != sec) b = Bucket{sec, {}};
+  b.w.connections += w.connections;
+  b.w.messages += w.messages;
+  b.w.recipients += w.recipients;
+  b.w.bytes += w.bytes;
+}
+
+Window Ledger::SumRates(int seconds) {
+  int64_t now = int64_t(std::floor(clock_->WallSeconds()));
+  Window w;
+  w.seconds = seconds;
+  std::lock_guard lock(rates_mu_);
+  for (const auto& b : rates_) {
+    if (b.second >= 0 && b.second > now - seconds && b.second <= now) {
+      w.connections += b.w.connections;
+      w.messages += b.w.messages;
+      w.recipients += b.w.recipients;
+      w.bytes += b.w.bytes;
+    }
+  }
+  return w;
+}
+
+base::Result<SourcePage> Ledger::Sources(const SourceQuery& q) {
+  return store_->Query(q);
+}
+
+base::Result<std::optional<SourceRecord>> Ledger::Source(
+    const base::IpAddress& ip) {
+  return store_->Get(ip);
+}
+
+base::Result<Stats> Ledger::GetStats() {
+  auto t = store_->GetTotals();
+  if (!t.ok()) return t.status();
+  Stats s;
+  s.totals = *t;
+  s.last_minute = SumRates(60);
+  s.last_hour = SumRates(3600);
+  s.pending_sources = pending_sources_.load(std::memory_order_relaxed);
+  return s;
+}
+
+LedgerMetrics Ledger::Metrics() {
+  LedgerMetrics m;
+  m.session_duration.buckets.assign(kDurationBounds.size() + 1, 0);
+  {
+    std::lock_guard lock(shards_mu_);
+    for (auto& [tid, shard] : shards_) {
+      std::lock_guard shard_lock(shard->mu);
+      m.sessions_recorded += shard->sessions;
+      for (size_t i = 0; i < shard->duration.size(); ++i) {
+        m.session_duration.buckets[i] += shard->duration[i];
+        m.session_duration.count += shard->duration[i];
+      }
+      m.session_duration.sum += shard->duration_sum;
+    }
+  }
+  {
+    std::lock_guard lock(commit_hist_mu_);
+    m.commit_duration = commit_hist_;
+  }
+  m.sessions_dropped = dropped_.load();
+  m.commits = commits_.load();
+  m.commit_errors = commit_errors_.load();
+  m.expired = expired_.load();
+  m.pending_sources = pending_sources_.load();
+  m.pending_bytes = pending_bytes_gauge_.load();
+  m.store_healthy = healthy_flag_.load();
+  return m;
+}
+
+std::string Ledger::RenderPrometheus() {
+  LedgerMetrics m = Metrics();
+  std::string out;
+  AppendMetric(&out, "ledger_sessions_recorded_total", "counter",
+               "sessions recorded by the ledger", double(m.sessions_recorded));
+  AppendMetric(&out, "ledger_sessions_dropped_total", "counter",
+               "sessions lost to the pending-memory bound or after close",
+               double(m.sessions_dropped));
+  AppendMetric(&out, "ledger_commits_total", "counter",
+               "batches committed to the store", double(m.commits));
+  AppendMetric(&out, "ledger_commit_errors_total", "counter",
+               "batch commits that failed (retried)", double(m.commit_errors));
+  AppendMetric(&out, "ledger_expired_total", "counter",
+               "source records deleted by retention", double(m.expired));
+  AppendMetric(&out, "ledger_pending_sources", "gauge",
+               "sources recorded but not yet committed",
+               double(m.pending_sources));
+  AppendMetric(&out, "ledger_pending_bytes", "gauge",
+               "approximate memory held by uncommitted sources",
+               double(m.pending_bytes));
+  AppendMetric(&out, "ledger_store_healthy", "gauge",
+               "1 if the last commit succeeded", m.store_healthy ? 1 : 0);
+  if (auto t = store_->GetTotals(); t.ok()) {
+    AppendMetric(&out, "ledger_sources", "gauge", "source IPs in the store",
+                 double(t->sources));
+  }
+  AppendHistogram(&out, "session_duration_seconds",
+                  "time each SMTP session was held open", kDurationBounds,
+                  m.session_duration);
+  AppendHistogram(&out, "ledger_commit_duration_seconds",
+                  "time to commit one batch to the store", kCommitBounds,
+                  m.commit_duration);
+  return out;
+}
+
+}  // namespace ledger

@@ -1,0 +1,168 @@
+// The source ledger: per-IP aggregates of every SMTP session.
+//
+// Record() is called by the I/O threads when a session ends. Each thread
+// aggregates into its own shard (a map guarded by a mutex that only that
+// thread and the writer ever take), so recording never waits for disk and
+// never contends across cores. A writer thread wakes every flush_interval,
+// takes every shard's map, merges them into a pending batch and commits it
+// to the Store in one transaction. When the store fails (disk full, locked,
+// removed) the batch stays pending and is retried at the next interval; new
+// IPs beyond max_pending_bytes are dropped (and counted), known ones still
+// merge. Close() commits everything and stops the writer.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/ip.h"
+#include "base/status.h"
+#include "config/config.h"
+#include "ledger/query.h"
+#include "ledger/source.h"
+#include "ledger/store.h"
+#include "smtp/session_record.h"
+
+namespace ledger {
+
+// Activity over a recent window, from what was recorded (not what was
+// committed).
+struct Window {
+  double seconds = 0;
+  uint64_t connections = 0;
+  uint64_t messages = 0;
+  uint64_t recipients = 0;
+  uint64_t bytes = 0;
+};
+
+struct Stats {
+  Totals totals;  // committed records
+  Window last_minute;
+  Window last_hour;
+  uint64_t pending_sources = 0;  // recorded, not yet committed
+};
+
+// Bucket upper bounds (seconds) of the session duration histogram.
+inline constexpr std::array<double, 12> kDurationBounds = {
+    0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800};
+// Bucket upper bounds (seconds) of the commit duration histogram.
+inline constexpr std::array<double, 10> kCommitBounds = {
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+
+struct Histogram {
+  std::vector<uint64_t> buckets;  // per bound, plus +Inf last (not cumulative)
+  uint64_t count = 0;
+  double sum = 0;
+};
+
+struct LedgerMetrics {
+  uint64_t sessions_recorded = 0;
+  uint64_t sessions_dropped = 0;  // lost to the pending-memory bound or Close
+  uint64_t commits = 0;
+  uint64_t commit_errors = 0;
+  uint64_t expired = 0;
+  uint64_t pending_sources = 0;
+  uint64_t pending_bytes = 0;
+  bool store_healthy = true;  // the last commit succeeded
+  Histogram session_duration;
+  Histogram commit_duration;
+};
+
+class Ledger {
+ public:
+  // Opens the SQLite store at config.db_path and starts the writer thread.
+  static base::Result<std::unique_ptr<Ledger>> Open(
+      const config::LedgerConfig& config);
+  // Any store and clock. With start_writer false nothing is committed until
+  // Flush() is called (tests drive time with a FakeClock).
+  // REQUIRES: clock outlives the ledger.
+  static std::unique_ptr<Ledger> Create(std::unique_ptr<Store> store,
+                                        const config::LedgerConfig& config,
+                                        const base::Clock* clock,
+                                        bool start_writer);
+  ~Ledger();  // Close()
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Adds one ended session. Thread-safe, cheap, never blocks on the store.
+  // Sessions recorded after Close() are dropped (and counted).
+  void Record(const smtp::SessionRecord& session);
+
+  // Commits everything recorded before the call. Returns the store's error
+  // if the commit failed (the data stays pending). Thread-safe.
+  base::Status Flush();
+  // Deletes records not seen for retention_days (no-op when <= 0).
+  base::Status ExpireNow();
+
+  // Stops the writer and commits what remains (retrying a failing store a
+  // few times). Idempotent. REQUIRES: I/O threads have stopped recording.
+  base::Status Close();
+
+  // Queries see committed data (at most one flush interval behind).
+  base::Result<SourcePage> Sources(const SourceQuery& q);
+  base::Result<std::optional<SourceRecord>> Source(const base::IpAddress& ip);
+  base::Result<Stats> GetStats();
+  LedgerMetrics Metrics();
+  // Prometheus text for the ledger's own metrics (spamsink_ledger_*,
+  // spamsink_session_duration_seconds).
+  std::string RenderPrometheus();
+
+  Store* store() { return store_.get(); }
+  double flush_interval() const { return config_.flush_interval; }
+
+ private:
+  struct Shard;
+  struct Bucket {
+    int64_t second = -1;
+    Window w;
+  };
+
+  Ledger(std::unique_ptr<Store> store, const config::LedgerConfig& config,
+         const base::Clock* clock);
+  Shard* LocalShard();
+  void WriterLoop();
+  base::Status FlushLocked();  // REQUIRES: flush_mu_ held
+  void AddToRates(const Window& w);
+  Window SumRates(int seconds);
+
+  const uint64_t id_;
+  std::unique_ptr<Store> store_;
+  config::LedgerConfig config_;
+  const base::Clock* clock_;
+
+  std::mutex shards_mu_;  // guards shards_ (registration only)
+  std::unordered_map<std::thread::id, std::unique_ptr<Shard>> shards_;
+
+  std::mutex flush_mu_;  // one flush at a time; guards the members below
+  std::unordered_map<base::IpAddress, SourceRecord> pending_;
+  uint64_t pending_bytes_ = 0;
+  double last_expire_ = 0;
+  bool healthy_ = true;
+
+  std::mutex rates_mu_;
+  std::vector<Bucket> rates_;  // one per wall second, ring of 3600
+
+  std::atomic<uint64_t> commits_{0}, commit_errors_{0}, expired_{0},
+      dropped_{0}, pending_sources_{0}, pending_bytes_gauge_{0};
+  std::atomic<bool> healthy_flag_{true};
+  std::mutex commit_hist_mu_;
+  Histogram commit_hist_;
+
+  std::mutex writer_mu_;
+  std::condition_variable writer_cv_;
+  bool stop_ = false;
+  std::atomic<bool> closed_{false};
+  std::thread writer_;
+};
+
+}  // namespace ledger

@@ -1,0 +1,73 @@
+#include <map>
+#include <mutex>
+
+#include "ledger/store.h"
+
+namespace ledger {
+namespace {
+
+class MemoryStore final : public Store {
+ public:
+  base::Status Apply(const std::vector<SourceRecord>& deltas) override {
+    std::lock_guard lock(mu_);
+    for (const auto& d : deltas) {
+      auto [it, inserted] = records_.try_emplace(d.ip);
+      if (inserted) it->second.ip = d.ip;
+      MergeRecord(&it->second, d);
+    }
+    return {};
+  }
+
+  base::Result<uint64_t> Expire(double cutoff) override {
+    std::lock_guard lock(mu_);
+    return uint64_t(std::erase_if(records_, [&](const auto& kv) {
+      return kv.second.last_seen < cutoff;
+    }));
+  }
+
+  base::Result<std::optional<SourceRecord>> Get(
+      const base::IpAddress& ip) override {
+    std::lock_guard lock(mu_);
+    auto it = records_.find(ip);
+    if (it == records_.end()) return std::optional<SourceRecord>();
+    return std::optional<SourceRecord>(it->second);
+  }
+
+  base::Result<SourcePage> Query(const SourceQuery& q) override {
+    std::vector<SourceRecord> all;
+    {
+      std::lock_guard lock(mu_);
+      all.reserve(records_.size());
+      for (const auto& [ip, r] : records_) {
+        if (Matches(q, r)) all.push_back(r);
+      }
+    }
+    return RunQuery(q, std::move(all));
+  }
+
+  base::Result<Totals> GetTotals() override {
+    std::lock_guard lock(mu_);
+    Totals t;
+    for (const auto& [ip, r] : records_) {
+      t.sources++;
+      t.connections += r.connections;
+      t.messages += r.messages;
+      t.recipients += r.recipients;
+      t.bytes += r.bytes;
+      t.seconds_held += r.seconds_held;
+    }
+    return t;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<base::IpAddress, SourceRecord> records_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> NewMemoryStore() {
+  return std::make_unique<MemoryStore>();
+}
+
+}  // namespace ledger

@@ -1,0 +1,221 @@
+#include "ledger/query.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <ctime>
+
+namespace ledger {
+namespace {
+
+struct SortName {
+  SortKey key;
+  const char* name;
+};
+constexpr SortName kSortNames[] = {
+    {SortKey::kMessages, "messages"},
+    {SortKey::kBytes, "bytes"},
+    {SortKey::kLastSeen, "last_seen"},
+    {SortKey::kSecondsHeld, "seconds_held"},
+    {SortKey::kConnections, "connections"},
+    {SortKey::kIp, "ip"},
+};
+
+base::Result<uint64_t> ParseUint(std::string_view key, std::string_view v) {
+  uint64_t out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size()) {
+    return base::Status::Error("bad " + std::string(key) +
+                               ": not a non-negative integer: '" +
+                               std::string(v) + "'");
+  }
+  return out;
+}
+
+}  // namespace
+
+bool ParseSortKey(std::string_view name, SortKey* out) {
+  for (const auto& s : kSortNames) {
+    if (name == s.name) {
+      *out = s.key;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* SortKeyName(SortKey key) {
+  for (const auto& s : kSortNames) {
+    if (s.key == key) return s.name;
+  }
+  return "?";
+}
+
+bool Matches(const SourceQuery& q, const SourceRecord& r) {
+  if (q.since && r.last_seen < *q.since) return false;
+  if (q.until && r.last_seen >= *q.until) return false;
+  if (q.cidr && !q.cidr->Contains(r.ip)) return false;
+  if (r.messages < q.min_messages) return false;
+  if ((r.EvidenceMask() & q.evidence) != q.evidence) return false;
+  return true;
+}
+
+bool SortsBefore(const SourceQuery& q, const SourceRecord& a,
+                 const SourceRecord& b) {
+  auto cmp = [](auto x, auto y) -> int { return x < y ? -1 : y < x ? 1 : 0; };
+  int c = 0;  // ascending comparison of the key
+  switch (q.sort) {
+    case SortKey::kMessages:
+      c = cmp(a.messages, b.messages);
+      break;
+    case SortKey::kBytes:
+      c = cmp(a.bytes, b.bytes);
+      break;
+    case SortKey::kLastSeen:
+      c = cmp(a.last_seen, b.last_seen);
+      break;
+    case SortKey::kSecondsHeld:
+      c = cmp(a.seconds_held, b.seconds_held);
+      break;
+    case SortKey::kConnections:
+      c = cmp(a.connections, b.connections);
+      break;
+    case SortKey::kIp:
+      c = cmp(a.ip, b.ip);
+      break;
+  }
+  if (!q.ascending) c = -c;
+  if (c != 0) return c < 0;
+  return a.ip < b.ip;  // ties: ascending IP
+}
+
+SourcePage RunQuery(const SourceQuery& q, std::vector<SourceRecord> all) {
+  SourcePage page;
+  std::erase_if(all, [&](const SourceRecord& r) { return !Matches(q, r); });
+  page.total = all.size();
+  auto cmp = [&](const SourceRecord& a, const SourceRecord& b) {
+    return SortsBefore(q, a, b);
+  };
+  uint64_t begin = std::min<uint64_t>(q.offset, all.size());
+  uint64_t end = q.limit == 0 ? all.size()
+                              : std::min<uint64_t>(all.size(), begin + q.limit);
+  std::partial_sort(all.begin(), all.begin() + end, all.end(), cmp);
+  page.records.assign(std::make_move_iterator(all.begin() + begin),
+                      std::make_move_iterator(all.begin() + end));
+  return page;
+}
+
+int CidrBits128(const base::Cidr& c) {
+  // base::Cidr documents prefix() as family-relative; accept either form.
+  int bits = c.prefix();
+  if (c.network().is_v4() && bits <= 32) bits += 96;
+  return bits;
+}
+
+base::Result<double> ParseTime(std::string_view text) {
+  if (text.empty()) return base::Status::Error("empty time");
+  if (text.find('-') == std::string_view::npos || text.front() == '-') {
+    double v = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec == std::errc() && p == text.data() + text.size() &&
+        std::isfinite(v)) {
+      return v;
+    }
+    return base::Status::Error("bad time '" + std::string(text) +
+                               "': want Unix seconds or YYYY-MM-DDTHH:MM:SSZ");
+  }
+  std::tm tm{};
+  std::string s(text);
+  int consumed = 0;
+  if (sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon,
+             &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+             &consumed) != 6 ||
+      consumed != int(s.size()) || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+      tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60) {
+    return base::Status::Error("bad time '" + s +
+                               "': want Unix seconds or YYYY-MM-DDTHH:MM:SSZ");
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return double(timegm(&tm));
+}
+
+std::string FormatTime(double unix_seconds) {
+  std::time_t t = std::time_t(std::floor(unix_seconds));
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+base::Result<SourceQuery> ParseQuery(const Params& params,
+                                     const std::vector<std::string>& other_keys,
+                                     uint64_t default_limit,
+                                     uint64_t max_limit) {
+  SourceQuery q;
+  q.limit = default_limit;
+  for (const auto& [key, value] : params) {
+    auto err = [&](const std::string& why) {
+      return base::Status::Error("bad " + key + ": " + why);
+    };
+    if (key == "since" || key == "until") {
+      auto t = ParseTime(value);
+      if (!t.ok()) return err(t.error());
+      (key == "since" ? q.since : q.until) = *t;
+    } else if (key == "cidr") {
+      auto c = base::Cidr::Parse(value);
+      if (!c.ok()) return err(c.error());
+      q.cidr = *c;
+    } else if (key == "min_messages") {
+      auto v = ParseUint(key, value);
+      if (!v.ok()) return v.status();
+      q.min_messages = *v;
+    } else if (key == "evidence") {
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        auto comma = rest.find(',');
+        std::string_view name = rest.substr(0, comma);
+        Evidence e;
+        if (!ParseEvidence(name, &e)) {
+          return err("unknown evidence flag '" + std::string(name) + "'");
+        }
+        q.evidence |= uint32_t(e);
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    } else if (key == "sort") {
+      if (!ParseSortKey(value, &q.sort)) {
+        return err("unknown sort key '" + value +
+                   "' (messages, bytes, last_seen, seconds_held, connections, "
+                   "ip)");
+      }
+    } else if (key == "order") {
+      if (value != "asc" && value != "desc") return err("want asc or desc");
+      q.ascending = value == "asc";
+    } else if (key == "offset") {
+      auto v = ParseUint(key, value);
+      if (!v.ok()) return v.status();
+      q.offset = *v;
+    } else if (key == "limit") {
+      auto v = ParseUint(key, value);
+      if (!v.ok()) return v.status();
+      if (max_limit != 0 && (*v == 0 || *v > max_limit)) {
+        return err("must be between 1 and " + std::to_string(max_limit));
+      }
+      q.limit = *v;
+    } else if (std::find(other_keys.begin(), other_keys.end(), key) ==
+               other_keys.end()) {
+      return base::Status::Error("unknown parameter '" + key + "'");
+    }
+  }
+  bool order_given = params.count("order") != 0;
+  if (!order_given) q.ascending = q.sort == SortKey::kIp;
+  if (q.since && q.until && *q.until < *q.since) {
+    return base::Status::Error("bad until: before since");
+  }
+  return q;
+}
+
+}  // namespace ledger

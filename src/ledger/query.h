@@ -1,0 +1,78 @@
+// Which sources a caller wants, in which order, which page: the one query
+// shape every Store answers (the API's /sources filters and the exports).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/ip.h"
+#include "base/status.h"
+#include "ledger/source.h"
+
+namespace ledger {
+
+enum class SortKey {
+  kMessages,
+  kBytes,
+  kLastSeen,
+  kSecondsHeld,
+  kConnections,
+  kIp
+};
+bool ParseSortKey(std::string_view name, SortKey* out);
+const char* SortKeyName(SortKey key);
+
+struct SourceQuery {
+  // Filters; all must hold.
+  std::optional<double> since;  // last_seen >= since (Unix seconds)
+  std::optional<double> until;  // last_seen < until
+  std::optional<base::Cidr> cidr;
+  uint64_t min_messages = 0;
+  uint32_t evidence = 0;  // Evidence bits that must all be set
+  // Order of the key; ties by ascending IP. ParseQuery defaults to
+  // descending, ascending for kIp.
+  SortKey sort = SortKey::kMessages;
+  bool ascending = false;
+  // Page.
+  uint64_t offset = 0;
+  uint64_t limit = 100;  // 0 = no limit
+};
+
+struct SourcePage {
+  uint64_t total = 0;  // matching records before paging
+  std::vector<SourceRecord> records;
+};
+
+// True when rec passes the query's filters.
+bool Matches(const SourceQuery& q, const SourceRecord& rec);
+// True when a sorts before b under q's order.
+bool SortsBefore(const SourceQuery& q, const SourceRecord& a,
+                 const SourceRecord& b);
+// Filters, sorts and pages a set of records in memory (the reference
+// semantics every Store must reproduce).
+SourcePage RunQuery(const SourceQuery& q, std::vector<SourceRecord> all);
+
+// Builds a query from URL-style parameters: since, until (Unix seconds or
+// RFC 3339 UTC "2024-05-01T12:00:00Z"), cidr, min_messages, evidence
+// (comma-separated names), sort, order (asc|desc), offset, limit. Other
+// parameters are errors unless listed in other_keys. limit above max_limit
+// is an error (max_limit 0 = no cap; limit=0 then means "all").
+using Params = std::multimap<std::string, std::string>;
+base::Result<SourceQuery> ParseQuery(const Params& params,
+                                     const std::vector<std::string>& other_keys,
+                                     uint64_t default_limit,
+                                     uint64_t max_limit);
+
+// The prefix length of c counted over the 128-bit (IPv4-mapped) form.
+int CidrBits128(const base::Cidr& c);
+
+// Parses Unix seconds or an RFC 3339 UTC timestamp.
+base::Result<double> ParseTime(std::string_view text);
+// Formats Unix seconds as RFC 3339 UTC with seconds ("2024-05-01T12:00:00Z").
+std::string FormatTime(double unix_seconds);
+
+}  // namespace ledger

@@ -1,0 +1,561 @@
+#include "ledger/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <cstring>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+namespace ledger {
+namespace {
+
+// Migration i takes the schema from version i to i + 1.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE sources (
+  ip BLOB PRIMARY KEY NOT NULL,           -- 16 bytes, IPv4 mapped
+  first_seen REAL NOT NULL,
+  last_seen REAL NOT NULL,
+  connections INTEGER NOT NULL,
+  sessions_with_mail INTEGER NOT NULL,
+  transactions INTEGER NOT NULL,
+  messages INTEGER NOT NULL,
+  recipients INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  seconds_held REAL NOT NULL,
+  commands INTEGER NOT NULL,
+  tls_sessions INTEGER NOT NULL,
+  proxied_sessions INTEGER NOT NULL,
+  auth_attempts INTEGER NOT NULL,
+  early_talker INTEGER NOT NULL,
+  pipelining INTEGER NOT NULL,
+  bare_lf INTEGER NOT NULL,
+  bare_cr INTEGER NOT NULL,
+  unknown_commands INTEGER NOT NULL,
+  protocol_errors INTEGER NOT NULL,
+  limits_hit INTEGER NOT NULL,
+  evidence INTEGER NOT NULL,              -- Evidence bit mask
+  close_reasons TEXT NOT NULL,            -- JSON {"quit": 3, ...}
+  helo_names TEXT NOT NULL,               -- JSON [["name", count], ...]
+  mail_from_domains TEXT NOT NULL,
+  rcpt_domains TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sources_by_messages ON sources (messages DESC, ip);
+CREATE INDEX sources_by_bytes ON sources (bytes DESC, ip);
+CREATE INDEX sources_by_last_seen ON sources (last_seen DESC, ip);
+CREATE INDEX sources_by_seconds_held ON sources (seconds_held DESC, ip);
+CREATE INDEX sources_by_connections ON sources (connections DESC, ip);
+CREATE TABLE totals (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  sources INTEGER NOT NULL,
+  connections INTEGER NOT NULL,
+  messages INTEGER NOT NULL,
+  recipients INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  seconds_held REAL NOT NULL
+);
+INSERT INTO totals VALUES (1, 0, 0, 0, 0, 0, 0);
+)sql",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion);
+
+constexpr const char* kColumns =
+    "ip, first_seen, last_seen, connections, sessions_with_mail, "
+    "transactions, messages, recipients, bytes, seconds_held, commands, "
+    "tls_sessions, proxied_sessions, auth_attempts, early_talker, pipelining, "
+    "bare_lf, bare_cr, unknown_commands, protocol_errors, limits_hit, "
+    "evidence, close_reasons, helo_names, mail_from_domains, rcpt_domains";
+constexpr int kNumColumns = 26;
+
+// Statement handle owned by a unique_ptr.
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+std::string NamesJson(const std::vector<smtp::NameCount>& names) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& n : names) j.push_back({n.name, n.count});
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<smtp::NameCount> ParseNames(const unsigned char* text) {
+  std::vector<smtp::NameCount> out;
+  if (text == nullptr) return out;
+  auto j = nlohmann::json::parse(reinterpret_cast<const char*>(text), nullptr,
+                                 /*allow_exceptions=*/false);
+  if (!j.is_array()) return out;
+  for (const auto& e : j) {
+    if (e.is_array() && e.size() == 2 && e[0].is_string() &&
+        e[1].is_number_unsigned() && out.size() < smtp::kMaxNames) {
+      out.push_back({e[0].get<std::string>(), e[1].get<uint32_t>()});
+    }
+  }
+  return out;
+}
+
+std::string ReasonsJson(const SourceRecord& r) {
+  nlohmann::json j = nlohmann::json::object();
+  for (int i = 0; i < kNumCloseReasons; ++i) {
+    if (r.close_reasons[i] != 0) j[CloseReasonKey(i)] = r.close_reasons[i];
+  }
+  return j.dump();
+}
+
+void ParseReasons(const unsigned char* text, SourceRecord* r) {
+  if (text == nullptr) return;
+  auto j = nlohmann::json::parse(reinterpret_cast<const char*>(text), nullptr,
+                                 false);
+  if (!j.is_object()) return;
+  for (const auto& [k, v] : j.items()) {
+    int i = CloseReasonIndex(k);
+    if (i >= 0 && v.is_number_unsigned())
+      r->close_reasons[i] = v.get<uint64_t>();
+  }
+}
+
+class SqliteStore final : public Store {
+ public:
+  ~SqliteStore() override {
+    std::scoped_lock lock(w_mu_, r_mu_);
+    upsert_.reset();
+    select_one_w_.reset();
+    select_one_r_.reset();
+    if (w_) sqlite3_close_v2(w_);
+    if (r_) sqlite3_close_v2(r_);
+  }
+
+  base::Status Init(const std::string& path, const SqliteOptions& o) {
+    read_only_ = o.read_only;
+    if (!read_only_) {
+      if (auto s = OpenConn(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, o,
+                            &w_);
+          !s.ok()) {
+        return s;
+      }
+      if (auto s =
+              Exec(w_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+          !s.ok()) {
+        return s;
+      }
+      if (auto s = Migrate(); !s.ok()) return s;
+    }
+    if (auto s = OpenConn(path, SQLITE_OPEN_READONLY, o, &r_); !s.ok()) {
+      return s;
+    }
+    auto v = UserVersion(r_);
+    if (!v.ok()) return v.status();
+    if (*v != kSchemaVersion) {
+      return base::Status::Error(
+          path + ": schema version " + std::to_string(*v) + ", want " +
+          std::to_string(kSchemaVersion) +
+          (*v == 0 ? " (not a spamsink database?)" : ""));
+    }
+    if (!read_only_) {
+      if (auto s = Prepare(
+              w_,
+              "INSERT OR REPLACE INTO sources (" + std::string(kColumns) +
+                  ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                  "?,?,?,?,?,?,?)",
+              &upsert_);
+          !s.ok()) {
+        return s;
+      }
+      if (auto s = PrepareSelectOne(w_, &select_one_w_); !s.ok()) return s;
+    }
+    return PrepareSelectOne(r_, &select_one_r_);
+  }
+
+  base::Status Apply(const std::vector<SourceRecord>& deltas) override {
+    if (read_only_) return base::Status::Error("store is read-only");
+    std::lock_guard lock(w_mu_);
+    if (auto s = Exec(w_, "BEGIN IMMEDIATE"); !s.ok()) return s;
+    Totals add;
+    for (const auto& d : deltas) {
+      SourceRecord rec;
+      auto found = Load(w_, select_one_w_.get(), d.ip, &rec);
+      if (!found.ok()) return Rollback(found.status());
+      if (!*found) {
+        rec = SourceRecord();
+        rec.ip = d.ip;
+        add.sources++;
+      }
+      MergeRecord(&rec, d);
+      add.connections += d.connections;
+      add.messages += d.messages;
+      add.recipients += d.recipients;
+      add.bytes += d.bytes;
+      add.seconds_held += d.seconds_held;
+      if (auto s = Store(rec); !s.ok()) return Rollback(s);
+    }
+    if (auto s = AddTotals(add, +1); !s.ok()) return Rollback(s);
+    if (auto s = Exec(w_, "COMMIT"); !s.ok()) return Rollback(s);
+    return {};
+  }
+
+  base::Result<uint64_t> Expire(double cutoff) override {
+    if (read_only_) return base::Status::Error("store is read-only");
+    std::lock_guard lock(w_mu_);
+    if (auto s = Exec(w_, "BEGIN IMMEDIATE"); !s.ok()) return s;
+    Stmt st;
+    if (auto s =
+            Prepare(w_,
+                    "SELECT COUNT(*), TOTAL(connections), TOTAL(messages), "
+                    "TOTAL(recipients), TOTAL(bytes), TOTAL(seconds_held) "
+                    "FROM sources WHERE last_seen < ?",
+                    &st);
+        !s.ok()) {
+      return Rollback(s);
+    }
+    sqlite3_bind_double(st.get(), 1, cutoff);
+    if (sqlite3_step(st.get()) != SQLITE_ROW) return Rollback(Error(w_));
+    Totals sub;
+    sub.sources = sqlite3_column_int64(st.get(), 0);
+    sub.connections = sqlite3_column_int64(st.get(), 1);
+    sub.messages = sqlite3_column_int64(st.get(), 2);
+    sub.recipients = sqlite3_column_int64(st.get(), 3);
+    sub.bytes = sqlite3_column_int64(st.get(), 4);
+    sub.seconds_held = sqlite3_column_double(st.get(), 5);
+    st.reset();
+    if (sub.sources == 0) {
+      Exec(w_, "ROLLBACK");
+      return uint64_t(0);
+    }
+    if (auto s = Prepare(w_, "DELETE FROM sources WHERE last_seen < ?", &st);
+        !s.ok()) {
+      return Rollback(s);
+    }
+    sqlite3_bind_double(st.get(), 1, cutoff);
+    if (sqlite3_step(st.get()) != SQLITE_DONE) return Rollback(Error(w_));
+    st.reset();
+    if (auto s = AddTotals(sub, -1); !s.ok()) return Rollback(s);
+    if (auto s = Exec(w_, "COMMIT"); !s.ok()) return Rollback(s);
+    return sub.sources;
+  }
+
+  base::Result<std::optional<SourceRecord>> Get(
+      const base::IpAddress& ip) override {
+    std::lock_guard lock(r_mu_);
+    SourceRecord rec;
+    auto found = Load(r_, select_one_r_.get(), ip, &rec);
+    if (!found.ok()) return found.status();
+    if (!*found) return std::optional<SourceRecord>();
+    return std::optional<SourceRecord>(std::move(rec));
+  }
+
+  base::Result<SourcePage> Query(const SourceQuery& q) override {
+    std::string where;
+    auto add = [&](const char* cond) {
+      where += where.empty() ? " WHERE " : " AND ";
+      where += cond;
+    };
+    if (q.since) add("last_seen >= :since");
+    if (q.until) add("last_seen < :until");
+    if (q.cidr) add("ip BETWEEN :lo AND :hi");
+    if (q.min_messages) add("messages >= :min_messages");
+    if (q.evidence) add("(evidence & :evidence) = :evidence");
+    std::array<uint8_t, 16> lo{}, hi{};
+    if (q.cidr) {
+      lo = q.cidr->network().bytes();
+      hi = lo;
+      int bits = CidrBits128(*q.cidr);
+      for (int i = 0; i < 16; ++i) {
+        int keep = bits - i * 8;
+        if (keep >= 8) continue;
+        hi[i] |= keep <= 0 ? 0xff : uint8_t(0xff >> keep);
+      }
+    }
+    auto bind = [&](sqlite3_stmt* st) {
+      auto idx = [&](const char* name) {
+        return sqlite3_bind_parameter_index(st, name);
+      };
+      if (q.since) sqlite3_bind_double(st, idx(":since"), *q.since);
+      if (q.until) sqlite3_bind_double(st, idx(":until"), *q.until);
+      if (q.cidr) {
+        sqlite3_bind_blob(st, idx(":lo"), lo.data(), 16, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, idx(":hi"), hi.data(), 16, SQLITE_TRANSIENT);
+      }
+      if (q.min_messages) {
+        sqlite3_bind_int64(st, idx(":min_messages"), int64_t(q.min_messages));
+      }
+      if (q.evidence) sqlite3_bind_int64(st, idx(":evidence"), q.evidence);
+    };
+    const char* dir = q.ascending ? " ASC" : " DESC";
+    std::string sql = "SELECT " + std::string(kColumns) + " FROM sources" +
+                      where + " ORDER BY " + SortKeyName(q.sort) + dir;
+    if (q.sort != SortKey::kIp) sql += ", ip ASC";
+    if (q.limit != 0 || q.offset != 0) {
+      sql += " LIMIT " + std::to_string(q.limit == 0 ? -1 : int64_t(q.limit)) +
+             " OFFSET " + std::to_string(q.offset);
+    }
+
+    std::lock_guard lock(r_mu_);
+    SourcePage page;
+    // Read the page and the count in one read transaction (one snapshot).
+    if (auto s = Exec(r_, "BEGIN"); !s.ok()) return s;
+    Stmt st;
+    if (auto s = Prepare(r_, sql, &st); !s.ok()) return EndRead(s);
+    bind(st.get());
+    int rc;
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+      page.records.push_back(Decode(st.get()));
+    }
+    if (rc != SQLITE_DONE) return EndRead(Error(r_));
+    st.reset();
+    if (where.empty()) {
+      auto t = ReadTotals(r_);
+      if (!t.ok()) return EndRead(t.status());
+      page.total = t->sources;
+    } else {
+      if (auto s = Prepare(r_, "SELECT COUNT(*) FROM sources" + where, &st);
+          !s.ok()) {
+        return EndRead(s);
+      }
+      bind(st.get());
+      if (sqlite3_step(st.get()) != SQLITE_ROW) return EndRead(Error(r_));
+      page.total = sqlite3_column_int64(st.get(), 0);
+    }
+    Exec(r_, "COMMIT");
+    return page;
+  }
+
+  base::Result<Totals> GetTotals() override {
+    std::lock_guard lock(r_mu_);
+    return ReadTotals(r_);
+  }
+
+ private:
+  static base::Status Error(sqlite3* db) {
+    return base::Status::Error(std::string("sqlite: ") + sqlite3_errmsg(db));
+  }
+
+  static base::Status Exec(sqlite3* db, const std::string& sql) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
+      std::string m = msg ? msg : sqlite3_errmsg(db);
+      sqlite3_free(msg);
+      return base::Status::Error("sqlite: " + m);
+    }
+    return {};
+  }
+
+  static base::Status Prepare(sqlite3* db, const std::string& sql, Stmt* out) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), int(sql.size()), &st, nullptr) !=
+        SQLITE_OK) {
+      return Error(db);
+    }
+    out->reset(st);
+    return {};
+  }
+
+  static base::Status PrepareSelectOne(sqlite3* db, Stmt* out) {
+    return Prepare(
+        db, "SELECT " + std::string(kColumns) + " FROM sources WHERE ip = ?",
+        out);
+  }
+
+  static base::Status OpenConn(const std::string& path, int flags,
+                               const SqliteOptions& o, sqlite3** out) {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX,
+                             nullptr);
+    if (rc != SQLITE_OK) {
+      std::string m = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+      sqlite3_close_v2(db);
+      return base::Status::Error("cannot open " + path + ": " + m);
+    }
+    *out = db;
+    sqlite3_busy_timeout(db, o.busy_timeout_ms);
+    return Exec(db, "PRAGMA cache_size=-" + std::to_string(o.cache_mib * 1024));
+  }
+
+  static base::Result<int> UserVersion(sqlite3* db) {
+    Stmt st;
+    if (auto s = Prepare(db, "PRAGMA user_version", &st); !s.ok()) return s;
+    if (sqlite3_step(st.get()) != SQLITE_ROW) return Error(db);
+    return sqlite3_column_int(st.get(), 0);
+  }
+
+  base::Status Migrate() {
+    if (auto s = Exec(w_, "BEGIN IMMEDIATE"); !s.ok()) return s;
+    auto v = UserVersion(w_);
+    if (!v.ok()) return Rollback(v.status());
+    if (*v > kSchemaVersion) {
+      return Rollback(base::Status::Error(
+          "database schema version " + std::to_string(*v) +
+          " is newer than this build's " + std::to_string(kSchemaVersion)));
+    }
+    for (int i = *v; i < kSchemaVersion; ++i) {
+      if (auto s = Exec(w_, kMigrations[i]); !s.ok()) return Rollback(s);
+    }
+    if (auto s =
+            Exec(w_, "PRAGMA user_version=" + std::to_string(kSchemaVersion));
+        !s.ok()) {
+      return Rollback(s);
+    }
+    return Exec(w_, "COMMIT");
+  }
+
+  base::Status Rollback(base::Status s) {
+    Exec(w_, "ROLLBACK");
+    return s;
+  }
+  base::Status EndRead(base::Status s) {
+    Exec(r_, "ROLLBACK");
+    return s;
+  }
+
+  // Reads the record for ip into *rec; false when there is none.
+  static base::Result<bool> Load(sqlite3* db, sqlite3_stmt* st,
+                                 const base::IpAddress& ip, SourceRecord* rec) {
+    sqlite3_reset(st);
+    sqlite3_bind_blob(st, 1, ip.bytes().data(), 16, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      *rec = Decode(st);
+      sqlite3_reset(st);
+      return true;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return false;
+    return Error(db);
+  }
+
+  static SourceRecord Decode(sqlite3_stmt* st) {
+    SourceRecord r;
+    std::array<uint8_t, 16> b{};
+    if (sqlite3_column_bytes(st, 0) == 16) {
+      std::memcpy(b.data(), sqlite3_column_blob(st, 0), 16);
+    }
+    r.ip = base::IpAddress::FromV6(b);
+    int c = 1;
+    auto u = [&] { return uint64_t(sqlite3_column_int64(st, c++)); };
+    auto d = [&] { return sqlite3_column_double(st, c++); };
+    r.first_seen = d();
+    r.last_seen = d();
+    r.connections = u();
+    r.sessions_with_mail = u();
+    r.transactions = u();
+    r.messages = u();
+    r.recipients = u();
+    r.bytes = u();
+    r.seconds_held = d();
+    r.commands = u();
+    r.tls_sessions = u();
+    r.proxied_sessions = u();
+    r.auth_attempts = u();
+    r.early_talker = u();
+    r.pipelining = u();
+    r.bare_lf = u();
+    r.bare_cr = u();
+    r.unknown_commands = u();
+    r.protocol_errors = u();
+    r.limits_hit = u();
+    c++;  // evidence mask: derived
+    ParseReasons(sqlite3_column_text(st, c++), &r);
+    r.helo_names = ParseNames(sqlite3_column_text(st, c++));
+    r.mail_from_domains = ParseNames(sqlite3_column_text(st, c++));
+    r.rcpt_domains = ParseNames(sqlite3_column_text(st, c++));
+    return r;
+  }
+
+  base::Status Store(const SourceRecord& r) {
+    sqlite3_stmt* st = upsert_.get();
+    sqlite3_reset(st);
+    int c = 1;
+    auto u = [&](uint64_t v) { sqlite3_bind_int64(st, c++, int64_t(v)); };
+    auto d = [&](double v) { sqlite3_bind_double(st, c++, v); };
+    auto t = [&](const std::string& v) {
+      sqlite3_bind_text(st, c++, v.data(), int(v.size()), SQLITE_TRANSIENT);
+    };
+    sqlite3_bind_blob(st, c++, r.ip.bytes().data(), 16, SQLITE_STATIC);
+    d(r.first_seen);
+    d(r.last_seen);
+    u(r.connections);
+    u(r.sessions_with_mail);
+    u(r.transactions);
+    u(r.messages);
+    u(r.recipients);
+    u(r.bytes);
+    d(r.seconds_held);
+    u(r.commands);
+    u(r.tls_sessions);
+    u(r.proxied_sessions);
+    u(r.auth_attempts);
+    u(r.early_talker);
+    u(r.pipelining);
+    u(r.bare_lf);
+    u(r.bare_cr);
+    u(r.unknown_commands);
+    u(r.protocol_errors);
+    u(r.limits_hit);
+    u(r.EvidenceMask());
+    t(ReasonsJson(r));
+    t(NamesJson(r.helo_names));
+    t(NamesJson(r.mail_from_domains));
+    t(NamesJson(r.rcpt_domains));
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? base::Status() : Error(w_);
+  }
+
+  base::Status AddTotals(const Totals& t, int sign) {
+    Stmt st;
+    if (auto s =
+            Prepare(w_,
+                    "UPDATE totals SET sources = sources + ?1, "
+                    "connections = connections + ?2, messages = messages + "
+                    "?3, recipients = recipients + ?4, bytes = bytes + ?5, "
+                    "seconds_held = seconds_held + ?6 WHERE id = 1",
+                    &st);
+        !s.ok()) {
+      return s;
+    }
+    sqlite3_bind_int64(st.get(), 1, sign * int64_t(t.sources));
+    sqlite3_bind_int64(st.get(), 2, sign * int64_t(t.connections));
+    sqlite3_bind_int64(st.get(), 3, sign * int64_t(t.messages));
+    sqlite3_bind_int64(st.get(), 4, sign * int64_t(t.recipients));
+    sqlite3_bind_int64(st.get(), 5, sign * int64_t(t.bytes));
+    sqlite3_bind_double(st.get(), 6, sign * t.seconds_held);
+    return sqlite3_step(st.get()) == SQLITE_DONE ? base::Status() : Error(w_);
+  }
+
+  static base::Result<Totals> ReadTotals(sqlite3* db) {
+    Stmt st;
+    if (auto s = Prepare(db,
+                         "SELECT sources, connections, messages, recipients, "
+                         "bytes, seconds_held FROM totals WHERE id = 1",
+                         &st);
+        !s.ok()) {
+      return s;
+    }
+    if (sqlite3_step(st.get()) != SQLITE_ROW) return Error(db);
+    Totals t;
+    t.sources = sqlite3_column_int64(st.get(), 0);
+    t.connections = sqlite3_column_int64(st.get(), 1);
+    t.messages = sqlite3_column_int64(st.get(), 2);
+    t.recipients = sqlite3_column_int64(st.get(), 3);
+    t.bytes = sqlite3_column_int64(st.get(), 4);
+    t.seconds_held = sqlite3_column_double(st.get(), 5);
+    return t;
+  }
+
+  bool read_only_ = false;
+  std::mutex w_mu_;  // guards w_ and its statements
+  std::mutex r_mu_;  // guards r_ and its statements
+  sqlite3* w_ = nullptr;
+  sqlite3* r_ = nullptr;
+  Stmt upsert_, select_one_w_, select_one_r_;
+};
+
+}  // namespace
+
+base::Result<std::unique_ptr<Store>> OpenSqliteStore(
+    const std::string& path, const SqliteOptions& options) {
+  auto store = std::make_unique<SqliteStore>();
+  if (auto s = store->Init(path, options); !s.ok()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace ledger

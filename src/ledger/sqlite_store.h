@@ -1,0 +1,30 @@
+// The default Store: one SQLite file in WAL mode, schema versioned through
+// PRAGMA user_version with forward-only migrations. Writes and reads use
+// separate connections so that API queries never wait for a batch commit.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "ledger/store.h"
+
+namespace ledger {
+
+struct SqliteOptions {
+  // Open an existing database for reading only (the export subcommand):
+  // no migration, no writes; Apply and Expire fail.
+  bool read_only = false;
+  int cache_mib = 32;  // page cache per connection
+  int busy_timeout_ms = 5000;
+};
+
+// The newest schema version this build knows.
+inline constexpr int kSchemaVersion = 1;
+
+// Opens or creates the database at path and migrates it to kSchemaVersion.
+// Fails on a database written by a newer version.
+base::Result<std::unique_ptr<Store>> OpenSqliteStore(
+    const std::string& path, const SqliteOptions& options = {});
+
+}  // namespace ledger

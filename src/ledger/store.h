@@ -1,0 +1,81 @@
+// Where source records live between restarts. The ledger's writer thread is
+// the only caller of Apply and Expire; query methods may be called from any
+// thread concurrently with them. Every method is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/ip.h"
+#include "base/status.h"
+#include "ledger/query.h"
+#include "ledger/source.h"
+
+namespace ledger {
+
+// Sums over every stored record.
+struct Totals {
+  uint64_t sources = 0;
+  uint64_t connections = 0;
+  uint64_t messages = 0;
+  uint64_t recipients = 0;
+  uint64_t bytes = 0;
+  double seconds_held = 0;
+  bool operator==(const Totals&) const = default;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // Merges each delta into the stored record for its IP (MergeRecord),
+  // creating it if new. All or nothing: on error nothing was applied.
+  // REQUIRES: no two deltas share an IP.
+  virtual base::Status Apply(const std::vector<SourceRecord>& deltas) = 0;
+  // Deletes records whose last_seen is before cutoff; returns how many.
+  virtual base::Result<uint64_t> Expire(double cutoff) = 0;
+
+  virtual base::Result<std::optional<SourceRecord>> Get(
+      const base::IpAddress& ip) = 0;
+  virtual base::Result<SourcePage> Query(const SourceQuery& q) = 0;
+  virtual base::Result<Totals> GetTotals() = 0;
+};
+
+// Keeps everything in a map. For tests, and as the reference semantics.
+std::unique_ptr<Store> NewMemoryStore();
+
+// Wraps a store and fails on command: for the tests of the retry path.
+class FaultStore final : public Store {
+ public:
+  explicit FaultStore(Store* base) : base_(base) {}
+  // Makes the next n write calls (Apply, Expire) fail with message; n < 0:
+  // fail until told otherwise.
+  void FailWrites(int n, std::string message = "injected fault");
+  // Makes read calls fail too while set.
+  void FailReads(bool fail);
+  int write_calls() const;
+  int failed_writes() const;
+
+  base::Status Apply(const std::vector<SourceRecord>& deltas) override;
+  base::Result<uint64_t> Expire(double cutoff) override;
+  base::Result<std::optional<SourceRecord>> Get(
+      const base::IpAddress& ip) override;
+  base::Result<SourcePage> Query(const SourceQuery& q) override;
+  base::Result<Totals> GetTotals() override;
+
+ private:
+  base::Status NextWrite();
+
+  Store* base_;
+  mutable std::mutex mu_;
+  int fail_writes_ = 0;
+  bool fail_reads_ = false;
+  std::string message_;
+  int write_calls_ = 0;
+  int failed_writes_ = 0;
+};
+
+}  // namespace ledger

@@ -1,0 +1,260 @@
+// One suite, run against every Store: memory, SQLite, and the fault wrapper
+// (passing through) over SQLite.
+#include "ledger/store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <functional>
+#include <random>
+
+#include "ledger/sqlite_store.h"
+#include "ledger/test_util.h"
+
+namespace ledger {
+namespace {
+
+using testing::Ip;
+using testing::TempDir;
+
+struct Env {
+  TempDir dir;
+  std::unique_ptr<Store> inner;
+  std::unique_ptr<Store> store;
+};
+
+using Factory = std::function<void(Env*)>;
+
+struct Param {
+  const char* name;
+  Factory make;
+};
+
+void MakeMemory(Env* e) { e->store = NewMemoryStore(); }
+void MakeSqlite(Env* e) {
+  e->store = OpenSqliteStore(e->dir.File("s.db")).value();
+}
+void MakeFault(Env* e) {
+  e->inner = OpenSqliteStore(e->dir.File("s.db")).value();
+  e->store = std::make_unique<FaultStore>(e->inner.get());
+}
+
+class StoreTest : public ::testing::TestWithParam<Param> {
+ protected:
+  void SetUp() override {
+    env_ = std::make_unique<Env>();
+    GetParam().make(env_.get());
+    store_ = env_->store.get();
+  }
+  std::unique_ptr<Env> env_;
+  Store* store_ = nullptr;
+};
+
+SourceRecord Delta(const std::string& ip, uint64_t messages, double seen) {
+  SourceRecord r;
+  r.ip = Ip(ip);
+  r.first_seen = seen - 1;
+  r.last_seen = seen;
+  r.connections = 1;
+  r.messages = messages;
+  r.recipients = messages;
+  r.bytes = messages * 1000;
+  r.seconds_held = 1.5;
+  r.close_reasons[int(smtp::CloseReason::kQuit)] = 1;
+  MergeName(&r.helo_names, "helo-" + ip, 1);
+  return r;
+}
+
+TEST_P(StoreTest, ApplyMergesAndGetReadsBack) {
+  ASSERT_TRUE(
+      store_->Apply({Delta("192.0.2.1", 2, 100), Delta("::1", 1, 50)}).ok());
+  ASSERT_TRUE(store_->Apply({Delta("192.0.2.1", 3, 200)}).ok());
+  auto got = store_->Get(Ip("192.0.2.1"));
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(got->has_value());
+  SourceRecord want = Delta("192.0.2.1", 2, 100);
+  MergeRecord(&want, Delta("192.0.2.1", 3, 200));
+  EXPECT_EQ(**got, want);
+  EXPECT_EQ((*got)->connections, 2u);
+  EXPECT_EQ((*got)->messages, 5u);
+  EXPECT_DOUBLE_EQ((*got)->first_seen, 99);
+  EXPECT_DOUBLE_EQ((*got)->last_seen, 200);
+  auto missing = store_->Get(Ip("192.0.2.99"));
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+
+  auto t = store_->GetTotals();
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->sources, 2u);
+  EXPECT_EQ(t->connections, 3u);
+  EXPECT_EQ(t->messages, 6u);
+  EXPECT_EQ(t->bytes, 6000u);
+  EXPECT_DOUBLE_EQ(t->seconds_held, 4.5);
+}
+
+TEST_P(StoreTest, QueryMatchesReferenceSemantics) {
+  // Random records; every query must give what RunQuery gives.
+  std::mt19937 rng(42);
+  std::vector<SourceRecord> all;
+  for (int i = 0; i < 300; ++i) {
+    std::string ip =
+        i % 3 == 0
+            ? "2001:db8:" + std::to_string(i % 7) + "::" + std::to_string(i)
+            : "10." + std::to_string(i % 5) + ".0." + std::to_string(i % 250);
+    SourceRecord r = Delta(ip, rng() % 6, 1000 + rng() % 100);
+    r.bytes = rng() % 5000;
+    r.seconds_held = (rng() % 1000) / 10.0;
+    r.early_talker = rng() % 4 == 0;
+    r.bare_lf = rng() % 3 == 0 ? 2 : 0;
+    all.push_back(r);
+  }
+  // Apply in two batches with unique IPs per batch.
+  std::map<base::IpAddress, SourceRecord> merged;
+  std::vector<SourceRecord> b1;
+  for (const auto& r : all) {
+    auto [it, fresh] = merged.try_emplace(r.ip, r);
+    if (fresh) {
+      b1.push_back(r);
+    } else {
+      MergeRecord(&it->second, r);
+    }
+  }
+  std::vector<SourceRecord> reference;
+  for (auto& [ip, r] : merged) reference.push_back(r);
+  ASSERT_TRUE(store_->Apply(reference).ok());
+
+  std::vector<SourceQuery> queries(10);
+  queries[1].sort = SortKey::kBytes;
+  queries[2].sort = SortKey::kLastSeen;
+  queries[2].ascending = true;
+  queries[3].sort = SortKey::kSecondsHeld;
+  queries[3].limit = 7;
+  queries[3].offset = 5;
+  queries[4].cidr = base::Cidr::Parse("10.2.0.0/16").value();
+  queries[5].cidr = base::Cidr::Parse("2001:db8:3::/48").value();
+  queries[5].sort = SortKey::kIp;
+  queries[5].ascending = true;
+  queries[6].evidence =
+      uint32_t(Evidence::kEarlyTalker) | uint32_t(Evidence::kBareLf);
+  queries[7].min_messages = 3;
+  queries[7].since = 1030;
+  queries[7].until = 1070;
+  queries[8].limit = 0;
+  queries[8].sort = SortKey::kConnections;
+  queries[9].cidr = base::Cidr::Parse("0.0.0.0/0").value();
+  for (size_t i = 0; i < queries.size(); ++i) {
+    auto got = store_->Query(queries[i]);
+    ASSERT_TRUE(got.ok()) << got.error();
+    auto want = RunQuery(queries[i], reference);
+    EXPECT_EQ(got->total, want.total) << "query " << i;
+    ASSERT_EQ(got->records.size(), want.records.size()) << "query " << i;
+    for (size_t k = 0; k < want.records.size(); ++k) {
+      EXPECT_EQ(got->records[k].ip, want.records[k].ip)
+          << "query " << i << " row " << k;
+    }
+  }
+}
+
+TEST_P(StoreTest, ExpireDeletesOldRecordsAndAdjustsTotals) {
+  ASSERT_TRUE(store_
+                  ->Apply({Delta("192.0.2.1", 2, 100),
+                           Delta("192.0.2.2", 5, 300), Delta("::2", 1, 150)})
+                  .ok());
+  auto n = store_->Expire(200);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2u);
+  auto t = store_->GetTotals();
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->sources, 1u);
+  EXPECT_EQ(t->messages, 5u);
+  EXPECT_EQ(t->connections, 1u);
+  EXPECT_FALSE(store_->Get(Ip("192.0.2.1"))->has_value());
+  EXPECT_TRUE(store_->Get(Ip("192.0.2.2"))->has_value());
+  EXPECT_EQ(store_->Expire(200).value(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Stores, StoreTest,
+    ::testing::Values(Param{"memory", MakeMemory}, Param{"sqlite", MakeSqlite},
+                      Param{"fault_passthrough", MakeFault}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// SQLite-only behaviour.
+
+TEST(SqliteStore, SurvivesReopenAndIsWal) {
+  TempDir dir;
+  std::string path = dir.File("s.db");
+  {
+    auto s = OpenSqliteStore(path).value();
+    ASSERT_TRUE(s->Apply({Delta("198.51.100.7", 4, 10)}).ok());
+  }
+  auto s = OpenSqliteStore(path).value();
+  auto got = s->Get(Ip("198.51.100.7"));
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->messages, 4u);
+  EXPECT_EQ((*got)->helo_names.at(0).name, "helo-198.51.100.7");
+
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st;
+  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
+               "wal");
+  sqlite3_finalize(st);
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), kSchemaVersion);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST(SqliteStore, RefusesNewerSchemaAndForeignFiles) {
+  TempDir dir;
+  std::string path = dir.File("s.db");
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto s = OpenSqliteStore(path);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().find("newer"), std::string::npos) << s.error();
+
+  SqliteOptions ro;
+  ro.read_only = true;
+  auto r = OpenSqliteStore(dir.File("absent.db"), ro);
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(SqliteStore, ReadOnlyReadsButRefusesWrites) {
+  TempDir dir;
+  std::string path = dir.File("s.db");
+  auto w = OpenSqliteStore(path).value();
+  ASSERT_TRUE(w->Apply({Delta("203.0.113.5", 1, 10)}).ok());
+  SqliteOptions o;
+  o.read_only = true;
+  auto r = OpenSqliteStore(path, o);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ((*r)->GetTotals()->sources, 1u);
+  EXPECT_FALSE((*r)->Apply({Delta("203.0.113.6", 1, 10)}).ok());
+}
+
+TEST(FaultStore, FailsWhenToldAndAppliesNothing) {
+  auto mem = NewMemoryStore();
+  FaultStore f(mem.get());
+  f.FailWrites(2, "disk full");
+  auto s = f.Apply({Delta("192.0.2.1", 1, 1)});
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "disk full");
+  EXPECT_FALSE(f.Expire(0).ok());
+  EXPECT_TRUE(f.Apply({Delta("192.0.2.1", 1, 1)}).ok());
+  EXPECT_EQ(f.write_calls(), 3);
+  EXPECT_EQ(f.failed_writes(), 2);
+  EXPECT_EQ(mem->GetTotals()->connections, 1u);
+  f.FailReads(true);
+  EXPECT_FALSE(f.GetTotals().ok());
+  EXPECT_FALSE(f.Query({}).ok());
+}
+
+}  // namespace
+}  // namespace ledger
