@@ -1,0 +1,93 @@
+#include "smtp/body_scanner.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+namespace smtp {
+namespace {
+
+struct Case {
+  std::string body;  // bytes after DATA CRLF
+  size_t consumed;   // npos: everything, not done
+  uint64_t size;
+  uint32_t bare_lf;
+  uint32_t bare_cr;
+};
+
+constexpr size_t kAll = std::string::npos;
+
+TEST(BodyScanner, Table) {
+  const Case cases[] = {
+      {".\r\n", 3, 0, 0, 0},
+      {"hello\r\n.\r\n", 10, 7, 0, 0},
+      {"hello\r\n.\r\nMAIL FROM:<>\r\n", 10, 7, 0, 0},
+      {"..x\r\n.\r\n", 8, 4, 0, 0},        // unstuffed ".x\r\n"
+      {"a\n.\r\n", kAll, 5, 1, 0},         // bare LF is not a line end
+      {"a\n.\n", kAll, 4, 2, 0},           // LF.LF does not end data
+      {"a\r.\r\n", kAll, 5, 0, 1},         // CR.CRLF does not end data
+      {"a\r\n.\n\r\n.\r\n", 10, 6, 1, 0},  // ".\n" is data, then end
+      {"a\r\r\n.\r\n", 7, 4, 0, 1},        // CR CR LF: one bare CR
+      {".\rx\r\n.\r\n", 8, 4, 0, 1},       // ".\r" then x: dot stuffing
+      {"\r\n.\r\n", 5, 2, 0, 0},
+      {"no end", kAll, 6, 0, 0},
+  };
+  for (const auto& c : cases) {
+    BodyScanner s;
+    s.Reset();
+    size_t n = s.Feed(c.body);
+    if (c.consumed == kAll) {
+      EXPECT_EQ(n, c.body.size()) << c.body;
+      EXPECT_FALSE(s.done()) << c.body;
+    } else {
+      EXPECT_EQ(n, c.consumed) << c.body;
+      EXPECT_TRUE(s.done()) << c.body;
+    }
+    EXPECT_EQ(s.size(), c.size) << c.body;
+    EXPECT_EQ(s.bare_lf(), c.bare_lf) << c.body;
+    EXPECT_EQ(s.bare_cr(), c.bare_cr) << c.body;
+  }
+}
+
+// Every split point, and random chunkings, give the same answer as one read.
+TEST(BodyScanner, AnyReadBoundary) {
+  std::string body =
+      "Subject: x\r\n\r\n..leading dot\r\nbare\nlf\rcr\r\n.\r\r\n"
+      "line\r\n.\r\nQUIT\r\n";
+  BodyScanner whole;
+  size_t whole_n = whole.Feed(body);
+  ASSERT_TRUE(whole.done());
+  for (size_t split = 0; split <= body.size(); ++split) {
+    BodyScanner s;
+    size_t n = s.Feed(std::string_view(body).substr(0, split));
+    if (!s.done()) n += s.Feed(std::string_view(body).substr(split));
+    EXPECT_EQ(n, whole_n) << split;
+    EXPECT_EQ(s.size(), whole.size()) << split;
+    EXPECT_EQ(s.bare_lf(), whole.bare_lf()) << split;
+    EXPECT_EQ(s.bare_cr(), whole.bare_cr()) << split;
+  }
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    BodyScanner s;
+    size_t pos = 0;
+    while (!s.done() && pos < body.size()) {
+      size_t len = 1 + rng() % 5;
+      pos += s.Feed(std::string_view(body).substr(pos, len));
+    }
+    EXPECT_EQ(pos, whole_n);
+    EXPECT_EQ(s.size(), whole.size());
+  }
+}
+
+TEST(BodyScanner, LongestLine) {
+  BodyScanner s;
+  std::string body =
+      std::string(998, 'x') + "\r\n" + std::string(999, 'y') + "\r\n.\r\n";
+  s.Feed(body);
+  ASSERT_TRUE(s.done());
+  EXPECT_EQ(s.longest_line(), 1001u);
+}
+
+}  // namespace
+}  // namespace smtp

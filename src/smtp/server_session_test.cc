@@ -1,0 +1,210 @@
+#include "smtp/server_session.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace smtp {
+namespace {
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void Start(config::SmtpConfig cfg = {}) {
+    auto o = MakeSessionOptions(cfg, "mx.example.net", true);
+    ASSERT_TRUE(o.ok());
+    opts_ = std::move(o).value();
+    rec_ = SessionRecord();
+    s_ = std::make_unique<ServerSession>(&opts_, &rec_, "198.51.100.7", 1);
+    out_.clear();
+    s_->Greet(1764111000, &out_);
+  }
+  ServerSession::Step Send(std::string_view in) {
+    out_.clear();
+    return s_->Feed(in, 1764111000, &out_);
+  }
+  int Count(std::string_view code) {
+    int n = 0;
+    for (size_t p = 0; (p = out_.find(code, p)) != std::string::npos; ++p) {
+      if (p == 0 || out_[p - 1] == '\n') ++n;
+    }
+    return n;
+  }
+  SessionOptions opts_;
+  SessionRecord rec_;
+  std::unique_ptr<ServerSession> s_;
+  std::string out_;
+};
+
+TEST_F(SessionTest, RecordsWhatTheClientDid) {
+  Start();
+  Send(
+      "EHLO bot.example\r\nMAIL FROM:<x@Spam.Example>\r\nRCPT TO:<a@t.example>"
+      "\r\nRCPT TO:<b@t.example>\r\nDATA\r\n");
+  EXPECT_EQ(Count("250 "), 4);
+  EXPECT_EQ(Count("354 "), 1);
+  Send("Subject: hi\r\n\r\nbare\nlf\r\n.\r\nQUIT\r\n");
+  ASSERT_EQ(rec_.helo_names.size(), 1u);
+  EXPECT_EQ(rec_.helo_names[0].name, "bot.example");
+  ASSERT_EQ(rec_.mail_from_domains.size(), 1u);
+  EXPECT_EQ(rec_.mail_from_domains[0].name, "spam.example");
+  ASSERT_EQ(rec_.rcpt_domains.size(), 1u);
+  EXPECT_EQ(rec_.rcpt_domains[0].count, 2u);
+  EXPECT_EQ(rec_.transactions, 1u);
+  EXPECT_EQ(rec_.messages, 1u);
+  EXPECT_EQ(rec_.recipients, 2u);
+  EXPECT_EQ(rec_.bytes, 24u);  // "Subject: hi\r\n\r\nbare\nlf\r\n"
+  EXPECT_EQ(rec_.bare_lf, 1u);
+  EXPECT_EQ(rec_.close_reason, CloseReason::kQuit);
+  EXPECT_FALSE(rec_.pipelined_without_ehlo);
+}
+
+TEST_F(SessionTest, PipeliningWithoutEhloIsEvidence) {
+  Start();
+  Send("HELO x\r\nMAIL FROM:<a@b.c>\r\n");
+  EXPECT_TRUE(rec_.pipelined_without_ehlo);
+}
+
+TEST_F(SessionTest, TenThousandRecipients) {
+  config::SmtpConfig cfg;
+  cfg.max_recipients = 100;
+  cfg.max_commands = 20000;
+  Start(cfg);
+  std::string in = "EHLO x\r\nMAIL FROM:<a@b.c>\r\n";
+  for (int i = 0; i < 10000; ++i)
+    in += "RCPT TO:<r" + std::to_string(i) + "@d.e>\r\n";
+  in += "DATA\r\n.\r\n";
+  auto step = Send(in);
+  EXPECT_EQ(step.action, ServerSession::Action::kContinue);
+  EXPECT_EQ(step.consumed, in.size());
+  EXPECT_EQ(Count("250 2.1.5"), 100);
+  EXPECT_EQ(Count("452 4.5.3"), 9900);
+  EXPECT_EQ(Count("250 2.0.0 Ok: queued"), 1);
+  EXPECT_EQ(rec_.recipients, 100u);
+}
+
+TEST_F(SessionTest, CommandLimitCloses) {
+  config::SmtpConfig cfg;
+  cfg.max_commands = 5;
+  Start(cfg);
+  auto step =
+      Send("EHLO x\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n");
+  EXPECT_EQ(step.action, ServerSession::Action::kClose);
+  EXPECT_EQ(Count("421 4.7.0"), 1);
+  EXPECT_EQ(rec_.close_reason, CloseReason::kTooManyCommands);
+}
+
+TEST_F(SessionTest, BinaryGarbageIsAnsweredAndTheSessionStaysSane) {
+  std::mt19937 rng(1);
+  for (int round = 0; round < 50; ++round) {
+    Start();
+    std::string junk(4096, '\0');
+    for (auto& c : junk) c = char(rng());
+    bool closed = false;
+    for (int i = 0; i < 50 && !closed; ++i) {
+      closed = Send(junk).action == ServerSession::Action::kClose;
+    }
+    if (closed) {
+      EXPECT_EQ(rec_.close_reason, CloseReason::kTooManyErrors);
+      continue;
+    }
+    // After a line end, the engine is back to commands.
+    auto step = Send("\r\nNOOP\r\n");
+    if (step.action == ServerSession::Action::kClose) continue;
+    EXPECT_NE(out_.find("250 2.0.0 Ok\r\n"), std::string::npos) << out_;
+    EXPECT_GT(rec_.protocol_errors, 0u);
+  }
+}
+
+TEST_F(SessionTest, GarbageLinesHitTheErrorLimit) {
+  Start();
+  std::string in;
+  for (int i = 0; i < 30; ++i)
+    in += std::string("\x16\x03\x01\x02\x00", 5) + "\r\n";
+  auto step = Send(in);
+  EXPECT_EQ(step.action, ServerSession::Action::kClose);
+  EXPECT_EQ(Count("421 4.7.0"), 1);
+  EXPECT_EQ(rec_.unknown_commands, 20u);
+}
+
+TEST_F(SessionTest, MegabyteLineThenNormalMail) {
+  Start();
+  std::string line(1 << 20, 'A');
+  auto step = Send(line);
+  EXPECT_EQ(step.consumed, line.size());
+  EXPECT_EQ(Count("500 5.5.2"), 1);
+  Send(line);  // still the same overlong line: no further reply
+  EXPECT_EQ(out_, "");
+  Send("\r\nEHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n");
+  EXPECT_EQ(Count("354 "), 1);
+  Send("hi\r\n.\r\n");
+  EXPECT_EQ(Count("250 2.0.0 Ok: queued"), 1);
+}
+
+TEST_F(SessionTest, StartTlsStopsConsumingAtTheCommand) {
+  Start();
+  std::string in = "EHLO x\r\nSTARTTLS\r\nMAIL FROM:<injected@evil>\r\n";
+  auto step = Send(in);
+  EXPECT_EQ(step.action, ServerSession::Action::kStartTls);
+  EXPECT_EQ(step.consumed, in.find("MAIL"));
+  s_->TlsStarted();
+  EXPECT_TRUE(rec_.tls);
+  Send("MAIL FROM:<a@b.c>\r\n");
+  EXPECT_EQ(Count("503 "), 1);  // EHLO again first
+}
+
+TEST_F(SessionTest, AbortRecordsReason) {
+  Start();
+  out_.clear();
+  s_->Abort(Reply::kIdleTimeout, CloseReason::kIdleTimeout, &out_);
+  EXPECT_EQ(out_, "421 4.4.2 mx.example.net Error: timeout exceeded\r\n");
+  EXPECT_EQ(rec_.close_reason, CloseReason::kIdleTimeout);
+}
+
+TEST_F(SessionTest, FinalReplyPolicies) {
+  for (auto [policy, code] :
+       {std::pair{"tempfail", "451 4.3.0"}, std::pair{"reject", "554 5.7.1"}}) {
+    config::SmtpConfig cfg;
+    cfg.final_reply = policy;
+    Start(cfg);
+    Send("EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n.\r\n");
+    EXPECT_EQ(Count(code), 1) << policy;
+  }
+}
+
+TEST(Personas, AllBuildAndKeepTheirShape) {
+  for (const char* name :
+       {"postfix", "exim", "sendmail", "exchange", "custom"}) {
+    auto p = MakePersona(name, "mx.example.net",
+                         {"ESMTP ready", "", "Ok", "queued %s", "Bye"});
+    ASSERT_TRUE(p.ok()) << name;
+    for (int i = 0; i < int(Reply::kCount); ++i) {
+      const auto& t = p->replies[i];
+      ASSERT_GE(t.size(), 4u) << name << " reply " << i;
+      EXPECT_TRUE(t[0] >= '2' && t[0] <= '5') << name << " reply " << i;
+      EXPECT_EQ(t.find("{host}"), std::string::npos);
+    }
+    EXPECT_NE(p->replies[int(Reply::kGreeting)].find("mx.example.net"),
+              std::string::npos);
+  }
+  EXPECT_FALSE(MakePersona("qmail", "h", {}).ok());
+}
+
+TEST(QueueIds, FormatsLookReal) {
+  QueueIdMaker m(99);
+  std::string id;
+  m.Append(Persona::QueueId::kPostfix, 1764111000, &id);
+  EXPECT_TRUE(id.size() == 10 || id.size() == 11) << id;
+  EXPECT_EQ(id.find_first_not_of("0123456789ABCDEF"), std::string::npos);
+  id.clear();
+  m.Append(Persona::QueueId::kExim, 1764111000, &id);
+  EXPECT_EQ(id.size(), 16u) << id;
+  EXPECT_EQ(id[6], '-');
+  EXPECT_EQ(id[13], '-');
+  std::string a, b;
+  m.Append(Persona::QueueId::kPostfix, 0, &a);
+  m.Append(Persona::QueueId::kPostfix, 0, &b);
+  EXPECT_NE(a, b);
+}
+
+}  // namespace
+}  // namespace smtp

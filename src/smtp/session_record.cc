@@ -1,0 +1,53 @@
+#include "smtp/session_record.h"
+
+#include <algorithm>
+
+namespace smtp {
+
+const char* CloseReasonName(CloseReason r) {
+  switch (r) {
+    case CloseReason::kQuit:
+      return "quit";
+    case CloseReason::kClientClosed:
+      return "client_closed";
+    case CloseReason::kIdleTimeout:
+      return "idle_timeout";
+    case CloseReason::kSessionTimeout:
+      return "session_timeout";
+    case CloseReason::kTooManyErrors:
+      return "too_many_errors";
+    case CloseReason::kTooManyCommands:
+      return "too_many_commands";
+    case CloseReason::kTooManyJunk:
+      return "too_many_junk_commands";
+    case CloseReason::kCapTotal:
+      return "cap_total";
+    case CloseReason::kCapPerIp:
+      return "cap_per_ip";
+    case CloseReason::kShutdown:
+      return "shutdown";
+    case CloseReason::kTlsFailed:
+      return "tls_failed";
+    case CloseReason::kProxyError:
+      return "proxy_error";
+    case CloseReason::kRejected:
+      return "rejected";
+    case CloseReason::kIoError:
+      return "io_error";
+  }
+  return "unknown";
+}
+
+void AddName(std::vector<NameCount>* list, std::string_view name) {
+  if (name.size() > kMaxNameLength) name = name.substr(0, kMaxNameLength);
+  for (auto& nc : *list) {
+    if (nc.name == name) {
+      ++nc.count;
+      return;
+    }
+  }
+  if (list->size() >= kMaxNames) return;
+  list->push_back({std::string(name), 1});
+}
+
+}  // namespace smtp
