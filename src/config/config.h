@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "tarpit/options.h"
 
 namespace config {
 
@@ -85,6 +86,7 @@ struct Config {
   LedgerConfig ledger;
   ApiConfig api;
   LogConfig log;
+  tarpit::Options tarpit;  // [tarpit]; defaults in tarpit/options.h
 };
 
 // Parses TOML text. Unknown keys, wrong types and bad values are errors
