@@ -1,0 +1,65 @@
+// The SMTP listener: one io_context and thread per core, each with its own
+// SO_REUSEPORT acceptors, one coroutine per connection driving a pure
+// smtp::ServerSession. This is the only place (with app/) that does I/O.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/ip.h"
+#include "base/status.h"
+#include "config/config.h"
+#include "smtp/server_session.h"
+#include "smtp/session_record.h"
+
+namespace asio::ssl {
+class context;
+}
+
+namespace net {
+
+// Receives one record per ended session. Called from I/O threads
+// concurrently; must not block.
+class SessionSink {
+ public:
+  virtual ~SessionSink() = default;
+  virtual void Record(const smtp::SessionRecord& record) = 0;
+};
+
+struct ServerParams {
+  config::Config config;
+  smtp::SessionOptions session;             // persona, limits
+  std::shared_ptr<asio::ssl::context> tls;  // null: no STARTTLS
+  SessionSink* sink = nullptr;              // may be null
+  const base::Clock* clock = &base::SystemClock::Get();
+};
+
+class Server {
+ public:
+  explicit Server(ServerParams params);
+  ~Server();
+
+  // Opens every listener. The error names the address and the likely fix
+  // (permission, address in use). REQUIRES: called once, before Run().
+  base::Status Bind();
+  // "127.0.0.1:2525" etc., with the ports actually bound.
+  std::vector<std::string> LocalAddresses() const;
+
+  // Serves until Stop(); returns when every session has ended.
+  void Run();
+  // Thread-safe, idempotent: stops accepting, answers 421 to open sessions,
+  // and lets Run() return once they are closed.
+  void Stop();
+
+  int64_t open_connections() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace net
