@@ -46,9 +46,11 @@ ClientSession::ClientSession(const SessionSetup* setup, MessageGenerator* gen,
   ehlo_line_ = "EHLO " + setup->helo_name + "\r\n";
   helo_line_ = "HELO " + setup->helo_name + "\r\n";
   queue_.reserve(size_t(2 * gen->recipients() + 16));
-  line_.reserve(kMaxReplyLine);
-  cmd_.reserve(1024);
-  hdr_.reserve(2048);
+  // Small reserves: 10,000 idle sessions must stay cheap. A longer reply
+  // line grows line_ once and the capacity is kept across connections.
+  line_.reserve(256);
+  cmd_.reserve(512);
+  hdr_.reserve(1024);
 }
 
 void ClientSession::Begin(uint64_t session_id, uint64_t seed,
@@ -368,6 +370,7 @@ void ClientSession::AfterGreeting(base::SteadyTime now) {
   utf8_ = ext_smtputf8_;
   if (setup_->hold.count() > 0 && !held_) {
     hold_pending_ = true;
+    if (progress_) progress_->Add(progress_->sessions_holding, 1);
     deadline_ = now + setup_->hold + setup_->phase_timeout;
     return;
   }
@@ -375,6 +378,8 @@ void ClientSession::AfterGreeting(base::SteadyTime now) {
 }
 
 void ClientSession::OnHoldDone(base::SteadyTime now) {
+  if (hold_pending_ && progress_)
+    progress_->Add(progress_->sessions_holding, -1);
   hold_pending_ = false;
   held_ = true;
   stats_->held_sessions++;
@@ -524,6 +529,8 @@ void ClientSession::FailSession(Outcome o, base::SteadyTime now,
   hdr_.clear();
   queue_.clear();
   head_ = 0;
+  if (hold_pending_ && progress_)
+    progress_->Add(progress_->sessions_holding, -1);
   hold_pending_ = tls_pending_ = false;
   if (polite_quit && connected_) {
     Emit("QUIT\r\n", false);
@@ -534,6 +541,8 @@ void ClientSession::FailSession(Outcome o, base::SteadyTime now,
 }
 
 void ClientSession::Close() {
+  if (hold_pending_ && progress_)
+    progress_->Add(progress_->sessions_holding, -1);
   closed_ = true;
   hold_pending_ = tls_pending_ = false;
 }

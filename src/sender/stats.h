@@ -78,6 +78,7 @@ struct Progress {
   std::atomic<uint64_t> messages_done{0};
   std::atomic<uint64_t> messages_bad{0};
   std::atomic<uint64_t> sessions_open{0};
+  std::atomic<uint64_t> sessions_holding{0};  // idling in --hold
   void Add(std::atomic<uint64_t>& c, int64_t n) {
     c.fetch_add(uint64_t(n), std::memory_order_relaxed);
   }

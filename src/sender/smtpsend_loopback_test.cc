@@ -1,0 +1,172 @@
+// End-to-end tests of the smtpsend binary on loopback: against Postfix's
+// smtp-sink (skipped when it is not installed), against spamsink (skipped
+// until it is built), and against bare sockets for the failure classes.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "sender/loopback_test_util.h"
+
+namespace sender_test {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kSmtpSink = "/usr/sbin/smtp-sink";
+
+int CountFiles(const std::string& dir) {
+  int n = 0;
+  for (auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) n++;
+  return n;
+}
+
+class SmtpSinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    smtpsend_ = BuildPath("smtpsend");
+    if (smtpsend_.empty() || access(smtpsend_.c_str(), X_OK) != 0)
+      GTEST_SKIP() << "SPAMSINK_BUILD_DIR/smtpsend not built";
+    if (access(kSmtpSink, X_OK) != 0) GTEST_SKIP() << "no smtp-sink";
+    char tmpl[] = "/tmp/smtpsend_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dump_ = tmpl;
+    chmod(dump_.c_str(), 0777);  // smtp-sink may run as nobody
+    port_ = FreePort();
+    std::vector<std::string> argv = {kSmtpSink, "-c"};
+    if (geteuid() == 0) argv.insert(argv.end(), {"-u", "nobody"});
+    argv.insert(argv.end(), {"-d", dump_ + "/%H%M%S.",
+                             "127.0.0.1:" + std::to_string(port_), "256"});
+    sink_ = Spawn(argv);
+    ASSERT_TRUE(WaitForPort(port_, 5000)) << "smtp-sink did not start";
+  }
+  void TearDown() override {
+    Stop(sink_);
+    if (!dump_.empty()) std::filesystem::remove_all(dump_);
+  }
+  ProcResult Send(std::vector<std::string> args) {
+    args.insert(args.begin(), {smtpsend_, "-p", std::to_string(port_)});
+    return RunCapture(args, 60);
+  }
+
+  std::string smtpsend_, dump_;
+  int port_ = 0;
+  Child sink_;
+};
+
+TEST_F(SmtpSinkTest, CountAloneSendsAndPrintsClassicLines) {
+  ProcResult r = Send({"-n", "3"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("Sent 3 messages in "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Sending rate: "), std::string::npos);
+  EXPECT_NE(r.out.find("Average delivery time: "), std::string::npos);
+  EXPECT_EQ(CountFiles(dump_), 3);
+}
+
+TEST_F(SmtpSinkTest, JsonCountsMatchWhatTheSinkReceived) {
+  ProcResult r =
+      Send({"-s", "4", "-m", "5", "-n", "50", "--recipients", "3", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["messages"]["accepted"], 50);
+  EXPECT_EQ(j["messages"]["total"], 50);
+  EXPECT_EQ(j["messages"]["failed_unexpectedly"], 0);
+  // At least n/m sessions: near the end the budget splits across slots.
+  EXPECT_GE(j["sessions"]["total"].get<int>(), 10);
+  EXPECT_EQ(j["sessions"]["accepted"], j["sessions"]["total"]);
+  EXPECT_EQ(j["recipients"]["accepted"], 150);
+  EXPECT_EQ(j["latency_ms"]["end_of_data"]["count"], 50);
+  EXPECT_EQ(j["latency_ms"]["rcpt"]["count"], 150);
+  EXPECT_GT(j["rates"]["messages_per_s"].get<double>(), 0);
+  EXPECT_EQ(CountFiles(dump_), 50);
+}
+
+TEST_F(SmtpSinkTest, LockStepSizeRangeAndManySourceAddresses) {
+  ProcResult r =
+      Send({"-s", "5", "-n", "20", "--no-pipelining", "--size-min", "10",
+            "--size-max", "5000", "--source-range", "127.77.0.0/24", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["messages"]["accepted"], 20);
+  EXPECT_EQ(CountFiles(dump_), 20);
+}
+
+TEST_F(SmtpSinkTest, HeldSessionsAreAnnounced) {
+  ProcResult r = Send({"-s", "20", "-n", "20", "--hold", "0.3", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["extras"]["held_sessions"], 20);
+  EXPECT_NE(r.err.find("holding 20 sessions"), std::string::npos) << r.err;
+}
+
+TEST_F(SmtpSinkTest, AbortedMessagesDoNotFailTheRun) {
+  ProcResult r =
+      Send({"-s", "2", "-n", "10", "--abort-in-data", "1", "--json"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["messages"]["aborted"], 10);
+  EXPECT_EQ(CountFiles(dump_), 0);
+}
+
+// Failure classes against bare sockets.
+class BareSocketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    smtpsend_ = BuildPath("smtpsend");
+    if (smtpsend_.empty() || access(smtpsend_.c_str(), X_OK) != 0)
+      GTEST_SKIP() << "SPAMSINK_BUILD_DIR/smtpsend not built";
+  }
+  std::string smtpsend_;
+};
+
+TEST_F(BareSocketTest, RefusedConnectionsFailAsConnect) {
+  int port = FreePort();  // nothing listens there
+  ProcResult r = RunCapture(
+      {smtpsend_, "-p", std::to_string(port), "-n", "4", "-s", "2", "--json"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["messages"]["connect"], 4);
+  EXPECT_EQ(j["sessions"]["connect"], 4);
+}
+
+TEST_F(BareSocketTest, SilentServerTimesOut) {
+  // A listener that never accepts: the kernel completes the handshake, no
+  // banner ever comes.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(fd, 16), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ProcResult r =
+      RunCapture({smtpsend_, "-p", std::to_string(ntohs(a.sin_port)), "-n", "2",
+                  "-s", "2", "--phase-timeout", "0.2", "--json"});
+  close(fd);
+  EXPECT_EQ(r.status, 1) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["messages"]["timeout"], 2);
+}
+
+TEST_F(BareSocketTest, RefusesTargetsOutsideLoopback) {
+  // Refused before any connection attempt is made.
+  ProcResult r = RunCapture({smtpsend_, "-n", "1", "192.0.2.1"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("not loopback"), std::string::npos) << r.err;
+}
+
+TEST_F(BareSocketTest, NeedsCountOrDuration) {
+  ProcResult r = RunCapture({smtpsend_});
+  EXPECT_EQ(r.status, 2);
+}
+
+}  // namespace
+}  // namespace sender_test
