@@ -1,0 +1,74 @@
+// Source records rendered for the tools that consume blocklists: plain and
+// CIDR lists, CSV, JSON Lines, rbldnsd zone data, an nftables set, a Postfix
+// cidr: access map and an OpenBSD spamd list. Pure functions of the records.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "ledger/query.h"
+#include "ledger/source.h"
+#include "ledger/store.h"
+
+namespace ledger {
+
+enum class Format {
+  kPlain,           // one address per line
+  kCidr,            // minimal set of networks covering the (widened) entries
+  kCsv,             // every field, RFC 4180, header line
+  kJsonl,           // one JSON object per line (the API's source object)
+  kRbldnsd,         // combined dataset: ip4set + ip6trie, both at the zone
+  kRbldnsdIp4set,   // IPv4 entries only
+  kRbldnsdIp6trie,  // IPv6 entries only
+  kNftables,        // nft -f script: sets <set>_v4 / <set>_v6, refilled
+  kPostfix,         // cidr: table for check_client_access
+  kSpamd,           // OpenBSD spamd.conf file:// list
+};
+bool ParseFormat(std::string_view name, Format* out);
+const char* FormatName(Format f);
+std::string FormatNames();  // "plain, cidr, ..." for messages
+const char* ContentType(Format f);
+
+struct ExportOptions {
+  Format format = Format::kPlain;
+  // Entries are networks: each address widened to this prefix (then equal
+  // networks merge). 32/128 list single addresses.
+  int v4_prefix = 32;   // 8..32
+  int v6_prefix = 128;  // 16..128
+  // rbldnsd.
+  int ttl = 3600;
+  std::string ns = "localhost.";  // $NS and the SOA origin
+  std::string hostmaster = "hostmaster.localhost.";
+  std::string a = "127.0.0.2";  // A value of every listed entry
+  // nftables.
+  std::string table = "spamsink";  // table inet <table>
+  std::string set = "sources";     // sets <set>_v4 and <set>_v6
+  // Postfix.
+  std::string action = "REJECT";  // result; a text naming the evidence follows
+  double now = 0;                 // Unix seconds, for the header comments
+};
+
+// The parameter names ParseExportOptions reads (besides the query's).
+const std::vector<std::string>& ExportOptionKeys();
+// Reads format, v4_prefix, v6_prefix, ttl, ns, hostmaster, a, table, set,
+// action from params; format is required.
+base::Result<ExportOptions> ParseExportOptions(const Params& params);
+
+// The API's JSON object for one source.
+nlohmann::json SourceToJson(const SourceRecord& r);
+
+std::string Export(const std::vector<SourceRecord>& records,
+                   const ExportOptions& options);
+
+// spamsink export --format F --db PATH [--output FILE] [query and export
+// options as --name value, e.g. --min-messages 3 --v4-prefix 24]. Reads the
+// database read-only. Returns the process exit code (0 ok, 1 runtime error,
+// 2 usage error), writing the data to out (or the file) and errors to err.
+int RunExportCommand(const std::vector<std::string>& args, std::ostream& out,
+                     std::ostream& err);
+
+}  // namespace ledger

@@ -1,0 +1,110 @@
+// spamsink export: the offline path from the database file to a blocklist.
+#include <fstream>
+#include <ostream>
+
+#include "ledger/export.h"
+#include "ledger/sqlite_store.h"
+
+namespace ledger {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: spamsink export --format FORMAT [--db PATH] [--output FILE]\n"
+    "         [--since T] [--until T] [--cidr NET] [--min-messages N]\n"
+    "         [--evidence FLAG,...] [--sort KEY] [--order asc|desc]\n"
+    "         [--limit N] [--offset N] [--v4-prefix N] [--v6-prefix N]\n"
+    "         [--ttl S] [--ns NAME] [--hostmaster NAME] [--a IP]\n"
+    "         [--table NAME] [--set NAME] [--action WORD]\n";
+
+}  // namespace
+
+int RunExportCommand(const std::vector<std::string>& args, std::ostream& out,
+                     std::ostream& err) {
+  Params params;
+  std::string db = "spamsink.db";
+  std::string output;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    if (a == "-h" || a == "--help") {
+      out << kUsage << "formats: " << FormatNames() << "\n";
+      return 0;
+    }
+    if (a.rfind("--", 0) != 0) {
+      err << "spamsink export: unexpected argument '" << a << "'\n" << kUsage;
+      return 2;
+    }
+    std::string key = a.substr(2), value;
+    if (auto eq = key.find('='); eq != std::string::npos) {
+      value = key.substr(eq + 1);
+      key.resize(eq);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      err << "spamsink export: " << a << " needs a value\n" << kUsage;
+      return 2;
+    }
+    for (char& c : key) {
+      if (c == '-') c = '_';
+    }
+    if (key == "db") {
+      db = value;
+    } else if (key == "output") {
+      output = value;
+    } else {
+      params.emplace(key, value);
+    }
+  }
+  auto options = ParseExportOptions(params);
+  if (!options.ok()) {
+    err << "spamsink export: " << options.error() << "\n" << kUsage;
+    return 2;
+  }
+  auto query = ParseQuery(params, ExportOptionKeys(), 0, 0);
+  if (!query.ok()) {
+    err << "spamsink export: " << query.error() << "\n" << kUsage;
+    return 2;
+  }
+  if (params.count("sort") == 0) {
+    query.value().sort = SortKey::kIp;
+    query.value().ascending =
+        params.count("order") == 0 || params.find("order")->second == "asc";
+  }
+  SqliteOptions so;
+  so.read_only = true;
+  auto store = OpenSqliteStore(db, so);
+  if (!store.ok()) {
+    err << "spamsink export: " << store.error() << "\n";
+    return 1;
+  }
+  auto page = (*store)->Query(*query);
+  if (!page.ok()) {
+    err << "spamsink export: " << page.error() << "\n";
+    return 1;
+  }
+  options.value().now = double(time(nullptr));
+  std::string text = Export(page->records, *options);
+  if (output.empty()) {
+    out << text;
+    out.flush();
+    return out ? 0 : 1;
+  }
+  // Write beside the target and rename, so a consumer never reads half a
+  // file.
+  std::string tmp = output + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << text;
+    f.close();
+    if (!f) {
+      err << "spamsink export: cannot write " << tmp << "\n";
+      return 1;
+    }
+  }
+  if (std::rename(tmp.c_str(), output.c_str()) != 0) {
+    err << "spamsink export: cannot rename " << tmp << " to " << output << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace ledger

@@ -1,0 +1,158 @@
+#include "ledger/export.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "ledger/sqlite_store.h"
+#include "ledger/test_util.h"
+
+namespace ledger {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Ip;
+using ::testing::Not;
+
+SourceRecord Rec(const std::string& ip, uint64_t messages) {
+  SourceRecord r;
+  r.ip = Ip(ip);
+  r.first_seen = 1714521600;
+  r.last_seen = 1714525200;
+  r.connections = 2;
+  r.messages = messages;
+  r.bytes = messages * 1000;
+  return r;
+}
+
+std::vector<SourceRecord> Sample() {
+  return {Rec("192.0.2.1", 3),   Rec("192.0.2.2", 1),
+          Rec("192.0.2.3", 1),   Rec("198.51.100.77", 9),
+          Rec("2001:db8::1", 2), Rec("2001:db8:0:1::5", 4)};
+}
+
+ExportOptions Opts(Format f) {
+  ExportOptions o;
+  o.format = f;
+  o.now = 1714528800;
+  return o;
+}
+
+TEST(Export, Plain) {
+  EXPECT_EQ(Export(Sample(), Opts(Format::kPlain)),
+            "192.0.2.1\n192.0.2.2\n192.0.2.3\n198.51.100.77\n2001:db8::1\n"
+            "2001:db8:0:1::5\n");
+}
+
+TEST(Export, CidrCollapsesExactly) {
+  EXPECT_EQ(Export(Sample(), Opts(Format::kCidr)),
+            "192.0.2.1/32\n192.0.2.2/31\n198.51.100.77/32\n2001:db8::1/128\n"
+            "2001:db8:0:1::5/128\n");
+  std::vector<SourceRecord> all;
+  for (int i = 0; i < 256; ++i)
+    all.push_back(Rec("10.9.8." + std::to_string(i), 1));
+  EXPECT_EQ(Export(all, Opts(Format::kCidr)), "10.9.8.0/24\n");
+  auto o = Opts(Format::kCidr);
+  o.v4_prefix = 24;
+  o.v6_prefix = 48;
+  EXPECT_EQ(Export(Sample(), o),
+            "192.0.2.0/24\n198.51.100.0/24\n2001:db8::/48\n");
+}
+
+TEST(Export, CsvQuotesNames) {
+  auto recs = Sample();
+  MergeName(&recs[0].helo_names, "evil,\"name\"", 2);
+  std::string csv = Export(recs, Opts(Format::kCsv));
+  EXPECT_THAT(csv, HasSubstr("ip,first_seen,last_seen,connections,"));
+  EXPECT_THAT(csv, HasSubstr("192.0.2.1,2024-05-01T00:00:00Z,"
+                             "2024-05-01T01:00:00Z,2,0,0,3,0,3000,0.000,"));
+  EXPECT_THAT(csv, HasSubstr(",\"evil,\"\"name\"\"=2\","));
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
+}
+
+TEST(Export, JsonLinesParse) {
+  std::istringstream in(Export(Sample(), Opts(Format::kJsonl)));
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(j.contains("ip"));
+    ++n;
+  }
+  EXPECT_EQ(n, 6);
+}
+
+TEST(Export, RbldnsdHasSpecialsAndTxt) {
+  std::string z = Export(Sample(), Opts(Format::kRbldnsdIp4set));
+  EXPECT_THAT(z, HasSubstr("$SOA 3600 localhost. hostmaster.localhost. 0 "));
+  EXPECT_THAT(z, HasSubstr("$NS 3600 localhost.\n$TTL 3600\n"));
+  EXPECT_THAT(z, HasSubstr("198.51.100.77/32 :127.0.0.2:spamsink: 9 messages, "
+                           "2 connections, last 2024-05-01T01:00:00Z\n"));
+  EXPECT_THAT(z, Not(HasSubstr("2001:db8")));
+  std::string z6 = Export(Sample(), Opts(Format::kRbldnsdIp6trie));
+  EXPECT_THAT(z6, HasSubstr("2001:db8::1/128 :127.0.0.2:"));
+  EXPECT_THAT(z6, Not(HasSubstr("192.0.2")));
+}
+
+TEST(Export, OptionsParse) {
+  auto o = ParseExportOptions({{"format", "nftables"},
+                               {"v4_prefix", "24"},
+                               {"table", "filter"},
+                               {"a", "127.0.0.4"}});
+  ASSERT_TRUE(o.ok()) << o.error();
+  EXPECT_EQ(o->format, Format::kNftables);
+  EXPECT_EQ(o->v4_prefix, 24);
+  EXPECT_EQ(o->table, "filter");
+  EXPECT_EQ(o->a, "127.0.0.4");
+  EXPECT_FALSE(ParseExportOptions({}).ok());
+  EXPECT_FALSE(ParseExportOptions({{"format", "xml"}}).ok());
+  EXPECT_FALSE(
+      ParseExportOptions({{"format", "plain"}, {"v4_prefix", "33"}}).ok());
+  EXPECT_FALSE(ParseExportOptions({{"format", "plain"}, {"ns", "a b"}}).ok());
+  EXPECT_FALSE(
+      ParseExportOptions({{"format", "plain"}, {"table", "x;y"}}).ok());
+  EXPECT_FALSE(ParseExportOptions({{"format", "plain"}, {"a", "::1"}}).ok());
+}
+
+TEST(ExportCommand, ReadsTheDatabaseOffline) {
+  testing::TempDir dir;
+  std::string db = dir.File("s.db");
+  {
+    auto s = OpenSqliteStore(db).value();
+    ASSERT_TRUE(s->Apply(Sample()).ok());
+  }
+  std::ostringstream out, err;
+  EXPECT_EQ(RunExportCommand({"--format", "plain", "--db", db, "--min-messages",
+                              "2", "--cidr=192.0.2.0/24"},
+                             out, err),
+            0)
+      << err.str();
+  EXPECT_EQ(out.str(), "192.0.2.1\n");
+
+  std::string file = dir.File("list.txt");
+  out.str("");
+  EXPECT_EQ(RunExportCommand({"--format", "spamd", "--db", db, "--output", file,
+                              "--v4-prefix", "24"},
+                             out, err),
+            0)
+      << err.str();
+  std::ifstream f(file);
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_THAT(text,
+              HasSubstr("\n192.0.2.0/24\n198.51.100.0/24\n2001:db8::1\n"));
+
+  err.str("");
+  EXPECT_EQ(RunExportCommand({"--format", "plain", "--db", dir.File("no.db")},
+                             out, err),
+            1);
+  EXPECT_THAT(err.str(), HasSubstr("no.db"));
+  EXPECT_EQ(RunExportCommand({"--format", "nope", "--db", db}, out, err), 2);
+  EXPECT_EQ(RunExportCommand({"--format", "plain", "--colour", "x"}, out, err),
+            2);
+  EXPECT_EQ(RunExportCommand({"--format"}, out, err), 2);
+}
+
+}  // namespace
+}  // namespace ledger
