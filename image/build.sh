@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Builds the spamsink appliance from Debian packages, without root:
+#   build-image/vmlinuz            Debian's cloud kernel, from its .deb (not installed)
+#   build-image/initramfs.cpio.gz  busybox-static, /init, virtio (+cloud NIC)
+#                                  modules, spamsink and its shared libraries
+#   build-image/disk.raw, disk.qcow2, spamsink.efi   (unless --no-disk)
+#                                  a BIOS+UEFI bootable disk (image/mkdisk.sh)
+# Then `image/run.sh` boots it. See docs/DEPLOY.md.
+#
+# Usage: image/build.sh [--bin FILE] [--placeholder] [--out DIR] [--no-disk]
+#          [--kernel-deb FILE] [--flavour cloud|generic] [--append ARGS] [--vmlinux]
+#   --bin FILE        the spamsink binary (default: build/spamsink)
+#   --placeholder     use a busybox-nc stand-in instead (pipeline development)
+#   --out DIR         output directory (default: build-image)
+#   --no-disk         only kernel + initramfs
+#   --kernel-deb FILE a linux-image .deb to use instead of downloading one
+#   --flavour F       Debian kernel flavour: cloud (default; LZ4, boots in ~3 s
+#                     under emulation) or generic (XZ, all drivers)
+#   --append ARGS     extra kernel arguments baked into the disk image's boot
+#                     entries (e.g. spamsink.token=... spamsink.data=/dev/vdb)
+#   --vmlinux         also extract the uncompressed ELF kernel (Firecracker)
+# Environment: SOURCE_DATE_EPOCH (default: the last commit's time) makes the
+# initramfs and the disk reproducible bit for bit.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+bin=${SPAMSINK_BIN:-$repo/build/spamsink}
+out=$repo/build-image
+placeholder=0 disk=1 kernel_deb='' flavour=cloud append='' want_vmlinux=0
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+while (($#)); do
+	case "$1" in
+	--bin) bin=$2; shift ;;
+	--placeholder) placeholder=1 ;;
+	--out) out=$2; shift ;;
+	--no-disk) disk=0 ;;
+	--kernel-deb) kernel_deb=$2; shift ;;
+	--flavour) flavour=$2; shift ;;
+	--append) append=$2; shift ;;
+	--vmlinux) want_vmlinux=1 ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "build.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+say() { echo "build.sh: $*"; }
+die() { echo "build.sh: error: $*" >&2; exit 1; }
+t0=$(date +%s.%N)
+
+for tool in busybox cpio gzip dpkg-deb apt-get apt-cache strings ldd; do
+	command -v "$tool" >/dev/null || die "$tool not found (run scripts/setup.sh as root)"
+done
+busybox_bin=$(command -v busybox)
+file -L "$busybox_bin" 2>/dev/null | grep -q 'statically linked' ||
+	die "$busybox_bin is not static: apt-get install busybox-static (it replaces busybox)"
+
+if ((placeholder)); then
+	bin=$here/placeholder/spamsink
+else
+	[[ -x $bin ]] || die "no spamsink binary at $bin: build it first (cmake --build build), pass --bin FILE, or use --placeholder"
+fi
+bin=$(realpath "$bin")
+
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo 1700000000)}
+mkdir -p "$out"
+out=$(realpath "$out")
+cache=$out/cache work=$out/work
+mkdir -p "$cache" "$work"
+
+# ---- 1. the kernel .deb: resolved at build time, downloaded, logged ----
+if [[ -z $kernel_deb ]]; then
+	case "$flavour" in
+	cloud) meta=linux-image-cloud-amd64 ;;
+	generic) meta=linux-image-amd64 ;;
+	*) die "--flavour must be cloud or generic" ;;
+	esac
+	pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+	[[ -n $pkg ]] || die "apt-cache cannot resolve $meta (run apt-get update)"
+	ver=$(apt-cache policy "$pkg" | awk '/Candidate:/{print $2}')
+	kernel_deb=$cache/${pkg}_${ver//:/%3a}_amd64.deb
+	if [[ ! -f $kernel_deb ]]; then
+		say "downloading $pkg $ver"
+		# apt-get download writes to the current directory; as root it warns
+		# that _apt cannot write there (harmless)
+		(cd "$cache" && { apt-get download -q "$pkg=$ver" 2>&1 | grep -v "^W: Download is performed unsandboxed" || :; })
+	fi
+	[[ -f $kernel_deb ]] || die "download of $pkg failed"
+fi
+kernel_deb=$(realpath "$kernel_deb")
+kdeb_sha=$(sha256sum "$kernel_deb" | cut -d' ' -f1)
+say "kernel package $(basename "$kernel_deb") sha256 $kdeb_sha"
+
+kx=$work/kernel
+if [[ ! -f $kx/.sha256 || $(cat "$kx/.sha256") != "$kdeb_sha" ]]; then
+	rm -rf "$kx"
+	mkdir -p "$kx"
+	dpkg-deb --fsys-tarfile "$kernel_deb" |
+		tar -x -C "$kx" --wildcards './boot/vmlinuz-*' './boot/config-*' './lib/modules/*'
+	echo "$kdeb_sha" >"$kx/.sha256"
+fi
+vmlinuz=$(find "$kx/boot" -name 'vmlinuz-*' | head -n 1)
+kver=${vmlinuz##*/vmlinuz-}
+moddir=$kx/lib/modules/$kver
+[[ -d $moddir ]] || die "no modules for $kver in $kernel_deb"
+cp "$vmlinuz" "$out/vmlinuz"
+cp "$kx/boot/config-$kver" "$out/kernel.config"
+
+# ---- 2. modules: the list plus their dependencies, in load order ----
+declare -A ko_path=() ko_done=()
+while IFS= read -r f; do
+	n=$(basename "$f" .ko)
+	ko_path[${n//-/_}]=$f
+done < <(find "$moddir" -name '*.ko')
+order=()
+add_module() {
+	local key=${1//-/_} deps d
+	[[ -n ${ko_done[$key]:-} ]] && return 0
+	[[ -n ${ko_path[$key]:-} ]] || die "module $1 not in $kver (built in? then drop it from image/modules.list)"
+	ko_done[$key]=1
+	deps=$(strings "${ko_path[$key]}" | sed -n 's/^depends=//p' | head -n 1)
+	for d in ${deps//,/ }; do add_module "$d"; done
+	order+=("$key")
+}
+while read -r m; do
+	m=${m%%#*}
+	m=${m//[[:space:]]/}
+	[[ -n $m ]] && add_module "$m"
+done <"$here/modules.list"
+
+# ---- 3. the initramfs tree ----
+stage=$work/stage
+rm -rf "$stage"
+mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,lib/modules,proc,sys,dev,run,tmp,root,var/lib/spamsink,etc}
+cp -a "$here/rootfs/." "$stage/"
+cp "$busybox_bin" "$stage/bin/busybox"
+for a in $("$busybox_bin" --list); do
+	[[ $a == busybox || -e $stage/bin/$a ]] || ln -s busybox "$stage/bin/$a"
+done
+for m in "${order[@]}"; do
+	cp "${ko_path[$m]}" "$stage/lib/modules/$m.ko"
+done
+printf '%s\n' "${order[@]}" >"$stage/lib/modules/modules.order"
+
+if ((placeholder)); then
+	cp "$here/placeholder/spamsink" "$here/placeholder/spamsink-placeholder-session" "$stage/usr/bin/"
+else
+	# the binary without its debug info, plus every shared library it loads
+	objcopy --strip-debug --strip-unneeded "$bin" "$stage/usr/bin/spamsink"
+	if ldd "$bin" >/dev/null 2>&1; then
+		while read -r lib; do
+			mkdir -p "$stage$(dirname "$lib")"
+			cp -L "$lib" "$stage$lib"
+		done < <(ldd "$bin" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}')
+	fi
+fi
+chmod 0755 "$stage/usr/bin/"*
+# glibc needs no ld.so.cache: it searches /lib/x86_64-linux-gnu by default
+chmod 1777 "$stage/tmp"
+chmod 0700 "$stage/root"
+
+find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
+	cpio -o -H newc -R 0:0 --reproducible --quiet) | gzip -9 -n >"$out/initramfs.cpio.gz.tmp"
+mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
+
+# ---- 4. optional: ELF vmlinux for Firecracker / PVH boots ----
+if ((want_vmlinux)); then
+	off=$(grep -obUaP '\x02\x21\x4c\x18' "$vmlinuz" | head -n 1 | cut -d: -f1 || true)
+	if [[ -n $off ]]; then
+		tail -c +$((off + 1)) "$vmlinuz" | lz4 -dc >"$out/vmlinux" 2>/dev/null || true
+	else
+		off=$(grep -obUaP '\xfd\x37\x7a\x58\x5a\x00' "$vmlinuz" | head -n 1 | cut -d: -f1)
+		tail -c +$((off + 1)) "$vmlinuz" | xz -dc --single-stream >"$out/vmlinux" 2>/dev/null || true
+	fi
+	file "$out/vmlinux" | grep -q ELF || die "could not extract vmlinux from $vmlinuz"
+fi
+
+{
+	echo "kernel_package=$(basename "$kernel_deb")"
+	echo "kernel_sha256=$kdeb_sha"
+	echo "kernel_version=$kver"
+	echo "busybox=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null)"
+	echo "spamsink=$bin"
+	echo "spamsink_version=$("$bin" --version 2>&1 | head -n 1 || true)"
+	echo "modules=${order[*]}"
+	echo "source_date_epoch=$SOURCE_DATE_EPOCH"
+} >"$out/manifest.txt"
+
+# ---- 5. the disk image ----
+if ((disk)); then
+	"$here/mkdisk.sh" --out "$out" --append "$append"
+fi
+
+say "kernel $kver: $out/vmlinuz ($(stat -c %s "$out/vmlinuz") bytes)"
+say "initramfs: $out/initramfs.cpio.gz ($(stat -c %s "$out/initramfs.cpio.gz") bytes, ${#order[@]} modules)"
+((disk)) && say "disk: $out/disk.raw ($(stat -c %s "$out/disk.raw") bytes), $out/disk.qcow2, $out/spamsink.efi"
+say "done in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s; boot it with image/run.sh"

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Boots the spamsink appliance built by image/build.sh under qemu.
+#
+#   image/run.sh                      local trial: SMTP on 127.0.0.1:2525 and
+#                                     the API on 127.0.0.1:8025 (user networking)
+#   image/run.sh --net bridge:br0     real use: the VM on the LAN bridge br0
+#                                     (DHCP, or --append spamsink.ip=ADDR/PFX,GW)
+#   image/run.sh --net tap:tap0       real use: an existing tap device
+#
+# The console is this terminal (Ctrl-A X quits qemu at once, Ctrl-A C gives
+# the qemu monitor, where `system_powerdown` shuts spamsink down cleanly).
+#
+# Options:
+#   --smtp-port P    host port forwarded to the VM's port 25 (default 2525;
+#                    ports below 1024 need root)
+#   --api-port P     host port forwarded to the VM's API port 8025 (default
+#                    8025; 0: none)
+#   --bind ADDR      host address of the forwards (default 127.0.0.1)
+#   --net MODE       user (default) | tap:IFNAME | bridge:BRIDGE
+#   --mac MAC        the VM's MAC address (give each bridged VM its own)
+#   --boot HOW       kernel (default: -kernel/-initrd) | bios | uefi (the disk)
+#   --data FILE      disk for the ledger, so it survives reboots; created
+#                    (256 MiB, sparse, ext4) when missing
+#   --config FILE    a spamsink.toml handed to the VM (qemu fw_cfg); it
+#                    replaces the generated config entirely
+#   --token TOKEN    API bearer token (default: random, printed on the console)
+#   --append ARGS    more kernel arguments (spamsink.hostname=, spamsink.ip=, ...)
+#   --mem MB         memory (default 256; 128 is enough for a trial)
+#   --cpus N         virtual CPUs (default 1)
+#   --accel A        tcg (default) | kvm
+#   --monitor SOCK   also serve the qemu monitor on a unix socket
+#   --out DIR        where build.sh put the image (default build-image)
+#   -- ARGS          passed to qemu as they are
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=$(dirname "$here")/build-image
+smtp_port=2525 api_port=8025 bind=127.0.0.1 net=user mac='' boot=kernel data='' config='' token=''
+append='' mem=256 cpus=1 accel=${SPAMSINK_ACCEL:-tcg} monitor=''
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+while (($#)); do
+	case "$1" in
+	--smtp-port) smtp_port=$2; shift ;;
+	--api-port) api_port=$2; shift ;;
+	--bind) bind=$2; shift ;;
+	--net) net=$2; shift ;;
+	--mac) mac=$2; shift ;;
+	--boot) boot=$2; shift ;;
+	--data) data=$2; shift ;;
+	--config) config=$2; shift ;;
+	--token) token=$2; shift ;;
+	--append) append="$append $2"; shift ;;
+	--mem) mem=$2; shift ;;
+	--cpus) cpus=$2; shift ;;
+	--accel) accel=$2; shift ;;
+	--monitor) monitor=$2; shift ;;
+	--out) out=$2; shift ;;
+	--) shift; break ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+die() { echo "run.sh: error: $*" >&2; exit 1; }
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (run scripts/setup.sh as root)"
+
+args=(-M pc -m "$mem" -smp "$cpus" -nodefaults -no-user-config -display none -no-reboot
+	# a guest panic (spamsink failing for good) ends qemu with status 1
+	-device pvpanic -action panic=exit-failure
+	-device virtio-rng-pci)
+case "$accel" in
+tcg) args+=(-accel tcg) ;;
+kvm) args+=(-accel kvm -cpu host) ;;
+*) die "--accel must be tcg or kvm" ;;
+esac
+if [[ -t 0 ]]; then
+	args+=(-serial mon:stdio)
+else
+	args+=(-serial stdio)
+fi
+[[ -n $monitor ]] && args+=(-monitor "unix:$monitor,server=on,wait=off")
+
+case "$net" in
+user)
+	fwd="hostfwd=tcp:$bind:$smtp_port-:25"
+	[[ $api_port != 0 ]] && fwd+=",hostfwd=tcp:$bind:$api_port-:8025"
+	# restrict=on: the VM reaches nothing outside; the forwards still work
+	args+=(-netdev "user,id=n0,restrict=on,$fwd")
+	;;
+tap:*) args+=(-netdev "tap,id=n0,ifname=${net#tap:},script=no,downscript=no") ;;
+bridge:*) args+=(-netdev "bridge,id=n0,br=${net#bridge:}") ;;
+*) die "--net must be user, tap:IFNAME or bridge:BRIDGE" ;;
+esac
+args+=(-device "virtio-net-pci,netdev=n0,romfile=${mac:+,mac=$mac}")
+
+sargs=
+[[ -n $token ]] && sargs+=" spamsink.token=$token"
+if [[ -n $data ]]; then
+	if [[ ! -e $data ]]; then
+		truncate -s 256M "$data"
+		if command -v mkfs.ext4 >/dev/null; then
+			mkfs.ext4 -q -L spamsink "$data"
+		fi # else the VM formats the blank disk (ext2) at its first boot
+		echo "run.sh: created data disk $data" >&2
+	fi
+	args+=(-drive "file=$data,format=raw,if=virtio,cache=writeback")
+	# the first virtio disk is vda (the boot disk, if any, is IDE)
+	sargs+=" spamsink.data=/dev/vda"
+fi
+sargs+="$append"
+if [[ -n $config ]]; then
+	[[ -f $config ]] || die "no config file $config"
+	args+=(-fw_cfg "name=opt/spamsink/config,file=$config")
+fi
+
+case "$boot" in
+kernel)
+	for f in vmlinuz initramfs.cpio.gz; do
+		[[ -f $out/$f ]] || die "$out/$f missing: run image/build.sh first"
+	done
+	args+=(-kernel "$out/vmlinuz" -initrd "$out/initramfs.cpio.gz"
+		-append "console=ttyS0 quiet panic=-1$sargs")
+	;;
+bios | uefi)
+	[[ -f $out/disk.raw ]] || die "$out/disk.raw missing: run image/build.sh first"
+	# the disk's boot entry has its own kernel command line; the settings go
+	# through fw_cfg, which the VM's /init reads too (commas doubled for qemu)
+	[[ -n $sargs ]] && args+=(-fw_cfg "name=opt/spamsink/cmdline,string=${sargs//,/,,}")
+	# snapshot=on: the boot disk is never written
+	args+=(-drive "file=$out/disk.raw,format=raw,if=ide,snapshot=on")
+	[[ $boot == uefi ]] && args+=(-bios /usr/share/ovmf/OVMF.fd)
+	;;
+*) die "--boot must be kernel, bios or uefi" ;;
+esac
+
+if [[ $net == user ]]; then
+	msg="SMTP on $bind:$smtp_port"
+	[[ $api_port != 0 ]] && msg+=", API on http://$bind:$api_port/"
+	echo "run.sh: $msg once the console shows spamsink's version" >&2
+fi
+exec qemu-system-x86_64 "${args[@]}" "$@"

@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Boot test of the spamsink appliance (issue 6), for CI and by hand:
+#   1. build the image (image/build.sh)
+#   2. boot it under qemu (software emulation) with user networking and host
+#      forwards on random free 127.0.0.1 ports, a fresh data disk and a token
+#   3. wait for the 220 banner through the forwarded SMTP port
+#   4. deliver mail through it (python3 smtplib; plus build/smtpsend if built)
+#   5. if the binary serves the HTTP API: /api/v1/stats answers 401 without
+#      the token and counts the messages with it
+#   6. shut down through the ACPI power button (qemu system_powerdown): the
+#      console must show spamsink exiting 0 and the VM powering off
+#   7. if the API is served: boot again on the same data disk, the counts
+#      must have survived
+#   8. boot the disk image (BIOS, then UEFI) and check banner + one message
+# Judged by the banner, the SMTP replies, the API answers and the console,
+# never by qemu's exit status. Every wait is bounded; qemu is killed by its
+# own pid on every exit path. Prints "boot-test: N passed, M failed" last and
+# exits non-zero on any failure.
+#
+# Usage: image/test-boot.sh [--no-build] [--placeholder] [--bin FILE]
+#          [--boot LIST]   comma-separated subset of kernel,bios,uefi
+#                          (default: kernel,bios,uefi)
+# Environment: BOOT_TIMEOUT (s to the banner, default 120), SPAMSINK_BIN,
+#   KEEP=1 keeps the temporary directory (console logs) for inspection.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+out=$repo/build-image
+probe=$here/probe.py
+build=1 placeholder=0 boots=kernel,bios,uefi
+bin=${SPAMSINK_BIN:-$repo/build/spamsink}
+boot_timeout=${BOOT_TIMEOUT:-120}
+while (($#)); do
+	case "$1" in
+	--no-build) build=0 ;;
+	--placeholder) placeholder=1 ;;
+	--bin) bin=$2; shift ;;
+	--boot) boots=$2; shift ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "test-boot.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+t_start=$(date +%s.%N)
+elapsed() { awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
+say() { echo "boot-test [$(elapsed) s]: $*"; }
+pass=0 fail=0
+ok() { pass=$((pass + 1)); say "ok: $*"; }
+bad() { fail=$((fail + 1)); say "FAIL: $*"; }
+
+tmp=$(mktemp -d /tmp/spamsink-boottest.XXXXXX)
+qemu_pid=''
+cleanup() {
+	if [[ -n $qemu_pid ]] && kill -0 "$qemu_pid" 2>/dev/null; then
+		kill -TERM "$qemu_pid" 2>/dev/null || true
+		sleep 1
+		kill -KILL "$qemu_pid" 2>/dev/null || true
+	fi
+	if [[ ${KEEP:-0} == 1 ]]; then echo "boot-test: logs kept in $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- 1. build ----
+bargs=()
+((placeholder)) && bargs+=(--placeholder) || bargs+=(--bin "$bin")
+[[ $boots == kernel ]] && bargs+=(--no-disk)
+if ((build)); then
+	say "building the image: image/build.sh ${bargs[*]}"
+	timeout 600 "$here/build.sh" "${bargs[@]}" >"$tmp/build.log" 2>&1 || {
+		cat "$tmp/build.log"
+		bad "image/build.sh failed"
+		echo "boot-test: $pass passed, $fail failed"
+		exit 1
+	}
+	ok "image built ($(grep -c . "$tmp/build.log") lines of log; initramfs $(stat -c %s "$out/initramfs.cpio.gz") bytes)"
+fi
+api=0
+if ((!placeholder)) && grep -qa '/api/v1/stats' "$bin"; then api=1; fi
+if ((api)); then
+	say "the binary serves the HTTP API: checking counts through it"
+else
+	say "the binary has no HTTP API (/api/v1/stats not in it): judging by SMTP replies only"
+fi
+
+smtp_port=$("$probe" freeport)
+api_port=$("$probe" freeport)
+while [[ $api_port == "$smtp_port" ]]; do api_port=$("$probe" freeport); done
+token=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+data=$tmp/data.img
+expected=0
+
+# boot_vm NAME BOOT [run.sh args...]: starts qemu, waits for the banner
+boot_vm() {
+	local name=$1 how=$2
+	shift 2
+	console=$tmp/console-$name.log
+	"$here/run.sh" --boot "$how" --smtp-port "$smtp_port" --api-port "$api_port" \
+		--token "$token" --monitor "$tmp/monitor-$name.sock" --mem 256 "$@" \
+		</dev/null >"$console" 2>&1 &
+	qemu_pid=$! # run.sh execs qemu: this is qemu's pid
+	local r t0 now
+	t0=$(date +%s.%N)
+	while :; do
+		now=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
+		if ! kill -0 "$qemu_pid" 2>/dev/null; then
+			bad "$name: qemu exited after $now s without a banner; console:"
+			break
+		fi
+		if awk -v n="$now" -v t="$boot_timeout" 'BEGIN{exit !(n > t)}'; then
+			bad "$name: no 220 banner within $boot_timeout s; console:"
+			break
+		fi
+		if r=$(timeout 10 "$probe" banner "$smtp_port" 2 2>/dev/null); then
+			banner_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
+			ok "$name: banner ${banner_s} s after qemu started: ${r#* }"
+			return 0
+		fi
+	done
+	tail -n 40 "$console" | sed 's/^/    | /'
+	stop_vm "$name" force
+	return 1
+}
+
+# stop_vm NAME [force]: power button, then wait (bounded) for qemu to exit
+stop_vm() {
+	local name=$1 force=${2:-} i
+	[[ -n $qemu_pid ]] || return 0
+	if [[ -z $force ]]; then
+		timeout 10 "$probe" monitor "$tmp/monitor-$name.sock" system_powerdown || true
+		for ((i = 0; i < 600; i++)); do
+			kill -0 "$qemu_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
+	if kill -0 "$qemu_pid" 2>/dev/null; then
+		[[ -z $force ]] && bad "$name: VM still running 60 s after the power button; killing it"
+		kill -KILL "$qemu_pid" 2>/dev/null || true
+		sleep 0.5
+	elif [[ -z $force ]]; then
+		if ((placeholder)) && grep -q 'powering off' "$console" ||
+			grep -q 'spamsink exited with status 0; powering off' "$console"; then
+			ok "$name: clean shutdown on the power button ($(grep -o 'spamsink exited with status [0-9]*' "$console" | tail -n 1))"
+		else
+			bad "$name: no clean shutdown; console:"
+			tail -n 20 "$console" | sed 's/^/    | /'
+		fi
+	fi
+	wait "$qemu_pid" 2>/dev/null || true
+	qemu_pid=''
+}
+
+check_console() {
+	if grep -q '^eth0: [0-9]' "$console" && grep -q '^spamsink: ' "$console"; then
+		ok "$1: console shows $(grep -m1 '^eth0: ' "$console") and '$(grep -m1 '^spamsink: ' "$console")'"
+	else
+		bad "$1: console lacks the IP address or spamsink's version"
+	fi
+}
+
+deliver() {
+	local name=$1 n=$2 r
+	if r=$(timeout 120 "$probe" send "$smtp_port" "$n" 2>&1); then
+		ok "$name: $r"
+		expected=$((expected + n))
+	else
+		bad "$name: delivery failed: $r"
+	fi
+}
+
+# wait_count NAME MIN: the API's message count reaches MIN within 20 s
+wait_count() {
+	local name=$1 min=$2 c=-1 i
+	for ((i = 0; i < 40; i++)); do
+		c=$(timeout 15 "$probe" count "$api_port" "$token" messages 2>/dev/null) || c=-1
+		((c >= min)) && break
+		sleep 0.5
+	done
+	if ((c >= min)); then
+		ok "$name: API counts $c messages (expected at least $min)"
+	else
+		bad "$name: API counts $c messages, expected at least $min; last answer: $(timeout 15 "$probe" http "$api_port" /api/v1/stats "$token" || true)"
+	fi
+}
+
+# ---- 2-6. direct kernel boot ----
+if [[ ,$boots, == *,kernel,* ]]; then
+	if boot_vm kernel kernel --data "$data"; then
+		boot1_s=$banner_s
+		check_console kernel
+		deliver kernel 5
+		if [[ -x $repo/build/smtpsend ]] && ((!placeholder)); then
+			if r=$(timeout 120 "$repo/build/smtpsend" -n 10 -p "$smtp_port" 127.0.0.1 2>&1); then
+				ok "kernel: smtpsend -n 10 delivered"
+				expected=$((expected + 10))
+			else
+				bad "kernel: smtpsend -n 10 -p $smtp_port 127.0.0.1 failed: $(tail -n 5 <<<"$r")"
+			fi
+		fi
+		if ((api)); then
+			r=$(timeout 15 "$probe" http "$api_port" /api/v1/stats || true)
+			if [[ $r == 401* ]]; then ok "kernel: API without token: ${r:0:60}"; else bad "kernel: API without token answered: ${r:0:200}"; fi
+			wait_count kernel "$expected"
+		fi
+		stop_vm kernel
+		# ---- 7. the ledger survives a reboot on the same data disk ----
+		if ((api)); then
+			if boot_vm reboot kernel --data "$data"; then
+				wait_count reboot "$expected"
+				stop_vm reboot
+			fi
+		fi
+	fi
+fi
+
+# ---- 8. the disk image ----
+for how in bios uefi; do
+	[[ ,$boots, == *,$how,* ]] || continue
+	if [[ $how == uefi && ! -f /usr/share/ovmf/OVMF.fd ]]; then
+		bad "uefi: /usr/share/ovmf/OVMF.fd missing (apt-get install ovmf)"
+		continue
+	fi
+	if boot_vm "$how" "$how"; then
+		check_console "$how"
+		deliver "$how" 1
+		stop_vm "$how"
+	fi
+done
+
+say "figures: first banner after ${boot1_s:-?} s (direct kernel boot, TCG, 256 MB); vmlinuz $(stat -c %s "$out/vmlinuz" 2>/dev/null) bytes, initramfs $(stat -c %s "$out/initramfs.cpio.gz" 2>/dev/null) bytes"
+echo "boot-test: $pass passed, $fail failed"
+((fail == 0))
