@@ -1,0 +1,192 @@
+#include "api/handlers.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "base/metrics.h"
+#include "ledger/export.h"
+
+namespace api {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kPrefix = "/api/v1/";
+
+Response Json(int status, const json& body) {
+  Response r;
+  r.status = status;
+  r.body = body.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+  return r;
+}
+
+// Compares without an early exit, so timing does not reveal the token.
+bool SameSecret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() != b.size();
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= a[i] ^ (i < b.size() ? b[i] : 0);
+  }
+  return diff == 0;
+}
+
+json WindowJson(const ledger::Window& w) {
+  double s = w.seconds > 0 ? w.seconds : 1;
+  return {{"seconds", w.seconds},
+          {"connections", w.connections},
+          {"messages", w.messages},
+          {"recipients", w.recipients},
+          {"bytes", w.bytes},
+          {"connections_per_second", w.connections / s},
+          {"messages_per_second", w.messages / s},
+          {"bytes_per_second", w.bytes / s}};
+}
+
+Response Unavailable(const std::string& why) { return ErrorResponse(503, why); }
+
+}  // namespace
+
+Response ErrorResponse(int status, const std::string& message) {
+  return Json(status, {{"error", message}, {"status", status}});
+}
+
+Api::Api(ledger::Ledger* ledger, ApiOptions options, const base::Clock* clock)
+    : ledger_(ledger), options_(std::move(options)), clock_(clock) {}
+
+bool Api::Authorized(const Request& r) const {
+  if (options_.token.empty()) return true;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (r.authorization.size() <= kBearer.size() ||
+      r.authorization.compare(0, kBearer.size(), kBearer) != 0) {
+    return false;
+  }
+  return SameSecret(r.authorization.substr(kBearer.size()), options_.token);
+}
+
+Response Api::Handle(const Request& r) const {
+  if (r.path == "/healthz") {
+    if (r.method != "GET" && r.method != "HEAD") {
+      Response resp = ErrorResponse(405, "method not allowed: use GET");
+      resp.headers.push_back({"Allow", "GET"});
+      return resp;
+    }
+    return Health();
+  }
+  bool known = r.path == "/metrics" || r.path.rfind(kPrefix, 0) == 0;
+  if (!known) return ErrorResponse(404, "no such endpoint: " + r.path);
+  if (!Authorized(r)) {
+    Response resp =
+        ErrorResponse(401, r.authorization.empty() ? "missing bearer token"
+                                                   : "wrong bearer token");
+    resp.headers.push_back({"WWW-Authenticate", "Bearer realm=\"spamsink\""});
+    return resp;
+  }
+  if (r.method != "GET" && r.method != "HEAD") {
+    Response resp = ErrorResponse(405, "method not allowed: use GET");
+    resp.headers.push_back({"Allow", "GET"});
+    return resp;
+  }
+  if (r.path == "/metrics") return Metrics();
+  std::string rest = r.path.substr(std::string_view(kPrefix).size());
+  if (rest == "sources") return Sources(r);
+  if (rest.rfind("sources/", 0) == 0) return Source(rest.substr(8));
+  if (rest == "stats") return Stats();
+  if (rest == "export") return Export(r);
+  return ErrorResponse(404, "no such endpoint: " + r.path);
+}
+
+Response Api::Health() const {
+  json body = {{"status", "ok"}, {"version", SPAMSINK_VERSION}};
+  if (ledger_ == nullptr) {
+    body["ledger"] = "disabled";
+  } else {
+    body["ledger"] = ledger_->Metrics().store_healthy ? "ok" : "store_failing";
+  }
+  return Json(200, body);
+}
+
+Response Api::Sources(const Request& r) const {
+  if (ledger_ == nullptr) return Unavailable("ledger disabled");
+  auto q = ledger::ParseQuery(r.params, {}, options_.default_page,
+                              options_.max_page);
+  if (!q.ok()) return ErrorResponse(400, q.error());
+  auto page = ledger_->Sources(*q);
+  if (!page.ok()) return Unavailable("store: " + page.error());
+  json list = json::array();
+  for (const auto& rec : page->records)
+    list.push_back(ledger::SourceToJson(rec));
+  return Json(200, {{"total", page->total},
+                    {"offset", q->offset},
+                    {"limit", q->limit},
+                    {"sort", ledger::SortKeyName(q->sort)},
+                    {"order", q->ascending ? "asc" : "desc"},
+                    {"sources", std::move(list)}});
+}
+
+Response Api::Source(const std::string& text) const {
+  if (ledger_ == nullptr) return Unavailable("ledger disabled");
+  auto ip = base::IpAddress::Parse(text);
+  if (!ip.ok()) return ErrorResponse(400, ip.error());
+  auto rec = ledger_->Source(*ip);
+  if (!rec.ok()) return Unavailable("store: " + rec.error());
+  if (!rec->has_value()) {
+    return ErrorResponse(404, "no record for " + ip->ToString());
+  }
+  return Json(200, ledger::SourceToJson(**rec));
+}
+
+Response Api::Stats() const {
+  if (ledger_ == nullptr) return Unavailable("ledger disabled");
+  auto s = ledger_->GetStats();
+  if (!s.ok()) return Unavailable("store: " + s.error());
+  const auto& t = s->totals;
+  json server = json::object();
+  for (const auto& c : base::SnapshotCounters()) {
+    server[std::string(c.name)] = c.value;
+  }
+  server["open_connections"] = base::g_open_connections.load();
+  return Json(200,
+              {{"totals",
+                {{"sources", t.sources},
+                 {"connections", t.connections},
+                 {"messages", t.messages},
+                 {"recipients", t.recipients},
+                 {"bytes", t.bytes},
+                 {"seconds_held", std::round(t.seconds_held * 1000) / 1000}}},
+               {"last_minute", WindowJson(s->last_minute)},
+               {"last_hour", WindowJson(s->last_hour)},
+               {"pending_sources", s->pending_sources},
+               {"server", std::move(server)},
+               {"time", ledger::FormatTime(clock_->WallSeconds())}});
+}
+
+Response Api::Export(const Request& r) const {
+  if (ledger_ == nullptr) return Unavailable("ledger disabled");
+  auto options = ledger::ParseExportOptions(r.params);
+  if (!options.ok()) return ErrorResponse(400, options.error());
+  // Exports list everything that matches unless a limit is given.
+  auto q = ledger::ParseQuery(r.params, ledger::ExportOptionKeys(), 0, 0);
+  if (!q.ok()) return ErrorResponse(400, q.error());
+  if (r.params.count("sort") == 0) {
+    q.value().sort = ledger::SortKey::kIp;
+    auto order = r.params.find("order");
+    q.value().ascending = order == r.params.end() || order->second == "asc";
+  }
+  auto page = ledger_->Sources(*q);
+  if (!page.ok()) return Unavailable("store: " + page.error());
+  options.value().now = clock_->WallSeconds();
+  Response resp;
+  resp.content_type = ledger::ContentType(options->format);
+  resp.body = ledger::Export(page->records, *options);
+  return resp;
+}
+
+Response Api::Metrics() const {
+  Response resp;
+  resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  resp.body = base::RenderPrometheus(base::SnapshotCounters(),
+                                     base::g_open_connections.load());
+  if (ledger_ != nullptr) resp.body += ledger_->RenderPrometheus();
+  return resp;
+}
+
+}  // namespace api

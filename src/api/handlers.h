@@ -1,0 +1,72 @@
+// The HTTP API as a pure function: Request in, Response out. No sockets here
+// (http_server.h adapts cpp-httplib), so every endpoint is tested with
+// strings.
+//
+//   GET /healthz                  liveness (never needs the token)
+//   GET /metrics                  Prometheus text, spamsink_*
+//   GET /api/v1/sources           filtered, sorted, paged list
+//   GET /api/v1/sources/{ip}      one source
+//   GET /api/v1/stats             totals and recent rates
+//   GET /api/v1/export?format=F   a blocklist file (see ledger/export.h)
+//
+// Errors are JSON {"error": "..."} with 400 (bad parameter), 401 (token
+// missing or wrong), 404 (unknown path or IP), 405 (not GET), 503 (ledger
+// off or store failing).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "ledger/ledger.h"
+#include "ledger/query.h"
+
+namespace api {
+
+struct Request {
+  std::string method = "GET";
+  std::string path;           // decoded, without the query string
+  ledger::Params params;      // decoded query parameters
+  std::string authorization;  // the Authorization header, if any
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct ApiOptions {
+  std::string token;  // empty: no authentication
+  uint64_t default_page = 100;
+  uint64_t max_page = 1000;
+};
+
+class Api {
+ public:
+  // ledger may be null (ledger disabled): its endpoints answer 503.
+  // REQUIRES: ledger and clock outlive the Api.
+  Api(ledger::Ledger* ledger, ApiOptions options, const base::Clock* clock);
+  // Thread-safe.
+  Response Handle(const Request& request) const;
+
+ private:
+  Response Sources(const Request& r) const;
+  Response Source(const std::string& ip) const;
+  Response Stats() const;
+  Response Export(const Request& r) const;
+  Response Metrics() const;
+  Response Health() const;
+  bool Authorized(const Request& r) const;
+
+  ledger::Ledger* ledger_;
+  ApiOptions options_;
+  const base::Clock* clock_;
+};
+
+// A JSON error response.
+Response ErrorResponse(int status, const std::string& message);
+
+}  // namespace api

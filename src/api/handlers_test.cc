@@ -1,0 +1,202 @@
+#include "api/handlers.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "ledger/test_util.h"
+
+namespace api {
+namespace {
+
+using ledger::testing::Session;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ledger_ =
+        ledger::Ledger::Create(ledger::NewMemoryStore(), {}, &clock_, false);
+    now_ = clock_.WallSeconds();
+    auto a = Session("192.0.2.1", 5, 5000, now_ - 100, 30);
+    a.early_talker = true;
+    smtp::AddName(&a.helo_names, "spammer.example");
+    ledger_->Record(a);
+    ledger_->Record(Session("192.0.2.1", 1, 100, now_ - 50, 1));
+    ledger_->Record(Session("198.51.100.2", 2, 90000, now_ - 10, 600));
+    ledger_->Record(Session("2001:db8::9", 0, 0, now_ - 5000, 5));
+    ASSERT_TRUE(ledger_->Flush().ok());
+  }
+
+  Response Get(const std::string& path, ledger::Params params = {},
+               const std::string& auth = "") {
+    Api api(ledger_.get(), options_, &clock_);
+    Request r;
+    r.path = path;
+    r.params = std::move(params);
+    r.authorization = auth;
+    return api.Handle(r);
+  }
+
+  static json Body(const Response& r) { return json::parse(r.body); }
+
+  base::FakeClock clock_;
+  double now_ = 0;
+  std::unique_ptr<ledger::Ledger> ledger_;
+  ApiOptions options_;
+};
+
+TEST_F(ApiTest, SourcesDefaultOrderIsByMessages) {
+  auto r = Get("/api/v1/sources");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  auto j = Body(r);
+  EXPECT_EQ(j["total"], 3);
+  ASSERT_EQ(j["sources"].size(), 3u);
+  EXPECT_EQ(j["sources"][0]["ip"], "192.0.2.1");
+  EXPECT_EQ(j["sources"][0]["messages"], 6);
+  EXPECT_EQ(j["sources"][0]["connections"], 2);
+  EXPECT_EQ(j["sources"][0]["bytes"], 5100);
+  EXPECT_EQ(j["sources"][0]["evidence"]["early_talker"], 1);
+  EXPECT_EQ(j["sources"][0]["helo_names"][0]["name"], "spammer.example");
+  EXPECT_EQ(j["sources"][1]["ip"], "198.51.100.2");
+  EXPECT_EQ(j["sort"], "messages");
+  EXPECT_EQ(j["order"], "desc");
+}
+
+TEST_F(ApiTest, SourcesFiltersSortAndPage) {
+  auto j =
+      Body(Get("/api/v1/sources", {{"sort", "seconds_held"}, {"limit", "1"}}));
+  EXPECT_EQ(j["total"], 3);
+  ASSERT_EQ(j["sources"].size(), 1u);
+  EXPECT_EQ(j["sources"][0]["ip"], "198.51.100.2");
+  j = Body(Get("/api/v1/sources", {{"cidr", "2001:db8::/32"}}));
+  EXPECT_EQ(j["total"], 1);
+  j = Body(Get("/api/v1/sources", {{"since", std::to_string(now_ - 60)}}));
+  EXPECT_EQ(j["total"], 2);
+  j = Body(Get("/api/v1/sources", {{"evidence", "early_talker"}}));
+  EXPECT_EQ(j["total"], 1);
+  j = Body(Get("/api/v1/sources", {{"min_messages", "2"}, {"sort", "bytes"}}));
+  EXPECT_EQ(j["total"], 2);
+  EXPECT_EQ(j["sources"][0]["ip"], "198.51.100.2");
+  j = Body(Get("/api/v1/sources", {{"offset", "2"}}));
+  EXPECT_EQ(j["sources"][0]["ip"], "2001:db8::9");
+}
+
+TEST_F(ApiTest, BadParametersAre400) {
+  for (const ledger::Params& p : {ledger::Params{{"cidr", "10.0.0.0/99"}},
+                                  {{"limit", "100000"}},
+                                  {{"sort", "colour"}},
+                                  {{"evidence", "x"}},
+                                  {{"bogus", "1"}}}) {
+    auto r = Get("/api/v1/sources", p);
+    EXPECT_EQ(r.status, 400) << p.begin()->first;
+    EXPECT_TRUE(Body(r).contains("error"));
+  }
+  auto r = Get("/api/v1/sources/not-an-ip");
+  EXPECT_EQ(r.status, 400);
+}
+
+TEST_F(ApiTest, OneSourceOr404) {
+  auto r = Get("/api/v1/sources/2001:db8::9");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["ip"], "2001:db8::9");
+  r = Get("/api/v1/sources/203.0.113.1");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(Body(r)["error"].get<std::string>(), HasSubstr("203.0.113.1"));
+  EXPECT_EQ(Get("/api/v2/nothing").status, 404);
+  EXPECT_EQ(Get("/").status, 404);
+}
+
+TEST_F(ApiTest, StatsTotalsAndRates) {
+  auto r = Get("/api/v1/stats");
+  ASSERT_EQ(r.status, 200);
+  auto j = Body(r);
+  EXPECT_EQ(j["totals"]["sources"], 3);
+  EXPECT_EQ(j["totals"]["connections"], 4);
+  EXPECT_EQ(j["totals"]["messages"], 8);
+  EXPECT_EQ(j["last_minute"]["connections"], 4);
+  EXPECT_DOUBLE_EQ(j["last_minute"]["connections_per_second"].get<double>(),
+                   4.0 / 60);
+  EXPECT_TRUE(j["server"].contains("connections_accepted_total"));
+}
+
+TEST_F(ApiTest, ExportFormats) {
+  auto r = Get("/api/v1/export", {{"format", "plain"}});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/plain; charset=utf-8");
+  EXPECT_EQ(r.body, "192.0.2.1\n198.51.100.2\n2001:db8::9\n");
+  r = Get("/api/v1/export",
+          {{"format", "cidr"}, {"min_messages", "1"}, {"v4_prefix", "16"}});
+  EXPECT_EQ(r.body, "192.0.0.0/16\n198.51.0.0/16\n");
+  r = Get("/api/v1/export", {{"format", "csv"}});
+  EXPECT_EQ(r.content_type, "text/csv; charset=utf-8");
+  EXPECT_EQ(Get("/api/v1/export").status, 400);
+  EXPECT_EQ(Get("/api/v1/export", {{"format", "xml"}}).status, 400);
+  EXPECT_EQ(Get("/api/v1/export", {{"format", "plain"}, {"x", "1"}}).status,
+            400);
+}
+
+TEST_F(ApiTest, TokenIsRequiredWhenSet) {
+  options_.token = "s3cret";
+  auto r = Get("/api/v1/stats");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.headers.at(0).first, "WWW-Authenticate");
+  EXPECT_EQ(Get("/api/v1/stats", {}, "Bearer wrong").status, 401);
+  EXPECT_EQ(Get("/api/v1/stats", {}, "Bearer s3cre").status, 401);
+  EXPECT_EQ(Get("/api/v1/stats", {}, "Basic s3cret").status, 401);
+  EXPECT_EQ(Get("/metrics").status, 401);
+  EXPECT_EQ(Get("/api/v1/stats", {}, "Bearer s3cret").status, 200);
+  EXPECT_EQ(Get("/healthz").status, 200);  // liveness stays open
+}
+
+TEST_F(ApiTest, MetricsAreServerAndLedgerFigures) {
+  auto r = Get("/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.content_type, HasSubstr("text/plain; version=0.0.4"));
+  EXPECT_THAT(r.body, HasSubstr("spamsink_connections_accepted_total"));
+  EXPECT_THAT(r.body, HasSubstr("spamsink_ledger_sessions_recorded_total 4\n"));
+  EXPECT_THAT(r.body, HasSubstr("spamsink_session_duration_seconds_count 4\n"));
+}
+
+TEST_F(ApiTest, OnlyGet) {
+  Api api(ledger_.get(), options_, &clock_);
+  Request r;
+  r.method = "POST";
+  r.path = "/api/v1/sources";
+  auto resp = api.Handle(r);
+  EXPECT_EQ(resp.status, 405);
+}
+
+TEST(ApiNoLedger, LedgerEndpointsAre503HealthIsOk) {
+  base::FakeClock clock;
+  Api api(nullptr, {}, &clock);
+  Request r;
+  r.path = "/api/v1/sources";
+  EXPECT_EQ(api.Handle(r).status, 503);
+  r.path = "/healthz";
+  auto h = api.Handle(r);
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(json::parse(h.body)["ledger"], "disabled");
+  r.path = "/metrics";
+  EXPECT_EQ(api.Handle(r).status, 200);
+}
+
+TEST(ApiStoreFailing, QueriesAre503) {
+  base::FakeClock clock;
+  auto mem = ledger::NewMemoryStore();
+  auto fault = std::make_unique<ledger::FaultStore>(mem.get());
+  fault->FailReads(true);
+  auto l = ledger::Ledger::Create(std::move(fault), {}, &clock, false);
+  Api api(l.get(), {}, &clock);
+  Request r;
+  r.path = "/api/v1/stats";
+  auto resp = api.Handle(r);
+  EXPECT_EQ(resp.status, 503);
+  EXPECT_THAT(resp.body, HasSubstr("injected fault"));
+}
+
+}  // namespace
+}  // namespace api

@@ -1,0 +1,130 @@
+#include "api/http_server.h"
+
+#include <httplib.h>
+
+#include "base/ip.h"
+#include "base/log.h"
+
+namespace api {
+namespace {
+
+constexpr size_t kServerThreads = 4;
+
+}  // namespace
+
+base::Status ParseListen(const std::string& listen, std::string* host,
+                         int* port) {
+  std::string h, p;
+  if (!listen.empty() && listen.front() == '[') {
+    auto close = listen.find("]:");
+    if (close == std::string::npos) {
+      return base::Status::Error("bad api.listen '" + listen +
+                                 "': want [v6]:port");
+    }
+    h = listen.substr(1, close - 1);
+    p = listen.substr(close + 2);
+  } else {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos || listen.find(':') != colon) {
+      return base::Status::Error("bad api.listen '" + listen +
+                                 "': want host:port or [v6]:port");
+    }
+    h = listen.substr(0, colon);
+    p = listen.substr(colon + 1);
+  }
+  int n = 0;
+  if (p.empty() || p.size() > 5 ||
+      p.find_first_not_of("0123456789") != std::string::npos ||
+      (n = std::stoi(p)) > 65535 || h.empty()) {
+    return base::Status::Error("bad api.listen '" + listen + "': bad port");
+  }
+  *host = h;
+  *port = n;
+  return {};
+}
+
+HttpServer::HttpServer(const config::ApiConfig& config, ledger::Ledger* ledger)
+    : config_(config),
+      api_(ledger, ApiOptions{config.token}, &base::SystemClock::Get()) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+base::Status HttpServer::Start() {
+  std::string host;
+  int port = 0;
+  if (auto s = ParseListen(config_.listen, &host, &port); !s.ok()) return s;
+  bool loopback = host == "localhost";
+  if (!loopback) {
+    auto ip = base::IpAddress::Parse(host);
+    if (!ip.ok()) {
+      return base::Status::Error("bad api.listen '" + config_.listen +
+                                 "': host must be an IP address or localhost");
+    }
+    loopback = ip->IsLoopback();
+  }
+  if (!loopback && config_.token.empty()) {
+    return base::Status::Error(
+        "api.listen " + config_.listen +
+        " is not loopback: set api.token (bearer token) to expose the API");
+  }
+  server_ = std::make_unique<httplib::Server>();
+  server_->new_task_queue = [] {
+    return new httplib::ThreadPool(kServerThreads);
+  };
+  // httplib's default also sets SO_REUSEPORT, which would let a second
+  // instance share the port silently: SO_REUSEADDR only.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  server_->set_read_timeout(10, 0);
+  server_->set_write_timeout(30, 0);
+  server_->set_keep_alive_max_count(100);
+  server_->set_payload_max_length(64 * 1024);
+  auto handle = [this](const httplib::Request& req, httplib::Response& res) {
+    Request r;
+    r.method = req.method;
+    r.path = req.path;
+    r.params = req.params;
+    r.authorization = req.get_header_value("Authorization");
+    Response out = api_.Handle(r);
+    res.status = out.status;
+    for (const auto& [k, v] : out.headers) res.set_header(k, v);
+    res.set_content(std::move(out.body), out.content_type);
+  };
+  const char* kAll = ".*";
+  server_->Get(kAll, handle);
+  server_->Post(kAll, handle);
+  server_->Put(kAll, handle);
+  server_->Delete(kAll, handle);
+  server_->Patch(kAll, handle);
+  server_->Options(kAll, handle);
+  int bound = port == 0 ? server_->bind_to_any_port(host)
+                        : (server_->bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) {
+    server_.reset();
+    return base::Status::Error("cannot listen on " + config_.listen +
+                               " for the API");
+  }
+  port_ = bound;
+  thread_ = std::thread([s = server_.get()] { s->listen_after_bind(); });
+  // stop() is a no-op until the server runs: wait for it (bounded) so that
+  // an early Stop() cannot leave the thread listening forever.
+  for (int i = 0; i < 5000 && !server_->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  base::LogLine(base::LogLevel::kInfo, "api_listening")
+      .Kv("address", host)
+      .Kv("port", port_)
+      .Kv("auth", config_.token.empty() ? "none" : "bearer");
+  return {};
+}
+
+void HttpServer::Stop() {
+  if (!server_) return;
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
+  server_.reset();
+}
+
+}  // namespace api

@@ -1,0 +1,48 @@
+// The API on its own port: cpp-httplib carries requests to api::Api. The
+// only file that includes httplib.h.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "api/handlers.h"
+#include "base/status.h"
+#include "config/config.h"
+#include "ledger/ledger.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace api {
+
+// "127.0.0.1:8025", "[::1]:8025", "localhost:8025" -> host and port.
+base::Status ParseListen(const std::string& listen, std::string* host,
+                         int* port);
+
+class HttpServer {
+ public:
+  // ledger may be null (ledger disabled). REQUIRES: ledger outlives this.
+  HttpServer(const config::ApiConfig& config, ledger::Ledger* ledger);
+  ~HttpServer();  // Stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts serving on a thread of its own. Refuses a non-loopback
+  // address without a token, and a bad or busy address.
+  base::Status Start();
+  // Stops accepting and waits for the serving thread. Idempotent.
+  void Stop();
+  // The bound port (useful with port 0); 0 before Start().
+  int port() const { return port_; }
+
+ private:
+  config::ApiConfig config_;
+  Api api_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace api
