@@ -11,7 +11,8 @@ PKGS=(
   libasio-dev libssl-dev libsqlite3-dev libtomlplusplus-dev libcli11-dev
   libcpp-httplib-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   # test peers and tools
-  python3 swaks curl msmtp postfix sqlite3 openssl procps iproute2
+  python3 swaks libnet-ssleay-perl libio-socket-ssl-perl libio-socket-inet6-perl
+  curl msmtp postfix sqlite3 openssl procps iproute2
   nftables rbldnsd dnsutils gnuplot-nox
 )
 

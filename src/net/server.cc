@@ -166,6 +166,25 @@ base::Status Server::Impl::Bind() {
     auto addr = asio::ip::make_address(ip->ToString(), ec);
     unsigned port = unsigned(std::stoul(listen.substr(colon + 1)));
     tcp::endpoint ep(addr, uint16_t(port));
+    // SO_REUSEPORT would let us share a port silently with another process
+    // of the same user that also sets it (smtp-sink does): probe first with
+    // a plain socket so that "address in use" is reported.
+    if (ep.port() != 0) {
+      tcp::acceptor probe(workers[0]->io);
+      probe.open(ep.protocol(), ec);
+      if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+      if (!ec && ep.address().is_v6()) {
+        probe.set_option(asio::ip::v6_only(true), ec);
+      }
+      if (!ec) probe.bind(ep, ec);
+      if (ec == asio::error::address_in_use) {
+        return base::Status::Error(
+            "cannot listen on " + listen + ": " + ec.message() +
+            "; another mail server (postfix, exim) may be running: stop it, "
+            "or use another port, e.g. --listen 127.0.0.1:2525");
+      }
+      ec.clear();
+    }
     // The first worker's socket fixes the port (port 0 picks one); the
     // others join it with SO_REUSEPORT, and the kernel spreads connections.
     for (auto& w : workers) {
@@ -218,6 +237,8 @@ std::vector<std::string> Server::LocalAddresses() const {
   }
   return out;
 }
+
+void Server::SetSink(SessionSink* sink) { impl_->p.sink = sink; }
 
 int64_t Server::open_connections() const { return impl_->open.load(); }
 

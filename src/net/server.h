@@ -49,6 +49,9 @@ class Server {
   // "127.0.0.1:2525" etc., with the ports actually bound.
   std::vector<std::string> LocalAddresses() const;
 
+  // Sets where ended sessions are reported. REQUIRES: before Run().
+  void SetSink(SessionSink* sink);
+
   // Serves until Stop(); returns when every session has ended.
   void Run();
   // Thread-safe, idempotent: stops accepting, answers 421 to open sessions,

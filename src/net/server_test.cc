@@ -1,0 +1,286 @@
+// Loopback tests of the listener: real sockets on 127.0.0.1, an in-process
+// server, a fake clock for timeouts (the sweeper runs on real time every few
+// milliseconds but judges deadlines by the injected clock).
+#include "net/server.h"
+
+#include <gtest/gtest.h>
+
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+#include <mutex>
+#include <thread>
+
+#include "net/tls.h"
+
+namespace net {
+namespace {
+
+using asio::ip::tcp;
+
+class TestClock final : public base::Clock {
+ public:
+  base::SteadyTime Now() const override {
+    return base::SteadyTime(base::Duration(now_.load()));
+  }
+  double WallSeconds() const override { return 1764111000; }
+  void Advance(std::chrono::seconds s) {
+    now_ += std::chrono::duration_cast<base::Duration>(s).count();
+  }
+
+ private:
+  std::atomic<base::Duration::rep> now_{1};
+};
+
+class Sink final : public SessionSink {
+ public:
+  void Record(const smtp::SessionRecord& r) override {
+    std::lock_guard lock(mu_);
+    records_.push_back(r);
+  }
+  std::vector<smtp::SessionRecord> records() {
+    std::lock_guard lock(mu_);
+    return records_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<smtp::SessionRecord> records_;
+};
+
+// A blocking line client with a receive timeout, so no test can hang.
+class Client {
+ public:
+  explicit Client(uint16_t port) : sock_(io_) {
+    sock_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    timeval tv{5, 0};
+    setsockopt(sock_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  void Send(std::string_view s) { asio::write(sock_, asio::buffer(s)); }
+  // Reads one reply (all lines of a multi-line reply); "" on EOF/timeout.
+  std::string Reply() {
+    std::string reply;
+    for (;;) {
+      std::string line = Line();
+      if (line.empty()) return reply;
+      reply += line;
+      if (line.size() < 4 || line[3] != '-') return reply;
+    }
+  }
+  std::string Line() {
+    for (;;) {
+      auto e = buf_.find("\r\n");
+      if (e != std::string::npos) {
+        std::string line = buf_.substr(0, e + 2);
+        buf_.erase(0, e + 2);
+        return line;
+      }
+      char tmp[4096];
+      asio::error_code ec;
+      size_t n = sock_.read_some(asio::buffer(tmp), ec);
+      if (ec) return "";
+      buf_.append(tmp, n);
+    }
+  }
+  tcp::socket& socket() { return sock_; }
+
+ private:
+  asio::io_context io_;
+  tcp::socket sock_;
+  std::string buf_;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void Start(config::Config cfg = {}, bool tls = false) {
+    cfg.server.listen = {"127.0.0.1:0"};
+    cfg.server.threads = 2;
+    cfg.log.sessions = false;
+    ServerParams p;
+    p.config = cfg;
+    std::shared_ptr<asio::ssl::context> ctx;
+    if (tls) {
+      auto c = MakeTlsContext("", "", "mx.test");
+      ASSERT_TRUE(c.ok()) << c.error();
+      ctx = *c;
+    }
+    auto o = smtp::MakeSessionOptions(cfg.smtp, "mx.test", ctx != nullptr);
+    ASSERT_TRUE(o.ok());
+    p.session = *o;
+    p.tls = ctx;
+    p.sink = &sink_;
+    p.clock = &clock_;
+    server_ = std::make_unique<Server>(std::move(p));
+    ASSERT_TRUE(server_->Bind().ok());
+    auto addr = server_->LocalAddresses().at(0);
+    port_ = uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
+    thread_ = std::thread([this] { server_->Run(); });
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  // Waits (bounded) until the sink holds n records.
+  bool WaitRecords(size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      if (sink_.records().size() >= n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  TestClock clock_;
+  Sink sink_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(ServerTest, DeliversAndRecords) {
+  Start();
+  Client c(port_);
+  EXPECT_EQ(c.Reply(), "220 mx.test ESMTP Postfix (Debian/GNU)\r\n");
+  c.Send("EHLO me\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n");
+  EXPECT_EQ(c.Reply().substr(0, 4), "250-");
+  EXPECT_EQ(c.Reply(), "250 2.1.0 Ok\r\n");
+  EXPECT_EQ(c.Reply(), "250 2.1.5 Ok\r\n");
+  c.Send("DATA\r\n");
+  EXPECT_EQ(c.Reply().substr(0, 4), "354 ");
+  c.Send("Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n");
+  EXPECT_EQ(c.Reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+  EXPECT_EQ(c.Reply(), "221 2.0.0 Bye\r\n");
+  ASSERT_TRUE(WaitRecords(1));
+  auto r = sink_.records()[0];
+  EXPECT_EQ(r.client.ToString(), "127.0.0.1");
+  EXPECT_EQ(r.messages, 1u);
+  EXPECT_EQ(r.bytes, 20u);
+  EXPECT_EQ(r.close_reason, smtp::CloseReason::kQuit);
+}
+
+TEST_F(ServerTest, PerIpCap) {
+  config::Config cfg;
+  cfg.server.max_connections_per_ip = 2;
+  Start(cfg);
+  Client a(port_), b(port_);
+  EXPECT_EQ(a.Reply().substr(0, 4), "220 ");
+  EXPECT_EQ(b.Reply().substr(0, 4), "220 ");
+  Client c(port_);
+  EXPECT_EQ(c.Reply(),
+            "421 4.7.0 mx.test Error: too many connections from 127.0.0.1\r\n");
+  EXPECT_EQ(c.Reply(), "");  // closed
+}
+
+TEST_F(ServerTest, IdleAndSessionTimeouts) {
+  config::Config cfg;
+  cfg.smtp.idle_timeout = 300;
+  cfg.smtp.session_timeout = 600;
+  Start(cfg);
+  Client c(port_);
+  EXPECT_EQ(c.Reply().substr(0, 4), "220 ");
+  clock_.Advance(std::chrono::seconds(301));
+  EXPECT_EQ(c.Reply(), "421 4.4.2 mx.test Error: timeout exceeded\r\n");
+  EXPECT_EQ(c.Reply(), "");
+  ASSERT_TRUE(WaitRecords(1));
+  EXPECT_EQ(sink_.records()[0].close_reason, smtp::CloseReason::kIdleTimeout);
+
+  Client d(port_);
+  EXPECT_EQ(d.Reply().substr(0, 4), "220 ");
+  for (int i = 0; i < 4; ++i) {  // keep talking: never idle, but too long
+    clock_.Advance(std::chrono::seconds(200));
+    d.Send("NOOP\r\n");
+    std::string r = d.Reply();
+    if (r.starts_with("421")) break;
+  }
+  ASSERT_TRUE(WaitRecords(2));
+  EXPECT_EQ(sink_.records()[1].close_reason,
+            smtp::CloseReason::kSessionTimeout);
+}
+
+TEST_F(ServerTest, ShutdownAnswers421) {
+  Start();
+  Client c(port_);
+  EXPECT_EQ(c.Reply().substr(0, 4), "220 ");
+  server_->Stop();
+  EXPECT_EQ(c.Reply().substr(0, 9), "421 4.3.2");
+  thread_.join();
+  ASSERT_EQ(sink_.records().size(), 1u);
+  EXPECT_EQ(sink_.records()[0].close_reason, smtp::CloseReason::kShutdown);
+}
+
+TEST_F(ServerTest, ProxyProtocolFromTrustedNetwork) {
+  config::Config cfg;
+  cfg.server.proxy_trusted = {"127.0.0.0/8"};
+  Start(cfg);
+  Client c(port_);
+  c.Send("PROXY TCP4 203.0.113.50 127.0.0.1 40000 25\r\n");
+  EXPECT_EQ(c.Reply().substr(0, 4), "220 ");
+  c.Send("QUIT\r\n");
+  EXPECT_EQ(c.Reply().substr(0, 4), "221 ");
+  Client bad(port_);
+  bad.Send("EHLO no-proxy-header\r\n");
+  EXPECT_EQ(bad.Reply(), "");  // closed without a banner
+  ASSERT_TRUE(WaitRecords(2));
+  auto recs = sink_.records();
+  bool saw_proxied = false, saw_error = false;
+  for (const auto& r : recs) {
+    if (r.client.ToString() == "203.0.113.50" && r.via_proxy)
+      saw_proxied = true;
+    if (r.close_reason == smtp::CloseReason::kProxyError) saw_error = true;
+  }
+  EXPECT_TRUE(saw_proxied);
+  EXPECT_TRUE(saw_error);
+}
+
+TEST_F(ServerTest, StartTlsThenMail) {
+  Start({}, /*tls=*/true);
+  Client c(port_);
+  EXPECT_EQ(c.Reply().substr(0, 4), "220 ");
+  c.Send("EHLO me\r\n");
+  EXPECT_NE(c.Reply().find("250-STARTTLS"), std::string::npos);
+  // Pipelined plaintext after STARTTLS must be discarded (RFC 3207).
+  c.Send("STARTTLS\r\nMAIL FROM:<injected@evil.example>\r\n");
+  EXPECT_EQ(c.Reply(), "220 2.0.0 Ready to start TLS\r\n");
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.set_verify_mode(asio::ssl::verify_none);
+  asio::ssl::stream<tcp::socket&> tls(c.socket(), ctx);
+  tls.handshake(asio::ssl::stream_base::client);
+  auto roundtrip = [&](std::string_view cmd) {
+    asio::write(tls, asio::buffer(cmd));
+    std::string reply;
+    char buf[2048];
+    while (reply.size() < 4 || reply.substr(reply.size() - 2) != "\r\n" ||
+           reply[reply.rfind("\r\n", reply.size() - 3) == std::string::npos
+                     ? 3
+                     : reply.rfind("\r\n", reply.size() - 3) + 5] == '-') {
+      size_t n = tls.read_some(asio::buffer(buf));
+      reply.append(buf, n);
+    }
+    return reply;
+  };
+  std::string ehlo = roundtrip("EHLO me\r\n");
+  EXPECT_EQ(ehlo.find("STARTTLS"), std::string::npos);
+  EXPECT_EQ(roundtrip("MAIL FROM:<a@b.example>\r\n"), "250 2.1.0 Ok\r\n");
+  EXPECT_EQ(roundtrip("QUIT\r\n"), "221 2.0.0 Bye\r\n");
+  ASSERT_TRUE(WaitRecords(1));
+  EXPECT_TRUE(sink_.records()[0].tls);
+  EXPECT_EQ(sink_.records()[0].transactions, 1u);  // not the injected one
+}
+
+TEST_F(ServerTest, BindErrorNamesTheFix) {
+  Start();
+  config::Config cfg;
+  cfg.server.listen = {"127.0.0.1:" + std::to_string(port_)};
+  cfg.server.threads = 1;
+  // SO_REUSEPORT lets a second socket of the same user share the port, so
+  // provoke "not available" with an address this host does not have.
+  cfg.server.listen = {"192.0.2.1:2525"};
+  ServerParams p;
+  p.config = cfg;
+  p.session = *smtp::MakeSessionOptions(cfg.smtp, "h", false);
+  Server s(std::move(p));
+  auto st = s.Bind();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("cannot listen on 192.0.2.1:2525"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace net
