@@ -1,0 +1,186 @@
+"""Rendering for bench/run.py: text tables, the Markdown page, the plot."""
+
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+
+LOAD_ROWS = [
+    ("msgs_per_s", "messages/s", "{:.0f}"),
+    ("mb_per_s", "MB/s", "{:.2f}"),
+    ("msgs_per_server_cpu_s", "messages per server CPU-second", "{:.0f}"),
+    ("server_cpu_s", "server CPU seconds", "{:.3f}"),
+    ("server_rss_growth_kb", "server RSS growth (KiB)", "{:.0f}"),
+    ("eod_p50_ms", "end-of-data reply p50 (ms)", "{:.3f}"),
+    ("eod_p99_ms", "end-of-data reply p99 (ms)", "{:.3f}"),
+    ("session_p50_ms", "session p50 (ms)", "{:.3f}"),
+    ("session_p99_ms", "session p99 (ms)", "{:.3f}"),
+    ("client_cpu_us_per_msg", "smtpsend CPU per message (us)", "{:.1f}"),
+    ("failed", "failed messages", "{:.0f}"),
+]
+IDLE_ROWS = [
+    ("held_connections", "held connections", "{:.0f}"),
+    ("server_rss_growth_kb", "server RSS growth (KiB)", "{:.0f}"),
+    ("rss_kb_per_held_conn", "RSS per held connection (KiB)", "{:.2f}"),
+]
+# Higher is better for these; the ratio column is spamsink / smtp-sink.
+TARGETS = [
+    ("1KiB 100x100", "msgs_per_server_cpu_s", ">=", 3.0,
+     "messages per server CPU-second, 100 conns x 100 msgs, vs smtp-sink"),
+    ("1KiB 100x1", "msgs_per_server_cpu_s", ">=", 2.0,
+     "messages per server CPU-second, 100 conns x 1 msg, vs smtp-sink"),
+]
+
+
+def median(cells, key):
+    vals = [c[key] for c in cells if not math.isnan(c[key])]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def fmt(fmt_s, v):
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) \
+        else fmt_s.format(v)
+
+
+def ratio(a, b):
+    if a is None or b is None or math.isnan(a) or math.isnan(b) or b == 0:
+        return "n/a"
+    return f"{a / b:.2f}x"
+
+
+def table(name, cells_by_server, servers, rows):
+    head = ["metric"] + servers + (["spamsink/smtp-sink"]
+                                   if len(servers) == 2 else [])
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    for key, label, f in rows:
+        vals = [median(cells_by_server.get(s, []), key)
+                if cells_by_server.get(s) else None for s in servers]
+        row = [label] + [fmt(f, v) for v in vals]
+        if len(servers) == 2:
+            row.append(ratio(vals[0], vals[1]))
+        lines.append("| " + " | ".join(row) + " |")
+    return f"### {name}\n\n" + "\n".join(lines) + "\n"
+
+
+def target_lines(results, servers, cpu):
+    out = []
+    if len(servers) == 2:
+        for scen, key, op, want, label in TARGETS:
+            if scen not in results:
+                continue
+            a = median(results[scen].get("spamsink", []), key)
+            b = median(results[scen].get("smtp-sink", []), key)
+            r = a / b if b and not math.isnan(b) else float("nan")
+            verdict = "not measured" if math.isnan(r) else \
+                ("met" if r >= want else "NOT met")
+            out.append(f"- {label}: {fmt('{:.2f}x', r)} (target {op} {want}x):"
+                       f" {verdict}")
+        for scen in results:
+            if scen.startswith("idle"):
+                v = median(results[scen].get("spamsink", []),
+                           "rss_kb_per_held_conn")
+                out.append(f"- spamsink RSS per idle held connection: "
+                           f"{v:.2f} KiB (target <= 2 KiB): "
+                           f"{'met' if v <= 2 else 'NOT met'}")
+    if cpu:
+        r = cpu["smtpsend"] / cpu["smtp-source"]
+        out.append(f"- smtpsend client CPU per message: {cpu['smtpsend']:.1f} us"
+                   f" vs smtp-source {cpu['smtp-source']:.1f} us = {r:.2f}x "
+                   f"(target <= 0.5x): {'met' if r <= 0.5 else 'NOT met'}")
+    return out
+
+
+def render_tables(results, servers, cpu, repeats):
+    parts = []
+    for name, cells in results.items():
+        rows = IDLE_ROWS if name.startswith("idle") else LOAD_ROWS
+        parts.append(table(name, cells, servers, rows))
+    if cpu:
+        parts.append(
+            "### client CPU: smtpsend vs smtp-source (1 KiB, 10 connections x "
+            "100 messages, against one smtp-sink)\n\n"
+            "| client | CPU per message (us) |\n|---|---|\n"
+            f"| smtpsend | {cpu['smtpsend']:.1f} |\n"
+            f"| smtp-source | {cpu['smtp-source']:.1f} |\n")
+    targets = target_lines(results, servers, cpu)
+    if targets:
+        parts.append("### targets\n\n" + "\n".join(targets) + "\n")
+    return f"(medians of {repeats} interleaved runs)\n\n" + "\n".join(parts)
+
+
+def plot(results, servers, png):
+    """Messages per server CPU-second by scenario, one bar per server."""
+    gnuplot = shutil.which("gnuplot")
+    names = [n for n in results if not n.startswith("idle")]
+    if not gnuplot or not names:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "data.txt")
+        with open(data, "w") as f:
+            for n in names:
+                vals = [median(results[n].get(s, []), "msgs_per_server_cpu_s")
+                        if results[n].get(s) else 0 for s in servers]
+                f.write(f'"{n}" ' + " ".join(f"{v:.1f}" for v in vals) + "\n")
+        cols = " , ".join(
+            f"'{data}' using {i + 2}:xtic(1) title '{s}'"
+            for i, s in enumerate(servers))
+        script = f"""
+set terminal pngcairo size 1000,520 font ',10'
+set output '{png}'
+set title 'Messages per server CPU-second (higher is better)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set grid ytics
+set xtics rotate by -30
+set key top right
+plot {cols}
+"""
+        r = subprocess.run([gnuplot], input=script.encode(),
+                           capture_output=True)
+        return r.returncode == 0 and os.path.exists(png)
+
+
+def write_markdown(path, info, command, tables, png_name, results, servers,
+                   cpu):
+    text = f"""# Benchmarks
+
+Generated by `{command}` on {info['date']}. Do not edit by hand: rerun the
+bench, which rewrites this page and `{png_name or 'benchmarks.png'}`.
+
+## Machine
+
+- CPUs: {info['nproc']} x {info['model']}
+- kernel: {info['kernel']}
+- client, servers and everything else share these CPUs over loopback, so
+  absolute rates are lower bounds; the per-CPU-second figures and the
+  ratios are the steady ones.
+
+## Method
+
+For every scenario and every repetition, each server is started fresh on a
+free loopback port (smtp-sink as `smtp-sink -u nobody 127.0.0.1:PORT 4096`;
+spamsink with its tarpit off and the per-IP cap raised: a pure sink), the
+order of the two servers alternates between repetitions, and `smtpsend
+--json` drives it. Server CPU is utime+stime from `/proc/<pid>/stat` before
+and after the run; RSS is `VmRSS` from `/proc/<pid>/status`. Messages per
+server CPU-second = accepted messages / server CPU seconds. The idle
+scenario opens N sessions from distinct addresses in 127.64.0.0/16 that say
+EHLO and then wait; RSS growth is divided by the connections the server
+actually held (counted in `/proc/net/tcp`). Scenario names read
+`<body size> <connections>x<messages per connection>`. Latencies come from
+smtpsend: end-of-data = last body byte written to final reply; session =
+connect to close.
+
+## Results
+
+{tables}
+"""
+    if png_name:
+        text += f"\n![messages per server CPU-second]({png_name})\n"
+    with open(path, "w") as f:
+        f.write(text)
