@@ -56,7 +56,7 @@ void AppendLogValue(std::string* out, std::string_view value) {
     if (c == '"' || c == '\\') {
       out->push_back('\\');
       out->push_back(char(c));
-    } else if (c < ' ' || c == 0x7f) {
+    } else if (c < ' ' || c >= 0x7f) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out->append(buf);
