@@ -6,7 +6,7 @@
 
 namespace base {
 namespace {
-constexpr std::array<uint8_t, 12> kV4Prefix = {0, 0, 0, 0, 0, 0,
+constexpr std::array<uint8_t, 12> kV4Prefix = {0, 0, 0, 0, 0,    0,
                                                0, 0, 0, 0, 0xff, 0xff};
 }  // namespace
 

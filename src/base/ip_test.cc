@@ -45,8 +45,8 @@ TEST(Cidr, ContainsAndMasks) {
 }
 
 TEST(Cidr, RejectsBadPrefixes) {
-  for (const char* bad : {"10.0.0.0/33", "10.0.0.0/", "10.0.0.0/x", "::/129",
-                          "nonsense/8"}) {
+  for (const char* bad :
+       {"10.0.0.0/33", "10.0.0.0/", "10.0.0.0/x", "::/129", "nonsense/8"}) {
     EXPECT_FALSE(Cidr::Parse(bad).ok()) << bad;
   }
 }
