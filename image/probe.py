@@ -11,6 +11,7 @@
   probe.py count PORT TOKEN KEY          GET /api/v1/stats; print the largest
                                          integer under a key named KEY
   probe.py monitor SOCKET COMMAND        send one command to the qemu monitor
+  probe.py jsonl-sum KEY                 sum of KEY over the JSON lines on stdin
 
 Every socket operation has a timeout; nothing here waits for ever.
 """
@@ -145,6 +146,14 @@ def main(argv):
         return http_cmd(int(args[0]), args[1], args[2] if len(args) > 2 else None)
     if cmd == "count":
         return count(int(args[0]), args[1], args[2])
+    if cmd == "jsonl-sum":
+        total = 0
+        for line in sys.stdin:
+            if line.strip():
+                v = json.loads(line).get(args[0], 0)
+                total += v if isinstance(v, int) else 0
+        print(total)
+        return 0
     if cmd == "monitor":
         return monitor(args[0], args[1])
     print(__doc__, file=sys.stderr)

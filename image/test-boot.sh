@@ -9,8 +9,9 @@
 #      the token and counts the messages with it
 #   6. shut down through the ACPI power button (qemu system_powerdown): the
 #      console must show spamsink exiting 0 and the VM powering off
-#   7. if the API is served: boot again on the same data disk, the counts
-#      must have survived
+#   7. the ledger, read offline from the data disk (debugfs + spamsink
+#      export), holds the messages; boot again on the same disk: the counts
+#      survived (through the API when served) and grow with one more message
 #   8. boot the disk image (BIOS, then UEFI) and check banner + one message
 # Judged by the banner, the SMTP replies, the API answers and the console,
 # never by qemu's exit status. Every wait is bounded; qemu is killed by its
@@ -185,6 +186,27 @@ wait_count() {
 	fi
 }
 
+# ledger_check NAME MIN: after a shutdown, the ledger on the data disk (read
+# offline with debugfs + `spamsink export`) holds at least MIN messages
+ledger_check() {
+	local name=$1 min=$2 db=$tmp/ledger-$1.db n
+	if ((placeholder)) || ! command -v debugfs >/dev/null; then return 0; fi
+	rm -f "$db" "$db-wal" "$db-shm"
+	# the WAL too: it holds whatever was not yet checkpointed into the .db
+	timeout 30 debugfs -R "dump /spamsink.db $db" "$data" >/dev/null 2>&1 || true
+	timeout 30 debugfs -R "dump /spamsink.db-wal $db-wal" "$data" >/dev/null 2>&1 || true
+	if [[ ! -s $db ]]; then
+		bad "$name: no spamsink.db on the data disk after shutdown"
+		return 0
+	fi
+	n=$(timeout 30 "$bin" export --format jsonl --db "$db" 2>"$tmp/export.err" | "$probe" jsonl-sum messages) || n=-1
+	if ((n >= min)); then
+		ok "$name: the ledger on the data disk holds $n messages (spamsink export; expected at least $min)"
+	else
+		bad "$name: the ledger on the data disk holds $n messages, expected at least $min ($(head -c 300 "$tmp/export.err"))"
+	fi
+}
+
 # ---- 2-6. direct kernel boot ----
 if [[ ,$boots, == *,kernel,* ]]; then
 	if boot_vm kernel kernel --data "$data"; then
@@ -205,12 +227,13 @@ if [[ ,$boots, == *,kernel,* ]]; then
 			wait_count kernel "$expected"
 		fi
 		stop_vm kernel
+		ledger_check kernel "$expected"
 		# ---- 7. the ledger survives a reboot on the same data disk ----
-		if ((api)); then
-			if boot_vm reboot kernel --data "$data"; then
-				wait_count reboot "$expected"
-				stop_vm reboot
-			fi
+		if boot_vm reboot kernel --data "$data"; then
+			((api)) && wait_count reboot "$expected"
+			deliver reboot 1
+			stop_vm reboot
+			ledger_check reboot "$expected"
 		fi
 	fi
 fi
