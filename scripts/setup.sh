@@ -14,6 +14,10 @@ PKGS=(
   python3 swaks libnet-ssleay-perl libio-socket-ssl-perl libio-socket-inet6-perl
   curl msmtp postfix sqlite3 openssl procps iproute2
   nftables rbldnsd dnsutils gnuplot-nox
+  # the VM appliance (image/): initramfs, disk image, boot test, .deb
+  busybox-static cpio lz4 xz-utils binutils file e2fsprogs qemu-system-x86
+  qemu-utils ovmf dosfstools mtools syslinux syslinux-common fdisk
+  systemd-boot-efi dpkg-dev
 )
 
 missing=()
