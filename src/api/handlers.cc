@@ -9,7 +9,7 @@
 namespace api {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 constexpr const char* kPrefix = "/api/v1/";
 

@@ -2,6 +2,9 @@
 
 #include <httplib.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "base/ip.h"
 #include "base/log.h"
 
@@ -99,12 +102,14 @@ base::Status HttpServer::Start() {
   server_->Delete(kAll, handle);
   server_->Patch(kAll, handle);
   server_->Options(kAll, handle);
+  errno = 0;
   int bound = port == 0 ? server_->bind_to_any_port(host)
                         : (server_->bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
     server_.reset();
-    return base::Status::Error("cannot listen on " + config_.listen +
-                               " for the API");
+    return base::Status::Error(
+        "cannot listen on " + config_.listen +
+        " for the API: " + (errno ? std::strerror(errno) : "bind failed"));
   }
   port_ = bound;
   thread_ = std::thread([s = server_.get()] { s->listen_after_bind(); });

@@ -310,14 +310,14 @@ base::Result<ExportOptions> ParseExportOptions(const Params& params) {
   return o;
 }
 
-nlohmann::json SourceToJson(const SourceRecord& r) {
+nlohmann::ordered_json SourceToJson(const SourceRecord& r) {
   auto names = [](const std::vector<smtp::NameCount>& list) {
-    nlohmann::json a = nlohmann::json::array();
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
     for (const auto& n : list)
       a.push_back({{"name", n.name}, {"count", n.count}});
     return a;
   };
-  nlohmann::json reasons = nlohmann::json::object();
+  nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
   for (int i = 0; i < kNumCloseReasons; ++i) {
     if (r.close_reasons[i] != 0)
       reasons[CloseReasonKey(i)] = r.close_reasons[i];

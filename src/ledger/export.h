@@ -59,7 +59,7 @@ const std::vector<std::string>& ExportOptionKeys();
 base::Result<ExportOptions> ParseExportOptions(const Params& params);
 
 // The API's JSON object for one source.
-nlohmann::json SourceToJson(const SourceRecord& r);
+nlohmann::ordered_json SourceToJson(const SourceRecord& r);
 
 std::string Export(const std::vector<SourceRecord>& records,
                    const ExportOptions& options);
