@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "api/http_server.h"
 #include "base/log.h"
 #include "config/cli.h"
 #include "config/config.h"
@@ -191,6 +192,14 @@ int main(int argc, char** argv) {
   }
   server->SetSink(sink.get());
 
+  // HTTP API (JSON, /metrics, /healthz) on its own port; refuses a
+  // non-loopback address without api.token.
+  std::unique_ptr<api::HttpServer> http;
+  if (cfg.api.enabled) {
+    http = std::make_unique<api::HttpServer>(cfg.api, ledger.get());
+    if (auto s = http->Start(); !s.ok()) return Fail(s.message());
+  }
+
   for (const auto& addr : server->LocalAddresses()) {
     base::LogLine(base::LogLevel::kInfo, "listening").Kv("address", addr);
   }
@@ -209,6 +218,7 @@ int main(int argc, char** argv) {
   signals.detach();
 
   server->Run();
+  if (http) http->Stop();  // before the ledger it reads goes away
   if (ledger) {
     if (auto s = ledger->Close(); !s.ok()) {
       base::LogLine(base::LogLevel::kError, "ledger_close_failed")
