@@ -142,7 +142,7 @@ stop_vm() {
 		sleep 0.5
 	elif [[ -z $force ]]; then
 		if ((placeholder)) && grep -q 'powering off' "$console" ||
-			grep -q 'spamsink exited with status 0; powering off' "$console"; then
+			grep -q "spamsink exited with status 0; powering off" "$console"; then
 			ok "$name: clean shutdown on the power button ($(grep -o 'spamsink exited with status [0-9]*' "$console" | tail -n 1))"
 		else
 			bad "$name: no clean shutdown; console:"
