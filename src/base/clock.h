@@ -35,8 +35,8 @@ class FakeClock final : public Clock {
  public:
   SteadyTime Now() const override { return now_; }
   double WallSeconds() const override {
-    return 1.7e9 + std::chrono::duration<double>(now_.time_since_epoch())
-                       .count();
+    return 1.7e9 +
+           std::chrono::duration<double>(now_.time_since_epoch()).count();
   }
   void Advance(Duration d) { now_ += d; }
 

@@ -35,7 +35,9 @@ class LogLine {
   }
   LogLine& Kv(std::string_view key, int64_t value);
   LogLine& Kv(std::string_view key, uint64_t value);
-  LogLine& Kv(std::string_view key, int value) { return Kv(key, int64_t(value)); }
+  LogLine& Kv(std::string_view key, int value) {
+    return Kv(key, int64_t(value));
+  }
   LogLine& Kv(std::string_view key, unsigned value) {
     return Kv(key, uint64_t(value));
   }

@@ -11,46 +11,45 @@
 namespace base {
 
 // X(enum name, metric name, help). Names are rendered as spamsink_<name>.
-#define SPAMSINK_COUNTERS(X)                                                  \
-  X(kConnectionsAccepted, "connections_accepted_total",                      \
-    "TCP connections accepted")                                              \
-  X(kConnectionsRefusedTotalCap, "connections_refused_total_cap_total",      \
-    "connections answered 421 because the total cap was reached")            \
-  X(kConnectionsRefusedPerIpCap, "connections_refused_per_ip_cap_total",     \
-    "connections answered 421 because the per-IP cap was reached")          \
-  X(kAcceptErrors, "accept_errors_total", "accept(2) failures")              \
-  X(kAcceptPauses, "accept_pauses_total",                                    \
-    "times accepting paused for lack of descriptors")                        \
-  X(kSessions, "sessions_total", "SMTP sessions ended")                      \
-  X(kMessages, "messages_total", "messages received and answered")           \
-  X(kMessagesAccepted, "messages_accepted_total", "messages answered 250")   \
-  X(kMessagesTempfailed, "messages_tempfailed_total",                        \
-    "messages answered 451")                                                 \
-  X(kMessagesRejected, "messages_rejected_total",                            \
-    "messages answered 554 or refused for size or line length")              \
-  X(kRecipients, "recipients_total", "recipients accepted")                  \
-  X(kBytes, "message_bytes_total", "message bytes received (unstuffed)")     \
-  X(kCommands, "commands_total", "SMTP commands read")                       \
-  X(kUnknownCommands, "unknown_commands_total", "unrecognised commands")     \
-  X(kSyntaxErrors, "syntax_errors_total", "501 replies")                     \
-  X(kBadSequence, "bad_sequence_total", "503 replies")                       \
-  X(kLongLines, "long_lines_total", "command or text lines over the limit")  \
-  X(kBareLf, "bare_lf_total", "bare LF bytes seen")                          \
-  X(kBareCr, "bare_cr_total", "bare CR bytes seen")                          \
-  X(kTooManyRecipients, "too_many_recipients_total", "452 4.5.3 replies")    \
-  X(kTooBig, "message_too_big_total", "552 5.3.4 replies")                   \
-  X(kAuthAttempts, "auth_attempts_total", "AUTH commands (always refused)")  \
-  X(kStartTls, "starttls_total", "successful STARTTLS handshakes")           \
-  X(kTlsFailures, "tls_failures_total", "failed TLS handshakes")             \
-  X(kEarlyTalkers, "early_talkers_total",                                    \
-    "clients that spoke before the greeting")                                \
+#define SPAMSINK_COUNTERS(X)                                                   \
+  X(kConnectionsAccepted, "connections_accepted_total",                        \
+    "TCP connections accepted")                                                \
+  X(kConnectionsRefusedTotalCap, "connections_refused_total_cap_total",        \
+    "connections answered 421 because the total cap was reached")              \
+  X(kConnectionsRefusedPerIpCap, "connections_refused_per_ip_cap_total",       \
+    "connections answered 421 because the per-IP cap was reached")             \
+  X(kAcceptErrors, "accept_errors_total", "accept(2) failures")                \
+  X(kAcceptPauses, "accept_pauses_total",                                      \
+    "times accepting paused for lack of descriptors")                          \
+  X(kSessions, "sessions_total", "SMTP sessions ended")                        \
+  X(kMessages, "messages_total", "messages received and answered")             \
+  X(kMessagesAccepted, "messages_accepted_total", "messages answered 250")     \
+  X(kMessagesTempfailed, "messages_tempfailed_total", "messages answered 451") \
+  X(kMessagesRejected, "messages_rejected_total",                              \
+    "messages answered 554 or refused for size or line length")                \
+  X(kRecipients, "recipients_total", "recipients accepted")                    \
+  X(kBytes, "message_bytes_total", "message bytes received (unstuffed)")       \
+  X(kCommands, "commands_total", "SMTP commands read")                         \
+  X(kUnknownCommands, "unknown_commands_total", "unrecognised commands")       \
+  X(kSyntaxErrors, "syntax_errors_total", "501 replies")                       \
+  X(kBadSequence, "bad_sequence_total", "503 replies")                         \
+  X(kLongLines, "long_lines_total", "command or text lines over the limit")    \
+  X(kBareLf, "bare_lf_total", "bare LF bytes seen")                            \
+  X(kBareCr, "bare_cr_total", "bare CR bytes seen")                            \
+  X(kTooManyRecipients, "too_many_recipients_total", "452 4.5.3 replies")      \
+  X(kTooBig, "message_too_big_total", "552 5.3.4 replies")                     \
+  X(kAuthAttempts, "auth_attempts_total", "AUTH commands (always refused)")    \
+  X(kStartTls, "starttls_total", "successful STARTTLS handshakes")             \
+  X(kTlsFailures, "tls_failures_total", "failed TLS handshakes")               \
+  X(kEarlyTalkers, "early_talkers_total",                                      \
+    "clients that spoke before the greeting")                                  \
   X(kLimitErrors, "limit_errors_total", "sessions closed for too many errors") \
-  X(kLimitCommands, "limit_commands_total",                                  \
-    "sessions closed for too many commands")                                 \
-  X(kLimitSessionTime, "limit_session_time_total",                           \
-    "sessions closed at the session time limit")                             \
-  X(kIdleTimeouts, "idle_timeouts_total", "sessions closed when idle")       \
-  X(kProxyHeaders, "proxy_headers_total", "PROXY headers accepted")          \
+  X(kLimitCommands, "limit_commands_total",                                    \
+    "sessions closed for too many commands")                                   \
+  X(kLimitSessionTime, "limit_session_time_total",                             \
+    "sessions closed at the session time limit")                               \
+  X(kIdleTimeouts, "idle_timeouts_total", "sessions closed when idle")         \
+  X(kProxyHeaders, "proxy_headers_total", "PROXY headers accepted")            \
   X(kProxyErrors, "proxy_errors_total", "bad or missing PROXY headers")
 
 enum class Counter : int {
