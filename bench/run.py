@@ -234,7 +234,7 @@ def run_idle(server, smtpsend, conns, hold):
         rss0 = proc_rss_kb(pid)
         cmd = [smtpsend, "-p", str(server.port), "-s", str(conns), "-n",
                str(conns), "--hold", str(hold), "--source-range",
-               "127.64.0.0/16", "--phase-timeout", str(hold + 30), "--json",
+               "127.64.0.0/16", "--phase-timeout", str(hold + 10), "--json",
                "--ignore-failures"]
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)

@@ -132,6 +132,37 @@ ProcResult RunCapture(const std::vector<std::string>& argv, double max_s) {
   return r;
 }
 
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a = Loopback(port);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    std::string req =
+        "GET " + path +
+        " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (write(fd, req.data(), req.size()) == ssize_t(req.size())) {
+      char buf[4096];
+      ssize_t n;
+      while (out.size() < (1 << 22) && (n = read(fd, buf, sizeof buf)) > 0)
+        out.append(buf, size_t(n));
+    }
+  }
+  close(fd);
+  return out;
+}
+
+double MetricValue(const std::string& text, const std::string& name) {
+  size_t pos = 0;
+  while ((pos = text.find(name + " ", pos)) != std::string::npos) {
+    if (pos == 0 || text[pos - 1] == '\n')
+      return std::strtod(text.c_str() + pos + name.size() + 1, nullptr);
+    pos += name.size();
+  }
+  return -1;
+}
+
 std::string BuildPath(const std::string& name) {
   const char* dir = std::getenv("SPAMSINK_BUILD_DIR");
   return dir ? std::string(dir) + "/" + name : "";

@@ -31,6 +31,11 @@ struct ProcResult {
 // (by its pid) if it runs longer than max_s seconds.
 ProcResult RunCapture(const std::vector<std::string>& argv, double max_s = 60);
 
+// GET http://127.0.0.1:port/path; the whole response ("" on failure).
+std::string HttpGet(int port, const std::string& path);
+// The value of a Prometheus sample "name value" in text, or -1.
+double MetricValue(const std::string& text, const std::string& name);
+
 // $SPAMSINK_BUILD_DIR/<name>, or "" when the variable is unset.
 std::string BuildPath(const std::string& name);
 

@@ -170,3 +170,111 @@ TEST_F(BareSocketTest, NeedsCountOrDuration) {
 
 }  // namespace
 }  // namespace sender_test
+
+namespace sender_test {
+namespace {
+
+// Against spamsink itself: what smtpsend reports equals what the sink
+// counted (read from its /metrics).
+class SpamsinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    smtpsend_ = BuildPath("smtpsend");
+    std::string spamsink = BuildPath("spamsink");
+    if (smtpsend_.empty() || access(smtpsend_.c_str(), X_OK) != 0 ||
+        access(spamsink.c_str(), X_OK) != 0)
+      GTEST_SKIP() << "spamsink or smtpsend not built";
+    char tmpl[] = "/tmp/smtpsend_spamsink.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    port_ = FreePort();
+    api_port_ = FreePort();
+    std::vector<std::string> argv = {spamsink,
+                                     "--listen",
+                                     "127.0.0.1:" + std::to_string(port_),
+                                     "--db",
+                                     dir_ + "/ledger.db",
+                                     "--api-listen",
+                                     "127.0.0.1:" + std::to_string(api_port_),
+                                     "--server-max-connections-per-ip",
+                                     "1000"};
+    for (const auto& a : ExtraArgs()) argv.push_back(a);
+    server_ = Spawn(argv);
+    ASSERT_TRUE(WaitForPort(port_, 5000)) << "spamsink did not start";
+    ASSERT_TRUE(WaitForPort(api_port_, 5000)) << "spamsink API did not start";
+  }
+  void TearDown() override {
+    Stop(server_);
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  virtual std::vector<std::string> ExtraArgs() { return {}; }
+  double Metric(const std::string& name) {
+    return MetricValue(HttpGet(api_port_, "/metrics"), name);
+  }
+  // Polls a counter until it reaches want (the sink may count a session a
+  // moment after the client has gone); bounded to two seconds.
+  double AwaitMetric(const std::string& name, double want) {
+    double v = -1;
+    for (int i = 0; i < 100; ++i) {
+      v = Metric(name);
+      if (v >= want) break;
+      usleep(20000);
+    }
+    return v;
+  }
+
+  std::string smtpsend_, dir_;
+  int port_ = 0, api_port_ = 0;
+  Child server_;
+};
+
+TEST_F(SpamsinkTest, JsonCountsEqualWhatSpamsinkCounted) {
+  double before = Metric("spamsink_messages_accepted_total");
+  ASSERT_GE(before, 0) << "no messages_accepted_total in /metrics";
+  ProcResult r =
+      RunCapture({smtpsend_, "-p", std::to_string(port_), "-s", "8", "-m", "10",
+                  "-n", "200", "--recipients", "2", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["messages"]["accepted"], 200);
+  EXPECT_EQ(AwaitMetric("spamsink_messages_accepted_total", before + 200),
+            before + 200);
+}
+
+TEST_F(SpamsinkTest, BdatAndStartTls) {
+  ProcResult r =
+      RunCapture({smtpsend_, "-p", std::to_string(port_), "-s", "4", "-m", "5",
+                  "-n", "40", "--bdat", "--starttls-share", "0.5", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["messages"]["accepted"], 40);
+  EXPECT_GT(j["extras"]["starttls"].get<int>(), 0);
+}
+
+TEST_F(SpamsinkTest, Ipv4SmtpsendNAloneWorksAsTheOriginalReadme) {
+  ProcResult r =
+      RunCapture({smtpsend_, "-p", std::to_string(port_), "-n", "100"});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("Sent 100 messages in "), std::string::npos) << r.out;
+}
+
+class SpamsinkProxyTest : public SpamsinkTest {
+ protected:
+  std::vector<std::string> ExtraArgs() override {
+    return {"--server-proxy-trusted", "127.0.0.0/8"};
+  }
+};
+
+TEST_F(SpamsinkProxyTest, ProxyHeadersV1AndV2AreAccepted) {
+  for (const char* v : {"v1", "v2"}) {
+    ProcResult r = RunCapture({smtpsend_, "-p", std::to_string(port_), "-s",
+                               "2", "-n", "10", "--proxy", v, "--proxy-clients",
+                               "198.51.100.0/24", "--json"});
+    ASSERT_EQ(r.status, 0) << v << r.err << r.out;
+    EXPECT_EQ(json::parse(r.out)["messages"]["accepted"], 10) << v;
+  }
+  EXPECT_EQ(AwaitMetric("spamsink_proxy_headers_total", 20), 20);
+}
+
+}  // namespace
+}  // namespace sender_test
