@@ -79,11 +79,11 @@ if ((build)); then
 	ok "image built ($(grep -c . "$tmp/build.log") lines of log; initramfs $(stat -c %s "$out/initramfs.cpio.gz") bytes)"
 fi
 api=0
-if ((!placeholder)) && grep -qa '/api/v1/stats' "$bin"; then api=1; fi
+if ((!placeholder)) && grep -qa '/healthz' "$bin"; then api=1; fi
 if ((api)); then
 	say "the binary serves the HTTP API: checking counts through it"
 else
-	say "the binary has no HTTP API (/api/v1/stats not in it): judging by SMTP replies only"
+	say "the binary has no HTTP API (no /healthz in it): judging by SMTP replies and the ledger file only"
 fi
 
 smtp_port=$("$probe" freeport)
@@ -222,6 +222,8 @@ if [[ ,$boots, == *,kernel,* ]]; then
 			fi
 		fi
 		if ((api)); then
+			r=$(timeout 15 "$probe" http "$api_port" /healthz || true)
+			if [[ $r == 200* ]]; then ok "kernel: /healthz: ${r:0:60}"; else bad "kernel: /healthz answered: ${r:0:200}"; fi
 			r=$(timeout 15 "$probe" http "$api_port" /api/v1/stats || true)
 			if [[ $r == 401* ]]; then ok "kernel: API without token: ${r:0:60}"; else bad "kernel: API without token answered: ${r:0:200}"; fi
 			wait_count kernel "$expected"
