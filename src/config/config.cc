@@ -25,6 +25,7 @@ base::Status NodeToStrings(const Field& f, const toml::node& node,
     return base::Status::Error(std::string("expected ") + want);
   };
   switch (f.kind) {
+    case Kind::kEnum:
     case Kind::kString:
       if (!node.is_string()) return type_error("a string");
       out->push_back(**node.as_string());
@@ -151,6 +152,27 @@ base::Status Validate(const Config& c) {
     return err("api.token: required because api.listen (" + c.api.listen +
                ") is not a loopback address");
   }
+  const auto& t = c.tarpit;
+  for (auto [name, r] : {std::pair{"greeting", t.greeting},
+                         {"helo", t.helo},
+                         {"mail", t.mail},
+                         {"rcpt", t.rcpt},
+                         {"data", t.data},
+                         {"data_end", t.data_end},
+                         {"reply", t.reply}}) {
+    if (r.min > r.max) {
+      return err(std::string("tarpit.") + name + "_min: larger than tarpit." +
+                 name + "_max");
+    }
+  }
+  if (t.enabled && t.mode != tarpit::Mode::kGiveUp &&
+      t.hold_budget >= c.smtp.session_timeout) {
+    return err("tarpit.hold_budget: must be below smtp.session_timeout (" +
+               std::to_string(c.smtp.session_timeout) + ")");
+  }
+  if (t.degrade_at > t.shed_at) {
+    return err("tarpit.degrade_at: larger than tarpit.shed_at");
+  }
   base::LogLevel level;
   if (!base::ParseLogLevel(c.log.level, &level)) {
     return err("log.level: \"" + c.log.level + "\" is not a level");
@@ -198,6 +220,7 @@ std::string ReferenceMarkdown() {
     }
     const char* type = "";
     switch (f.kind) {
+      case Kind::kEnum:
       case Kind::kString:
         type = "string";
         break;

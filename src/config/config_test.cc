@@ -72,6 +72,26 @@ TEST(Config, ErrorsNameKeyAndLine) {
   }
 }
 
+TEST(Config, TarpitEnumsAndRanges) {
+  auto c = ParseToml(
+      "[tarpit]\nenabled = true\nmode = \"give_up\"\nverdict_bot = "
+      "\"tempfail\"\ngreeting_min = 1\ngreeting_max = 3.5\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_TRUE(c->tarpit.enabled);
+  EXPECT_EQ(c->tarpit.mode, tarpit::Mode::kGiveUp);
+  EXPECT_EQ(c->tarpit.verdict_bot, tarpit::Verdict::kTempfail);
+  EXPECT_DOUBLE_EQ(c->tarpit.greeting.max, 3.5);
+  auto bad = ParseToml("[tarpit]\n\nmode = \"sleepy\"\n", "t.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("t.toml:3: tarpit.mode: \"sleepy\" is not one of"),
+            std::string::npos)
+      << bad.error();
+  Config r;
+  r.tarpit.greeting = {5, 2};
+  EXPECT_FALSE(Validate(r).ok());
+}
+
 TEST(Config, ValidateCrossFieldRules) {
   Config c;
   c.api.listen = "0.0.0.0:8025";

@@ -6,11 +6,30 @@
 namespace config {
 namespace {
 
+// kEnum fields are read and written as int.
+static_assert(sizeof(tarpit::Mode) == sizeof(int));
+static_assert(sizeof(tarpit::Verdict) == sizeof(int));
+
 #define SPAMSINK_FIELD(sec, name, kind, ...)            \
   Field {                                               \
 #sec, #name, Kind::kind, __VA_ARGS__,               \
         [](Config & c) -> void* { return &c.sec.name; } \
   }
+
+// For keys that are not the member's own name (tarpit delay ranges).
+#define SPAMSINK_FIELD_AT(sec, key, member, kind, ...)    \
+  Field {                                                 \
+#sec, key, Kind::kind, __VA_ARGS__,                   \
+        [](Config & c) -> void* { return &c.sec.member; } \
+  }
+
+#define SPAMSINK_DELAY(stage, what)                                \
+  SPAMSINK_FIELD_AT(tarpit, #stage "_min", stage.min, kDouble,     \
+                    "Shortest delay in seconds before " what       \
+                    " for a sender nothing is known of."),         \
+      SPAMSINK_FIELD_AT(tarpit, #stage "_max", stage.max, kDouble, \
+                        "Longest delay in seconds before " what    \
+                        " for a sender nothing is known of.")
 
 // Rows keep the order of config.h. Extra limits follow as designated fields.
 std::vector<Field> MakeFields() {
@@ -113,6 +132,95 @@ std::vector<Field> MakeFields() {
                      "requires a token."),
       SPAMSINK_FIELD(api, token, kString,
                      "Bearer token required by the API when set."),
+      SPAMSINK_FIELD(tarpit, enabled, kBool,
+                     "Tarpit: delay, stutter and slow-read senders (see "
+                     "docs/TARPIT.md). Off: every reply is prompt."),
+      SPAMSINK_FIELD(tarpit, mode, kEnum,
+                     "keep_talking: delays stay below client timeouts so the "
+                     "sender reaches the verdict; give_up: above them; "
+                     "escalate: keep_talking until give_up_level."),
+      SPAMSINK_FIELD(tarpit, give_up_level, kDouble,
+                     "Reputation level (0..1) at which escalate switches to "
+                     "give_up."),
+      SPAMSINK_DELAY(greeting, "the banner"),
+      SPAMSINK_DELAY(helo, "the HELO/EHLO reply"),
+      SPAMSINK_DELAY(mail, "the MAIL reply"),
+      SPAMSINK_DELAY(rcpt, "each RCPT reply"),
+      SPAMSINK_DELAY(data, "the 354 reply"),
+      SPAMSINK_DELAY(data_end, "the reply to the end of a message"),
+      SPAMSINK_DELAY(reply, "any other reply"),
+      SPAMSINK_FIELD(tarpit, keep_talking_fraction, kDouble,
+                     "keep_talking ceiling: this fraction of the RFC 5321 "
+                     "client timeout of each stage."),
+      SPAMSINK_FIELD(tarpit, give_up_factor, kDouble,
+                     "give_up ceiling: this multiple of the RFC 5321 client "
+                     "timeout of each stage."),
+      SPAMSINK_FIELD(tarpit, jitter, kDouble,
+                     "Escalated delays are drawn from [ceiling*(1-jitter), "
+                     "ceiling]."),
+      SPAMSINK_FIELD(tarpit, hold_budget, kDouble,
+                     "keep_talking: seconds after which replies are prompt "
+                     "(keep below smtp.session_timeout)."),
+      SPAMSINK_FIELD(tarpit, weight_connection, kDouble,
+                     "Reputation weight per prior connection."),
+      SPAMSINK_FIELD(tarpit, weight_message, kDouble,
+                     "Reputation weight per message sent."),
+      SPAMSINK_FIELD(tarpit, weight_early_talk, kDouble,
+                     "Reputation weight per session that spoke first."),
+      SPAMSINK_FIELD(tarpit, weight_bare_lf, kDouble,
+                     "Reputation weight per bare LF."),
+      SPAMSINK_FIELD(tarpit, weight_protocol_error, kDouble,
+                     "Reputation weight per protocol error."),
+      SPAMSINK_FIELD(tarpit, weight_second_held, kDouble,
+                     "Reputation weight per second held before."),
+      SPAMSINK_FIELD(tarpit, full_level_score, kDouble,
+                     "Score at which the reputation level reaches 1."),
+      SPAMSINK_FIELD(tarpit, bot_score, kDouble,
+                     "Evidence score (early talk, bare LF, protocol errors) "
+                     "from which a sender is of class bot."),
+      SPAMSINK_FIELD(tarpit, stutter, kBool,
+                     "Send replies a few bytes at a time."),
+      SPAMSINK_FIELD(tarpit, stutter_bytes, kInt,
+                     "Bytes per stutter chunk (OpenBSD spamd: 1)."),
+      SPAMSINK_FIELD(tarpit, stutter_interval, kDouble,
+                     "Seconds between stutter chunks."),
+      SPAMSINK_FIELD(tarpit, stutter_for, kDouble,
+                     "Stutter only during the first seconds of a session; "
+                     "0 = always."),
+      SPAMSINK_FIELD(tarpit, data_window, kInt,
+                     "Receive window in bytes during DATA (SO_RCVBUF and "
+                     "TCP_WINDOW_CLAMP); 0 = kernel default."),
+      SPAMSINK_FIELD(tarpit, data_read_bytes, kInt,
+                     "Slow reader: bytes taken per read during DATA."),
+      SPAMSINK_FIELD(tarpit, data_read_interval, kDouble,
+                     "Slow reader: seconds between reads at level 0."),
+      SPAMSINK_FIELD(tarpit, reject_early_talkers, kBool,
+                     "Greet a client that speaks before the banner with 554 "
+                     "(then only QUIT)."),
+      SPAMSINK_FIELD(tarpit, verdict_new, kEnum,
+                     "Final reply to a sender never seen before."),
+      SPAMSINK_FIELD(tarpit, verdict_returning, kEnum,
+                     "Final reply to a returning sender without bot "
+                     "evidence."),
+      SPAMSINK_FIELD(tarpit, verdict_bot, kEnum,
+                     "Final reply to a sender with bot evidence."),
+      SPAMSINK_FIELD(tarpit, max_held, kInt,
+                     "Connections the tarpit may hold at once; past it, "
+                     "prompt service."),
+      SPAMSINK_FIELD(tarpit, max_stuttering, kInt,
+                     "Connections that may be stuttered at once."),
+      SPAMSINK_FIELD(tarpit, degrade_at, kDouble,
+                     "Load (share of max_connections) from which delays "
+                     "shrink and stutter stops."),
+      SPAMSINK_FIELD(tarpit, shed_at, kDouble,
+                     "Load from which new sessions get 421 at once."),
+      SPAMSINK_FIELD(tarpit, drop_percent, kDouble,
+                     "Percentage of incoming packets to the SMTP ports to "
+                     "drop with nftables (spamsink firewall --print)."),
+      SPAMSINK_FIELD(tarpit, drop_data_only, kBool,
+                     "Drop only packets carrying data (pure ACKs pass)."),
+      SPAMSINK_FIELD(tarpit, nft_table, kString,
+                     "nftables table (family inet) owned by spamsink."),
       SPAMSINK_FIELD(log, level, kString, "debug, info, warning or error."),
       SPAMSINK_FIELD(log, sessions, kBool, "One summary line per session."),
   };
@@ -152,6 +260,27 @@ std::vector<Field> MakeFields() {
   set("smtp.final_reply",
       [](Field& x) { x.choices = "accept|tempfail|reject"; });
   set("log.level", [](Field& x) { x.choices = "debug|info|warning|error"; });
+  set("tarpit.mode",
+      [](Field& x) { x.choices = "keep_talking|give_up|escalate"; });
+  for (auto v : {"tarpit.verdict_new", "tarpit.verdict_returning",
+                 "tarpit.verdict_bot"}) {
+    set(v, [](Field& x) { x.choices = "default|accept|tempfail|reject"; });
+  }
+  for (auto& x : f) {
+    if (x.section == "tarpit" && x.kind == Kind::kDouble) x.max = 1e6;
+  }
+  range("tarpit.give_up_level", 0, 1);
+  range("tarpit.keep_talking_fraction", 0, 1);
+  range("tarpit.jitter", 0, 1);
+  range("tarpit.degrade_at", 0, 1);
+  range("tarpit.shed_at", 0, 1);
+  range("tarpit.drop_percent", 0, 100);
+  range("tarpit.stutter_bytes", 1, 65536);
+  range("tarpit.data_window", 0, 1 << 24);
+  range("tarpit.data_read_bytes", 1, 1 << 24);
+  range("tarpit.max_held", 0, 10000000);
+  range("tarpit.max_stuttering", 0, 10000000);
+  range("tarpit.full_level_score", 0.001, 1e12);
   set("server.listen", [](Field& x) { x.alias = "--listen"; });
   set("server.user", [](Field& x) { x.alias = "--user"; });
   set("server.hostname", [](Field& x) { x.alias = "--hostname"; });
@@ -221,6 +350,7 @@ base::Status SetFromStrings(Config* config, const Field& f,
   }
   const std::string& v = values[0];
   switch (f.kind) {
+    case Kind::kEnum:
     case Kind::kString: {
       if (!f.choices.empty()) {
         std::string_view rest = f.choices;
@@ -235,7 +365,17 @@ base::Status SetFromStrings(Config* config, const Field& f,
                                      std::string(f.choices));
         }
       }
-      *static_cast<std::string*>(p) = v;
+      if (f.kind == Kind::kEnum) {
+        int index = 0;
+        std::string_view rest = f.choices;
+        while (rest.substr(0, rest.find('|')) != v) {
+          rest.remove_prefix(rest.find('|') + 1);
+          ++index;
+        }
+        *static_cast<int*>(p) = index;
+      } else {
+        *static_cast<std::string*>(p) = v;
+      }
       return {};
     }
     case Kind::kInt:
@@ -280,6 +420,12 @@ base::Status SetFromStrings(Config* config, const Field& f,
 std::string ValueToToml(Config& config, const Field& f) {
   void* p = f.get(config);
   switch (f.kind) {
+    case Kind::kEnum: {
+      int index = *static_cast<int*>(p);
+      std::string_view rest = f.choices;
+      for (int i = 0; i < index; ++i) rest.remove_prefix(rest.find('|') + 1);
+      return Quote(std::string(rest.substr(0, rest.find('|'))));
+    }
     case Kind::kString:
       return Quote(*static_cast<std::string*>(p));
     case Kind::kInt:

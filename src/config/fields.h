@@ -14,7 +14,9 @@
 
 namespace config {
 
-enum class Kind { kString, kInt, kInt64, kDouble, kBool, kStrings };
+// kEnum: a C++ enum stored as int; its TOML value is one of `choices`, in
+// the enum's declaration order.
+enum class Kind { kString, kInt, kInt64, kDouble, kBool, kStrings, kEnum };
 
 struct Field {
   std::string_view section;  // TOML table

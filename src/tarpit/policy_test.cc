@@ -40,6 +40,7 @@ struct Fixture {
   SessionCounters session;
   Capacity capacity;
   Fixture() {
+    options.enabled = true;  // the shipped default is off
     clock.Advance(std::chrono::hours(1));
     session.started = clock.Now();
     capacity.open_connections = 1;

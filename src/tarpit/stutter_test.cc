@@ -59,6 +59,7 @@ TEST(StutterTest, CursorMatchesSendTime) {
 
 TEST(StutterTest, PlanToChunksEndToEnd) {
   Options options;  // 1 byte per second, greeting 2..5 s
+  options.enabled = true;
   SessionCounters session;
   Capacity capacity;
   Plan plan = Decide(options, PeerHistory{}, session, capacity, {});
