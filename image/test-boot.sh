@@ -10,9 +10,11 @@
 #   6. shut down through the ACPI power button (qemu system_powerdown): the
 #      console must show spamsink exiting 0 and the VM powering off
 #   7. the ledger, read offline from the data disk (debugfs + spamsink
-#      export), holds the messages; boot again on the same disk: the counts
-#      survived (through the API when served) and grow with one more message
-#   8. boot the disk image (BIOS, then UEFI) and check banner + one message
+#      export), holds the messages; boot again on the same disk with a config
+#      file handed over by run.sh --config: it is used, the counts survived
+#      (through the API when served) and grow with one more message
+#   8. boot the disk image (BIOS, then UEFI) and check banner, the API token
+#      (passed through fw_cfg) and one message
 # Judged by the banner, the SMTP replies, the API answers and the console,
 # never by qemu's exit status. Every wait is bounded; qemu is killed by its
 # own pid on every exit path. Prints "boot-test: N passed, M failed" last and
@@ -230,8 +232,32 @@ if [[ ,$boots, == *,kernel,* ]]; then
 		fi
 		stop_vm kernel
 		ledger_check kernel "$expected"
-		# ---- 7. the ledger survives a reboot on the same data disk ----
-		if boot_vm reboot kernel --data "$data"; then
+		# ---- 7. the ledger survives a reboot on the same data disk; this
+		# time with our own config file (qemu fw_cfg, run.sh --config) ----
+		cat >"$tmp/own.toml" <<EOF
+[server]
+listen = ["0.0.0.0:25", "[::]:25"]
+hostname = "mx-reboot.example.org"
+user = "spamsink"
+[ledger]
+db_path = "/var/lib/spamsink/spamsink.db"
+[api]
+listen = "0.0.0.0:8025"
+token = "$token"
+[log]
+sessions = false
+EOF
+		cargs=(--config "$tmp/own.toml")
+		((placeholder)) && cargs=()
+		if boot_vm reboot kernel --data "$data" "${cargs[@]}"; then
+			if ((!placeholder)); then
+				if grep -q 'config /run/spamsink-fwcfg.toml' "$console" &&
+					timeout 10 "$probe" banner "$smtp_port" 5 | grep -q 'mx-reboot.example.org'; then
+					ok "reboot: the config from run.sh --config is used (banner names mx-reboot.example.org)"
+				else
+					bad "reboot: the config from run.sh --config is not used"
+				fi
+			fi
 			((api)) && wait_count reboot "$expected"
 			deliver reboot 1
 			stop_vm reboot
@@ -249,6 +275,9 @@ for how in bios uefi; do
 	fi
 	if boot_vm "$how" "$how"; then
 		check_console "$how"
+		# the token reached the VM through fw_cfg (a disk boot has its own
+		# kernel command line): the API accepts it
+		((api)) && wait_count "$how" 0
 		deliver "$how" 1
 		stop_vm "$how"
 	fi
