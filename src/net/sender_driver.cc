@@ -63,6 +63,8 @@ class Slot {
   awaitable<void> RunClosedLoop();
   awaitable<void> RunOnce();  // open loop: one connection, then back to pool
   awaitable<void> Watchdog();
+  // Ends an idle --hold early (the run is stopping).
+  void CancelHold() { hold_timer_.cancel(); }
   void Retire() {
     retired_ = true;
     watchdog_.cancel();
@@ -391,8 +393,15 @@ base::Result<SenderResult> RunSender(const SenderOptions& opts,
   while (running.load() > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (g_stop.load() || (opts.duration > 0 && elapsed >= opts.duration))
+    if (!plan.stopped() &&
+        (g_stop.load() || (opts.duration > 0 && elapsed >= opts.duration))) {
       plan.Stop();
+      // Held sessions would otherwise idle to the end of --hold.
+      for (auto& w : workers)
+        asio::post(w->io, [wp = w.get()] {
+          for (auto& s : wp->slots) s->CancelHold();
+        });
+    }
     if (progress_fn &&
         Clock::now() - last_tick >= std::chrono::milliseconds(250)) {
       last_tick = Clock::now();
