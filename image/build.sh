@@ -73,21 +73,35 @@ mkdir -p "$cache" "$work"
 # ---- 1. the kernel .deb: resolved at build time, downloaded, logged ----
 if [[ -z $kernel_deb ]]; then
 	case "$flavour" in
-	cloud) meta=linux-image-cloud-amd64 ;;
-	generic) meta=linux-image-amd64 ;;
+	cloud) meta=linux-image-cloud-amd64 cached='linux-image-[0-9]*-cloud-amd64_*.deb' ;;
+	generic) meta=linux-image-amd64 cached='linux-image-[0-9]*[0-9]-amd64_*.deb' ;;
 	*) die "--flavour must be cloud or generic" ;;
 	esac
-	pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
-	[[ -n $pkg ]] || die "apt-cache cannot resolve $meta (run apt-get update)"
-	ver=$(apt-cache policy "$pkg" | awk '/Candidate:/{print $2}')
-	kernel_deb=$cache/${pkg}_${ver//:/%3a}_amd64.deb
-	if [[ ! -f $kernel_deb ]]; then
+	fetch_kernel() {
+		pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+		[[ -n $pkg ]] || return 1
+		ver=$(apt-cache policy "$pkg" | awk '/Candidate:/{print $2}')
+		kernel_deb=$cache/${pkg}_${ver//:/%3a}_amd64.deb
+		[[ -f $kernel_deb ]] && return 0
 		say "downloading $pkg $ver"
 		# apt-get download writes to the current directory; as root it warns
 		# that _apt cannot write there (harmless)
 		(cd "$cache" && { apt-get download -q "$pkg=$ver" 2>&1 | grep -v "^W: Download is performed unsandboxed" || :; })
+		[[ -f $kernel_deb ]]
+	}
+	if ! fetch_kernel; then
+		# stale package lists: Debian's mirror keeps only the newest kernel ABI
+		if [[ $(id -u) == 0 ]]; then
+			say "refreshing the package lists (apt-get update)"
+			apt-get update -qq || true
+			fetch_kernel || true
+		fi
 	fi
-	[[ -f $kernel_deb ]] || die "download of $pkg failed"
+	if [[ ! -f ${kernel_deb:-} ]]; then
+		kernel_deb=$(find "$cache" -maxdepth 1 -name "$cached" | sort -V | tail -n 1)
+		[[ -n $kernel_deb ]] || die "cannot resolve or download $meta (apt-get update as root?)"
+		say "warning: using the cached $(basename "$kernel_deb")"
+	fi
 fi
 kernel_deb=$(realpath "$kernel_deb")
 kdeb_sha=$(sha256sum "$kernel_deb" | cut -d' ' -f1)
