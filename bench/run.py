@@ -392,7 +392,11 @@ def main():
         plotted = report.plot(results, servers, png)
         report.write_markdown(args.out, info, command, text,
                               os.path.basename(png) if plotted else None,
-                              results, servers, cpu)
+                              results, servers, cpu,
+                              chosen + [(f"idle {idle} held",
+                                         ["-s", str(idle), "--hold", str(hold),
+                                          "--source-range", "127.64.0.0/16"],
+                                         idle)])
         print(f"bench: wrote {args.out}", file=sys.stderr)
 
 
