@@ -56,6 +56,10 @@ CREATE TABLE totals (
 );
 INSERT INTO totals VALUES (1, 0, 0, 0, 0, 0, 0);
 )sql",
+    // 2: evidence filters scan only the records that have any evidence.
+    R"sql(
+CREATE INDEX sources_with_evidence ON sources (evidence) WHERE evidence != 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -145,7 +149,10 @@ class SqliteStore final : public Store {
     }
     auto v = UserVersion(r_);
     if (!v.ok()) return v.status();
-    if (*v != kSchemaVersion) {
+    // A reader accepts older schemas it can still read (a running spamsink
+    // of the same or newer version migrates them).
+    if (*v > kSchemaVersion || *v < kMinReadableVersion ||
+        (!read_only_ && *v != kSchemaVersion)) {
       return base::Status::Error(
           path + ": schema version " + std::to_string(*v) + ", want " +
           std::to_string(kSchemaVersion) +
@@ -253,7 +260,8 @@ class SqliteStore final : public Store {
     if (q.until) add("last_seen < :until");
     if (q.cidr) add("ip BETWEEN :lo AND :hi");
     if (q.min_messages) add("messages >= :min_messages");
-    if (q.evidence) add("(evidence & :evidence) = :evidence");
+    // "evidence != 0" lets SQLite use the partial index.
+    if (q.evidence) add("evidence != 0 AND (evidence & :evidence) = :evidence");
     std::array<uint8_t, 16> lo{}, hi{};
     if (q.cidr) {
       lo = q.cidr->network().bytes();

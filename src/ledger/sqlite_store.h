@@ -20,7 +20,9 @@ struct SqliteOptions {
 };
 
 // The newest schema version this build knows.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
+// The oldest schema a read-only open (spamsink export) still reads.
+inline constexpr int kMinReadableVersion = 1;
 
 // Opens or creates the database at path and migrates it to kSchemaVersion.
 // Fails on a database written by a newer version.

@@ -226,6 +226,40 @@ TEST(SqliteStore, RefusesNewerSchemaAndForeignFiles) {
   EXPECT_FALSE(r.ok());
 }
 
+TEST(SqliteStore, MigratesAnOlderSchema) {
+  TempDir dir;
+  std::string path = dir.File("s.db");
+  {
+    auto s = OpenSqliteStore(path).value();
+    ASSERT_TRUE(s->Apply({Delta("192.0.2.8", 2, 10)}).ok());
+  }
+  // Turn it back into a version 1 database (no evidence index).
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP INDEX sources_with_evidence; "
+                         "PRAGMA user_version=1",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  SqliteOptions ro;
+  ro.read_only = true;
+  ASSERT_TRUE(OpenSqliteStore(path, ro).ok());  // readable as it is
+  auto s = OpenSqliteStore(path);
+  ASSERT_TRUE(s.ok()) << s.error();
+  EXPECT_EQ((*s)->Get(Ip("192.0.2.8")).value()->messages, 2u);
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st;
+  sqlite3_prepare_v2(db,
+                     "SELECT COUNT(*) FROM sqlite_master WHERE name = "
+                     "'sources_with_evidence'",
+                     -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 1);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 TEST(SqliteStore, ReadOnlyReadsButRefusesWrites) {
   TempDir dir;
   std::string path = dir.File("s.db");
