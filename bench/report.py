@@ -177,7 +177,11 @@ CPU is its rusage as a reaped child. Messages per
 server CPU-second = accepted messages / server CPU seconds. The idle
 scenario opens N sessions from distinct addresses in 127.64.0.0/16 that say
 EHLO and then wait; RSS growth is divided by the connections the server
-actually held (counted in `/proc/net/tcp`). Scenario names read
+actually accepted and held (its open sockets in `/proc/<pid>/fd`, minus
+those open before the run; connections left in the listen queue do not
+count). smtp-sink accepts no more than 256 connections at once on this
+build; the rest of its idle sessions wait in the listen queue until
+smtpsend's phase timeout. Scenario names read
 `<body size> <connections>x<messages per connection>`. Latencies come from
 smtpsend: end-of-data = last body byte written to final reply; session =
 connect to close.

@@ -103,19 +103,20 @@ def proc_rss_kb(pid):
     return 0
 
 
-def established(port):
-    """Established TCP connections whose local port is `port` (server side)."""
+def socket_fds(pid):
+    """Sockets the process holds open. Unlike /proc/net/tcp this leaves out
+    connections still waiting in the listen queue, which the server has not
+    accepted (and pays nothing for)."""
     n = 0
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(path) as f:
-                next(f)
-                for line in f:
-                    parts = line.split()
-                    if parts[3] == "01" and int(parts[1].split(":")[1], 16) == port:
-                        n += 1
-        except OSError:
-            pass
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                    n += 1
+            except OSError:
+                pass
+    except OSError:
+        pass
     return n
 
 
@@ -231,7 +232,7 @@ def run_idle(server, smtpsend, conns, hold):
     server.start()
     try:
         pid = server.proc.pid
-        rss0 = proc_rss_kb(pid)
+        rss0, fds0 = proc_rss_kb(pid), socket_fds(pid)
         cmd = [smtpsend, "-p", str(server.port), "-s", str(conns), "-n",
                str(conns), "--hold", str(hold), "--source-range",
                "127.64.0.0/16", "--phase-timeout", str(hold + 10), "--json",
@@ -243,7 +244,7 @@ def run_idle(server, smtpsend, conns, hold):
         end = time.monotonic() + hold * 0.8
         while time.monotonic() < end and p.poll() is None:
             time.sleep(0.5)
-            n, rss = established(server.port), proc_rss_kb(pid)
+            n, rss = socket_fds(pid) - fds0, proc_rss_kb(pid)
             if n > best:
                 best, best_rss = n, rss
             stable = stable + 1 if n == last else 0

@@ -187,7 +187,8 @@ void ClientSession::OnBytes(std::string_view data, base::SteadyTime now) {
           .count();
   read_since_ = now;
   deadline_ = now + setup_->phase_timeout;
-  while (!data.empty() && !closed_) {
+  // After a failure that says QUIT, the rest of the input is moot.
+  while (!data.empty() && !closed_ && !close_after_write_) {
     size_t nl = data.find('\n');
     std::string_view part = data.substr(0, nl);
     if (line_.size() + part.size() > kMaxReplyLine) {

@@ -157,6 +157,15 @@ TEST(ClientSessionTest, BannerRejectionIsPermanent) {
   EXPECT_EQ(h.stats_.FailedMessages(), 1u);
 }
 
+TEST(ClientSessionTest, InputAfterRejectionDoesNotEatTheQuit) {
+  Harness h;
+  h.Connect();
+  h.Reply("554 5.7.1 go away\r\n554 5.7.1 really\r\n");
+  EXPECT_EQ(h.Written(), "QUIT\r\n");
+  h.Finish();
+  EXPECT_EQ(h.Count(Outcome::kRejectedPermanent), 1u);
+}
+
 TEST(ClientSessionTest, ServiceClosingIsTemporary) {
   Harness h;
   h.Connect();
