@@ -42,7 +42,9 @@ class Cidr {
   static Result<Cidr> Parse(std::string_view text);
   bool Contains(const IpAddress& ip) const;
   const IpAddress& network() const { return network_; }
-  int prefix() const { return prefix_; }  // 0..32 (v4) or 0..128 (v6)
+  // Bits of the 128-bit (IPv4-mapped) form that must match: 96..128 for
+  // an IPv4 network, 0..128 for IPv6. ToString() shows the family's own.
+  int prefix() const { return prefix_; }
   std::string ToString() const;
 
  private:

@@ -50,7 +50,16 @@ namespace base {
     "sessions closed at the session time limit")                               \
   X(kIdleTimeouts, "idle_timeouts_total", "sessions closed when idle")         \
   X(kProxyHeaders, "proxy_headers_total", "PROXY headers accepted")            \
-  X(kProxyErrors, "proxy_errors_total", "bad or missing PROXY headers")
+  X(kProxyErrors, "proxy_errors_total", "bad or missing PROXY headers")        \
+  X(kTarpitSessions, "tarpit_sessions_total", "sessions held by the tarpit")   \
+  X(kTarpitShed, "tarpit_shed_total",                                          \
+    "sessions answered 421 at once because load passed tarpit.shed_at")        \
+  X(kTarpitDelayMs, "tarpit_delay_milliseconds_total",                         \
+    "time the tarpit made senders wait before replies")                        \
+  X(kTarpitStuttered, "tarpit_replies_stuttered_total",                        \
+    "replies sent a few bytes at a time")                                      \
+  X(kTarpitSlowReads, "tarpit_slow_reads_total",                               \
+    "DATA reads throttled by the slow reader")
 
 enum class Counter : int {
 #define SPAMSINK_COUNTER_ENUM(e, name, help) e,

@@ -12,7 +12,9 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
+#include "net/peer_memory.h"
 #include "net/proxy.h"
+#include "tarpit/stutter.h"
 
 namespace net {
 namespace {
@@ -34,6 +36,8 @@ struct Conn {
   tcp::socket* socket = nullptr;
   base::SteadyTime idle_deadline;
   base::SteadyTime session_deadline;
+  asio::steady_timer* timer = nullptr;  // the tarpit's, when it has one
+  bool waiting_for_client = false;      // idle deadline applies
   bool aborted = false;
   Reply abort_reply = Reply::kIdleTimeout;
   CloseReason abort_reason = CloseReason::kIdleTimeout;
@@ -90,6 +94,7 @@ struct Worker {
   std::unique_ptr<char[]> read_buf{new char[kReadBuffer]};
   std::string out;  // replies of the session being served right now
   Conn head;        // sentinel of the list of open connections
+  tarpit::SplitMixRandom rng{0x5eed5eedull + uint64_t(index)};
   asio::steady_timer sweeper;
   bool stopping = false;
   uint64_t next_session = 0;
@@ -101,6 +106,9 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<base::Cidr> trusted;
   IpCounts ip_counts;
+  PeerMemory peers;
+  std::atomic<int64_t> held{0};        // sessions whose plan holds them
+  std::atomic<int64_t> stuttering{0};  // sessions whose plan stutters
   std::atomic<int64_t> open{0};
   std::atomic<bool> stopping{false};
   int64_t fd_limit = 1024;
@@ -280,6 +288,7 @@ void Server::Impl::StopWorker(Worker& w) {
     c->abort_reason = CloseReason::kShutdown;
     asio::error_code ec;
     c->socket->cancel(ec);
+    if (c->timer) c->timer->cancel();
   }
 }
 
@@ -294,7 +303,7 @@ asio::awaitable<void> Server::Impl::Sweep(Worker& w) {
       if (now >= c->session_deadline) {
         c->abort_reply = Reply::kSessionTimeout;
         c->abort_reason = CloseReason::kSessionTimeout;
-      } else if (now >= c->idle_deadline) {
+      } else if (c->waiting_for_client && now >= c->idle_deadline) {
         c->abort_reply = Reply::kIdleTimeout;
         c->abort_reason = CloseReason::kIdleTimeout;
       } else {
@@ -303,6 +312,7 @@ asio::awaitable<void> Server::Impl::Sweep(Worker& w) {
       c->aborted = true;
       asio::error_code ignored;
       c->socket->cancel(ignored);
+      if (c->timer) c->timer->cancel();
     }
   }
 }
@@ -362,6 +372,130 @@ asio::awaitable<bool> WriteAllTls(Stream& s, std::string_view data) {
 
 }  // namespace
 
+namespace {
+
+tarpit::Stage StageOf(Reply r) {
+  switch (r) {
+    case Reply::kGreeting:
+    case Reply::kGreetingRefused:
+      return tarpit::Stage::kGreeting;
+    case Reply::kHelo:
+    case Reply::kEhloFirst:
+      return tarpit::Stage::kHelo;
+    case Reply::kMailOk:
+      return tarpit::Stage::kMail;
+    case Reply::kRcptOk:
+    case Reply::kTooManyRecipients:
+      return tarpit::Stage::kRcpt;
+    case Reply::kDataGo:
+      return tarpit::Stage::kData;
+    case Reply::kQueued:
+    case Reply::kTempfail:
+    case Reply::kRejected:
+    case Reply::kTooBig:
+    case Reply::kTextLineTooLong:
+      return tarpit::Stage::kDataEnd;
+    default:
+      return tarpit::Stage::kOther;
+  }
+}
+
+smtp::FinalReply ToFinalReply(tarpit::Verdict v, smtp::FinalReply dflt) {
+  switch (v) {
+    case tarpit::Verdict::kAccept:
+      return smtp::FinalReply::kAccept;
+    case tarpit::Verdict::kTempfail:
+      return smtp::FinalReply::kTempfail;
+    case tarpit::Verdict::kReject:
+      return smtp::FinalReply::kReject;
+    case tarpit::Verdict::kDefault:
+      break;
+  }
+  return dflt;
+}
+
+// A session's tarpit: its plan, the slots it holds, its timer.
+struct Tarpit {
+  Tarpit(asio::io_context& io, std::atomic<int64_t>* held,
+         std::atomic<int64_t>* stuttering)
+      : timer(io), held_(held), stuttering_(stuttering) {}
+  ~Tarpit() { Release(); }
+  void Adopt(const tarpit::Plan& p) {
+    Release();
+    plan = p;
+    counters.held = plan.held;
+    counters.stuttering = plan.stutter;
+    if (plan.held) held_->fetch_add(1, std::memory_order_relaxed);
+    if (plan.stutter) stuttering_->fetch_add(1, std::memory_order_relaxed);
+  }
+  void Release() {
+    if (counters.held) held_->fetch_sub(1, std::memory_order_relaxed);
+    if (counters.stuttering) {
+      stuttering_->fetch_sub(1, std::memory_order_relaxed);
+    }
+    counters.held = counters.stuttering = false;
+  }
+  tarpit::Plan plan;
+  tarpit::SessionCounters counters;
+  tarpit::PeerHistory history;
+  asio::steady_timer timer;
+  std::vector<smtp::ReplyMark> marks;
+  bool window_set = false;
+
+ private:
+  std::atomic<int64_t>* held_;
+  std::atomic<int64_t>* stuttering_;
+};
+
+// Waits d on the tarpit's timer; false if the session was aborted.
+asio::awaitable<bool> TarpitWait(Tarpit& t, Conn& conn, base::Duration d,
+                                 smtp::SessionRecord& rec) {
+  if (d <= base::Duration::zero()) co_return !conn.aborted;
+  t.timer.expires_after(d);
+  co_await t.timer.async_wait(kNoThrow);
+  double secs = std::chrono::duration<double>(d).count();
+  rec.delay_seconds += secs;
+  Count(Counter::kTarpitDelayMs, uint64_t(secs * 1000));
+  co_return !conn.aborted;
+}
+
+}  // namespace
+
+// Sends the replies in out one by one, each paced by the plan for its stage
+// (delay, then stutter chunks). out and marks are copies: the worker's
+// buffers are shared with other sessions while this one waits.
+asio::awaitable<bool> PacedWrite(Tarpit& t, Conn& conn, tcp::socket& sock,
+                                 std::string out,
+                                 std::vector<smtp::ReplyMark> marks,
+                                 const base::Clock& clock, tarpit::Random& rng,
+                                 smtp::SessionRecord& rec,
+                                 bool skip_first_delay) {
+  size_t begin = 0;
+  for (const auto& m : marks) {
+    std::string_view reply(out.data() + begin, m.end - begin);
+    begin = m.end;
+    auto pacing = t.plan.Pace(StageOf(m.reply), reply.size(), clock.Now(), rng);
+    if (skip_first_delay) {
+      pacing.delay = base::Duration::zero();
+      skip_first_delay = false;
+    }
+    if (pacing.chunk_bytes > 0) {
+      ++rec.replies_stuttered;
+      Count(Counter::kTarpitStuttered);
+    }
+    tarpit::StutterCursor cursor(reply, pacing);
+    while (!cursor.Done()) {
+      auto chunk = cursor.Next();
+      if (!co_await TarpitWait(t, conn, chunk.wait, rec)) co_return false;
+      if (!co_await WriteAll(sock, chunk.bytes)) co_return false;
+    }
+  }
+  if (begin < out.size()) {
+    co_return co_await WriteAll(sock, std::string_view(out).substr(begin));
+  }
+  co_return true;
+}
+
 asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
   const auto& cfg = p.config;
   const base::Clock& clock = *p.clock;
@@ -404,6 +538,7 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
   auto body = [&]() -> asio::awaitable<void> {
     if (!ec && Trusted(rec.client)) {
       // A trusted proxy must start with a PROXY header, before our banner.
+      conn.waiting_for_client = true;
       std::string buf;
       for (;;) {
         auto [rec_ec] =
@@ -441,6 +576,7 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
           rec.via_proxy = true;
         }
         pending = buf.substr(used);
+        conn.waiting_for_client = false;
         break;
       }
     }
@@ -462,6 +598,35 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
       rec.close_reason = CloseReason::kCapPerIp;
       Count(Counter::kConnectionsRefusedPerIpCap);
     }
+    // The tarpit decides once here (and again if the client talks early).
+    std::unique_ptr<Tarpit> tp;
+    auto decide = [&] {
+      tarpit::Capacity cap;
+      cap.open_connections = open.load(std::memory_order_relaxed);
+      cap.max_connections = cfg.server.max_connections;
+      cap.held = held.load(std::memory_order_relaxed);
+      cap.stuttering = stuttering.load(std::memory_order_relaxed);
+      tp->Adopt(tarpit::Decide(cfg.tarpit, tp->history, tp->counters, cap,
+                               clock.Now()));
+      engine.SetFinalReply(
+          ToFinalReply(tp->plan.verdict, p.session.final_reply));
+    };
+    if (refuse == Reply::kCount && cfg.tarpit.enabled) {
+      tp = std::make_unique<Tarpit>(w.io, &held, &stuttering);
+      conn.timer = &tp->timer;
+      tp->history = peers.Lookup(rec.client);
+      tp->counters.started = start;
+      decide();
+      if (tp->plan.shed) {
+        refuse = Reply::kCapTotal;
+        rec.close_reason = CloseReason::kCapTotal;
+        Count(Counter::kTarpitShed);
+      } else if (tp->plan.held) {
+        rec.tarpitted = true;
+        Count(Counter::kTarpitSessions);
+        engine.SetReplyMarks(&tp->marks);
+      }
+    }
     w.out.clear();
     if (refuse != Reply::kCount) {
       engine.Abort(refuse, rec.close_reason, &w.out);
@@ -469,33 +634,81 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
       co_await WriteAll(sock, w.out);
       co_return;
     }
-    engine.Greet(clock.WallSeconds(), &w.out);
-    if (!co_await WriteAll(sock, w.out)) {
-      rec.close_reason = CloseReason::kClientClosed;
-      co_return;
+    bool early = !pending.empty();  // sent with the PROXY header
+    if (tp && tp->plan.held) {
+      // Wait out the greeting delay, then see whether the client spoke
+      // first (postscreen's pregreet test).
+      auto pacing =
+          tp->plan.Pace(tarpit::Stage::kGreeting, 64, clock.Now(), w.rng);
+      if (!co_await TarpitWait(*tp, conn, pacing.delay, rec)) co_return;
+      asio::error_code avail_ec;
+      early = early || sock.available(avail_ec) > 0;
+      if (early) {
+        tp->counters.early_talker = true;
+        decide();
+      }
+      tp->marks.clear();
+      if (early && tp->plan.reject_early_talker) {
+        engine.GreetRefused(&w.out);
+      } else {
+        engine.Greet(clock.WallSeconds(), &w.out);
+      }
+      if (!co_await PacedWrite(*tp, conn, sock, w.out, tp->marks, clock, w.rng,
+                               rec, /*skip_first_delay=*/true)) {
+        co_return;
+      }
+      tp->marks.clear();
+    } else {
+      engine.Greet(clock.WallSeconds(), &w.out);
+      if (!co_await WriteAll(sock, w.out)) {
+        rec.close_reason = CloseReason::kClientClosed;
+        co_return;
+      }
     }
-    if (!pending.empty()) {
-      // Sent with the PROXY header before our banner: an early talker.
+    if (early) {
       rec.early_talker = true;
       Count(Counter::kEarlyTalkers);
     }
 
+    base::Duration read_pause_pending{};
     for (;;) {
       std::string_view input;
       if (!pending.empty()) {
         input = pending;
       } else {
         engine.Trim();
+        conn.waiting_for_client = true;
         auto [wait_ec] =
             co_await sock.async_wait(tcp::socket::wait_read, kNoThrow);
+        conn.waiting_for_client = false;
         if (conn.aborted) break;
         if (wait_ec) {
           rec.close_reason = CloseReason::kIoError;
           co_return;
         }
+        size_t want = kReadBuffer;
+        base::Duration read_pause{};
+        if (tp && tp->plan.held && engine.in_body()) {
+          // The slow reader: a small window and small, spaced reads, so
+          // the sender's kernel holds and retransmits its data.
+          auto rp = tp->plan.DataRead(clock.Now());
+          if (rp.bytes > 0) {
+            if (!tp->window_set && tp->plan.receive_window > 0) {
+              int win = tp->plan.receive_window;
+              setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVBUF, &win,
+                         sizeof win);
+              setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_WINDOW_CLAMP,
+                         &win, sizeof win);
+              tp->window_set = true;
+            }
+            want = std::min<size_t>(want, size_t(rp.bytes));
+            read_pause = rp.interval;
+            ++rec.slow_reads;
+            Count(Counter::kTarpitSlowReads);
+          }
+        }
         asio::error_code rec_ec;
-        size_t n =
-            sock.read_some(asio::buffer(w.read_buf.get(), kReadBuffer), rec_ec);
+        size_t n = sock.read_some(asio::buffer(w.read_buf.get(), want), rec_ec);
         if (rec_ec == asio::error::would_block) continue;
         if (rec_ec) {
           rec.close_reason = rec_ec == asio::error::eof
@@ -507,12 +720,27 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
           co_return;
         }
         input = std::string_view(w.read_buf.get(), n);
+        read_pause_pending = read_pause;
       }
       conn.idle_deadline = clock.Now() + idle;
       w.out.clear();
       auto step = engine.Feed(input, clock.WallSeconds(), &w.out);
       pending.clear();
-      if (!w.out.empty() && !co_await WriteAll(sock, w.out)) {
+      if (tp && tp->plan.held) {
+        std::vector<smtp::ReplyMark> marks;
+        marks.swap(tp->marks);
+        if (!w.out.empty() &&
+            !co_await PacedWrite(*tp, conn, sock, w.out, std::move(marks),
+                                 clock, w.rng, rec, false)) {
+          if (!conn.aborted) rec.close_reason = CloseReason::kClientClosed;
+          co_return;
+        }
+        if (read_pause_pending > base::Duration::zero() &&
+            !co_await TarpitWait(*tp, conn, read_pause_pending, rec)) {
+          break;
+        }
+        read_pause_pending = {};
+      } else if (!w.out.empty() && !co_await WriteAll(sock, w.out)) {
         rec.close_reason = CloseReason::kClientClosed;
         co_return;
       }
@@ -521,8 +749,12 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
         // Whatever followed STARTTLS in this read is discarded (RFC 3207).
         asio::ssl::stream<tcp::socket&> tls(sock, *p.tls);
         sock.non_blocking(false, ec);
+        if (tp) tp->marks.clear();
+        engine.SetReplyMarks(nullptr);  // no pacing inside TLS
+        conn.waiting_for_client = true;
         auto [hs_ec] = co_await tls.async_handshake(
             asio::ssl::stream_base::server, kNoThrow);
+        conn.waiting_for_client = false;
         if (hs_ec) {
           Count(Counter::kTlsFailures);
           rec.close_reason =
@@ -533,8 +765,10 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
         engine.TlsStarted();
         std::vector<char> buf(16 * 1024);
         for (;;) {
+          conn.waiting_for_client = true;
           auto [r_ec, n] =
               co_await tls.async_read_some(asio::buffer(buf), kNoThrow);
+          conn.waiting_for_client = false;
           if (conn.aborted) {
             w.out.clear();
             engine.Abort(conn.abort_reply, conn.abort_reason, &w.out);
@@ -585,6 +819,7 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
   rec.duration_seconds =
       std::chrono::duration<double>(clock.Now() - start).count();
   Count(Counter::kSessions);
+  if (cfg.tarpit.enabled) peers.Update(rec);
   if (p.sink) p.sink->Record(rec);
   if (cfg.log.sessions) {
     base::LogLine(base::LogLevel::kInfo, "session")

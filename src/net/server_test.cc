@@ -4,6 +4,7 @@
 #include "net/server.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
@@ -74,6 +75,9 @@ class Client {
         buf_.erase(0, e + 2);
         return line;
       }
+      // Bounded wait: asio's blocking read would ignore SO_RCVTIMEO.
+      pollfd pfd{sock_.native_handle(), POLLIN, 0};
+      if (poll(&pfd, 1, 5000) != 1) return "";
       char tmp[4096];
       asio::error_code ec;
       size_t n = sock_.read_some(asio::buffer(tmp), ec);
@@ -262,6 +266,61 @@ TEST_F(ServerTest, StartTlsThenMail) {
   ASSERT_TRUE(WaitRecords(1));
   EXPECT_TRUE(sink_.records()[0].tls);
   EXPECT_EQ(sink_.records()[0].transactions, 1u);  // not the injected one
+}
+
+config::Config ShortTarpit() {
+  config::Config cfg;
+  cfg.tarpit.enabled = true;
+  cfg.tarpit.greeting = {0.2, 0.2};
+  for (auto* r : {&cfg.tarpit.helo, &cfg.tarpit.mail, &cfg.tarpit.rcpt,
+                  &cfg.tarpit.data, &cfg.tarpit.reply}) {
+    *r = {0.05, 0.05};
+  }
+  cfg.tarpit.data_end = {0.1, 0.1};
+  cfg.tarpit.stutter_bytes = 8;
+  cfg.tarpit.stutter_interval = 0.005;
+  // Evidence escalates delays towards minutes; keep this test's short.
+  cfg.tarpit.weight_early_talk = 0;
+  return cfg;
+}
+
+// Delays are real timers here, so this measures them (short ones) rather
+// than asserting on a fake clock: the policy's arithmetic is tested with a
+// fake clock in tarpit_test.
+TEST_F(ServerTest, TarpitDelaysAndStutters) {
+  Start(ShortTarpit());
+  auto t0 = std::chrono::steady_clock::now();
+  Client c(port_);
+  EXPECT_EQ(c.Reply(), "220 mx.test ESMTP Postfix (Debian/GNU)\r\n");
+  auto banner = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(banner, std::chrono::milliseconds(200));
+  c.Send("EHLO me\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n");
+  EXPECT_EQ(c.Reply().substr(0, 4), "250-");
+  EXPECT_EQ(c.Reply(), "250 2.1.0 Ok\r\n");
+  EXPECT_EQ(c.Reply(), "250 2.1.5 Ok\r\n");
+  c.Send("DATA\r\n");
+  EXPECT_EQ(c.Reply().substr(0, 4), "354 ");
+  c.Send("Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n");
+  EXPECT_EQ(c.Reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+  EXPECT_EQ(c.Reply(), "221 2.0.0 Bye\r\n");
+  ASSERT_TRUE(WaitRecords(1));
+  auto r = sink_.records()[0];
+  EXPECT_TRUE(r.tarpitted);
+  // greeting 0.2 + helo/mail/rcpt/data 4 x 0.05 + data_end 0.1 + QUIT 0.05
+  EXPECT_GE(r.delay_seconds, 0.5);
+  EXPECT_GE(r.replies_stuttered, 7u);
+}
+
+TEST_F(ServerTest, EarlyTalkerIsRefused) {
+  Start(ShortTarpit());
+  Client c(port_);
+  c.Send("EHLO impatient.example\r\n");  // before the banner
+  EXPECT_EQ(c.Reply(), "554 5.5.1 mx.test Error: protocol error\r\n");
+  EXPECT_EQ(c.Reply(), "503 5.5.1 Error: protocol error\r\n");
+  c.Send("QUIT\r\n");
+  EXPECT_EQ(c.Reply(), "221 2.0.0 Bye\r\n");
+  ASSERT_TRUE(WaitRecords(1));
+  EXPECT_TRUE(sink_.records()[0].early_talker);
 }
 
 TEST_F(ServerTest, BindErrorNamesTheFix) {

@@ -74,6 +74,10 @@ void SetPostfix(Persona* p) {
   r[int(R::kTlsNotAvailable)] = "502 5.5.1 Error: command not implemented";
   r[int(R::kBadSequenceTls)] =
       "503 5.5.1 Error: STARTTLS not allowed during a mail transaction";
+  // RFC 5321 3.1: a server may greet with 554, then answer 503 to all but
+  // QUIT.
+  r[int(R::kGreetingRefused)] = "554 5.5.1 {host} Error: protocol error";
+  r[int(R::kOnlyQuit)] = "503 5.5.1 Error: protocol error";
   p->ehlo_keywords = {"PIPELINING",
                       "SIZE",
                       "VRFY",

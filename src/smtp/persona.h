@@ -68,7 +68,9 @@ enum class Reply : int {
   kCapPerIp,  // {client}
   kShutdown,
   kTlsNotAvailable,
-  kBadSequenceTls,  // STARTTLS inside a transaction
+  kBadSequenceTls,   // STARTTLS inside a transaction
+  kGreetingRefused,  // 554 greeting (early talker); then only QUIT
+  kOnlyQuit,         // any command after a 554 greeting
   kCount
 };
 

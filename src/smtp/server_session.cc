@@ -73,6 +73,7 @@ ServerSession::ServerSession(const SessionOptions* opts, SessionRecord* record,
                              std::string client_ip, uint64_t seed)
     : opts_(opts),
       record_(record),
+      final_reply_(opts->final_reply),
       client_ip_(std::move(client_ip)),
       ids_(seed) {}
 
@@ -82,6 +83,7 @@ void ServerSession::Append(Reply r, std::string* out, std::string_view arg,
   if (t.find_first_of("{\n") == std::string::npos) {
     out->append(t);
     out->append("\r\n");
+    if (marks_) marks_->push_back({out->size(), r});
     return;
   }
   for (size_t i = 0; i < t.size();) {
@@ -112,10 +114,16 @@ void ServerSession::Append(Reply r, std::string* out, std::string_view arg,
     i = close + 1;
   }
   out->append("\r\n");
+  if (marks_) marks_->push_back({out->size(), r});
 }
 
 void ServerSession::Greet(double wall, std::string* out) {
   Append(Reply::kGreeting, out, Rfc5322Date(wall));
+}
+
+void ServerSession::GreetRefused(std::string* out) {
+  Append(Reply::kGreetingRefused, out);
+  state_ = State::kRefused;
 }
 
 void ServerSession::Trim() {
@@ -273,6 +281,10 @@ Action ServerSession::Dispatch(std::string_view line, double wall,
   }
   std::string_view verb, arg;
   SplitCommand(line, &verb, &arg);
+  if (state_ == State::kRefused) {
+    if (EqualsIgnoreCase(verb, "QUIT")) return Quit(arg, wall, out);
+    return Error(Reply::kOnlyQuit, out);
+  }
   for (const auto& cmd : kCommands) {
     if (!EqualsIgnoreCase(verb, cmd.verb)) continue;
     if (cmd.junk && ++junk_ > uint32_t(opts_->max_junk_commands)) {
@@ -327,6 +339,7 @@ void ServerSession::AppendEhlo(std::string* out) {
     out->append("\r\n");
   }
   (*out)[last_line + 3] = ' ';
+  if (marks_) marks_->back().end = out->size();  // one mark for all lines
 }
 
 Action ServerSession::Mail(std::string_view arg, double, std::string* out) {
@@ -461,7 +474,7 @@ Action ServerSession::FinishMessage(double wall, std::string* out) {
   ++record_->messages;
   Count(Counter::kMessages);
   (void)rcpts;
-  switch (opts_->final_reply) {
+  switch (final_reply_) {
     case FinalReply::kAccept: {
       Count(Counter::kMessagesAccepted);
       std::string id;
@@ -537,7 +550,7 @@ Action ServerSession::FinishChunk(double wall, std::string* out) {
   ++record_->messages;
   Count(Counter::kMessages);
   ResetTransaction();
-  switch (opts_->final_reply) {
+  switch (final_reply_) {
     case FinalReply::kAccept: {
       Count(Counter::kMessagesAccepted);
       std::string id;

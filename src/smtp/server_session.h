@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "smtp/body_scanner.h"
@@ -40,6 +41,13 @@ base::Result<SessionOptions> MakeSessionOptions(const config::SmtpConfig& c,
                                                 const std::string& hostname,
                                                 bool tls_available);
 
+// Where one reply ends in the output, and which reply it is (the tarpit
+// paces each reply by its stage).
+struct ReplyMark {
+  size_t end;
+  Reply reply;
+};
+
 class ServerSession {
  public:
   enum class Action : uint8_t {
@@ -60,6 +68,15 @@ class ServerSession {
 
   // Appends the banner.
   void Greet(double wall, std::string* out);
+  // Appends a 554 banner instead (RFC 5321 3.1); every command but QUIT is
+  // then answered 503.
+  void GreetRefused(std::string* out);
+
+  // When set, every reply appended to out also appends a mark (cleared by
+  // the caller). REQUIRES: marks outlives the session or is reset.
+  void SetReplyMarks(std::vector<ReplyMark>* marks) { marks_ = marks; }
+  // Overrides smtp.final_reply for this session (the tarpit's verdict).
+  void SetFinalReply(FinalReply f) { final_reply_ = f; }
 
   // Consumes input, appending replies to out in order (RFC 2920). Stops
   // early only for kClose or kStartTls; otherwise consumes everything.
@@ -92,6 +109,7 @@ class ServerSession {
     kBdatChunk,  // reading BDAT chunk bytes
     kDiscard,    // discarding the rest of an overlong command line
     kAuth,       // waiting for an AUTH response line
+    kRefused,    // greeted with 554: only QUIT
   };
 
   Action Dispatch(std::string_view line, double wall, std::string* out);
@@ -123,6 +141,8 @@ class ServerSession {
 
   const SessionOptions* opts_;
   SessionRecord* record_;
+  std::vector<ReplyMark>* marks_ = nullptr;
+  FinalReply final_reply_;
   std::string client_ip_;
   std::string helo_;   // last HELO/EHLO argument (bounded)
   std::string carry_;  // partial command line spanning reads

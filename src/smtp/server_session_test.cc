@@ -208,3 +208,49 @@ TEST(QueueIds, FormatsLookReal) {
 
 }  // namespace
 }  // namespace smtp
+
+namespace smtp {
+namespace {
+
+TEST(SessionExtras, RefusedGreetingThenOnlyQuit) {
+  auto o = MakeSessionOptions({}, "mx.example.net", false);
+  SessionRecord rec;
+  ServerSession s(&o.value(), &rec, "192.0.2.9", 3);
+  std::string out;
+  s.GreetRefused(&out);
+  EXPECT_EQ(out, "554 5.5.1 mx.example.net Error: protocol error\r\n");
+  out.clear();
+  s.Feed("EHLO x\r\nMAIL FROM:<a@b.c>\r\n", 0, &out);
+  EXPECT_EQ(out,
+            "503 5.5.1 Error: protocol error\r\n"
+            "503 5.5.1 Error: protocol error\r\n");
+  out.clear();
+  EXPECT_EQ(s.Feed("QUIT\r\n", 0, &out).action, ServerSession::Action::kClose);
+  EXPECT_EQ(out, "221 2.0.0 Bye\r\n");
+}
+
+TEST(SessionExtras, ReplyMarksSplitPipelinedReplies) {
+  auto o = MakeSessionOptions({}, "mx.example.net", false);
+  SessionRecord rec;
+  ServerSession s(&o.value(), &rec, "192.0.2.9", 3);
+  std::vector<ReplyMark> marks;
+  s.SetReplyMarks(&marks);
+  std::string out;
+  s.Feed("EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n.\r\n", 0,
+         &out);
+  ASSERT_EQ(marks.size(), 5u);
+  EXPECT_EQ(marks[0].reply, Reply::kEhloFirst);
+  EXPECT_EQ(out.substr(marks[0].end - 14, 14), "250 CHUNKING\r\n");
+  EXPECT_EQ(marks[1].reply, Reply::kMailOk);
+  EXPECT_EQ(marks[2].reply, Reply::kRcptOk);
+  EXPECT_EQ(marks[3].reply, Reply::kDataGo);
+  EXPECT_EQ(marks[4].reply, Reply::kQueued);
+  EXPECT_EQ(marks[4].end, out.size());
+  s.SetFinalReply(FinalReply::kTempfail);
+  out.clear();
+  s.Feed("MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n.\r\n", 0, &out);
+  EXPECT_NE(out.find("451 4.3.0"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace smtp

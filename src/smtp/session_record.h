@@ -75,6 +75,12 @@ struct SessionRecord {
   uint32_t unknown_commands = 0;
   uint32_t protocol_errors = 0;  // 5xx/503 replies caused by the client
   uint32_t limits_hit = 0;       // line, recipient, size, count limits
+
+  // Tarpit (set by the network layer when the tarpit held the session).
+  bool tarpitted = false;
+  double delay_seconds = 0;        // waits we imposed before replies
+  uint32_t replies_stuttered = 0;  // replies sent a few bytes at a time
+  uint32_t slow_reads = 0;         // DATA reads throttled by the slow reader
 };
 
 }  // namespace smtp
