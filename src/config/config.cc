@@ -239,9 +239,18 @@ std::string ReferenceMarkdown() {
         break;
     }
     std::string doc(f.doc);
-    if (!f.choices.empty()) doc += " One of: `" + std::string(f.choices) + "`.";
-    if (f.kind == Kind::kInt || f.kind == Kind::kInt64 ||
-        f.kind == Kind::kDouble) {
+    if (!f.choices.empty()) {
+      std::string choices(f.choices);
+      for (size_t i; (i = choices.find('|')) != std::string::npos;) {
+        choices.replace(i, 1, "`, `");
+      }
+      doc += " One of: `" + choices + "`.";
+    }
+    if (f.kind == Kind::kInt || f.kind == Kind::kInt64) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " Range: %.0f to %.0f.", f.min, f.max);
+      doc += buf;
+    } else if (f.kind == Kind::kDouble) {
       char buf[96];
       std::snprintf(buf, sizeof buf, " Range: %g to %g.", f.min, f.max);
       doc += buf;
