@@ -15,14 +15,16 @@
 #      (through the API when served) and grow with one more message
 #   8. boot the disk image (BIOS, then UEFI) and check banner, the API token
 #      (passed through fw_cfg) and one message
+#   9. as root: boot on a tap device with a static address inside a private
+#      network namespace (unshare -n; 10.99.0.0/24 exists only there)
 # Judged by the banner, the SMTP replies, the API answers and the console,
 # never by qemu's exit status. Every wait is bounded; qemu is killed by its
 # own pid on every exit path. Prints "boot-test: N passed, M failed" last and
 # exits non-zero on any failure.
 #
 # Usage: image/test-boot.sh [--no-build] [--placeholder] [--bin FILE]
-#          [--boot LIST]   comma-separated subset of kernel,bios,uefi
-#                          (default: kernel,bios,uefi)
+#          [--boot LIST]   comma-separated subset of kernel,bios,uefi,tap
+#                          (default: all; tap needs root and unshare)
 # Environment: BOOT_TIMEOUT (s to the banner, default 120), SPAMSINK_BIN,
 #   KEEP=1 keeps the temporary directory (console logs) for inspection.
 set -euo pipefail
@@ -31,7 +33,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 out=$repo/build-image
 probe=$here/probe.py
-build=1 placeholder=0 boots=kernel,bios,uefi
+build=1 placeholder=0 boots=kernel,bios,uefi,tap
 bin=${SPAMSINK_BIN:-$repo/build/spamsink}
 boot_timeout=${BOOT_TIMEOUT:-120}
 while (($#)); do
@@ -282,6 +284,56 @@ for how in bios uefi; do
 		stop_vm "$how"
 	fi
 done
+
+# ---- 9. real networking: a tap device and a static address, inside a
+# private network namespace (root only; nothing leaves the namespace) ----
+if [[ ,$boots, == *,tap,* ]]; then
+	if [[ $(id -u) != 0 ]] || ! command -v unshare >/dev/null; then
+		say "tap: skipped (needs root and unshare)"
+	else
+		cat >"$tmp/tap.sh" <<EOF
+set -eu
+ip link set lo up
+ip tuntap add dev tap0 mode tap
+ip addr add 10.99.0.1/24 dev tap0
+ip link set tap0 up
+"$here/run.sh" --net tap:tap0 --mac 52:54:00:99:00:02 --token "$token" \\
+	--append "spamsink.ip=10.99.0.2/24,10.99.0.1 spamsink.onexit=panic" </dev/null >"$tmp/console-tap.log" 2>&1 &
+q=\$!
+trap 'kill -KILL \$q 2>/dev/null || true' EXIT
+/usr/bin/python3 - <<'PY'
+import http.client, socket, sys, time
+t0 = time.monotonic()
+while time.monotonic() - t0 < $boot_timeout:
+    try:
+        with socket.create_connection(("10.99.0.2", 25), timeout=2) as s:
+            s.settimeout(3)
+            line = s.recv(200).decode("latin-1").strip()
+            if line.startswith("220"):
+                print("banner %.2f %s" % (time.monotonic() - t0, line))
+                break
+    except OSError:
+        time.sleep(0.25)
+if $api:
+    try:
+        c = http.client.HTTPConnection("10.99.0.2", 8025, timeout=10)
+        c.request("GET", "/api/v1/stats", headers={"Authorization": "Bearer $token"})
+        print("api", c.getresponse().status)
+    except (OSError, http.client.HTTPException) as e:
+        print("api error", e)
+PY
+EOF
+		r=$(timeout $((boot_timeout + 30)) unshare -n bash "$tmp/tap.sh" 2>&1) || true
+		if grep -q '^banner .* 220' <<<"$r"; then
+			ok "tap: banner on 10.99.0.2:25 (static address, tap device, own netns) $(grep -o '^banner [0-9.]*' <<<"$r" | cut -d' ' -f2) s after qemu started"
+		else
+			bad "tap: no banner on 10.99.0.2:25: $(tail -n 3 <<<"$r") $(tail -n 5 "$tmp/console-tap.log" 2>/dev/null)"
+		fi
+		if ((api)); then
+			if grep -q '^api 200' <<<"$r"; then ok "tap: API answers on 10.99.0.2:8025 with the token"; else bad "tap: API: $(grep '^api' <<<"$r")"; fi
+		fi
+	fi
+fi
 
 say "figures: first banner after ${boot1_s:-?} s (direct kernel boot, TCG, 256 MB); vmlinuz $(stat -c %s "$out/vmlinuz" 2>/dev/null) bytes, initramfs $(stat -c %s "$out/initramfs.cpio.gz" 2>/dev/null) bytes"
 echo "boot-test: $pass passed, $fail failed"
