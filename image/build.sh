@@ -60,7 +60,7 @@ file -L "$busybox_bin" 2>/dev/null | grep -q 'statically linked' ||
 if ((placeholder)); then
 	bin=$here/placeholder/spamsink
 else
-	[[ -x $bin ]] || die "no spamsink binary at $bin: build it first (cmake --build build), pass --bin FILE, or use --placeholder"
+	[[ -x $bin && -s $bin ]] || die "no spamsink binary at $bin (or it is being linked): build it first (cmake --build build), pass --bin FILE, or use --placeholder"
 fi
 bin=$(realpath "$bin")
 
