@@ -56,6 +56,25 @@ std::string SystemHostname() {
   return buf;
 }
 
+// Feeds a ruleset to `nft -f -`. Needs CAP_NET_ADMIN; failure is logged,
+// never fatal: the sink works without the packet-drop rule.
+bool RunNft(const std::string& script, const char* what) {
+  FILE* nft = popen("nft -f - 2>&1", "w");
+  if (!nft) return false;
+  std::fwrite(script.data(), 1, script.size(), nft);
+  int status = pclose(nft);
+  if (status != 0) {
+    base::LogLine(base::LogLevel::kWarning, "firewall_failed")
+        .Kv("action", what)
+        .Kv("hint",
+            "needs nft and CAP_NET_ADMIN; print the rules with 'spamsink "
+            "firewall --print' and apply them yourself");
+    return false;
+  }
+  base::LogLine(base::LogLevel::kInfo, "firewall").Kv("action", what);
+  return true;
+}
+
 int FirewallCommand(const config::Config& cfg, bool remove) {
   if (remove) {
     std::cout << tarpit::DeleteScript(cfg.tarpit.nft_table);
@@ -166,6 +185,23 @@ int main(int argc, char** argv) {
   params.tls = tls;
   auto server = std::make_unique<net::Server>(std::move(params));
   if (auto s = server->Bind(); !s.ok()) return Fail(s.message());
+  // The packet-drop rule (tarpit.drop_percent), applied for our lifetime,
+  // before privileges go (nft needs CAP_NET_ADMIN). After --user, removing
+  // it at exit fails unless the process kept that capability; the warning
+  // then says how ('spamsink firewall --delete | nft -f -').
+  bool firewall = false;
+  if (cfg.tarpit.drop_percent > 0) {
+    auto rules = tarpit::MakeDropRuleset(cfg.tarpit, cfg.server.listen, {});
+    auto script = rules.ok() ? tarpit::AddScript(*rules)
+                             : base::Result<std::string>(rules.status());
+    if (script.ok()) {
+      firewall = RunNft(*script, "apply");
+    } else {
+      base::LogLine(base::LogLevel::kWarning, "firewall_failed")
+          .Kv("error", script.error());
+    }
+  }
+
   if (!cfg.server.user.empty()) {
     if (auto s = DropPrivileges(cfg.server.user); !s.ok()) {
       return Fail(s.message());
@@ -218,6 +254,7 @@ int main(int argc, char** argv) {
   signals.detach();
 
   server->Run();
+  if (firewall) RunNft(tarpit::DeleteScript(cfg.tarpit.nft_table), "remove");
   if (http) http->Stop();  // before the ledger it reads goes away
   if (ledger) {
     if (auto s = ledger->Close(); !s.ok()) {
