@@ -162,9 +162,28 @@ awaitable<asio::error_code> Slot::Write() {
   std::array<asio::const_buffer, ClientSession::kMaxPieces> bufs;
   for (int i = 0; i < n; ++i) bufs[i] = asio::buffer(pieces[i]);
   std::span<const asio::const_buffer> seq(bufs.data(), size_t(n));
-  auto [ec, written] = tls_ ? co_await asio::async_write(*tls_, seq, kTuple)
-                            : co_await asio::async_write(socket_, seq, kTuple);
-  co_return ec;
+  if (tls_) {
+    auto [ec, written] = co_await asio::async_write(*tls_, seq, kTuple);
+    co_return ec;
+  }
+  // Try one non-blocking sendmsg first: a reply-sized or message-sized write
+  // almost always fits the socket buffer, and completing it here saves the
+  // posted completion and the extra epoll_wait an async write costs.
+  asio::error_code ec;
+  size_t done = socket_.write_some(seq, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    done = 0;
+  }
+  if (ec) co_return ec;
+  int first = 0;
+  while (first < n && done >= bufs[first].size()) done -= bufs[first++].size();
+  if (first == n) co_return ec;
+  bufs[first] += done;  // drop what was sent of a partly written piece
+  std::span<const asio::const_buffer> rest(bufs.data() + first,
+                                           size_t(n - first));
+  auto [aec, written] = co_await asio::async_write(socket_, rest, kTuple);
+  co_return aec;
 }
 
 awaitable<void> Slot::RunConnection() {
@@ -194,6 +213,7 @@ awaitable<void> Slot::RunConnection() {
       engine_.OnConnectFailed(Clock::now());
   } else {
     socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);  // Write() tries a direct sendmsg
     preface_.clear();
     if (sh.opts->proxy_version)
       sender::AppendProxyHeader(
