@@ -17,6 +17,10 @@ BUILD_DIR=build scripts/build.sh
 step "tests"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
 
+step "VM appliance and packaging (image/): package check, boot test under qemu"
+image/test-package.sh
+timeout 900 image/test-boot.sh --bin build/spamsink
+
 step "build with ASan+UBSan"
 BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DSPAMSINK_SANITIZE=ON
 step "tests under ASan+UBSan"

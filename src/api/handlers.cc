@@ -1,5 +1,7 @@
 #include "api/handlers.h"
 
+#include <sys/resource.h>
+
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -90,6 +92,7 @@ Response Api::Handle(const Request& r) const {
   if (rest == "sources") return Sources(r);
   if (rest.rfind("sources/", 0) == 0) return Source(rest.substr(8));
   if (rest == "stats") return Stats();
+  if (rest == "cost") return Cost();
   if (rest == "export") return Export(r);
   return ErrorResponse(404, "no such endpoint: " + r.path);
 }
@@ -157,6 +160,44 @@ Response Api::Stats() const {
                {"pending_sources", s->pending_sources},
                {"server", std::move(server)},
                {"time", ledger::FormatTime(clock_->WallSeconds())}});
+}
+
+// The asymmetry the tarpit buys: how long senders were kept connected for
+// each second of CPU the server spent.
+Response Api::Cost() const {
+  if (ledger_ == nullptr) return Unavailable("ledger disabled");
+  auto s = ledger_->GetStats();
+  if (!s.ok()) return Unavailable("store: " + s.error());
+  double cpu = 0;
+  if (options_.cpu_seconds) {
+    cpu = options_.cpu_seconds();
+  } else {
+    rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    cpu = double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+          double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  }
+  auto counter = [](base::Counter c) { return base::CounterTotal(c); };
+  double held = s->totals.seconds_held;
+  json body = {
+      {"sender_connection_seconds", std::round(held * 1000) / 1000},
+      {"server_cpu_seconds", std::round(cpu * 1000) / 1000},
+      {"connection_seconds_per_cpu_second",
+       cpu > 0 ? std::round(held / cpu * 10) / 10 : 0.0},
+      {"messages", s->totals.messages},
+      {"bytes", s->totals.bytes},
+      {"tarpit",
+       {{"sessions_held", counter(base::Counter::kTarpitSessions)},
+        {"delay_seconds",
+         double(counter(base::Counter::kTarpitDelayMs)) / 1000},
+        {"replies_stuttered", counter(base::Counter::kTarpitStuttered)},
+        {"slow_reads", counter(base::Counter::kTarpitSlowReads)},
+        {"early_talkers", counter(base::Counter::kEarlyTalkers)},
+        {"shed", counter(base::Counter::kTarpitShed)}}},
+      {"note",
+       "sender_connection_seconds counts committed sessions (one flush "
+       "interval behind); server_cpu_seconds is this process since start"}};
+  return Json(200, body);
 }
 
 Response Api::Export(const Request& r) const {

@@ -40,6 +40,9 @@ struct Response {
 
 struct ApiOptions {
   std::string token;  // empty: no authentication
+  // The server's CPU time so far (user + system seconds); injected so that
+  // /api/v1/cost is tested with known figures. Null: getrusage(2).
+  double (*cpu_seconds)() = nullptr;
   uint64_t default_page = 100;
   uint64_t max_page = 1000;
 };
@@ -56,6 +59,7 @@ class Api {
   Response Sources(const Request& r) const;
   Response Source(const std::string& ip) const;
   Response Stats() const;
+  Response Cost() const;
   Response Export(const Request& r) const;
   Response Metrics() const;
   Response Health() const;

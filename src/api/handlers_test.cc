@@ -123,6 +123,18 @@ TEST_F(ApiTest, StatsTotalsAndRates) {
   EXPECT_TRUE(j["server"].contains("connections_accepted_total"));
 }
 
+TEST_F(ApiTest, CostIsHeldSecondsPerCpuSecond) {
+  options_.cpu_seconds = [] { return 2.0; };
+  auto r = Get("/api/v1/cost");
+  ASSERT_EQ(r.status, 200);
+  auto j = Body(r);
+  double held = j["sender_connection_seconds"].get<double>();
+  EXPECT_DOUBLE_EQ(held, 636.0);  // 30 + 1 + 600 + 5 seconds recorded
+  EXPECT_DOUBLE_EQ(j["server_cpu_seconds"].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(j["connection_seconds_per_cpu_second"].get<double>(), 318.0);
+  EXPECT_TRUE(j["tarpit"].contains("replies_stuttered"));
+}
+
 TEST_F(ApiTest, ExportFormats) {
   auto r = Get("/api/v1/export", {{"format", "plain"}});
   ASSERT_EQ(r.status, 200);

@@ -125,8 +125,14 @@ class SqliteStore final : public Store {
     upsert_.reset();
     select_one_w_.reset();
     select_one_r_.reset();
-    if (w_) sqlite3_close_v2(w_);
+    // The reader goes first: the last connection to close checkpoints the
+    // WAL into the database file and removes it, and only a writer can.
     if (r_) sqlite3_close_v2(r_);
+    if (w_) {
+      sqlite3_exec(w_, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr,
+                   nullptr);
+      sqlite3_close_v2(w_);
+    }
   }
 
   base::Status Init(const std::string& path, const SqliteOptions& o) {
