@@ -189,7 +189,8 @@ base::Status Server::Impl::Bind() {
         return base::Status::Error(
             "cannot listen on " + listen + ": " + ec.message() +
             "; another mail server (postfix, exim) may be running: stop it, "
-            "or use another port, e.g. --listen 127.0.0.1:2525");
+            "or use another port, e.g. --listen 127.0.0.1:" +
+            std::to_string(ep.port() == 2525 ? 2526 : 2525));
       }
       ec.clear();
     }

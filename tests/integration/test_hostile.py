@@ -192,7 +192,7 @@ class Lifecycle(unittest.TestCase):
                 capture_output=True, text=True, timeout=10)
             self.assertEqual(out.returncode, 1)
             self.assertIn("Address already in use", out.stderr)
-            self.assertIn("--listen 127.0.0.1:2525", out.stderr)
+            self.assertIn("use another port, e.g. --listen 127.0.0.1:", out.stderr)
         finally:
             sink.close()
 
