@@ -660,6 +660,9 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
       }
       tp->marks.clear();
     } else {
+      // Bytes waiting before our banner went out: the client spoke first.
+      asio::error_code avail_ec;
+      early = early || sock.available(avail_ec) > 0;
       engine.Greet(clock.WallSeconds(), &w.out);
       if (!co_await WriteAll(sock, w.out)) {
         rec.close_reason = CloseReason::kClientClosed;

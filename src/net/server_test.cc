@@ -218,19 +218,29 @@ TEST_F(ServerTest, ProxyProtocolFromTrustedNetwork) {
   EXPECT_EQ(c.Reply().substr(0, 4), "220 ");
   c.Send("QUIT\r\n");
   EXPECT_EQ(c.Reply().substr(0, 4), "221 ");
+  // Speaking in the same packet as the PROXY header, before our banner,
+  // is early talk.
+  Client eager(port_);
+  eager.Send("PROXY TCP4 203.0.113.51 127.0.0.1 40001 25\r\nQUIT\r\n");
+  EXPECT_EQ(eager.Reply().substr(0, 4), "220 ");
+  EXPECT_EQ(eager.Reply().substr(0, 4), "221 ");
   Client bad(port_);
   bad.Send("EHLO no-proxy-header\r\n");
   EXPECT_EQ(bad.Reply(), "");  // closed without a banner
-  ASSERT_TRUE(WaitRecords(2));
+  ASSERT_TRUE(WaitRecords(3));
   auto recs = sink_.records();
-  bool saw_proxied = false, saw_error = false;
+  bool saw_proxied = false, saw_error = false, saw_early = false;
   for (const auto& r : recs) {
-    if (r.client.ToString() == "203.0.113.50" && r.via_proxy)
+    if (r.client.ToString() == "203.0.113.51") saw_early = r.early_talker;
+    if (r.client.ToString() == "203.0.113.50" && r.via_proxy) {
       saw_proxied = true;
+      EXPECT_FALSE(r.early_talker);
+    }
     if (r.close_reason == smtp::CloseReason::kProxyError) saw_error = true;
   }
   EXPECT_TRUE(saw_proxied);
   EXPECT_TRUE(saw_error);
+  EXPECT_TRUE(saw_early);
 }
 
 TEST_F(ServerTest, StartTlsThenMail) {
