@@ -456,7 +456,6 @@ Action ServerSession::FinishMessage(double wall, std::string* out) {
   Count(Counter::kBytes, scanner_.size());
   record_->bytes += scanner_.size();
   state_ = State::kGreeted;
-  uint32_t rcpts = rcpts_;
   ResetTransaction();
   if (scanner_.size() > uint64_t(opts_->max_message_size)) {
     Count(Counter::kTooBig);
@@ -471,27 +470,7 @@ Action ServerSession::FinishMessage(double wall, std::string* out) {
     ++record_->limits_hit;
     return Error(Reply::kTextLineTooLong, out);
   }
-  ++record_->messages;
-  Count(Counter::kMessages);
-  (void)rcpts;
-  switch (final_reply_) {
-    case FinalReply::kAccept: {
-      Count(Counter::kMessagesAccepted);
-      std::string id;
-      ids_.Append(opts_->persona.queue_id, wall, &id);
-      Append(Reply::kQueued, out, id, uint64_t(wall * 1000) % 100000000000ull);
-      break;
-    }
-    case FinalReply::kTempfail:
-      Count(Counter::kMessagesTempfailed);
-      Append(Reply::kTempfail, out);
-      break;
-    case FinalReply::kReject:
-      Count(Counter::kMessagesRejected);
-      Append(Reply::kRejected, out);
-      break;
-  }
-  return Action::kContinue;
+  return AnswerMessage(wall, out);
 }
 
 Action ServerSession::Bdat(std::string_view arg, double wall,
@@ -547,9 +526,14 @@ Action ServerSession::FinishChunk(double wall, std::string* out) {
   }
   record_->bytes += bdat_total_;
   Count(Counter::kBytes, bdat_total_);
+  ResetTransaction();
+  return AnswerMessage(wall, out);
+}
+
+// A whole message arrived within the limits: count it, answer per policy.
+Action ServerSession::AnswerMessage(double wall, std::string* out) {
   ++record_->messages;
   Count(Counter::kMessages);
-  ResetTransaction();
   switch (final_reply_) {
     case FinalReply::kAccept: {
       Count(Counter::kMessagesAccepted);

@@ -115,6 +115,7 @@ class ServerSession {
   Action Dispatch(std::string_view line, double wall, std::string* out);
   Action FinishMessage(double wall, std::string* out);
   Action FinishChunk(double wall, std::string* out);
+  Action AnswerMessage(double wall, std::string* out);
   Action Error(Reply r, std::string* out, std::string_view arg = {});
   void ResetTransaction();
   void SetState(State s) { state_ = s; }
