@@ -22,10 +22,17 @@ class ApiTest : public ::testing::Test {
     now_ = clock_.WallSeconds();
     auto a = Session("192.0.2.1", 5, 5000, now_ - 100, 30);
     a.early_talker = true;
+    a.tarpitted = true;
+    a.delay_seconds = 12.5;
+    a.replies_stuttered = 3;
+    a.slow_reads = 2;
     smtp::AddName(&a.helo_names, "spammer.example");
     ledger_->Record(a);
     ledger_->Record(Session("192.0.2.1", 1, 100, now_ - 50, 1));
-    ledger_->Record(Session("198.51.100.2", 2, 90000, now_ - 10, 600));
+    auto b = Session("198.51.100.2", 2, 90000, now_ - 10, 600);
+    b.tarpitted = true;
+    b.delay_seconds = 4;
+    ledger_->Record(b);
     ledger_->Record(Session("2001:db8::9", 0, 0, now_ - 5000, 5));
     ASSERT_TRUE(ledger_->Flush().ok());
   }
@@ -61,6 +68,10 @@ TEST_F(ApiTest, SourcesDefaultOrderIsByMessages) {
   EXPECT_EQ(j["sources"][0]["bytes"], 5100);
   EXPECT_EQ(j["sources"][0]["evidence"]["early_talker"], 1);
   EXPECT_EQ(j["sources"][0]["helo_names"][0]["name"], "spammer.example");
+  EXPECT_EQ(j["sources"][0]["tarpit"], json({{"sessions", 1},
+                                             {"delay_seconds", 12.5},
+                                             {"replies_stuttered", 3},
+                                             {"slow_reads", 2}}));
   EXPECT_EQ(j["sources"][1]["ip"], "198.51.100.2");
   EXPECT_EQ(j["sort"], "messages");
   EXPECT_EQ(j["order"], "desc");
@@ -83,6 +94,14 @@ TEST_F(ApiTest, SourcesFiltersSortAndPage) {
   EXPECT_EQ(j["sources"][0]["ip"], "198.51.100.2");
   j = Body(Get("/api/v1/sources", {{"offset", "2"}}));
   EXPECT_EQ(j["sources"][0]["ip"], "2001:db8::9");
+  j = Body(Get("/api/v1/sources", {{"sort", "delay_seconds"}}));
+  EXPECT_EQ(j["sort"], "delay_seconds");
+  ASSERT_EQ(j["sources"].size(), 3u);
+  EXPECT_EQ(j["sources"][0]["ip"], "192.0.2.1");     // 12.5 s
+  EXPECT_EQ(j["sources"][1]["ip"], "198.51.100.2");  // 4 s
+  j = Body(Get("/api/v1/sources",
+               {{"sort", "delay_seconds"}, {"order", "asc"}, {"limit", "1"}}));
+  EXPECT_EQ(j["sources"][0]["ip"], "2001:db8::9");
 }
 
 TEST_F(ApiTest, BadParametersAre400) {
@@ -103,6 +122,11 @@ TEST_F(ApiTest, OneSourceOr404) {
   auto r = Get("/api/v1/sources/2001:db8::9");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(Body(r)["ip"], "2001:db8::9");
+  EXPECT_EQ(Body(r)["tarpit"]["sessions"], 0);
+  r = Get("/api/v1/sources/198.51.100.2");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["tarpit"]["sessions"], 1);
+  EXPECT_EQ(Body(r)["tarpit"]["delay_seconds"], 4.0);
   r = Get("/api/v1/sources/203.0.113.1");
   EXPECT_EQ(r.status, 404);
   EXPECT_THAT(Body(r)["error"].get<std::string>(), HasSubstr("203.0.113.1"));

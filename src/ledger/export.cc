@@ -345,6 +345,11 @@ nlohmann::ordered_json SourceToJson(const SourceRecord& r) {
         {"unknown_commands", r.unknown_commands},
         {"protocol_errors", r.protocol_errors},
         {"limits_hit", r.limits_hit}}},
+      {"tarpit",
+       {{"sessions", r.tarpitted_sessions},
+        {"delay_seconds", std::round(r.delay_seconds * 1000) / 1000},
+        {"replies_stuttered", r.replies_stuttered},
+        {"slow_reads", r.slow_reads}}},
       {"close_reasons", reasons},
       {"helo_names", names(r.helo_names)},
       {"mail_from_domains", names(r.mail_from_domains)},
@@ -373,7 +378,9 @@ std::string Export(const std::vector<SourceRecord>& records,
           "transactions,messages,recipients,bytes,seconds_held,commands,"
           "tls_sessions,proxied_sessions,auth_attempts,early_talker,"
           "pipelining,bare_lf,bare_cr,unknown_commands,protocol_errors,"
-          "limits_hit,helo_names,mail_from_domains,rcpt_domains\r\n";
+          "limits_hit,helo_names,mail_from_domains,rcpt_domains,"
+          "tarpit_sessions,tarpit_delay_seconds,tarpit_replies_stuttered,"
+          "tarpit_slow_reads\r\n";
       for (const auto& r : records) {
         const uint64_t counts[] = {r.connections,  r.sessions_with_mail,
                                    r.transactions, r.messages,
@@ -390,7 +397,11 @@ std::string Export(const std::vector<SourceRecord>& records,
         for (uint64_t c : more) out += "," + std::to_string(c);
         out += "," + NamesField(r.helo_names) + "," +
                NamesField(r.mail_from_domains) + "," +
-               NamesField(r.rcpt_domains) + "\r\n";
+               NamesField(r.rcpt_domains) + "," +
+               std::to_string(r.tarpitted_sessions) + "," +
+               Number(r.delay_seconds) + "," +
+               std::to_string(r.replies_stuttered) + "," +
+               std::to_string(r.slow_reads) + "\r\n";
       }
       return out;
     case Format::kJsonl:

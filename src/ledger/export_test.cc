@@ -64,12 +64,47 @@ TEST(Export, CidrCollapsesExactly) {
 TEST(Export, CsvQuotesNames) {
   auto recs = Sample();
   MergeName(&recs[0].helo_names, "evil,\"name\"", 2);
+  recs[1].tarpitted_sessions = 1;
+  recs[1].delay_seconds = 2.5;
+  recs[1].replies_stuttered = 3;
+  recs[1].slow_reads = 4;
   std::string csv = Export(recs, Opts(Format::kCsv));
   EXPECT_THAT(csv, HasSubstr("ip,first_seen,last_seen,connections,"));
   EXPECT_THAT(csv, HasSubstr("192.0.2.1,2024-05-01T00:00:00Z,"
                              "2024-05-01T01:00:00Z,2,0,0,3,0,3000,0.000,"));
   EXPECT_THAT(csv, HasSubstr(",\"evil,\"\"name\"\"=2\","));
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
+  // Tarpit columns come last, on the header and on every row.
+  std::istringstream in(csv);
+  std::string header, row1, row2;
+  std::getline(in, header);
+  std::getline(in, row1);
+  std::getline(in, row2);
+  EXPECT_THAT(header, ::testing::EndsWith(
+                          ",rcpt_domains,tarpit_sessions,tarpit_delay_seconds,"
+                          "tarpit_replies_stuttered,tarpit_slow_reads\r"));
+  EXPECT_THAT(row2, ::testing::StartsWith("192.0.2.2,"));
+  EXPECT_THAT(row2, ::testing::EndsWith(",1,2.500,3,4\r"));
+  auto fields = [](const std::string& line) {
+    return std::count(line.begin(), line.end(), ',');
+  };
+  EXPECT_EQ(fields(row2), fields(header));
+  EXPECT_THAT(row1, ::testing::EndsWith(",0,0.000,0,0\r"));
+}
+
+TEST(Export, SourceJsonHasTarpitObject) {
+  SourceRecord r = Rec("192.0.2.1", 3);
+  r.tarpitted_sessions = 2;
+  r.delay_seconds = 12.3456;
+  r.replies_stuttered = 7;
+  r.slow_reads = 1;
+  auto j = SourceToJson(r);
+  EXPECT_EQ(j["tarpit"].dump(),
+            R"({"sessions":2,"delay_seconds":12.346,"replies_stuttered":7,)"
+            R"("slow_reads":1})");
+  EXPECT_EQ(SourceToJson(Rec("192.0.2.1", 3))["tarpit"].dump(),
+            R"({"sessions":0,"delay_seconds":0.0,"replies_stuttered":0,)"
+            R"("slow_reads":0})");
 }
 
 TEST(Export, JsonLinesParse) {
@@ -79,6 +114,7 @@ TEST(Export, JsonLinesParse) {
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line);
     EXPECT_TRUE(j.contains("ip"));
+    EXPECT_EQ(j["tarpit"]["sessions"], 0);
     ++n;
   }
   EXPECT_EQ(n, 6);
@@ -130,6 +166,22 @@ TEST(ExportCommand, ReadsTheDatabaseOffline) {
             0)
       << err.str();
   EXPECT_EQ(out.str(), "192.0.2.1\n");
+
+  // Sorting by a tarpit field reaches the SQLite query.
+  {
+    auto s = OpenSqliteStore(db).value();
+    SourceRecord d;
+    d.ip = Ip("2001:db8::1");
+    d.delay_seconds = 90;
+    ASSERT_TRUE(s->Apply({d}).ok());
+  }
+  out.str("");
+  EXPECT_EQ(RunExportCommand({"--format", "plain", "--db", db, "--sort",
+                              "delay_seconds", "--limit", "2"},
+                             out, err),
+            0)
+      << err.str();
+  EXPECT_EQ(out.str(), "2001:db8::1\n192.0.2.1\n");  // then ties by IP
 
   std::string file = dir.File("list.txt");
   out.str("");

@@ -18,6 +18,7 @@ constexpr SortName kSortNames[] = {
     {SortKey::kLastSeen, "last_seen"},
     {SortKey::kSecondsHeld, "seconds_held"},
     {SortKey::kConnections, "connections"},
+    {SortKey::kDelaySeconds, "delay_seconds"},
     {SortKey::kIp, "ip"},
 };
 
@@ -79,6 +80,9 @@ bool SortsBefore(const SourceQuery& q, const SourceRecord& a,
       break;
     case SortKey::kConnections:
       c = cmp(a.connections, b.connections);
+      break;
+    case SortKey::kDelaySeconds:
+      c = cmp(a.delay_seconds, b.delay_seconds);
       break;
     case SortKey::kIp:
       c = cmp(a.ip, b.ip);
@@ -189,7 +193,7 @@ base::Result<SourceQuery> ParseQuery(const Params& params,
       if (!ParseSortKey(value, &q.sort)) {
         return err("unknown sort key '" + value +
                    "' (messages, bytes, last_seen, seconds_held, connections, "
-                   "ip)");
+                   "delay_seconds, ip)");
       }
     } else if (key == "order") {
       if (value != "asc" && value != "desc") return err("want asc or desc");

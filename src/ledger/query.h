@@ -21,6 +21,7 @@ enum class SortKey {
   kLastSeen,
   kSecondsHeld,
   kConnections,
+  kDelaySeconds,  // tarpit waits imposed
   kIp
 };
 bool ParseSortKey(std::string_view name, SortKey* out);

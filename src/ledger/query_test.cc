@@ -83,6 +83,30 @@ TEST(ParseQuery, IpSortDefaultsToAscending) {
   EXPECT_TRUE(q->ascending);
 }
 
+TEST(ParseQuery, DelaySecondsSortsDescending) {
+  auto q = Parse({{"sort", "delay_seconds"}});
+  ASSERT_TRUE(q.ok()) << q.error();
+  EXPECT_EQ(q->sort, SortKey::kDelaySeconds);
+  EXPECT_FALSE(q->ascending);
+  EXPECT_STREQ(SortKeyName(SortKey::kDelaySeconds), "delay_seconds");
+}
+
+TEST(RunQuery, SortsByDelaySeconds) {
+  std::vector<SourceRecord> all = {Rec("10.0.0.1", 9, 100),
+                                   Rec("10.0.0.2", 1, 100),
+                                   Rec("10.0.0.3", 5, 100)};
+  all[0].delay_seconds = 0.5;
+  all[1].delay_seconds = 30;
+  all[2].delay_seconds = 0.5;
+  SourceQuery q;
+  q.sort = SortKey::kDelaySeconds;
+  auto page = RunQuery(q, all);
+  ASSERT_EQ(page.records.size(), 3u);
+  EXPECT_EQ(page.records[0].ip, Ip("10.0.0.2"));
+  EXPECT_EQ(page.records[1].ip, Ip("10.0.0.1"));  // tie: ascending IP
+  EXPECT_EQ(page.records[2].ip, Ip("10.0.0.3"));
+}
+
 TEST(RunQuery, FiltersSortsAndPages) {
   std::vector<SourceRecord> all = {
       Rec("10.0.0.1", 5, 100), Rec("10.0.0.2", 9, 200), Rec("10.1.0.3", 9, 300),

@@ -100,6 +100,10 @@ void MergeSession(SourceRecord* rec, const smtp::SessionRecord& s) {
   rec->unknown_commands += s.unknown_commands;
   rec->protocol_errors += s.protocol_errors;
   rec->limits_hit += s.limits_hit;
+  rec->tarpitted_sessions += s.tarpitted ? 1 : 0;
+  rec->delay_seconds += s.delay_seconds;
+  rec->replies_stuttered += s.replies_stuttered;
+  rec->slow_reads += s.slow_reads;
   int reason = int(s.close_reason);
   if (reason >= 0 && reason < kNumCloseReasons) rec->close_reasons[reason]++;
   // A session's lists are in first-seen order; its later names are the more
@@ -138,6 +142,10 @@ void MergeRecord(SourceRecord* rec, const SourceRecord& d) {
   rec->unknown_commands += d.unknown_commands;
   rec->protocol_errors += d.protocol_errors;
   rec->limits_hit += d.limits_hit;
+  rec->tarpitted_sessions += d.tarpitted_sessions;
+  rec->delay_seconds += d.delay_seconds;
+  rec->replies_stuttered += d.replies_stuttered;
+  rec->slow_reads += d.slow_reads;
   for (int i = 0; i < kNumCloseReasons; ++i) {
     rec->close_reasons[i] += d.close_reasons[i];
   }

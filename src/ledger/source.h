@@ -56,6 +56,11 @@ struct SourceRecord {
   uint64_t unknown_commands = 0;
   uint64_t protocol_errors = 0;
   uint64_t limits_hit = 0;
+  // Tarpit accounting.
+  uint64_t tarpitted_sessions = 0;  // sessions the tarpit held
+  double delay_seconds = 0;         // waits imposed before replies
+  uint64_t replies_stuttered = 0;   // replies sent a few bytes at a time
+  uint64_t slow_reads = 0;          // DATA reads throttled by the slow reader
   std::array<uint64_t, kNumCloseReasons> close_reasons{};
   // Most recent distinct names first, at most smtp::kMaxNames each.
   std::vector<smtp::NameCount> helo_names;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "ledger/test_util.h"
 
 namespace ledger {
@@ -18,9 +20,15 @@ TEST(MergeSession, AddsCountersAndTimes) {
   s1.early_talker = true;
   s1.bare_lf = 3;
   s1.close_reason = smtp::CloseReason::kIdleTimeout;
+  s1.tarpitted = true;
+  s1.delay_seconds = 7.5;
+  s1.replies_stuttered = 4;
+  s1.slow_reads = 2;
   auto s2 = Session("192.0.2.1", 0, 0, 900, 50);
   s2.via_proxy = true;
   s2.auth_attempts = 2;
+  s2.delay_seconds = 0.25;  // waited, though not held as a tarpit session
+  s2.replies_stuttered = 1;
   MergeSession(&r, s1);
   MergeSession(&r, s2);
   EXPECT_EQ(r.connections, 2u);
@@ -36,6 +44,10 @@ TEST(MergeSession, AddsCountersAndTimes) {
   EXPECT_EQ(r.auth_attempts, 2u);
   EXPECT_EQ(r.early_talker, 1u);
   EXPECT_EQ(r.bare_lf, 3u);
+  EXPECT_EQ(r.tarpitted_sessions, 1u);
+  EXPECT_DOUBLE_EQ(r.delay_seconds, 7.75);
+  EXPECT_EQ(r.replies_stuttered, 5u);
+  EXPECT_EQ(r.slow_reads, 2u);
   EXPECT_EQ(r.close_reasons[int(smtp::CloseReason::kIdleTimeout)], 1u);
   EXPECT_EQ(r.close_reasons[int(smtp::CloseReason::kQuit)], 1u);
   EXPECT_EQ(r.EvidenceMask(), uint32_t(Evidence::kEarlyTalker) |
@@ -68,6 +80,10 @@ TEST(MergeRecord, EqualsMergingSessionsDirectly) {
     smtp::AddName(&s.helo_names, "helo" + std::to_string(i % 11));
     smtp::AddName(&s.rcpt_domains, "d" + std::to_string(i % 4) + ".example");
     s.unknown_commands = i % 2;
+    s.tarpitted = i % 2 == 0;
+    s.delay_seconds = i * 0.5;
+    s.replies_stuttered = i;
+    s.slow_reads = i % 3;
     sessions.push_back(s);
   }
   SourceRecord direct;
@@ -85,6 +101,25 @@ TEST(MergeRecord, EqualsMergingSessionsDirectly) {
   }
   EXPECT_EQ(batched, direct);
   EXPECT_EQ(direct.helo_names.front().name, "helo8");  // session 19: 19%11
+  EXPECT_EQ(batched.tarpitted_sessions, 10u);
+  EXPECT_DOUBLE_EQ(batched.delay_seconds, 95);  // 0.5 * (0 + ... + 19)
+  EXPECT_EQ(batched.replies_stuttered, 190u);
+  EXPECT_EQ(batched.slow_reads, 19u);  // 7 ones and 6 twos
+}
+
+TEST(SourceRecord, EqualitySeesTarpitFields) {
+  SourceRecord a;
+  const std::function<void(SourceRecord*)> changes[] = {
+      [](SourceRecord* r) { r->tarpitted_sessions = 1; },
+      [](SourceRecord* r) { r->delay_seconds = 0.5; },
+      [](SourceRecord* r) { r->replies_stuttered = 1; },
+      [](SourceRecord* r) { r->slow_reads = 1; },
+  };
+  for (size_t i = 0; i < std::size(changes); ++i) {
+    SourceRecord b;
+    changes[i](&b);
+    EXPECT_NE(a, b) << "field " << i;
+  }
 }
 
 TEST(Evidence, NamesRoundTrip) {

@@ -60,16 +60,33 @@ INSERT INTO totals VALUES (1, 0, 0, 0, 0, 0, 0);
     R"sql(
 CREATE INDEX sources_with_evidence ON sources (evidence) WHERE evidence != 0;
 )sql",
+    // 3: tarpit accounting; older records read as never tarpitted.
+    R"sql(
+ALTER TABLE sources ADD COLUMN tarpitted_sessions INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sources ADD COLUMN delay_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE sources ADD COLUMN replies_stuttered INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sources ADD COLUMN slow_reads INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX sources_by_delay_seconds ON sources (delay_seconds DESC, ip);
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
-constexpr const char* kColumns =
-    "ip, first_seen, last_seen, connections, sessions_with_mail, "
-    "transactions, messages, recipients, bytes, seconds_held, commands, "
-    "tls_sessions, proxied_sessions, auth_attempts, early_talker, pipelining, "
-    "bare_lf, bare_cr, unknown_commands, protocol_errors, limits_hit, "
-    "evidence, close_reasons, helo_names, mail_from_domains, rcpt_domains";
-constexpr int kNumColumns = 26;
+// Columns every schema has, in select order.
+#define SPAMSINK_COLUMNS_V1                                                   \
+  "ip, first_seen, last_seen, connections, sessions_with_mail, "              \
+  "transactions, messages, recipients, bytes, seconds_held, commands, "       \
+  "tls_sessions, proxied_sessions, auth_attempts, early_talker, pipelining, " \
+  "bare_lf, bare_cr, unknown_commands, protocol_errors, limits_hit, "         \
+  "evidence, close_reasons, helo_names, mail_from_domains, rcpt_domains"
+constexpr const char* kColumns = SPAMSINK_COLUMNS_V1
+    ", tarpitted_sessions, delay_seconds, replies_stuttered, slow_reads";
+constexpr int kNumColumns = 30;
+// What a reader selects from a schema older than 3: the same shape, the
+// tarpit fields as zero (the names keep ORDER BY delay_seconds valid).
+constexpr const char* kColumnsBeforeV3 = SPAMSINK_COLUMNS_V1
+    ", 0 AS tarpitted_sessions, 0.0 AS delay_seconds, "
+    "0 AS replies_stuttered, 0 AS slow_reads";
+#undef SPAMSINK_COLUMNS_V1
 
 // Statement handle owned by a unique_ptr.
 struct StmtDeleter {
@@ -164,19 +181,23 @@ class SqliteStore final : public Store {
           std::to_string(kSchemaVersion) +
           (*v == 0 ? " (not a spamsink database?)" : ""));
     }
+    read_columns_ = *v >= 3 ? kColumns : kColumnsBeforeV3;
     if (!read_only_) {
-      if (auto s = Prepare(
-              w_,
-              "INSERT OR REPLACE INTO sources (" + std::string(kColumns) +
-                  ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                  "?,?,?,?,?,?,?)",
-              &upsert_);
+      std::string marks = "?";
+      for (int i = 1; i < kNumColumns; ++i) marks += ",?";
+      if (auto s =
+              Prepare(w_,
+                      "INSERT OR REPLACE INTO sources (" +
+                          std::string(kColumns) + ") VALUES (" + marks + ")",
+                      &upsert_);
           !s.ok()) {
         return s;
       }
-      if (auto s = PrepareSelectOne(w_, &select_one_w_); !s.ok()) return s;
+      if (auto s = PrepareSelectOne(w_, kColumns, &select_one_w_); !s.ok()) {
+        return s;
+      }
     }
-    return PrepareSelectOne(r_, &select_one_r_);
+    return PrepareSelectOne(r_, read_columns_, &select_one_r_);
   }
 
   base::Status Apply(const std::vector<SourceRecord>& deltas) override {
@@ -295,7 +316,7 @@ class SqliteStore final : public Store {
       if (q.evidence) sqlite3_bind_int64(st, idx(":evidence"), q.evidence);
     };
     const char* dir = q.ascending ? " ASC" : " DESC";
-    std::string sql = "SELECT " + std::string(kColumns) + " FROM sources" +
+    std::string sql = "SELECT " + std::string(read_columns_) + " FROM sources" +
                       where + " ORDER BY " + SortKeyName(q.sort) + dir;
     if (q.sort != SortKey::kIp) sql += ", ip ASC";
     if (q.limit != 0 || q.offset != 0) {
@@ -363,9 +384,10 @@ class SqliteStore final : public Store {
     return {};
   }
 
-  static base::Status PrepareSelectOne(sqlite3* db, Stmt* out) {
+  static base::Status PrepareSelectOne(sqlite3* db, const char* columns,
+                                       Stmt* out) {
     return Prepare(
-        db, "SELECT " + std::string(kColumns) + " FROM sources WHERE ip = ?",
+        db, "SELECT " + std::string(columns) + " FROM sources WHERE ip = ?",
         out);
   }
 
@@ -471,6 +493,10 @@ class SqliteStore final : public Store {
     r.helo_names = ParseNames(sqlite3_column_text(st, c++));
     r.mail_from_domains = ParseNames(sqlite3_column_text(st, c++));
     r.rcpt_domains = ParseNames(sqlite3_column_text(st, c++));
+    r.tarpitted_sessions = u();
+    r.delay_seconds = d();
+    r.replies_stuttered = u();
+    r.slow_reads = u();
     return r;
   }
 
@@ -509,6 +535,10 @@ class SqliteStore final : public Store {
     t(NamesJson(r.helo_names));
     t(NamesJson(r.mail_from_domains));
     t(NamesJson(r.rcpt_domains));
+    u(r.tarpitted_sessions);
+    d(r.delay_seconds);
+    u(r.replies_stuttered);
+    u(r.slow_reads);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? base::Status() : Error(w_);
@@ -556,6 +586,8 @@ class SqliteStore final : public Store {
   }
 
   bool read_only_ = false;
+  // r_'s select list: depends on the schema version a reader found.
+  const char* read_columns_ = kColumns;
   std::mutex w_mu_;  // guards w_ and its statements
   std::mutex r_mu_;  // guards r_ and its statements
   sqlite3* w_ = nullptr;

@@ -20,8 +20,9 @@ struct SqliteOptions {
 };
 
 // The newest schema version this build knows.
-inline constexpr int kSchemaVersion = 2;
-// The oldest schema a read-only open (spamsink export) still reads.
+inline constexpr int kSchemaVersion = 3;
+// The oldest schema a read-only open (spamsink export) still reads; fields
+// an older schema lacks read as zero.
 inline constexpr int kMinReadableVersion = 1;
 
 // Opens or creates the database at path and migrates it to kSchemaVersion.

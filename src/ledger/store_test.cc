@@ -60,6 +60,10 @@ SourceRecord Delta(const std::string& ip, uint64_t messages, double seen) {
   r.recipients = messages;
   r.bytes = messages * 1000;
   r.seconds_held = 1.5;
+  r.tarpitted_sessions = 1;
+  r.delay_seconds = 2.25;
+  r.replies_stuttered = 3;
+  r.slow_reads = messages;
   r.close_reasons[int(smtp::CloseReason::kQuit)] = 1;
   MergeName(&r.helo_names, "helo-" + ip, 1);
   return r;
@@ -79,6 +83,10 @@ TEST_P(StoreTest, ApplyMergesAndGetReadsBack) {
   EXPECT_EQ((*got)->messages, 5u);
   EXPECT_DOUBLE_EQ((*got)->first_seen, 99);
   EXPECT_DOUBLE_EQ((*got)->last_seen, 200);
+  EXPECT_EQ((*got)->tarpitted_sessions, 2u);
+  EXPECT_DOUBLE_EQ((*got)->delay_seconds, 4.5);
+  EXPECT_EQ((*got)->replies_stuttered, 6u);
+  EXPECT_EQ((*got)->slow_reads, 5u);
   auto missing = store_->Get(Ip("192.0.2.99"));
   ASSERT_TRUE(missing.ok());
   EXPECT_FALSE(missing->has_value());
@@ -106,6 +114,7 @@ TEST_P(StoreTest, QueryMatchesReferenceSemantics) {
     r.seconds_held = (rng() % 1000) / 10.0;
     r.early_talker = rng() % 4 == 0;
     r.bare_lf = rng() % 3 == 0 ? 2 : 0;
+    r.delay_seconds = rng() % 4 == 0 ? 0 : (rng() % 1000) / 8.0;  // ties
     all.push_back(r);
   }
   // Apply in two batches with unique IPs per batch.
@@ -123,7 +132,7 @@ TEST_P(StoreTest, QueryMatchesReferenceSemantics) {
   for (auto& [ip, r] : merged) reference.push_back(r);
   ASSERT_TRUE(store_->Apply(reference).ok());
 
-  std::vector<SourceQuery> queries(10);
+  std::vector<SourceQuery> queries(12);
   queries[1].sort = SortKey::kBytes;
   queries[2].sort = SortKey::kLastSeen;
   queries[2].ascending = true;
@@ -142,6 +151,12 @@ TEST_P(StoreTest, QueryMatchesReferenceSemantics) {
   queries[8].limit = 0;
   queries[8].sort = SortKey::kConnections;
   queries[9].cidr = base::Cidr::Parse("0.0.0.0/0").value();
+  queries[10].sort = SortKey::kDelaySeconds;
+  queries[10].limit = 0;
+  queries[11].sort = SortKey::kDelaySeconds;
+  queries[11].ascending = true;
+  queries[11].limit = 20;
+  queries[11].offset = 60;  // past the zero-delay ties
   for (size_t i = 0; i < queries.size(); ++i) {
     auto got = store_->Query(queries[i]);
     ASSERT_TRUE(got.ok()) << got.error();
@@ -226,6 +241,43 @@ TEST(SqliteStore, RefusesNewerSchemaAndForeignFiles) {
   EXPECT_FALSE(r.ok());
 }
 
+// Turns a current database back into the given older schema version, as an
+// older build would have left it.
+void Downgrade(const std::string& path, int version) {
+  std::string sql;
+  if (version < 3) {
+    sql +=
+        "DROP INDEX sources_by_delay_seconds; "
+        "ALTER TABLE sources DROP COLUMN tarpitted_sessions; "
+        "ALTER TABLE sources DROP COLUMN delay_seconds; "
+        "ALTER TABLE sources DROP COLUMN replies_stuttered; "
+        "ALTER TABLE sources DROP COLUMN slow_reads; ";
+  }
+  if (version < 2) sql += "DROP INDEX sources_with_evidence; ";
+  sql += "PRAGMA user_version=" + std::to_string(version);
+  sqlite3* db;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+      << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+// How many schema objects (tables, indexes) are named name.
+int SchemaObjects(const std::string& path, const std::string& name) {
+  sqlite3* db;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st;
+  sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = ?",
+                     -1, &st, nullptr);
+  sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+  int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
 TEST(SqliteStore, MigratesAnOlderSchema) {
   TempDir dir;
   std::string path = dir.File("s.db");
@@ -233,31 +285,79 @@ TEST(SqliteStore, MigratesAnOlderSchema) {
     auto s = OpenSqliteStore(path).value();
     ASSERT_TRUE(s->Apply({Delta("192.0.2.8", 2, 10)}).ok());
   }
-  // Turn it back into a version 1 database (no evidence index).
-  sqlite3* db;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "DROP INDEX sources_with_evidence; "
-                         "PRAGMA user_version=1",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  Downgrade(path, 1);
+  ASSERT_EQ(SchemaObjects(path, "sources_with_evidence"), 0);
   SqliteOptions ro;
   ro.read_only = true;
   ASSERT_TRUE(OpenSqliteStore(path, ro).ok());  // readable as it is
   auto s = OpenSqliteStore(path);
   ASSERT_TRUE(s.ok()) << s.error();
-  EXPECT_EQ((*s)->Get(Ip("192.0.2.8")).value()->messages, 2u);
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st;
-  sqlite3_prepare_v2(db,
-                     "SELECT COUNT(*) FROM sqlite_master WHERE name = "
-                     "'sources_with_evidence'",
-                     -1, &st, nullptr);
-  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 1);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  auto got = (*s)->Get(Ip("192.0.2.8")).value();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->messages, 2u);
+  EXPECT_EQ(got->tarpitted_sessions, 0u);  // the column came back empty
+  EXPECT_EQ(SchemaObjects(path, "sources_with_evidence"), 1);
+  EXPECT_EQ(SchemaObjects(path, "sources_by_delay_seconds"), 1);
+}
+
+TEST(SqliteStore, MigratesVersion2AddingTarpitColumns) {
+  TempDir dir;
+  std::string path = dir.File("s.db");
+  {
+    auto s = OpenSqliteStore(path).value();
+    ASSERT_TRUE(
+        s->Apply({Delta("192.0.2.8", 2, 10), Delta("192.0.2.9", 1, 20)}).ok());
+  }
+  Downgrade(path, 2);
+
+  // spamsink export of this build still reads a version 2 file, tarpit
+  // fields as zero, and can sort by them.
+  SqliteOptions ro;
+  ro.read_only = true;
+  {
+    auto r = OpenSqliteStore(path, ro);
+    ASSERT_TRUE(r.ok()) << r.error();
+    auto got = (*r)->Get(Ip("192.0.2.8")).value();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->messages, 2u);
+    EXPECT_EQ(got->helo_names.at(0).name, "helo-192.0.2.8");
+    EXPECT_EQ(got->tarpitted_sessions, 0u);
+    EXPECT_DOUBLE_EQ(got->delay_seconds, 0);
+    SourceQuery q;
+    q.sort = SortKey::kDelaySeconds;
+    auto page = (*r)->Query(q);
+    ASSERT_TRUE(page.ok()) << page.error();
+    ASSERT_EQ(page->records.size(), 2u);
+    EXPECT_EQ(page->records[0].ip, Ip("192.0.2.8"));  // tie at 0: by IP
+  }
+
+  {
+    auto s = OpenSqliteStore(path);
+    ASSERT_TRUE(s.ok()) << s.error();
+    auto got = (*s)->Get(Ip("192.0.2.9")).value();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->messages, 1u);
+    EXPECT_EQ(got->slow_reads, 0u);
+    SourceRecord d = Delta("192.0.2.9", 1, 30);
+    d.delay_seconds = 40;
+    ASSERT_TRUE((*s)->Apply({d}).ok());
+    EXPECT_EQ((*s)->GetTotals()->sources, 2u);
+  }
+  EXPECT_EQ(SchemaObjects(path, "sources_by_delay_seconds"), 1);
+  auto s = OpenSqliteStore(path).value();
+  auto got = s->Get(Ip("192.0.2.9")).value();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->messages, 2u);
+  EXPECT_EQ(got->tarpitted_sessions, 1u);
+  EXPECT_DOUBLE_EQ(got->delay_seconds, 40);
+  EXPECT_EQ(got->replies_stuttered, 3u);
+  EXPECT_EQ(got->slow_reads, 1u);
+  SourceQuery q;
+  q.sort = SortKey::kDelaySeconds;
+  auto page = s->Query(q);
+  ASSERT_TRUE(page.ok()) << page.error();
+  ASSERT_EQ(page->records.size(), 2u);
+  EXPECT_EQ(page->records[0].ip, Ip("192.0.2.9"));
 }
 
 TEST(SqliteStore, ReadOnlyReadsButRefusesWrites) {
@@ -270,6 +370,7 @@ TEST(SqliteStore, ReadOnlyReadsButRefusesWrites) {
   auto r = OpenSqliteStore(path, o);
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ((*r)->GetTotals()->sources, 1u);
+  EXPECT_DOUBLE_EQ((*r)->Get(Ip("203.0.113.5")).value()->delay_seconds, 2.25);
   EXPECT_FALSE((*r)->Apply({Delta("203.0.113.6", 1, 10)}).ok());
 }
 
