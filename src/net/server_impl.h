@@ -1,0 +1,116 @@
+// Internal to net/: the server's shared state, its workers and the session
+// coroutines (server.cc: listeners, accept, sweeper, shutdown; session.cc:
+// one connection's life). Not for use outside net/.
+#pragma once
+
+#include <array>
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "net/peer_memory.h"
+#include "net/server.h"
+#include "tarpit/policy.h"
+
+namespace net {
+
+using asio::ip::tcp;
+inline constexpr auto kNoThrow =
+    asio::experimental::as_tuple(asio::use_awaitable);
+inline constexpr size_t kReadBuffer = 64 * 1024;
+
+// A connection as the sweeper sees it: deadlines and the socket to cancel.
+struct Conn {
+  Conn* prev = nullptr;
+  Conn* next = nullptr;
+  tcp::socket* socket = nullptr;
+  base::SteadyTime idle_deadline;
+  base::SteadyTime session_deadline;
+  asio::steady_timer* timer = nullptr;  // the tarpit's, when it has one
+  bool waiting_for_client = false;      // idle deadline applies
+  bool aborted = false;
+  smtp::Reply abort_reply = smtp::Reply::kIdleTimeout;
+  smtp::CloseReason abort_reason = smtp::CloseReason::kIdleTimeout;
+};
+
+// Open connections per client IP, shared by all workers (touched once at
+// connect and once at close, never per command).
+class IpCounts {
+ public:
+  int Add(const base::IpAddress& ip) {
+    auto& s = shards_[std::hash<base::IpAddress>()(ip) % kShards];
+    std::lock_guard lock(s.mu);
+    return ++s.map[ip];
+  }
+  void Remove(const base::IpAddress& ip) {
+    auto& s = shards_[std::hash<base::IpAddress>()(ip) % kShards];
+    std::lock_guard lock(s.mu);
+    auto it = s.map.find(ip);
+    if (it != s.map.end() && --it->second <= 0) s.map.erase(it);
+  }
+
+ private:
+  static constexpr size_t kShards = 16;
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<base::IpAddress, int> map;
+  };
+  std::array<Shard, kShards> shards_;
+};
+
+struct Worker {
+  explicit Worker(int index) : index(index), io(1), sweeper(io) {}
+  int index;
+  asio::io_context io;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::unique_ptr<char[]> read_buf{new char[kReadBuffer]};
+  std::string out;  // replies of the session being served right now
+  Conn head;        // sentinel of the list of open connections
+  tarpit::SplitMixRandom rng{0x5eed5eedull + uint64_t(index)};
+  asio::steady_timer sweeper;
+  bool stopping = false;
+  uint64_t next_session = 0;
+  std::thread thread;
+};
+
+struct Server::Impl {
+  ServerParams p;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<base::Cidr> trusted;
+  IpCounts ip_counts;
+  PeerMemory peers;
+  std::atomic<int64_t> held{0};        // sessions whose plan holds them
+  std::atomic<int64_t> stuttering{0};  // sessions whose plan stutters
+  std::atomic<int64_t> open{0};
+  std::atomic<bool> stopping{false};
+  int64_t fd_limit = 1024;
+  std::chrono::milliseconds sweep_period{1000};
+
+  base::Status Bind();
+  void StartWorker(Worker& w);
+  asio::awaitable<void> AcceptLoop(Worker& w, tcp::acceptor& acc);
+  // One connection: accounting around Serve (session.cc).
+  asio::awaitable<void> Session(Worker& w, tcp::socket sock);
+  struct Ctx;
+  // Each phase is its own coroutine so that a session's frame holds only
+  // what its current phase needs (an idle connection must stay small).
+  asio::awaitable<bool> ReadProxyHeader(Ctx& c);
+  asio::awaitable<void> Serve(Ctx& c);
+  asio::awaitable<void> ServeTls(Ctx& c, smtp::ServerSession& engine);
+  asio::awaitable<void> Sweep(Worker& w);
+  void StopWorker(Worker& w);
+  bool Trusted(const base::IpAddress& ip) const {
+    for (const auto& n : trusted) {
+      if (n.Contains(ip)) return true;
+    }
+    return false;
+  }
+};
+
+base::IpAddress ToIp(const asio::ip::address& a);
+
+}  // namespace net
