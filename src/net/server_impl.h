@@ -77,6 +77,8 @@ struct Worker {
   std::thread thread;
 };
 
+struct Tarpit;  // session.cc: a tarpitted session's plan, timer and slots
+
 struct Server::Impl {
   ServerParams p;
   std::vector<std::unique_ptr<Worker>> workers;
@@ -101,6 +103,10 @@ struct Server::Impl {
   asio::awaitable<bool> ReadProxyHeader(Ctx& c);
   asio::awaitable<void> Serve(Ctx& c);
   asio::awaitable<void> ServeTls(Ctx& c, smtp::ServerSession& engine);
+  void Decide(Tarpit& tp, smtp::ServerSession& engine);
+  asio::awaitable<bool> TarpitGreet(Ctx& c, smtp::ServerSession& engine,
+                                    Tarpit& tp, bool* early);
+  asio::awaitable<bool> TarpitReply(Ctx& c, Tarpit& tp, base::Duration pause);
   asio::awaitable<void> Sweep(Worker& w);
   void StopWorker(Worker& w);
   bool Trusted(const base::IpAddress& ip) const {

@@ -84,6 +84,8 @@ smtp::FinalReply ToFinalReply(tarpit::Verdict v, smtp::FinalReply dflt) {
   return dflt;
 }
 
+}  // namespace
+
 // A session's tarpit: its plan, the slots it holds, its timer.
 struct Tarpit {
   Tarpit(asio::io_context& io, std::atomic<int64_t>* held,
@@ -116,6 +118,8 @@ struct Tarpit {
   std::atomic<int64_t>* held_;
   std::atomic<int64_t>* stuttering_;
 };
+
+namespace {
 
 // Waits d on the tarpit's timer; false if the session was aborted.
 asio::awaitable<bool> TarpitWait(Tarpit& t, Conn& conn, base::Duration d,
@@ -303,6 +307,62 @@ asio::awaitable<bool> Server::Impl::ReadProxyHeader(Ctx& c) {
   }
 }
 
+// (Re)decides the tarpit plan from what is known now.
+void Server::Impl::Decide(Tarpit& tp, smtp::ServerSession& engine) {
+  const auto& cfg = p.config;
+  tarpit::Capacity cap;
+  cap.open_connections = open.load(std::memory_order_relaxed);
+  cap.max_connections = cfg.server.max_connections;
+  cap.held = held.load(std::memory_order_relaxed);
+  cap.stuttering = stuttering.load(std::memory_order_relaxed);
+  tp.Adopt(
+      tarpit::Decide(cfg.tarpit, tp.history, tp.counters, cap, p.clock->Now()));
+  engine.SetFinalReply(ToFinalReply(tp.plan.verdict, p.session.final_reply));
+}
+
+// Waits out the greeting delay, then sees whether the client spoke first
+// (postscreen's pregreet test), and sends the banner (or a 554) paced.
+asio::awaitable<bool> Server::Impl::TarpitGreet(Ctx& c,
+                                                smtp::ServerSession& engine,
+                                                Tarpit& tp, bool* early) {
+  const base::Clock& clock = *p.clock;
+  auto pacing =
+      tp.plan.Pace(tarpit::Stage::kGreeting, 64, clock.Now(), c.w.rng);
+  if (!co_await TarpitWait(tp, c.conn, pacing.delay, c.rec)) co_return false;
+  asio::error_code avail_ec;
+  *early = *early || c.sock.available(avail_ec) > 0;
+  if (*early) {
+    tp.counters.early_talker = true;
+    Decide(tp, engine);
+  }
+  tp.marks.clear();
+  c.w.out.clear();
+  if (*early && tp.plan.reject_early_talker) {
+    engine.GreetRefused(&c.w.out);
+  } else {
+    engine.Greet(clock.WallSeconds(), &c.w.out);
+  }
+  bool ok = co_await PacedWrite(tp, c.conn, c.sock, c.w.out, tp.marks, clock,
+                                c.w.rng, c.rec, /*skip_first_delay=*/true);
+  tp.marks.clear();
+  co_return ok;
+}
+
+// Sends the replies in the worker's buffer paced by the plan, then waits
+// out the slow reader's pause. False if the session must end.
+asio::awaitable<bool> Server::Impl::TarpitReply(Ctx& c, Tarpit& tp,
+                                                base::Duration pause) {
+  std::vector<smtp::ReplyMark> marks;
+  marks.swap(tp.marks);
+  if (!c.w.out.empty() &&
+      !co_await PacedWrite(tp, c.conn, c.sock, c.w.out, std::move(marks),
+                           *p.clock, c.w.rng, c.rec, false)) {
+    co_return false;
+  }
+  co_return pause <= base::Duration::zero() ||
+      co_await TarpitWait(tp, c.conn, pause, c.rec);
+}
+
 asio::awaitable<void> Server::Impl::Serve(Ctx& c) {
   auto& [w, sock, conn, rec, session_id, start, idle, counted_ip, pending] = c;
   const auto& cfg = p.config;
@@ -328,22 +388,12 @@ asio::awaitable<void> Server::Impl::Serve(Ctx& c) {
   }
   // The tarpit decides once here (and again if the client talks early).
   std::unique_ptr<Tarpit> tp;
-  auto decide = [&] {
-    tarpit::Capacity cap;
-    cap.open_connections = open.load(std::memory_order_relaxed);
-    cap.max_connections = cfg.server.max_connections;
-    cap.held = held.load(std::memory_order_relaxed);
-    cap.stuttering = stuttering.load(std::memory_order_relaxed);
-    tp->Adopt(tarpit::Decide(cfg.tarpit, tp->history, tp->counters, cap,
-                             clock.Now()));
-    engine.SetFinalReply(ToFinalReply(tp->plan.verdict, p.session.final_reply));
-  };
   if (refuse == Reply::kCount && cfg.tarpit.enabled) {
     tp = std::make_unique<Tarpit>(w.io, &held, &stuttering);
     conn.timer = &tp->timer;
     tp->history = peers.Lookup(rec.client);
     tp->counters.started = start;
-    decide();
+    Decide(*tp, engine);
     if (tp->plan.shed) {
       refuse = Reply::kCapTotal;
       rec.close_reason = CloseReason::kCapTotal;
@@ -363,28 +413,7 @@ asio::awaitable<void> Server::Impl::Serve(Ctx& c) {
   }
   bool early = !pending.empty();  // sent with the PROXY header
   if (tp && tp->plan.held) {
-    // Wait out the greeting delay, then see whether the client spoke
-    // first (postscreen's pregreet test).
-    auto pacing =
-        tp->plan.Pace(tarpit::Stage::kGreeting, 64, clock.Now(), w.rng);
-    if (!co_await TarpitWait(*tp, conn, pacing.delay, rec)) co_return;
-    asio::error_code avail_ec;
-    early = early || sock.available(avail_ec) > 0;
-    if (early) {
-      tp->counters.early_talker = true;
-      decide();
-    }
-    tp->marks.clear();
-    if (early && tp->plan.reject_early_talker) {
-      engine.GreetRefused(&w.out);
-    } else {
-      engine.Greet(clock.WallSeconds(), &w.out);
-    }
-    if (!co_await PacedWrite(*tp, conn, sock, w.out, tp->marks, clock, w.rng,
-                             rec, /*skip_first_delay=*/true)) {
-      co_return;
-    }
-    tp->marks.clear();
+    if (!co_await TarpitGreet(c, engine, *tp, &early)) co_return;
   } else {
     // Bytes waiting before our banner went out: the client spoke first.
     asio::error_code avail_ec;
@@ -457,19 +486,13 @@ asio::awaitable<void> Server::Impl::Serve(Ctx& c) {
     auto step = engine.Feed(input, clock.WallSeconds(), &w.out);
     pending.clear();
     if (tp && tp->plan.held) {
-      std::vector<smtp::ReplyMark> marks;
-      marks.swap(tp->marks);
-      if (!w.out.empty() &&
-          !co_await PacedWrite(*tp, conn, sock, w.out, std::move(marks), clock,
-                               w.rng, rec, false)) {
-        if (!conn.aborted) rec.close_reason = CloseReason::kClientClosed;
+      bool ok = co_await TarpitReply(c, *tp, read_pause_pending);
+      read_pause_pending = {};
+      if (!ok && conn.aborted) break;
+      if (!ok) {
+        rec.close_reason = CloseReason::kClientClosed;
         co_return;
       }
-      if (read_pause_pending > base::Duration::zero() &&
-          !co_await TarpitWait(*tp, conn, read_pause_pending, rec)) {
-        break;
-      }
-      read_pause_pending = {};
     } else if (!w.out.empty() && !co_await WriteAll(sock, w.out)) {
       rec.close_reason = CloseReason::kClientClosed;
       co_return;
