@@ -96,7 +96,8 @@ struct Server::Impl {
   void StartWorker(Worker& w);
   asio::awaitable<void> AcceptLoop(Worker& w, tcp::acceptor& acc);
   // One connection: accounting around Serve (session.cc).
-  asio::awaitable<void> Session(Worker& w, tcp::socket sock);
+  asio::awaitable<void> Session(Worker& w, tcp::socket sock,
+                                tcp::endpoint peer);
   struct Ctx;
   // Each phase is its own coroutine so that a session's frame holds only
   // what its current phase needs (an idle connection must stay small).

@@ -182,7 +182,8 @@ struct Server::Impl::Ctx {
   std::string pending;  // bytes read with the PROXY header, beyond it
 };
 
-asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
+asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock,
+                                            tcp::endpoint peer) {
   const auto& cfg = p.config;
   const base::Clock& clock = *p.clock;
   open.fetch_add(1, std::memory_order_relaxed);
@@ -211,8 +212,6 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
 
   asio::error_code ec;
   sock.non_blocking(true, ec);
-  sock.set_option(tcp::no_delay(true), ec);
-  auto peer = sock.remote_endpoint(ec);
   rec.client = ToIp(peer.address());
   rec.client_port = peer.port();
   Ctx c{w,
@@ -234,7 +233,6 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock) {
   conn.prev->next = conn.next;
   conn.next->prev = conn.prev;
   if (c.counted_ip) ip_counts.Remove(rec.client);
-  sock.shutdown(tcp::socket::shutdown_both, ec);
   sock.close(ec);
   open.fetch_sub(1, std::memory_order_relaxed);
   base::g_open_connections.fetch_sub(1, std::memory_order_relaxed);
@@ -415,9 +413,9 @@ asio::awaitable<void> Server::Impl::Serve(Ctx& c) {
   if (tp && tp->plan.held) {
     if (!co_await TarpitGreet(c, engine, *tp, &early)) co_return;
   } else {
-    // Bytes waiting before our banner went out: the client spoke first.
-    asio::error_code avail_ec;
-    early = early || sock.available(avail_ec) > 0;
+    // Without a greeting delay the banner leaves at once: early talk is
+    // only seen with a PROXY header (above) or by the tarpit's pregreet
+    // wait, not with an extra ioctl per connection here.
     engine.Greet(clock.WallSeconds(), &w.out);
     if (!co_await WriteAll(sock, w.out)) {
       rec.close_reason = CloseReason::kClientClosed;
