@@ -201,5 +201,18 @@ rusage CPU by the messages sent.
 """
     if png_name:
         text += f"\n![messages per server CPU-second]({png_name})\n"
+    text += appendices(os.path.dirname(path))
     with open(path, "w") as f:
         f.write(text)
+
+
+def appendices(docs_dir):
+    """The other benchmarks' sections (docs/BENCHMARKS-*.md: tarpit, ledger,
+    appliance), each written by its own program, appended in name order so
+    that docs/BENCHMARKS.md holds every figure."""
+    out = ""
+    for name in sorted(os.listdir(docs_dir)):
+        if name.startswith("BENCHMARKS-") and name.endswith(".md"):
+            with open(os.path.join(docs_dir, name)) as f:
+                out += "\n" + f.read().rstrip() + "\n"
+    return out
