@@ -75,6 +75,35 @@ bool RunNft(const std::string& script, const char* what) {
   return true;
 }
 
+// The tarpit's reputation starts from what the ledger knows, most recent
+// senders first, up to kMaxSeeded of them.
+void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
+  constexpr uint64_t kMaxSeeded = 1 << 20;
+  constexpr uint64_t kPage = 10000;
+  ledger::SourceQuery q;
+  q.sort = ledger::SortKey::kLastSeen;
+  q.limit = kPage;
+  uint64_t seeded = 0;
+  while (seeded < kMaxSeeded) {
+    auto page = ledger->Sources(q);
+    if (!page.ok() || page->records.empty()) break;
+    for (const auto& r : page->records) {
+      tarpit::PeerHistory h;
+      h.connections = int64_t(r.connections);
+      h.messages = int64_t(r.messages);
+      h.early_talks = int64_t(r.early_talker);
+      h.bare_lf = int64_t(r.bare_lf);
+      h.protocol_errors = int64_t(r.protocol_errors);
+      h.seconds_held = r.seconds_held;
+      server->SeedHistory(r.ip, h);
+    }
+    seeded += page->records.size();
+    q.offset += kPage;
+  }
+  base::LogLine(base::LogLevel::kInfo, "reputation_loaded")
+      .Kv("sources", seeded);
+}
+
 int FirewallCommand(const config::Config& cfg, bool remove) {
   if (remove) {
     std::cout << tarpit::DeleteScript(cfg.tarpit.nft_table);
@@ -227,6 +256,7 @@ int main(int argc, char** argv) {
     sink = std::make_unique<LedgerSink>(ledger.get());
   }
   server->SetSink(sink.get());
+  if (ledger && cfg.tarpit.enabled) SeedReputation(ledger.get(), server.get());
 
   // HTTP API (JSON, /metrics, /healthz) on its own port; refuses a
   // non-loopback address without api.token.

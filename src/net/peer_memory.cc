@@ -22,6 +22,13 @@ void PeerMemory::Update(const smtp::SessionRecord& r) {
   h.seconds_held += r.duration_seconds;
 }
 
+void PeerMemory::Seed(const base::IpAddress& ip, const tarpit::PeerHistory& h) {
+  Shard& s = ShardOf(ip);
+  std::lock_guard lock(s.mu);
+  if (s.map.size() >= per_shard_ && !s.map.count(ip)) return;
+  s.map[ip] = h;
+}
+
 size_t PeerMemory::size() {
   size_t n = 0;
   for (auto& s : shards_) {

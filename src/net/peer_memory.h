@@ -21,6 +21,8 @@ class PeerMemory {
       : per_shard_(max_entries / kShards + 1) {}
   tarpit::PeerHistory Lookup(const base::IpAddress& ip);
   void Update(const smtp::SessionRecord& r);
+  // Sets what was known before this process started (the ledger).
+  void Seed(const base::IpAddress& ip, const tarpit::PeerHistory& h);
   size_t size();
 
  private:

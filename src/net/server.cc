@@ -162,6 +162,11 @@ std::vector<std::string> Server::LocalAddresses() const {
 
 void Server::SetSink(SessionSink* sink) { impl_->p.sink = sink; }
 
+void Server::SeedHistory(const base::IpAddress& ip,
+                         const tarpit::PeerHistory& h) {
+  impl_->peers.Seed(ip, h);
+}
+
 int64_t Server::open_connections() const { return impl_->open.load(); }
 
 void Server::Run() {

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "smtp/server_session.h"
 #include "smtp/session_record.h"
+#include "tarpit/policy.h"
 
 namespace asio::ssl {
 class context;
@@ -48,6 +49,10 @@ class Server {
   base::Status Bind();
   // "127.0.0.1:2525" etc., with the ports actually bound.
   std::vector<std::string> LocalAddresses() const;
+
+  // Tells the tarpit what is already known of a client (from the ledger),
+  // so reputation survives restarts. REQUIRES: before Run().
+  void SeedHistory(const base::IpAddress& ip, const tarpit::PeerHistory& h);
 
   // Sets where ended sessions are reported. REQUIRES: before Run().
   void SetSink(SessionSink* sink);

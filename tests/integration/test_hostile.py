@@ -175,6 +175,30 @@ class Lifecycle(unittest.TestCase):
         finally:
             sink.close()
 
+    def test_tarpit_reputation_survives_restart(self):
+        sink = Sink()
+        try:
+            transaction(sink.port, source="127.0.8.1")
+            self.assertEqual(sink.stop(), 0)
+            db = sink.db
+            again = subprocess.Popen(
+                [SPAMSINK, "--listen", "127.0.0.1:0", "--db", db,
+                 "--api-enabled", "false", "--tarpit-enabled", "true"],
+                stderr=subprocess.PIPE, text=True)
+            try:
+                line = ""
+                deadline = time.monotonic() + 10
+                while "reputation_loaded" not in line and \
+                        time.monotonic() < deadline:
+                    line = again.stderr.readline()
+                self.assertIn("sources=1", line)
+            finally:
+                again.terminate()
+                again.wait(10)
+                again.stderr.close()
+        finally:
+            sink.close()
+
     def test_bad_config_names_key_and_line(self):
         out = subprocess.run(
             [SPAMSINK, "--config", "/dev/stdin", "--check-config"],
