@@ -102,6 +102,7 @@ struct Server::Impl {
   // Each phase is its own coroutine so that a session's frame holds only
   // what its current phase needs (an idle connection must stay small).
   asio::awaitable<bool> ReadProxyHeader(Ctx& c);
+  asio::awaitable<void> Linger(Ctx& c);
   asio::awaitable<void> Serve(Ctx& c);
   asio::awaitable<void> ServeTls(Ctx& c, smtp::ServerSession& engine);
   void Decide(Tarpit& tp, smtp::ServerSession& engine);

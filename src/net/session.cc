@@ -170,6 +170,25 @@ asio::awaitable<bool> PacedWrite(Tarpit& t, Conn& conn, tcp::socket& sock,
   co_return true;
 }
 
+namespace {
+
+// Whether we ended the session (the client may still be sending).
+bool ClosedByUs(CloseReason r) {
+  switch (r) {
+    case CloseReason::kQuit:  // the client closes next; nothing is unread
+    case CloseReason::kClientClosed:
+    case CloseReason::kIoError:
+    case CloseReason::kProxyError:
+    case CloseReason::kTlsFailed:
+    case CloseReason::kShutdown:
+      return false;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
 struct Server::Impl::Ctx {
   Worker& w;
   tcp::socket& sock;
@@ -228,6 +247,7 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock,
     co_await Serve(c);
   }
   if (conn.aborted) rec.close_reason = conn.abort_reason;
+  if (ClosedByUs(rec.close_reason) && !w.stopping) co_await Linger(c);
 
   // Unlink and account.
   conn.prev->next = conn.next;
@@ -258,6 +278,34 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock,
         .Kv("duration", rec.duration_seconds)
         .Kv("close", smtp::CloseReasonName(rec.close_reason));
   }
+}
+
+// A lingering close: closing a socket with unread input makes the kernel
+// send a reset, which can destroy our last replies (the 421) before the
+// client reads them. So send FIN first, then read and discard what the
+// client still sends, for at most a second and 1 MiB, then close.
+asio::awaitable<void> Server::Impl::Linger(Ctx& c) {
+  asio::error_code ec;
+  c.sock.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  c.conn.aborted = false;
+  c.conn.idle_deadline = p.clock->Now() + std::chrono::seconds(1);
+  c.conn.session_deadline =
+      std::min(c.conn.session_deadline, c.conn.idle_deadline);
+  size_t discarded = 0;
+  while (discarded < (1 << 20)) {
+    c.conn.waiting_for_client = true;
+    auto [wait_ec] =
+        co_await c.sock.async_wait(tcp::socket::wait_read, kNoThrow);
+    c.conn.waiting_for_client = false;
+    if (wait_ec || c.conn.aborted) break;
+    size_t n =
+        c.sock.read_some(asio::buffer(c.w.read_buf.get(), kReadBuffer), ec);
+    if (ec == asio::error::would_block) continue;
+    if (ec) break;  // EOF: the client has closed too
+    discarded += n;
+  }
+  c.conn.aborted = false;
 }
 
 // A trusted proxy must start with a PROXY header, before our banner.
