@@ -285,13 +285,14 @@ asio::awaitable<void> Server::Impl::Session(Worker& w, tcp::socket sock,
 // client reads them. So send FIN first, then read and discard what the
 // client still sends, for at most a second and 1 MiB, then close.
 asio::awaitable<void> Server::Impl::Linger(Ctx& c) {
-  asio::error_code ec;
-  c.sock.shutdown(tcp::socket::shutdown_send, ec);
-  if (ec) co_return;
+  // Deadlines first: the client sees our FIN at once and may act on it.
   c.conn.aborted = false;
   c.conn.idle_deadline = p.clock->Now() + std::chrono::seconds(1);
   c.conn.session_deadline =
       std::min(c.conn.session_deadline, c.conn.idle_deadline);
+  asio::error_code ec;
+  c.sock.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
   size_t discarded = 0;
   while (discarded < (1 << 20)) {
     c.conn.waiting_for_client = true;
