@@ -160,7 +160,9 @@ base::Result<SourceQuery> ParseQuery(const Params& params,
                                      uint64_t max_limit) {
   SourceQuery q;
   q.limit = default_limit;
-  for (const auto& [key, value] : params) {
+  for (const auto& kv : params) {
+    const std::string& key = kv.first;  // not a binding: lambdas capture it
+    const std::string& value = kv.second;
     auto err = [&](const std::string& why) {
       return base::Status::Error("bad " + key + ": " + why);
     };
