@@ -53,6 +53,8 @@ Server::Server(ServerParams params) : impl_(std::make_unique<Impl>()) {
   double shortest = std::min(impl_->p.config.smtp.idle_timeout,
                              impl_->p.config.smtp.session_timeout);
   shortest = std::min(shortest, impl_->p.config.server.proxy_timeout);
+  impl_->idle_timeout = duration_cast<base::Duration>(
+      std::chrono::duration<double>(impl_->p.config.smtp.idle_timeout));
   impl_->sweep_period = std::clamp(milliseconds(int64_t(shortest * 1000 / 8)),
                                    milliseconds(20), milliseconds(1000));
   // Descriptors: take all the kernel allows us; keep fd_reserve spare.
@@ -214,7 +216,7 @@ void Server::Impl::StopWorker(Worker& w) {
 asio::awaitable<void> Server::Impl::Sweep(Worker& w) {
   while (!w.stopping) {
     w.sweeper.expires_after(sweep_period);
-    auto [ec] = co_await w.sweeper.async_wait(kNoThrow);
+    co_await w.sweeper.async_wait(kNoThrow);
     if (w.stopping) break;
     auto now = p.clock->Now();
     for (Conn* c = w.head.next; c != &w.head; c = c->next) {
@@ -248,7 +250,8 @@ asio::awaitable<void> Server::Impl::AcceptLoop(Worker& w, tcp::acceptor& acc) {
       continue;
     }
     tcp::endpoint peer;  // filled by accept(2): no getpeername per session
-    auto [ec, sock] = co_await acc.async_accept(peer, kNoThrow);
+    auto [ec, sock] =
+        co_await acc.async_accept(w.io.get_executor(), peer, kNoThrow);
     if (w.stopping) break;
     if (ec) {
       Count(Counter::kAcceptErrors);
@@ -264,7 +267,7 @@ asio::awaitable<void> Server::Impl::AcceptLoop(Worker& w, tcp::acceptor& acc) {
       continue;
     }
     Count(Counter::kConnectionsAccepted);
-    asio::co_spawn(w.io, Session(w, std::move(sock), peer), asio::detached);
+    StartSession(w, std::move(sock), peer);
   }
 }
 

@@ -66,6 +66,7 @@ class Server {
   int64_t open_connections() const;
 
  private:
+  friend struct Session;  // session.cc: one connection
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
