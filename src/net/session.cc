@@ -175,8 +175,9 @@ struct Tarpit {
   std::vector<smtp::ReplyMark> marks;  // filled by the engine
   bool window_set = false;
 
-  // The paced write in progress: its own copies of the replies and their
-  // marks (the worker's buffers serve other sessions while this one waits).
+  // The paced write in progress (only while there is one): its own copies
+  // of the replies and their marks (the worker's buffers serve other
+  // sessions while this one waits).
   struct Paced {
     std::string out;
     std::vector<smtp::ReplyMark> marks;
@@ -187,7 +188,8 @@ struct Tarpit {
     bool chunk_pending = false;  // chunk is waiting for its timer
     bool skip_first_delay = false;
     Then then = nullptr;
-  } paced;
+  };
+  std::unique_ptr<Paced> paced;
 
  private:
   std::atomic<int64_t>* held_;
@@ -315,19 +317,17 @@ Io Session::StartWait(base::Duration d, Then next) {
 void Session::StartPaced(std::string_view out,
                          std::vector<smtp::ReplyMark> marks,
                          bool skip_first_delay, Then next) {
-  auto& pw = tp->paced;
+  tp->paced = std::make_unique<Tarpit::Paced>();
+  auto& pw = *tp->paced;
   pw.out.assign(out);
   pw.marks = std::move(marks);
-  pw.index = pw.begin = 0;
-  pw.cursor.reset();
-  pw.chunk_pending = false;
   pw.skip_first_delay = skip_first_delay;
   pw.then = next;
   PaceStep(true);
 }
 
 void Session::PaceStep(bool ok) {
-  auto& pw = tp->paced;
+  auto& pw = *tp->paced;
   while (ok) {
     Io r;
     if (pw.chunk_pending) {  // its wait is over: send it
@@ -365,10 +365,7 @@ void Session::PaceStep(bool ok) {
     ok = r == Io::kDone;
   }
   Then next = pw.then;
-  // A tarpitted session mostly waits: keep no reply copies meanwhile.
-  std::string().swap(pw.out);
-  std::vector<smtp::ReplyMark>().swap(pw.marks);
-  pw.cursor.reset();
+  tp->paced.reset();  // a tarpitted session mostly waits: keep no copies
   (this->*next)(ok);
 }
 
