@@ -130,7 +130,9 @@ class Server:
 
     def start(self):
         self.port = free_port()
-        if self.kind == "smtp-sink":
+        if self.kind == "floor":
+            cmd = [os.path.join(self.args.build, "floor_sink"), str(self.port)]
+        elif self.kind == "smtp-sink":
             cmd = [SMTP_SINK]
             if os.geteuid() == 0:
                 cmd += ["-u", "nobody"]
@@ -345,6 +347,10 @@ def main():
         servers = ["smtp-sink"]
     else:
         args.spamsink_args = supported_flags(args.spamsink, args.spamsink_args)
+    # floor_sink (bench/floor_sink.cc): the syscall floor of the protocol,
+    # a yardstick for what any sink can reach on this kernel.
+    if os.access(os.path.join(args.build, "floor_sink"), os.X_OK):
+        servers.append("floor")
 
     tmp = tempfile.mkdtemp(prefix="spamsink-bench-")
     os.chmod(tmp, 0o777)
@@ -368,7 +374,8 @@ def main():
                           file=sys.stderr)
             if not args.only or "idle" in args.only:
                 name = f"idle {idle} held"
-                order = servers if rep % 2 == 0 else list(reversed(servers))
+                held = [s for s in servers if s != "floor"]
+                order = held if rep % 2 == 0 else list(reversed(held))
                 for kind in order:
                     cell = run_idle(Server(kind, args, tmp), smtpsend, idle, hold)
                     results.setdefault(name, {}).setdefault(kind, []).append(cell)
