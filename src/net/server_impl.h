@@ -28,9 +28,10 @@ inline constexpr size_t kReadBuffer = 64 * 1024;
 // and no type-erased work tracking in every pending operation.
 using Executor = asio::io_context::executor_type;
 using Socket = asio::basic_stream_socket<tcp, Executor>;
-using Timer = asio::basic_waitable_timer<
-    std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
-    Executor>;
+using Timer =
+    asio::basic_waitable_timer<std::chrono::steady_clock,
+                               asio::wait_traits<std::chrono::steady_clock>,
+                               Executor>;
 
 // A connection as the sweeper sees it: deadlines and the socket to cancel.
 struct Conn {
@@ -39,8 +40,8 @@ struct Conn {
   Socket* socket = nullptr;
   base::SteadyTime idle_deadline;
   base::SteadyTime session_deadline;
-  Timer* timer = nullptr;  // the tarpit's, when it has one
-  bool waiting_for_client = false;      // idle deadline applies
+  Timer* timer = nullptr;           // the tarpit's, when it has one
+  bool waiting_for_client = false;  // idle deadline applies
   bool aborted = false;
   smtp::Reply abort_reply = smtp::Reply::kIdleTimeout;
   smtp::CloseReason abort_reason = smtp::CloseReason::kIdleTimeout;

@@ -204,7 +204,9 @@ struct Session {
 
   // Primitives.
   Io StartSend(std::string_view data, Then then);
-  void Send(std::string_view data, Then then) { Go(StartSend(data, then), then); }
+  void Send(std::string_view data, Then then) {
+    Go(StartSend(data, then), then);
+  }
   Io StartWait(base::Duration d, Then then);
   void Go(Io r, Then then) {
     if (r != Io::kPending) (this->*then)(r == Io::kDone);
@@ -401,8 +403,7 @@ void Session::Start(const tcp::endpoint& peer) {
 }
 
 void Session::WaitProxy() {
-  sock.async_wait(Socket::wait_read,
-                  Bind([this](const asio::error_code& ec) {
+  sock.async_wait(Socket::wait_read, Bind([this](const asio::error_code& ec) {
                     OnProxyReadable(ec);
                   }));
 }
@@ -469,8 +470,8 @@ void Session::BeginSmtp() {
   const base::Clock& clock = *s.p.clock;
   conn.idle_deadline = clock.Now() + s.idle_timeout;
   engine.emplace(&s.p.session, &rec, rec.client.ToString(),
-                 uint64_t(rec.start_wall * 1e6) ^
-                     (uint64_t(w.index) << 56) ^ w.next_session);
+                 uint64_t(rec.start_wall * 1e6) ^ (uint64_t(w.index) << 56) ^
+                     w.next_session);
   // Caps, checked on the real client address.
   counted_ip = true;
   int per_ip = s.ip_counts.Add(rec.client);
@@ -677,8 +678,9 @@ void Session::Aborted() {
     ++rec.limits_hit;
   }
   // Best effort, never waits.
-  [[maybe_unused]] ssize_t n = ::send(sock.native_handle(), w.out.data(),
-                                      w.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  [[maybe_unused]] ssize_t n =
+      ::send(sock.native_handle(), w.out.data(), w.out.size(),
+             MSG_DONTWAIT | MSG_NOSIGNAL);
   End();
 }
 
@@ -769,24 +771,24 @@ void Session::Linger() {
 
 void Session::LingerWait() {
   conn.waiting_for_client = true;
-  sock.async_wait(Socket::wait_read, Bind([this](const asio::error_code& ec) {
-                    conn.waiting_for_client = false;
-                    if (ec || conn.aborted) return Finish();
-                    size_t n = 0;
-                    switch (Recv(sock.native_handle(), w.read_buf.get(),
-                                 kReadBuffer, &n)) {
-                      case Got::kWouldBlock:
-                        return LingerWait();
-                      case Got::kEof:  // the client has closed too
-                      case Got::kError:
-                        return Finish();
-                      case Got::kData:
-                        break;
-                    }
-                    lingered += uint32_t(n);
-                    if (lingered >= (1u << 20)) return Finish();
-                    LingerWait();
-                  }));
+  sock.async_wait(
+      Socket::wait_read, Bind([this](const asio::error_code& ec) {
+        conn.waiting_for_client = false;
+        if (ec || conn.aborted) return Finish();
+        size_t n = 0;
+        switch (Recv(sock.native_handle(), w.read_buf.get(), kReadBuffer, &n)) {
+          case Got::kWouldBlock:
+            return LingerWait();
+          case Got::kEof:  // the client has closed too
+          case Got::kError:
+            return Finish();
+          case Got::kData:
+            break;
+        }
+        lingered += uint32_t(n);
+        if (lingered >= (1u << 20)) return Finish();
+        LingerWait();
+      }));
 }
 
 // Unlinks, accounts, records, logs, and deletes the session.
