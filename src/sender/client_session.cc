@@ -142,6 +142,13 @@ void ClientSession::Record(Phase p, base::SteadyTime from,
       std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count());
 }
 
+void ClientSession::RecordReply(Phase p, const Expect& e,
+                                base::SteadyTime now) {
+  // A reply to a command not yet written (the server answered early or
+  // repeated itself) has no latency to measure.
+  if (e.sent != base::SteadyTime{}) Record(p, e.sent, now);
+}
+
 void ClientSession::OnConnected(base::SteadyTime now,
                                 std::string_view preface) {
   connected_ = true;
@@ -257,13 +264,13 @@ void ClientSession::HandleReply(int code, base::SteadyTime now) {
   Msg& m = msgs_[e.slot];
   switch (e.kind) {
     case Kind::kBanner:
-      Record(Phase::kBanner, e.sent, now);
+      RecordReply(Phase::kBanner, e, now);
       if (!ok) return FailSession(ClassOf(code), now, true);
       // An early talker already sent EHLO; its reply comes next.
       if (head_ >= queue_.size()) EmitEhlo();
       return;
     case Kind::kEhlo:
-      Record(Phase::kEhlo, e.sent, now);
+      RecordReply(Phase::kEhlo, e, now);
       if (ok) return AfterGreeting(now);
       if (code / 100 == 5 && !helo_tried_) {
         helo_tried_ = true;
@@ -274,7 +281,7 @@ void ClientSession::HandleReply(int code, base::SteadyTime now) {
       }
       return FailSession(ClassOf(code), now, true);
     case Kind::kHelo:
-      Record(Phase::kEhlo, e.sent, now);
+      RecordReply(Phase::kEhlo, e, now);
       if (ok) return AfterGreeting(now);
       return FailSession(ClassOf(code), now, true);
     case Kind::kStartTls:
@@ -287,7 +294,7 @@ void ClientSession::HandleReply(int code, base::SteadyTime now) {
       tls_done_ = true;
       return AfterGreeting(now);
     case Kind::kMail:
-      Record(Phase::kMail, e.sent, now);
+      RecordReply(Phase::kMail, e, now);
       if (!ok && !m.decided) Decide(m, ClassOf(code));
       if (!pipelining_) {
         if (!ok) return FailedTransaction(now);
@@ -297,7 +304,7 @@ void ClientSession::HandleReply(int code, base::SteadyTime now) {
       }
       return;
     case Kind::kRcpt:
-      Record(Phase::kRcpt, e.sent, now);
+      RecordReply(Phase::kRcpt, e, now);
       m.rcpt_replies++;
       if (ok) {
         m.rcpt_ok++;
@@ -309,7 +316,7 @@ void ClientSession::HandleReply(int code, base::SteadyTime now) {
       if (m.rcpt_replies == gen_->recipients()) OnEnvelopeDone(m, e.slot, now);
       return;
     case Kind::kData:
-      Record(Phase::kData, e.sent, now);
+      RecordReply(Phase::kData, e, now);
       if (code == 354) {
         if (m.decided) {  // a lenient server: end the empty message
           Emit(".\r\n", false);
@@ -323,7 +330,7 @@ void ClientSession::HandleReply(int code, base::SteadyTime now) {
       return FailedTransaction(now);
     case Kind::kEod:
     case Kind::kBdat:
-      Record(Phase::kEndOfData, e.sent, now);
+      RecordReply(Phase::kEndOfData, e, now);
       if (!m.decided) Decide(m, ok ? Outcome::kAccepted : ClassOf(code));
       m.live = false;
       if (e.chained) return;

@@ -126,6 +126,7 @@ class ClientSession {
   void EmitCmd(std::string_view s);  // copied into cmd_
   void Push(Kind k, int slot, bool chained = false);
   void Record(Phase p, base::SteadyTime from, base::SteadyTime to);
+  void RecordReply(Phase p, const Expect& e, base::SteadyTime now);
   void HandleLine(std::string_view line, base::SteadyTime now);
   void HandleReply(int code, base::SteadyTime now);
   void OnEnvelopeDone(Msg& m, int slot, base::SteadyTime now);

@@ -166,6 +166,24 @@ TEST(ClientSessionTest, InputAfterRejectionDoesNotEatTheQuit) {
   EXPECT_EQ(h.Count(Outcome::kRejectedPermanent), 1u);
 }
 
+// A reply that arrives before its command was written (a server that
+// answers early, or repeats its banner) has no latency to measure: it must
+// not be timed from the clock's epoch.
+TEST(ClientSessionTest, ReplyBeforeItsCommandIsNotTimed) {
+  Harness h;
+  h.clock_.Advance(std::chrono::hours(1));  // the epoch is far away
+  h.Connect();
+  h.Reply("220 sink\r\n", milliseconds(5));
+  ASSERT_EQ(h.session_->want(), Want::kWrite);  // EHLO queued, not written
+  h.session_->OnBytes("250 sink\r\n", h.clock_.Now());
+  const auto& ehlo = h.stats_.phase[int(Phase::kEhlo)];
+  EXPECT_EQ(ehlo.count(), 0u);
+  EXPECT_LT(ehlo.max(), int64_t(1e9)) << "timed from the epoch";
+  // The engine carries on: EHLO and the MAIL it already answered go out.
+  EXPECT_EQ(h.Written(),
+            "EHLO localhost\r\nMAIL FROM:<smtpsend@localhost>\r\n");
+}
+
 TEST(ClientSessionTest, ServiceClosingIsTemporary) {
   Harness h;
   h.Connect();
