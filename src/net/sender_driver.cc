@@ -65,6 +65,15 @@ class Slot {
   awaitable<void> Watchdog();
   // Ends an idle --hold early (the run is stopping).
   void CancelHold() { hold_timer_.cancel(); }
+  // Cuts the running session short (the run was stopped and the grace
+  // period is over): it ends as a timeout.
+  void CutShort() {
+    if (!active_ || timed_out_) return;
+    timed_out_ = true;
+    asio::error_code ignored;
+    socket_.close(ignored);
+    hold_timer_.cancel();
+  }
   void Retire() {
     retired_ = true;
     watchdog_.cancel();
@@ -408,18 +417,33 @@ base::Result<SenderResult> RunSender(const SenderOptions& opts,
       w->io.run();
       running--;
     });
-  // The waiting thread: progress, -t and SIGINT. Not a hot path.
+  // The waiting thread: progress, -t and SIGINT. Not a hot path. After a
+  // stop, sessions still running get a grace period to finish their
+  // message, then are cut short (a slow or tarpitting server would
+  // otherwise hold the run for up to --phase-timeout per reply).
+  constexpr auto kStopGrace = std::chrono::seconds(2);
   auto last_tick = Clock::now();
+  Clock::time_point stopped_at{};
+  bool cut = false;
   while (running.load() > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!plan.stopped() &&
         (g_stop.load() || (opts.duration > 0 && elapsed >= opts.duration))) {
       plan.Stop();
+      if (g_stop.load()) stopped_at = Clock::now();  // not for -t
       // Held sessions would otherwise idle to the end of --hold.
       for (auto& w : workers)
         asio::post(w->io, [wp = w.get()] {
           for (auto& s : wp->slots) s->CancelHold();
+        });
+    }
+    if (plan.stopped() && !cut && stopped_at != Clock::time_point{} &&
+        Clock::now() - stopped_at >= kStopGrace) {
+      cut = true;
+      for (auto& w : workers)
+        asio::post(w->io, [wp = w.get()] {
+          for (auto& s : wp->slots) s->CutShort();
         });
     }
     if (progress_fn &&

@@ -3,13 +3,17 @@
 // until it is built), and against bare sockets for the failure classes.
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "sender/loopback_test_util.h"
@@ -256,6 +260,59 @@ TEST_F(SpamsinkTest, Ipv4SmtpsendNAloneWorksAsTheOriginalReadme) {
       RunCapture({smtpsend_, "-p", std::to_string(port_), "-n", "100"});
   ASSERT_EQ(r.status, 0) << r.err << r.out;
   EXPECT_NE(r.out.find("Sent 100 messages in "), std::string::npos) << r.out;
+}
+
+// A tarpit that holds every banner for a minute.
+class SpamsinkTarpitTest : public SpamsinkTest {
+ protected:
+  std::vector<std::string> ExtraArgs() override {
+    return {"--tarpit-enabled",      "true", "--tarpit-stutter",      "false",
+            "--tarpit-greeting-min", "60",   "--tarpit-greeting-max", "60"};
+  }
+};
+
+// SIGTERM stops the run: sessions still waiting on a slow server are cut
+// short after a grace period, and the report is printed, instead of
+// waiting out the greeting delay or --phase-timeout.
+TEST_F(SpamsinkTarpitTest, SigtermCutsRunningSessionsShort) {
+  double before = Metric("spamsink_tarpit_sessions_total");
+  ASSERT_GE(before, 0) << "no tarpit_sessions_total in /metrics";
+  std::string out_path = dir_ + "/smtpsend.out";
+  std::string port = std::to_string(port_);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(smtpsend_.c_str(), smtpsend_.c_str(), "-p", port.c_str(), "-s", "3",
+          "-n", "3", "--phase-timeout", "120", "--ignore-failures",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // (>=: the start-up probe's own session may be counted after `before`.)
+  EXPECT_GE(AwaitMetric("spamsink_tarpit_sessions_total", before + 3),
+            before + 3);
+  kill(pid, SIGTERM);
+  // Bounded: 30 s, against the 60 s greeting it would otherwise wait for.
+  int status = -1;
+  bool exited = false;
+  for (int i = 0; i < 3000 && !exited; ++i) {
+    exited = waitpid(pid, &status, WNOHANG) == pid;
+    if (!exited) usleep(10000);
+  }
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  ASSERT_TRUE(exited) << "smtpsend still running 30 s after SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::ifstream in(out_path);
+  std::string out((std::istreambuf_iterator<char>(in)),
+                  std::istreambuf_iterator<char>());
+  EXPECT_NE(out.find("sessions: 3 (clean 0; failed: connect 0, timeout 3"),
+            std::string::npos)
+      << out;
 }
 
 class SpamsinkProxyTest : public SpamsinkTest {
