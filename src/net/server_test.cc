@@ -323,6 +323,27 @@ TEST_F(ServerTest, TarpitDelaysAndStutters) {
   EXPECT_GE(r.replies_stuttered, 7u);
 }
 
+// Shutdown reaches sessions that wait on the tarpit's timer (a greeting
+// delay of a minute here): each ends at once and its record is kept.
+TEST_F(ServerTest, ShutdownEndsTarpitWaitsAndKeepsRecords) {
+  auto cfg = ShortTarpit();
+  cfg.tarpit.greeting = {60, 60};
+  Start(cfg);
+  Client a(port_), b(port_);
+  for (int i = 0; i < 500 && server_->open_connections() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(server_->open_connections(), 2);
+  server_->Stop();
+  thread_.join();  // returns only once every session has ended
+  ASSERT_EQ(sink_.records().size(), 2u);
+  for (const auto& r : sink_.records()) {
+    EXPECT_TRUE(r.tarpitted);
+    EXPECT_EQ(r.close_reason, smtp::CloseReason::kShutdown);
+  }
+  EXPECT_EQ(a.Reply(), "");  // closed before any banner
+}
+
 TEST_F(ServerTest, EarlyTalkerIsRefused) {
   Start(ShortTarpit());
   Client c(port_);
