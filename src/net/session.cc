@@ -525,7 +525,7 @@ void Session::BeginSmtp() {
 }
 
 void Session::GreetAfterDelay(bool ok) {
-  if (!ok) return End();
+  if (!ok) return conn.aborted ? Aborted() : End();  // 421 even before 220
   asio::error_code avail_ec;
   early = early || sock.available(avail_ec) > 0;
   if (early) {
@@ -546,7 +546,7 @@ void Session::GreetAfterDelay(bool ok) {
 }
 
 void Session::AfterPacedGreeting(bool ok) {
-  if (!ok) return End();
+  if (!ok) return conn.aborted ? Aborted() : End();
   AfterGreeting(true);
 }
 
