@@ -24,8 +24,9 @@ inline constexpr auto kNoThrow =
 inline constexpr size_t kReadBuffer = 64 * 1024;
 
 // Sessions' sockets and timers name the io_context's executor type rather
-// than any_io_executor: 8 bytes instead of 40 in every socket and timer,
-// and no type-erased work tracking in every pending operation.
+// than any_io_executor (8 bytes instead of 56: a socket is 40 B instead of
+// 88, a timer 72 B instead of 120), and their pending operations carry no
+// type-erased work tracking.
 using Executor = asio::io_context::executor_type;
 using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Timer =
