@@ -26,7 +26,7 @@ class ApiTest : public ::testing::Test {
     a.delay_seconds = 12.5;
     a.replies_stuttered = 3;
     a.slow_reads = 2;
-    smtp::AddName(&a.helo_names, "spammer.example");
+    peer::AddName(&a.helo_names, "spammer.example");
     ledger_->Record(a);
     ledger_->Record(Session("192.0.2.1", 1, 100, now_ - 50, 1));
     auto b = Session("198.51.100.2", 2, 90000, now_ - 10, 600);

@@ -40,8 +40,8 @@ std::pair<double, double> Memory() {
   return {rss, hwm};
 }
 
-smtp::SessionRecord Session(uint32_t i, double now) {
-  smtp::SessionRecord s;
+peer::SessionSummary Session(uint32_t i, double now) {
+  peer::SessionSummary s;
   // Spread over 10.0.0.0/8 and 2001:db8::/32 (one in eight is IPv6).
   if (i % 8 == 7) {
     std::array<uint8_t, 16> b{0x20, 0x01, 0x0d, 0xb8};
@@ -58,10 +58,10 @@ smtp::SessionRecord Session(uint32_t i, double now) {
   s.bytes = 1000 + (i * 7919u) % 50000;
   s.commands = 8;
   s.early_talker = i % 17 == 0;
-  smtp::AddName(&s.helo_names, "host" + std::to_string(i % 1000) + ".example");
-  smtp::AddName(&s.mail_from_domains,
+  peer::AddName(&s.helo_names, "host" + std::to_string(i % 1000) + ".example");
+  peer::AddName(&s.mail_from_domains,
                 "d" + std::to_string(i % 300) + ".example");
-  smtp::AddName(&s.rcpt_domains, "victim.example");
+  peer::AddName(&s.rcpt_domains, "victim.example");
   return s;
 }
 
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     auto l = ledger::Ledger::Create(ledger::NewMemoryStore(), c,
                                     &base::SystemClock::Get(), false);
     constexpr uint32_t kPerThread = 500000;
-    std::vector<smtp::SessionRecord> pre;
+    std::vector<peer::SessionSummary> pre;
     for (uint32_t i = 0; i < 4096; ++i) pre.push_back(Session(i, now));
     auto t0 = Clock::now();
     std::vector<std::thread> ts;

@@ -26,7 +26,7 @@ namespace {
 class LedgerSink final : public net::SessionSink {
  public:
   explicit LedgerSink(ledger::Ledger* ledger) : ledger_(ledger) {}
-  void Record(const smtp::SessionRecord& r) override { ledger_->Record(r); }
+  void Record(const peer::SessionSummary& r) override { ledger_->Record(r); }
 
  private:
   ledger::Ledger* ledger_;

@@ -136,7 +136,7 @@ std::string CsvField(std::string_view v) {
   return s + "\"";
 }
 
-std::string NamesField(const std::vector<smtp::NameCount>& names) {
+std::string NamesField(const std::vector<peer::NameCount>& names) {
   std::string s;
   for (const auto& n : names) {
     if (!s.empty()) s += ' ';
@@ -311,7 +311,7 @@ base::Result<ExportOptions> ParseExportOptions(const Params& params) {
 }
 
 nlohmann::ordered_json SourceToJson(const SourceRecord& r) {
-  auto names = [](const std::vector<smtp::NameCount>& list) {
+  auto names = [](const std::vector<peer::NameCount>& list) {
     nlohmann::ordered_json a = nlohmann::ordered_json::array();
     for (const auto& n : list)
       a.push_back({{"name", n.name}, {"count", n.count}});

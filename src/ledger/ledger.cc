@@ -119,7 +119,7 @@ Ledger::Shard* Ledger::LocalShard() {
   return s.get();
 }
 
-void Ledger::Record(const smtp::SessionRecord& session) {
+void Ledger::Record(const peer::SessionSummary& session) {
   if (closed_.load(std::memory_order_relaxed)) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return;

@@ -31,7 +31,7 @@
 #include "ledger/query.h"
 #include "ledger/source.h"
 #include "ledger/store.h"
-#include "smtp/session_record.h"
+#include "peer/summary.h"
 
 namespace ledger {
 
@@ -96,7 +96,7 @@ class Ledger {
 
   // Adds one ended session. Thread-safe, cheap, never blocks on the store.
   // Sessions recorded after Close() are dropped (and counted).
-  void Record(const smtp::SessionRecord& session);
+  void Record(const peer::SessionSummary& session);
 
   // Commits everything recorded before the call. Returns the store's error
   // if the commit failed (the data stays pending). Thread-safe.

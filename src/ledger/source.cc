@@ -9,8 +9,8 @@ const std::vector<std::string_view> kEvidenceNames = {
     "early_talker",     "pipelining",      "bare_lf",    "bare_cr",
     "unknown_commands", "protocol_errors", "limits_hit", "auth_attempts"};
 
-size_t NamesBytes(const std::vector<smtp::NameCount>& names) {
-  size_t n = names.capacity() * sizeof(smtp::NameCount);
+size_t NamesBytes(const std::vector<peer::NameCount>& names) {
+  size_t n = names.capacity() * sizeof(peer::NameCount);
   for (const auto& e : names) {
     if (e.name.size() > 15) n += e.name.capacity() + 1;
   }
@@ -47,28 +47,28 @@ size_t SourceRecord::ApproxBytes() const {
          NamesBytes(mail_from_domains) + NamesBytes(rcpt_domains);
 }
 
-void MergeName(std::vector<smtp::NameCount>* list, std::string_view name,
+void MergeName(std::vector<peer::NameCount>* list, std::string_view name,
                uint32_t count) {
-  if (name.size() > smtp::kMaxNameLength) {
-    name = name.substr(0, smtp::kMaxNameLength);
+  if (name.size() > peer::kMaxNameLength) {
+    name = name.substr(0, peer::kMaxNameLength);
   }
   auto it =
       std::find_if(list->begin(), list->end(),
-                   [&](const smtp::NameCount& e) { return e.name == name; });
+                   [&](const peer::NameCount& e) { return e.name == name; });
   if (it != list->end()) {
-    smtp::NameCount e = std::move(*it);
+    peer::NameCount e = std::move(*it);
     e.count += count;
     list->erase(it);
     list->insert(list->begin(), std::move(e));
     return;
   }
-  if (list->size() >= smtp::kMaxNames) list->pop_back();
-  list->insert(list->begin(), smtp::NameCount{std::string(name), count});
+  if (list->size() >= peer::kMaxNames) list->pop_back();
+  list->insert(list->begin(), peer::NameCount{std::string(name), count});
 }
 
 namespace {
-void MergeNames(std::vector<smtp::NameCount>* list,
-                const std::vector<smtp::NameCount>& newer) {
+void MergeNames(std::vector<peer::NameCount>* list,
+                const std::vector<peer::NameCount>& newer) {
   // newer is most-recent-first: insert from its oldest so that its first
   // entry ends up in front.
   for (auto it = newer.rbegin(); it != newer.rend(); ++it) {
@@ -77,28 +77,23 @@ void MergeNames(std::vector<smtp::NameCount>* list,
 }
 }  // namespace
 
-void MergeSession(SourceRecord* rec, const smtp::SessionRecord& s) {
+void MergeSession(SourceRecord* rec, const peer::SessionSummary& s) {
   if (rec->first_seen == 0 || s.start_wall < rec->first_seen) {
     rec->first_seen = s.start_wall;
   }
   rec->last_seen = std::max(rec->last_seen, s.end_wall);
-  rec->connections += 1;
+  peer::Merge(rec, s);
   rec->sessions_with_mail += s.transactions > 0 ? 1 : 0;
   rec->transactions += s.transactions;
-  rec->messages += s.messages;
   rec->recipients += s.recipients;
   rec->bytes += s.bytes;
-  rec->seconds_held += s.duration_seconds;
   rec->commands += s.commands;
   rec->tls_sessions += s.tls ? 1 : 0;
   rec->proxied_sessions += s.via_proxy ? 1 : 0;
   rec->auth_attempts += s.auth_attempts;
-  rec->early_talker += s.early_talker ? 1 : 0;
   rec->pipelining += s.pipelined_without_ehlo ? 1 : 0;
-  rec->bare_lf += s.bare_lf;
   rec->bare_cr += s.bare_cr;
   rec->unknown_commands += s.unknown_commands;
-  rec->protocol_errors += s.protocol_errors;
   rec->limits_hit += s.limits_hit;
   rec->tarpitted_sessions += s.tarpitted ? 1 : 0;
   rec->delay_seconds += s.delay_seconds;
@@ -124,23 +119,18 @@ void MergeRecord(SourceRecord* rec, const SourceRecord& d) {
     rec->first_seen = d.first_seen;
   }
   rec->last_seen = std::max(rec->last_seen, d.last_seen);
-  rec->connections += d.connections;
+  peer::Add(rec, d);
   rec->sessions_with_mail += d.sessions_with_mail;
   rec->transactions += d.transactions;
-  rec->messages += d.messages;
   rec->recipients += d.recipients;
   rec->bytes += d.bytes;
-  rec->seconds_held += d.seconds_held;
   rec->commands += d.commands;
   rec->tls_sessions += d.tls_sessions;
   rec->proxied_sessions += d.proxied_sessions;
   rec->auth_attempts += d.auth_attempts;
-  rec->early_talker += d.early_talker;
   rec->pipelining += d.pipelining;
-  rec->bare_lf += d.bare_lf;
   rec->bare_cr += d.bare_cr;
   rec->unknown_commands += d.unknown_commands;
-  rec->protocol_errors += d.protocol_errors;
   rec->limits_hit += d.limits_hit;
   rec->tarpitted_sessions += d.tarpitted_sessions;
   rec->delay_seconds += d.delay_seconds;
@@ -155,7 +145,7 @@ void MergeRecord(SourceRecord* rec, const SourceRecord& d) {
 }
 
 const char* CloseReasonKey(int index) {
-  return smtp::CloseReasonName(smtp::CloseReason(index));
+  return peer::CloseReasonName(peer::CloseReason(index));
 }
 
 int CloseReasonIndex(std::string_view name) {

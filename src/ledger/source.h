@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "base/ip.h"
-#include "smtp/session_record.h"
+#include "peer/history.h"
 
 namespace ledger {
 
-inline constexpr int kNumCloseReasons = int(smtp::CloseReason::kIoError) + 1;
+using peer::kNumCloseReasons;
 
 // Evidence flags, usable as filters (?evidence=early_talker,bare_lf).
 enum class Evidence : uint32_t {
@@ -33,28 +33,24 @@ bool ParseEvidence(std::string_view name, Evidence* out);
 // All flag names, in bit order.
 const std::vector<std::string_view>& EvidenceNames();
 
-struct SourceRecord {
+// The History part (connections, messages, early_talker, bare_lf,
+// protocol_errors, seconds_held) is what the tarpit's reputation reads.
+struct SourceRecord : peer::History {
   base::IpAddress ip;
   double first_seen = 0;            // Unix seconds (session start)
   double last_seen = 0;             // Unix seconds (session end)
-  uint64_t connections = 0;         // sessions opened
   uint64_t sessions_with_mail = 0;  // sessions with a MAIL accepted
   uint64_t transactions = 0;
-  uint64_t messages = 0;
   uint64_t recipients = 0;
   uint64_t bytes = 0;
-  double seconds_held = 0;  // total time the sender spent connected
   uint64_t commands = 0;
   uint64_t tls_sessions = 0;
   uint64_t proxied_sessions = 0;  // address came from a PROXY header
   uint64_t auth_attempts = 0;
   // Evidence counters.
-  uint64_t early_talker = 0;  // sessions
   uint64_t pipelining = 0;    // sessions
-  uint64_t bare_lf = 0;
   uint64_t bare_cr = 0;
   uint64_t unknown_commands = 0;
-  uint64_t protocol_errors = 0;
   uint64_t limits_hit = 0;
   // Tarpit accounting.
   uint64_t tarpitted_sessions = 0;  // sessions the tarpit held
@@ -62,10 +58,10 @@ struct SourceRecord {
   uint64_t replies_stuttered = 0;   // replies sent a few bytes at a time
   uint64_t slow_reads = 0;          // DATA reads throttled by the slow reader
   std::array<uint64_t, kNumCloseReasons> close_reasons{};
-  // Most recent distinct names first, at most smtp::kMaxNames each.
-  std::vector<smtp::NameCount> helo_names;
-  std::vector<smtp::NameCount> mail_from_domains;
-  std::vector<smtp::NameCount> rcpt_domains;
+  // Most recent distinct names first, at most peer::kMaxNames each.
+  std::vector<peer::NameCount> helo_names;
+  std::vector<peer::NameCount> mail_from_domains;
+  std::vector<peer::NameCount> rcpt_domains;
 
   // The Evidence bits whose counters are non-zero.
   uint32_t EvidenceMask() const;
@@ -76,16 +72,16 @@ struct SourceRecord {
 };
 
 // Adds one ended session to rec (rec.ip must already be session.client).
-void MergeSession(SourceRecord* rec, const smtp::SessionRecord& session);
+void MergeSession(SourceRecord* rec, const peer::SessionRecord& session);
 // Adds a delta (same ip) to rec: counters add, first_seen takes the min,
 // last_seen the max, name lists merge with delta's names treated as newer.
 void MergeRecord(SourceRecord* rec, const SourceRecord& delta);
 // Adds count sightings of name to list: moves it to the front (most recent),
-// keeps at most smtp::kMaxNames entries (the oldest fall off).
-void MergeName(std::vector<smtp::NameCount>* list, std::string_view name,
+// keeps at most peer::kMaxNames entries (the oldest fall off).
+void MergeName(std::vector<peer::NameCount>* list, std::string_view name,
                uint32_t count);
 
-// Stable name of a close reason index (smtp::CloseReasonName), and back.
+// Stable name of a close reason index (peer::CloseReasonName), and back.
 const char* CloseReasonKey(int index);
 int CloseReasonIndex(std::string_view name);  // -1 if unknown
 

@@ -19,7 +19,7 @@ TEST(MergeSession, AddsCountersAndTimes) {
   s1.tls = true;
   s1.early_talker = true;
   s1.bare_lf = 3;
-  s1.close_reason = smtp::CloseReason::kIdleTimeout;
+  s1.close_reason = peer::CloseReason::kIdleTimeout;
   s1.tarpitted = true;
   s1.delay_seconds = 7.5;
   s1.replies_stuttered = 4;
@@ -48,37 +48,37 @@ TEST(MergeSession, AddsCountersAndTimes) {
   EXPECT_DOUBLE_EQ(r.delay_seconds, 7.75);
   EXPECT_EQ(r.replies_stuttered, 5u);
   EXPECT_EQ(r.slow_reads, 2u);
-  EXPECT_EQ(r.close_reasons[int(smtp::CloseReason::kIdleTimeout)], 1u);
-  EXPECT_EQ(r.close_reasons[int(smtp::CloseReason::kQuit)], 1u);
+  EXPECT_EQ(r.close_reasons[int(peer::CloseReason::kIdleTimeout)], 1u);
+  EXPECT_EQ(r.close_reasons[int(peer::CloseReason::kQuit)], 1u);
   EXPECT_EQ(r.EvidenceMask(), uint32_t(Evidence::kEarlyTalker) |
                                   uint32_t(Evidence::kBareLf) |
                                   uint32_t(Evidence::kAuthAttempts));
 }
 
 TEST(MergeName, MostRecentFirstAndBounded) {
-  std::vector<smtp::NameCount> list;
-  for (size_t i = 0; i < smtp::kMaxNames + 3; ++i) {
+  std::vector<peer::NameCount> list;
+  for (size_t i = 0; i < peer::kMaxNames + 3; ++i) {
     MergeName(&list, "host" + std::to_string(i), 1);
   }
-  ASSERT_EQ(list.size(), smtp::kMaxNames);
-  EXPECT_EQ(list.front().name, "host" + std::to_string(smtp::kMaxNames + 2));
+  ASSERT_EQ(list.size(), peer::kMaxNames);
+  EXPECT_EQ(list.front().name, "host" + std::to_string(peer::kMaxNames + 2));
   EXPECT_EQ(list.back().name, "host3");  // host0..2 fell off
   MergeName(&list, "host5", 4);
   EXPECT_EQ(list.front().name, "host5");
   EXPECT_EQ(list.front().count, 5u);
-  EXPECT_EQ(list.size(), smtp::kMaxNames);
+  EXPECT_EQ(list.size(), peer::kMaxNames);
   MergeName(&list, std::string(1000, 'x'), 1);
-  EXPECT_EQ(list.front().name.size(), smtp::kMaxNameLength);
+  EXPECT_EQ(list.front().name.size(), peer::kMaxNameLength);
 }
 
 TEST(MergeRecord, EqualsMergingSessionsDirectly) {
   // Merging per-batch deltas must give the same record as merging every
   // session into one record.
-  std::vector<smtp::SessionRecord> sessions;
+  std::vector<peer::SessionSummary> sessions;
   for (int i = 0; i < 20; ++i) {
     auto s = Session("2001:db8::7", i % 3, 10 * i, 1000 + i, i);
-    smtp::AddName(&s.helo_names, "helo" + std::to_string(i % 11));
-    smtp::AddName(&s.rcpt_domains, "d" + std::to_string(i % 4) + ".example");
+    peer::AddName(&s.helo_names, "helo" + std::to_string(i % 11));
+    peer::AddName(&s.rcpt_domains, "d" + std::to_string(i % 4) + ".example");
     s.unknown_commands = i % 2;
     s.tarpitted = i % 2 == 0;
     s.delay_seconds = i * 0.5;

@@ -94,21 +94,21 @@ struct StmtDeleter {
 };
 using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
 
-std::string NamesJson(const std::vector<smtp::NameCount>& names) {
+std::string NamesJson(const std::vector<peer::NameCount>& names) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& n : names) j.push_back({n.name, n.count});
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::vector<smtp::NameCount> ParseNames(const unsigned char* text) {
-  std::vector<smtp::NameCount> out;
+std::vector<peer::NameCount> ParseNames(const unsigned char* text) {
+  std::vector<peer::NameCount> out;
   if (text == nullptr) return out;
   auto j = nlohmann::json::parse(reinterpret_cast<const char*>(text), nullptr,
                                  /*allow_exceptions=*/false);
   if (!j.is_array()) return out;
   for (const auto& e : j) {
     if (e.is_array() && e.size() == 2 && e[0].is_string() &&
-        e[1].is_number_unsigned() && out.size() < smtp::kMaxNames) {
+        e[1].is_number_unsigned() && out.size() < peer::kMaxNames) {
       out.push_back({e[0].get<std::string>(), e[1].get<uint32_t>()});
     }
   }

@@ -64,7 +64,7 @@ SourceRecord Delta(const std::string& ip, uint64_t messages, double seen) {
   r.delay_seconds = 2.25;
   r.replies_stuttered = 3;
   r.slow_reads = messages;
-  r.close_reasons[int(smtp::CloseReason::kQuit)] = 1;
+  r.close_reasons[int(peer::CloseReason::kQuit)] = 1;
   MergeName(&r.helo_names, "helo-" + ip, 1);
   return r;
 }

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "base/ip.h"
-#include "smtp/session_record.h"
+#include "peer/summary.h"
 
 namespace ledger::testing {
 
@@ -17,10 +17,10 @@ inline base::IpAddress Ip(const std::string& text) {
 }
 
 // A session from ip with the given counts, ended at end_wall.
-inline smtp::SessionRecord Session(const std::string& ip, uint32_t messages,
+inline peer::SessionSummary Session(const std::string& ip, uint32_t messages,
                                    uint64_t bytes, double end_wall = 1.7e9,
                                    double duration = 2) {
-  smtp::SessionRecord s;
+  peer::SessionSummary s;
   s.client = Ip(ip);
   s.start_wall = end_wall - duration;
   s.end_wall = end_wall;
@@ -30,7 +30,7 @@ inline smtp::SessionRecord Session(const std::string& ip, uint32_t messages,
   s.recipients = messages * 2;
   s.bytes = bytes;
   s.commands = 3 + messages * 4;
-  s.close_reason = smtp::CloseReason::kQuit;
+  s.close_reason = peer::CloseReason::kQuit;
   return s;
 }
 

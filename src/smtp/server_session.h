@@ -1,23 +1,30 @@
-// The SMTP server engine: a pure state machine. Bytes go in; replies (into a
-// caller's buffer) and an action come out. It never touches a socket, a
-// timer or a store, so every protocol rule is tested with strings.
+// The SMTP server engine: a pure state machine. Bytes go in; one Step comes
+// out: how much input was consumed, the replies in order (each tagged with
+// the stage of the dialogue it answers, which the tarpit paces), the events
+// of the step and what to do next. It never touches a socket, a timer, a
+// store or a global counter, so every protocol rule is tested with strings.
 //
-// Threading: one session belongs to one thread.
+// Threading: one session belongs to one thread, and so does its Output.
 // Memory: a session between commands holds no buffer; a partial command
 // line is carried (bounded by max_line_length) only while it spans reads.
+// Replies are written to an Output borrowed for the call (one per thread),
+// so an idle session holds none.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/config.h"
+#include "peer/summary.h"
 #include "smtp/body_scanner.h"
 #include "smtp/persona.h"
-#include "smtp/session_record.h"
 
 namespace smtp {
+
+using peer::CloseReason;
 
 enum class FinalReply { kAccept, kTempfail, kReject };
 
@@ -31,6 +38,9 @@ struct SessionOptions {
   int max_commands = 10000;
   int max_junk_commands = 100;
   int max_errors = 20;
+  // Flow control: a step stops taking commands once its replies reach this
+  // many bytes; the caller sends them, then feeds the rest of its input.
+  size_t max_output = 16 * 1024;
   FinalReply final_reply = FinalReply::kAccept;
   bool auth = false;
   bool starttls = false;  // offer STARTTLS (only if TLS is set up)
@@ -41,129 +51,202 @@ base::Result<SessionOptions> MakeSessionOptions(const config::SmtpConfig& c,
                                                 const std::string& hostname,
                                                 bool tls_available);
 
-// Where one reply ends in the output, and which reply it is (the tarpit
-// paces each reply by its stage).
+// Where in the dialogue a reply is sent (the tarpit has a delay per stage).
+enum class Stage : uint8_t {
+  kGreeting,
+  kHelo,  // HELO, EHLO
+  kMail,
+  kRcpt,
+  kData,     // the 354 (or refusal) answering DATA
+  kDataEnd,  // the reply after the final "." or the last BDAT chunk
+  kOther,    // any other reply
+};
+Stage StageOf(Reply r);
+
+// Where one reply ends in Output::bytes, which reply it is, and its stage.
 struct ReplyMark {
-  size_t end;
+  uint32_t end;
   Reply reply;
+  Stage stage;
+};
+
+// The replies of one step. One per thread, reused by every session of that
+// thread: a Step's views are valid until the next call on any session that
+// shares it.
+struct Output {
+  std::string bytes;
+  std::vector<ReplyMark> marks;
+};
+
+// What happened in one step, for the caller's metrics. The session's own
+// totals are in facts().
+struct Events {
+  uint32_t commands = 0;
+  uint32_t unknown_commands = 0;
+  uint32_t syntax_errors = 0;  // 501 replies
+  uint32_t bad_sequence = 0;   // 503 replies
+  uint32_t long_lines = 0;
+  uint32_t recipients = 0;
+  uint32_t too_many_recipients = 0;
+  uint32_t too_big = 0;
+  uint32_t auth_attempts = 0;
+  uint32_t messages = 0;  // bodies received within the limits
+  uint32_t accepted = 0;
+  uint32_t tempfailed = 0;
+  uint32_t rejected = 0;  // 554, or refused for size or line length
+  uint32_t limits_hit = 0;
+  uint32_t limit_errors = 0;    // closed: max_errors
+  uint32_t limit_commands = 0;  // closed: max_commands or max_junk_commands
+  uint64_t bytes = 0;
+  uint64_t bare_lf = 0;
+  uint64_t bare_cr = 0;
+};
+
+enum class Action : uint8_t {
+  kContinue,  // send the replies, read more
+  kClose,     // send the replies, then close (close_reason says why)
+  kStartTls,  // send the replies, discard unread input, handshake, then
+              // call TlsStarted()
+};
+
+struct Step {
+  size_t consumed = 0;
+  std::string_view bytes;              // the replies, in order
+  std::span<const ReplyMark> replies;  // one mark per reply
+  Events events;
+  Action action = Action::kContinue;
+  // With kClose: why the engine ends the session (QUIT, a limit).
+  CloseReason close_reason = CloseReason::kQuit;
 };
 
 class ServerSession {
  public:
-  enum class Action : uint8_t {
-    kContinue,  // write the replies, read more
-    kClose,     // write the replies, then close
-    kStartTls,  // write the replies, discard unread input, handshake, then
-                // call TlsStarted()
-  };
-  struct Step {
-    size_t consumed;
-    Action action;
-  };
-
-  // REQUIRES: opts and record outlive the session.
+  // REQUIRES: opts and out outlive the session.
   // client_ip is the text used in replies that show it; seed varies ids.
-  ServerSession(const SessionOptions* opts, SessionRecord* record,
-                std::string client_ip, uint64_t seed);
+  ServerSession(const SessionOptions* opts, Output* out, std::string client_ip,
+                uint64_t seed);
 
-  // Appends the banner.
-  void Greet(double wall, std::string* out);
-  // Appends a 554 banner instead (RFC 5321 3.1); every command but QUIT is
-  // then answered 503.
-  void GreetRefused(std::string* out);
+  // The banner; wall is the current Unix time (dates and ids use it).
+  Step Greet(double wall);
+  // A 554 banner instead (RFC 5321 3.1); every command but QUIT is then
+  // answered 503.
+  Step GreetRefused();
+  // Consumes input, replying in order (RFC 2920). Stops early for kClose,
+  // kStartTls, or when the replies reach max_output bytes (flow control:
+  // feed the rest once they are sent); otherwise consumes everything.
+  Step Feed(std::string_view input, double wall);
+  // A 421 (timeout, shutdown, caps): the caller closes after sending it.
+  Step Abort(Reply reply);
 
-  // When set, every reply appended to out also appends a mark (cleared by
-  // the caller). REQUIRES: marks outlives the session or is reset.
-  void SetReplyMarks(std::vector<ReplyMark>* marks) { marks_ = marks; }
   // Overrides smtp.final_reply for this session (the tarpit's verdict).
   void SetFinalReply(FinalReply f) { final_reply_ = f; }
-
-  // Consumes input, appending replies to out in order (RFC 2920). Stops
-  // early only for kClose or kStartTls; otherwise consumes everything.
-  // wall is the current Unix time (queue ids and dates use it).
-  Step Feed(std::string_view input, double wall, std::string* out);
-
   // After a successful TLS handshake: back to the start; EHLO again.
   void TlsStarted();
 
-  // Appends a 421 (timeout, shutdown, caps) and records why.
-  void Abort(Reply reply, CloseReason reason, std::string* out);
-
   bool in_body() const { return state_ == State::kData; }
   bool tls_active() const { return tls_active_; }
+  // What the dialogue has shown so far.
+  const peer::ProtocolFacts& facts() const { return facts_; }
   // Frees the carry buffer if it is empty (call when the session idles).
   void Trim();
-  const SessionRecord& record() const { return *record_; }
 
   struct Command;
-
- private:
-  // The command table: one row per verb (server_session.cc).
-  static const Command kCommands[];
-
   enum class State : uint8_t {
     kFresh,      // no HELO/EHLO yet
     kGreeted,    // HELO/EHLO done, no transaction
-    kMail,       // MAIL accepted
+    kMail,       // MAIL accepted: a Transaction is open
     kData,       // reading a DATA body
     kBdatChunk,  // reading BDAT chunk bytes
     kDiscard,    // discarding the rest of an overlong command line
     kAuth,       // waiting for an AUTH response line
     kRefused,    // greeted with 554: only QUIT
   };
+  static const char* StateName(State s);
 
-  Action Dispatch(std::string_view line, double wall, std::string* out);
-  Action FinishMessage(double wall, std::string* out);
-  Action FinishChunk(double wall, std::string* out);
-  Action AnswerMessage(double wall, std::string* out);
-  Action Error(Reply r, std::string* out, std::string_view arg = {});
+ private:
+  // The command table: one row per verb, a check and a proceed
+  // (server_session.cc).
+  static const Command kCommands[];
+
+  // MAIL .. end of data.
+  struct Transaction {
+    uint32_t rcpts = 0;
+    uint64_t bdat_total = 0;            // BDAT bytes so far
+    Reply bdat_error = Reply::kCount;   // kCount: chunks accepted so far
+  };
+  // The BDAT chunk being read (read whatever the verdict, RFC 3030 4.2).
+  struct Chunk {
+    uint64_t remaining = 0;
+    uint64_t size = 0;
+    bool last = false;
+    Reply error = Reply::kCount;  // the reply decided at the BDAT command
+    State resume = State::kFresh;
+  };
+
+  Step Begin();
+  Step End(size_t consumed, Action a);
+  void EnterState(State s);
+  Action Dispatch(std::string_view line, double wall);
+  Action Error(Reply r, std::string_view arg = {});
+  Action Close(Reply r, CloseReason why);
   void ResetTransaction();
-  void SetState(State s) { state_ = s; }
-  void Append(Reply r, std::string* out, std::string_view arg = {},
-              uint64_t size = 0);
-  void AppendEhlo(std::string* out);
+  void Append(Reply r, std::string_view arg = {}, uint64_t size = 0);
+  void AppendEhlo();
+  Action FinishMessage(double wall);
+  Action FinishChunk(double wall);
+  Action AnswerMessage(double wall);
+  void ReadBody(std::string_view rest, size_t* pos);
 
-  // Handlers, one per verb (see the table in server_session.cc).
-  Action Helo(std::string_view arg, double wall, std::string* out);
-  Action Ehlo(std::string_view arg, double wall, std::string* out);
-  Action Mail(std::string_view arg, double wall, std::string* out);
-  Action Rcpt(std::string_view arg, double wall, std::string* out);
-  Action Data(std::string_view arg, double wall, std::string* out);
-  Action Bdat(std::string_view arg, double wall, std::string* out);
-  Action Rset(std::string_view arg, double wall, std::string* out);
-  Action Noop(std::string_view arg, double wall, std::string* out);
-  Action Quit(std::string_view arg, double wall, std::string* out);
-  Action Vrfy(std::string_view arg, double wall, std::string* out);
-  Action Expn(std::string_view arg, double wall, std::string* out);
-  Action Help(std::string_view arg, double wall, std::string* out);
-  Action StartTls(std::string_view arg, double wall, std::string* out);
-  Action Auth(std::string_view arg, double wall, std::string* out);
-  Action AuthResponse(std::string_view line, std::string* out);
+  // Checks: Reply::kCount when the verb may proceed now, else the error.
+  Reply CheckHelo(std::string_view arg) const;
+  Reply CheckMail(std::string_view arg) const;
+  Reply CheckRcpt(std::string_view arg) const;
+  Reply CheckData(std::string_view arg) const;
+  Reply CheckNoArgs(std::string_view arg) const;
+  Reply CheckVrfy(std::string_view arg) const;
+  Reply CheckExpn(std::string_view arg) const;
+  Reply CheckHelp(std::string_view arg) const;
+  Reply CheckStartTls(std::string_view arg) const;
+  Reply CheckAuth(std::string_view arg) const;
+  Reply CheckNothing(std::string_view) const { return Reply::kCount; }
+  // Proceeds (the check passed).
+  Action Helo(std::string_view arg, double wall);
+  Action Ehlo(std::string_view arg, double wall);
+  Action Mail(std::string_view arg, double wall);
+  Action Rcpt(std::string_view arg, double wall);
+  Action Data(std::string_view arg, double wall);
+  Action Bdat(std::string_view arg, double wall);
+  Action Rset(std::string_view arg, double wall);
+  Action Noop(std::string_view arg, double wall);
+  Action Quit(std::string_view arg, double wall);
+  Action Vrfy(std::string_view arg, double wall);
+  Action Expn(std::string_view arg, double wall);
+  Action Help(std::string_view arg, double wall);
+  Action StartTls(std::string_view arg, double wall);
+  Action Auth(std::string_view arg, double wall);
+  Action AuthResponse(std::string_view line);
 
   const SessionOptions* opts_;
-  SessionRecord* record_;
-  std::vector<ReplyMark>* marks_ = nullptr;
+  Output* out_;
+  Events* events_ = nullptr;  // the step being built
+  CloseReason close_reason_ = CloseReason::kQuit;
   FinalReply final_reply_;
   std::string client_ip_;
   std::string helo_;   // last HELO/EHLO argument (bounded)
   std::string carry_;  // partial command line spanning reads
+  peer::ProtocolFacts facts_;
   BodyScanner scanner_;
   QueueIdMaker ids_;
+  Transaction txn_;
+  Chunk chunk_;
   State state_ = State::kFresh;
-  bool ehlo_ = false;  // PIPELINING etc. offered
+  State discard_resume_ = State::kFresh;  // state after an overlong line
+  bool ehlo_ = false;                     // PIPELINING etc. offered
   bool tls_active_ = false;
   bool discard_cr_ = false;  // kDiscard: last byte seen was CR
   uint8_t auth_steps_ = 0;   // AUTH responses still expected
-  uint32_t rcpts_ = 0;       // in this transaction
   uint32_t errors_ = 0;
   uint32_t junk_ = 0;
-  uint64_t bdat_remaining_ = 0;
-  uint64_t bdat_total_ = 0;
-  uint64_t bdat_chunk_ = 0;
-  State bdat_resume_ = State::kFresh;
-  State discard_resume_ = State::kFresh;  // state to return to after a chunk
-  bool bdat_last_ = false;
-  Reply bdat_error_ = Reply::kCount;  // kCount: chunk accepted
 };
 
 }  // namespace smtp

@@ -13,15 +13,16 @@ class SessionTest : public ::testing::Test {
     auto o = MakeSessionOptions(cfg, "mx.example.net", true);
     ASSERT_TRUE(o.ok());
     opts_ = std::move(o).value();
-    rec_ = SessionRecord();
-    s_ = std::make_unique<ServerSession>(&opts_, &rec_, "198.51.100.7", 1);
-    out_.clear();
-    s_->Greet(1764111000, &out_);
+    s_ = std::make_unique<ServerSession>(&opts_, &buf_, "198.51.100.7", 1);
+    out_ = s_->Greet(1764111000).bytes;
   }
-  ServerSession::Step Send(std::string_view in) {
-    out_.clear();
-    return s_->Feed(in, 1764111000, &out_);
+  Step Send(std::string_view in) {
+    Step step = s_->Feed(in, 1764111000);
+    out_ = step.bytes;
+    if (step.action == Action::kClose) close_reason_ = step.close_reason;
+    return step;
   }
+  const peer::ProtocolFacts& rec() const { return s_->facts(); }
   int Count(std::string_view code) {
     int n = 0;
     for (size_t p = 0; (p = out_.find(code, p)) != std::string::npos; ++p) {
@@ -30,9 +31,10 @@ class SessionTest : public ::testing::Test {
     return n;
   }
   SessionOptions opts_;
-  SessionRecord rec_;
+  Output buf_;
   std::unique_ptr<ServerSession> s_;
   std::string out_;
+  CloseReason close_reason_ = CloseReason::kClientClosed;
 };
 
 TEST_F(SessionTest, RecordsWhatTheClientDid) {
@@ -43,25 +45,25 @@ TEST_F(SessionTest, RecordsWhatTheClientDid) {
   EXPECT_EQ(Count("250 "), 4);
   EXPECT_EQ(Count("354 "), 1);
   Send("Subject: hi\r\n\r\nbare\nlf\r\n.\r\nQUIT\r\n");
-  ASSERT_EQ(rec_.helo_names.size(), 1u);
-  EXPECT_EQ(rec_.helo_names[0].name, "bot.example");
-  ASSERT_EQ(rec_.mail_from_domains.size(), 1u);
-  EXPECT_EQ(rec_.mail_from_domains[0].name, "spam.example");
-  ASSERT_EQ(rec_.rcpt_domains.size(), 1u);
-  EXPECT_EQ(rec_.rcpt_domains[0].count, 2u);
-  EXPECT_EQ(rec_.transactions, 1u);
-  EXPECT_EQ(rec_.messages, 1u);
-  EXPECT_EQ(rec_.recipients, 2u);
-  EXPECT_EQ(rec_.bytes, 24u);  // "Subject: hi\r\n\r\nbare\nlf\r\n"
-  EXPECT_EQ(rec_.bare_lf, 1u);
-  EXPECT_EQ(rec_.close_reason, CloseReason::kQuit);
-  EXPECT_FALSE(rec_.pipelined_without_ehlo);
+  ASSERT_EQ(rec().helo_names.size(), 1u);
+  EXPECT_EQ(rec().helo_names[0].name, "bot.example");
+  ASSERT_EQ(rec().mail_from_domains.size(), 1u);
+  EXPECT_EQ(rec().mail_from_domains[0].name, "spam.example");
+  ASSERT_EQ(rec().rcpt_domains.size(), 1u);
+  EXPECT_EQ(rec().rcpt_domains[0].count, 2u);
+  EXPECT_EQ(rec().transactions, 1u);
+  EXPECT_EQ(rec().messages, 1u);
+  EXPECT_EQ(rec().recipients, 2u);
+  EXPECT_EQ(rec().bytes, 24u);  // "Subject: hi\r\n\r\nbare\nlf\r\n"
+  EXPECT_EQ(rec().bare_lf, 1u);
+  EXPECT_EQ(close_reason_, CloseReason::kQuit);
+  EXPECT_FALSE(rec().pipelined_without_ehlo);
 }
 
 TEST_F(SessionTest, PipeliningWithoutEhloIsEvidence) {
   Start();
   Send("HELO x\r\nMAIL FROM:<a@b.c>\r\n");
-  EXPECT_TRUE(rec_.pipelined_without_ehlo);
+  EXPECT_TRUE(rec().pipelined_without_ehlo);
 }
 
 TEST_F(SessionTest, TenThousandRecipients) {
@@ -73,13 +75,21 @@ TEST_F(SessionTest, TenThousandRecipients) {
   for (int i = 0; i < 10000; ++i)
     in += "RCPT TO:<r" + std::to_string(i) + "@d.e>\r\n";
   in += "DATA\r\n.\r\n";
-  auto step = Send(in);
-  EXPECT_EQ(step.action, ServerSession::Action::kContinue);
-  EXPECT_EQ(step.consumed, in.size());
+  // Flow control answers in several steps; together they answer all.
+  std::string all;
+  size_t pos = 0;
+  for (int i = 0; i < 1000 && pos < in.size(); ++i) {
+    auto step = Send(std::string_view(in).substr(pos));
+    EXPECT_EQ(step.action, Action::kContinue);
+    pos += step.consumed;
+    all += out_;
+  }
+  EXPECT_EQ(pos, in.size());
+  out_ = all;
   EXPECT_EQ(Count("250 2.1.5"), 100);
   EXPECT_EQ(Count("452 4.5.3"), 9900);
   EXPECT_EQ(Count("250 2.0.0 Ok: queued"), 1);
-  EXPECT_EQ(rec_.recipients, 100u);
+  EXPECT_EQ(rec().recipients, 100u);
 }
 
 TEST_F(SessionTest, CommandLimitCloses) {
@@ -88,9 +98,9 @@ TEST_F(SessionTest, CommandLimitCloses) {
   Start(cfg);
   auto step =
       Send("EHLO x\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n");
-  EXPECT_EQ(step.action, ServerSession::Action::kClose);
+  EXPECT_EQ(step.action, Action::kClose);
   EXPECT_EQ(Count("421 4.7.0"), 1);
-  EXPECT_EQ(rec_.close_reason, CloseReason::kTooManyCommands);
+  EXPECT_EQ(close_reason_, CloseReason::kTooManyCommands);
 }
 
 TEST_F(SessionTest, BinaryGarbageIsAnsweredAndTheSessionStaysSane) {
@@ -101,17 +111,17 @@ TEST_F(SessionTest, BinaryGarbageIsAnsweredAndTheSessionStaysSane) {
     for (auto& c : junk) c = char(rng());
     bool closed = false;
     for (int i = 0; i < 50 && !closed; ++i) {
-      closed = Send(junk).action == ServerSession::Action::kClose;
+      closed = Send(junk).action == Action::kClose;
     }
     if (closed) {
-      EXPECT_EQ(rec_.close_reason, CloseReason::kTooManyErrors);
+      EXPECT_EQ(close_reason_, CloseReason::kTooManyErrors);
       continue;
     }
     // After a line end, the engine is back to commands.
     auto step = Send("\r\nNOOP\r\n");
-    if (step.action == ServerSession::Action::kClose) continue;
+    if (step.action == Action::kClose) continue;
     EXPECT_NE(out_.find("250 2.0.0 Ok\r\n"), std::string::npos) << out_;
-    EXPECT_GT(rec_.protocol_errors, 0u);
+    EXPECT_GT(rec().protocol_errors, 0u);
   }
 }
 
@@ -121,9 +131,9 @@ TEST_F(SessionTest, GarbageLinesHitTheErrorLimit) {
   for (int i = 0; i < 30; ++i)
     in += std::string("\x16\x03\x01\x02\x00", 5) + "\r\n";
   auto step = Send(in);
-  EXPECT_EQ(step.action, ServerSession::Action::kClose);
+  EXPECT_EQ(step.action, Action::kClose);
   EXPECT_EQ(Count("421 4.7.0"), 1);
-  EXPECT_EQ(rec_.unknown_commands, 20u);
+  EXPECT_EQ(rec().unknown_commands, 20u);
 }
 
 TEST_F(SessionTest, MegabyteLineThenNormalMail) {
@@ -144,20 +154,19 @@ TEST_F(SessionTest, StartTlsStopsConsumingAtTheCommand) {
   Start();
   std::string in = "EHLO x\r\nSTARTTLS\r\nMAIL FROM:<injected@evil>\r\n";
   auto step = Send(in);
-  EXPECT_EQ(step.action, ServerSession::Action::kStartTls);
+  EXPECT_EQ(step.action, Action::kStartTls);
   EXPECT_EQ(step.consumed, in.find("MAIL"));
   s_->TlsStarted();
-  EXPECT_TRUE(rec_.tls);
+  EXPECT_TRUE(s_->tls_active());
   Send("MAIL FROM:<a@b.c>\r\n");
   EXPECT_EQ(Count("503 "), 1);  // EHLO again first
 }
 
-TEST_F(SessionTest, AbortRecordsReason) {
+TEST_F(SessionTest, AbortAnswers421AndCloses) {
   Start();
-  out_.clear();
-  s_->Abort(Reply::kIdleTimeout, CloseReason::kIdleTimeout, &out_);
-  EXPECT_EQ(out_, "421 4.4.2 mx.example.net Error: timeout exceeded\r\n");
-  EXPECT_EQ(rec_.close_reason, CloseReason::kIdleTimeout);
+  Step step = s_->Abort(Reply::kIdleTimeout);
+  EXPECT_EQ(step.bytes, "421 4.4.2 mx.example.net Error: timeout exceeded\r\n");
+  EXPECT_EQ(step.action, Action::kClose);
 }
 
 TEST_F(SessionTest, FinalReplyPolicies) {
@@ -214,42 +223,94 @@ namespace {
 
 TEST(SessionExtras, RefusedGreetingThenOnlyQuit) {
   auto o = MakeSessionOptions({}, "mx.example.net", false);
-  SessionRecord rec;
-  ServerSession s(&o.value(), &rec, "192.0.2.9", 3);
-  std::string out;
-  s.GreetRefused(&out);
-  EXPECT_EQ(out, "554 5.5.1 mx.example.net Error: protocol error\r\n");
-  out.clear();
-  s.Feed("EHLO x\r\nMAIL FROM:<a@b.c>\r\n", 0, &out);
-  EXPECT_EQ(out,
+  Output buf;
+  ServerSession s(&o.value(), &buf, "192.0.2.9", 3);
+  EXPECT_EQ(s.GreetRefused().bytes,
+            "554 5.5.1 mx.example.net Error: protocol error\r\n");
+  EXPECT_EQ(s.Feed("EHLO x\r\nMAIL FROM:<a@b.c>\r\n", 0).bytes,
             "503 5.5.1 Error: protocol error\r\n"
             "503 5.5.1 Error: protocol error\r\n");
-  out.clear();
-  EXPECT_EQ(s.Feed("QUIT\r\n", 0, &out).action, ServerSession::Action::kClose);
-  EXPECT_EQ(out, "221 2.0.0 Bye\r\n");
+  Step step = s.Feed("QUIT\r\n", 0);
+  EXPECT_EQ(step.action, Action::kClose);
+  EXPECT_EQ(step.close_reason, CloseReason::kQuit);
+  EXPECT_EQ(step.bytes, "221 2.0.0 Bye\r\n");
 }
 
-TEST(SessionExtras, ReplyMarksSplitPipelinedReplies) {
+TEST(SessionExtras, ReplyMarksSplitPipelinedRepliesByStage) {
   auto o = MakeSessionOptions({}, "mx.example.net", false);
-  SessionRecord rec;
-  ServerSession s(&o.value(), &rec, "192.0.2.9", 3);
-  std::vector<ReplyMark> marks;
-  s.SetReplyMarks(&marks);
-  std::string out;
-  s.Feed("EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n.\r\n", 0,
-         &out);
+  Output buf;
+  ServerSession s(&o.value(), &buf, "192.0.2.9", 3);
+  Step step =
+      s.Feed("EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n.\r\n", 0);
+  auto marks = step.replies;
+  std::string out(step.bytes);
   ASSERT_EQ(marks.size(), 5u);
   EXPECT_EQ(marks[0].reply, Reply::kEhloFirst);
+  EXPECT_EQ(marks[0].stage, Stage::kHelo);
   EXPECT_EQ(out.substr(marks[0].end - 14, 14), "250 CHUNKING\r\n");
   EXPECT_EQ(marks[1].reply, Reply::kMailOk);
+  EXPECT_EQ(marks[1].stage, Stage::kMail);
   EXPECT_EQ(marks[2].reply, Reply::kRcptOk);
+  EXPECT_EQ(marks[2].stage, Stage::kRcpt);
   EXPECT_EQ(marks[3].reply, Reply::kDataGo);
+  EXPECT_EQ(marks[3].stage, Stage::kData);
   EXPECT_EQ(marks[4].reply, Reply::kQueued);
+  EXPECT_EQ(marks[4].stage, Stage::kDataEnd);
   EXPECT_EQ(marks[4].end, out.size());
+  EXPECT_EQ(step.events.commands, 4u);
+  EXPECT_EQ(step.events.messages, 1u);
+  EXPECT_EQ(step.events.accepted, 1u);
+  EXPECT_EQ(step.events.recipients, 1u);
   s.SetFinalReply(FinalReply::kTempfail);
-  out.clear();
-  s.Feed("MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n.\r\n", 0, &out);
-  EXPECT_NE(out.find("451 4.3.0"), std::string::npos);
+  step = s.Feed("MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n.\r\n", 0);
+  EXPECT_NE(step.bytes.find("451 4.3.0"), std::string::npos);
+  EXPECT_EQ(step.events.tempfailed, 1u);
+}
+
+// Flow control: a flood of pipelined commands is answered in steps of about
+// max_output bytes; the rest of the input waits for the caller.
+TEST(SessionExtras, RepliesAreFlowControlled) {
+  config::SmtpConfig cfg;
+  cfg.max_commands = 1000000;
+  cfg.max_junk_commands = 1000000;
+  auto o = MakeSessionOptions(cfg, "mx.example.net", false);
+  Output buf;
+  ServerSession s(&o.value(), &buf, "192.0.2.9", 3);
+  std::string in;
+  while (in.size() < 64 * 1024) in += "EHLO x\r\n";
+  size_t pos = 0, steps = 0, replies = 0;
+  while (pos < in.size() && steps < 1000) {
+    Step step = s.Feed(std::string_view(in).substr(pos), 0);
+    EXPECT_LE(step.bytes.size(), o->max_output + 512);
+    EXPECT_EQ(step.action, Action::kContinue);
+    replies += step.replies.size();
+    pos += step.consumed;
+    ++steps;
+  }
+  EXPECT_EQ(pos, in.size());
+  EXPECT_EQ(replies, in.size() / 8);
+  EXPECT_GT(steps, 10u);
+}
+
+// A '{' with no '}' in a persona text (a host name or custom text) is sent
+// as it is; it used to loop for ever.
+TEST(SessionExtras, UnclosedBraceInPersonaTextIsLiteral) {
+  config::SmtpConfig cfg;
+  cfg.persona = "custom";
+  cfg.custom_banner = "ESMTP {oops";
+  auto o = MakeSessionOptions(cfg, "mx{x", false);
+  ASSERT_TRUE(o.ok());
+  Output buf;
+  ServerSession s(&o.value(), &buf, "192.0.2.9", 3);
+  std::string banner(s.Greet(0).bytes);
+  EXPECT_NE(banner.find("mx{x"), std::string::npos) << banner;
+  EXPECT_TRUE(banner.ends_with("\r\n"));
+  EXPECT_LT(banner.size(), 200u);
+  auto postfix = MakeSessionOptions({}, "mx{x", false);
+  ServerSession p(&postfix.value(), &buf, "192.0.2.9", 3);
+  EXPECT_NE(std::string(p.Greet(0).bytes).find("mx{x"), std::string::npos);
+  EXPECT_NE(std::string(p.Feed("EHLO a{b\r\n", 0).bytes).find("mx{x"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -115,15 +115,27 @@ std::vector<std::string> Play(const Transcript& t,
                               const std::vector<std::string>& pieces) {
   auto opts = MakeSessionOptions(t.cfg, "mail.example.com", t.cfg.starttls);
   EXPECT_TRUE(opts.ok()) << opts.error();
-  SessionRecord rec;
-  ServerSession s(&opts.value(), &rec, "192.0.2.1", 42);
-  std::string out;
+  Output buf;
+  ServerSession s(&opts.value(), &buf, "192.0.2.1", 42);
   const double wall = 1764111000;
-  s.Greet(wall, &out);
-  for (const auto& piece : pieces) {
-    auto step = s.Feed(piece, wall, &out);
-    if (step.action == ServerSession::Action::kClose) break;
-    if (step.action == ServerSession::Action::kStartTls) s.TlsStarted();
+  std::string out(s.Greet(wall).bytes);
+  bool closed = false;
+  for (size_t i = 0; i < pieces.size() && !closed; ++i) {
+    // A step may stop early (flow control): feed the rest of the piece.
+    std::string_view rest = pieces[i];
+    while (!rest.empty()) {
+      auto step = s.Feed(rest, wall);
+      out += step.bytes;
+      rest.remove_prefix(step.consumed);
+      if (step.action == Action::kClose) {
+        closed = true;
+        break;
+      }
+      if (step.action == Action::kStartTls) {
+        s.TlsStarted();
+        break;  // the rest of the read is discarded (RFC 3207)
+      }
+    }
   }
   std::vector<std::string> lines;
   size_t pos = 0;

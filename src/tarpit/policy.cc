@@ -74,7 +74,7 @@ double SplitMixRandom::Uniform() {
 
 double EvidenceScore(const Options& o, const PeerHistory& h,
                      const SessionCounters& s) {
-  double early = static_cast<double>(h.early_talks) + (s.early_talker ? 1 : 0);
+  double early = static_cast<double>(h.early_talker) + (s.early_talker ? 1 : 0);
   double bare = static_cast<double>(h.bare_lf + s.bare_lf);
   double errors = static_cast<double>(h.protocol_errors + s.protocol_errors);
   return NonNegative(early * o.weight_early_talk) +

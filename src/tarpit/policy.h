@@ -25,20 +25,14 @@
 #include <cstdint>
 
 #include "base/clock.h"
+#include "peer/history.h"
 #include "tarpit/options.h"
 
 namespace tarpit {
 
-// What the ledger knows of the peer's IP from earlier sessions (this one
+// What is known of the peer's IP from earlier sessions (this one
 // excluded). All zero for a stranger.
-struct PeerHistory {
-  int64_t connections = 0;
-  int64_t messages = 0;
-  int64_t early_talks = 0;      // sessions that spoke before the greeting
-  int64_t bare_lf = 0;          // bare LFs seen
-  int64_t protocol_errors = 0;  // 5xx/503 replies the peer caused
-  double seconds_held = 0;      // total connected time in earlier sessions
-};
+using PeerHistory = peer::History;
 
 // What this session has shown so far, and the slots it holds.
 struct SessionCounters {

@@ -146,7 +146,7 @@ TEST(PolicyTest, KeepTalkingStaysBelowClientTimeouts) {
 TEST(PolicyTest, GiveUpGoesAboveClientTimeouts) {
   Fixture f;
   f.options.mode = Mode::kGiveUp;
-  f.history.early_talks = 50;
+  f.history.early_talker = 50;
   Plan p = f.Decide();
   ASSERT_EQ(p.level, 1);
   for (int s = 0; s < kStageCount; ++s) {

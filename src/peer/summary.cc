@@ -1,8 +1,6 @@
-#include "smtp/session_record.h"
+#include "peer/summary.h"
 
-#include <algorithm>
-
-namespace smtp {
+namespace peer {
 
 const char* CloseReasonName(CloseReason r) {
   switch (r) {
@@ -34,6 +32,8 @@ const char* CloseReasonName(CloseReason r) {
       return "rejected";
     case CloseReason::kIoError:
       return "io_error";
+    case CloseReason::kCount:
+      break;
   }
   return "unknown";
 }
@@ -50,4 +50,4 @@ void AddName(std::vector<NameCount>* list, std::string_view name) {
   list->push_back({std::string(name), 1});
 }
 
-}  // namespace smtp
+}  // namespace peer

@@ -1,10 +1,10 @@
-#include "net/proxy.h"
+#include "conn/proxy.h"
 
 #include <array>
 #include <cstring>
 #include <string>
 
-namespace net {
+namespace conn {
 namespace {
 
 constexpr char kV2Sig[12] = {'\r', '\n', '\r', '\n', '\0', '\r',
@@ -111,4 +111,4 @@ ProxyParse ParseProxyHeader(std::string_view data, ProxyHeader* out,
   return ProxyParse::kError;
 }
 
-}  // namespace net
+}  // namespace conn

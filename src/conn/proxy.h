@@ -9,7 +9,7 @@
 
 #include "base/ip.h"
 
-namespace net {
+namespace conn {
 
 struct ProxyHeader {
   bool local = false;  // v2 LOCAL or v1 UNKNOWN: keep the socket's address
@@ -25,4 +25,4 @@ enum class ProxyParse { kNeedMore, kDone, kError };
 ProxyParse ParseProxyHeader(std::string_view data, ProxyHeader* out,
                             size_t* consumed);
 
-}  // namespace net
+}  // namespace conn

@@ -1,23 +1,26 @@
 // What one SMTP session tells the rest of the system when it ends: the facts
-// the ledger aggregates per client IP. Filled by ServerSession (protocol
-// facts) and by the network layer (addresses, timing, TLS, close reason).
-// Plain data; bounded in size whatever the client sends.
+// the ledger aggregates per client IP and the reputation merges into a
+// history. The protocol part (ProtocolFacts) is kept by smtp::ServerSession;
+// the connection machine (conn/) adds addresses, timing, TLS, the tarpit's
+// figures and the close reason. Plain data; bounded in size whatever the
+// client sends.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/ip.h"
 
-namespace smtp {
+namespace peer {
 
 // Why a session ended. Stable names: they appear in logs, the ledger and the
-// API.
-enum class CloseReason {
+// API. Append only (the ledger stores counts by index).
+enum class CloseReason : uint8_t {
   kQuit,             // client sent QUIT
   kClientClosed,     // EOF or reset from the client
-  kIdleTimeout,      // no input for idle_timeout
+  kIdleTimeout,      // no input for idle_timeout, or a write made no progress
   kSessionTimeout,   // session_timeout reached
   kTooManyErrors,    // max_errors reached
   kTooManyCommands,  // max_commands reached
@@ -29,7 +32,9 @@ enum class CloseReason {
   kProxyError,       // bad PROXY header
   kRejected,         // policy 554 greeting or early talker refusal
   kIoError,          // any other socket error
+  kCount
 };
+inline constexpr int kNumCloseReasons = int(CloseReason::kCount);
 const char* CloseReasonName(CloseReason r);
 
 // A name and how often it was seen; lists of these are capped (kMaxNames).
@@ -44,18 +49,8 @@ inline constexpr size_t kMaxNameLength = 255;
 // names beyond the cap are dropped; the first distinct ones win).
 void AddName(std::vector<NameCount>* list, std::string_view name);
 
-struct SessionRecord {
-  // Set by the network layer.
-  base::IpAddress client;  // real client (after PROXY, if any)
-  uint16_t client_port = 0;
-  bool via_proxy = false;  // address came from a PROXY header
-  double start_wall = 0;   // Unix seconds
-  double end_wall = 0;
-  double duration_seconds = 0;  // time the sender spent connected to us
-  bool tls = false;
-  CloseReason close_reason = CloseReason::kClientClosed;
-
-  // Protocol facts, set by ServerSession.
+// What the SMTP dialogue showed (smtp::ServerSession keeps these).
+struct ProtocolFacts {
   std::vector<NameCount> helo_names;
   std::vector<NameCount> mail_from_domains;
   std::vector<NameCount> rcpt_domains;
@@ -65,22 +60,33 @@ struct SessionRecord {
   uint64_t bytes = 0;         // message bytes (after dot-unstuffing)
   uint32_t commands = 0;
   uint32_t auth_attempts = 0;
-
   // Evidence.
-  bool early_talker = false;            // spoke before the greeting
   bool pipelined_without_ehlo = false;  // several commands in one packet
                                         // before PIPELINING was offered
   uint32_t bare_lf = 0;
   uint32_t bare_cr = 0;
   uint32_t unknown_commands = 0;
   uint32_t protocol_errors = 0;  // 5xx/503 replies caused by the client
-  uint32_t limits_hit = 0;       // line, recipient, size, count limits
+  uint32_t limits_hit = 0;       // line, recipient, size, count, time limits
+};
 
-  // Tarpit (set by the network layer when the tarpit held the session).
+struct SessionSummary : ProtocolFacts {
+  // Set by the connection machine.
+  base::IpAddress client;  // real client (after PROXY, if any)
+  uint16_t client_port = 0;
+  bool via_proxy = false;  // address came from a PROXY header
+  bool tls = false;
+  bool early_talker = false;  // spoke before the greeting
+  CloseReason close_reason = CloseReason::kClientClosed;
+  double start_wall = 0;  // Unix seconds
+  double end_wall = 0;
+  double duration_seconds = 0;  // time the sender spent connected to us
+
+  // Tarpit (when the tarpit held the session).
   bool tarpitted = false;
   double delay_seconds = 0;        // waits we imposed before replies
   uint32_t replies_stuttered = 0;  // replies sent a few bytes at a time
   uint32_t slow_reads = 0;         // DATA reads throttled by the slow reader
 };
 
-}  // namespace smtp
+}  // namespace peer

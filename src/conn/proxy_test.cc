@@ -1,11 +1,11 @@
-#include "net/proxy.h"
+#include "conn/proxy.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-namespace net {
+namespace conn {
 namespace {
 
 TEST(Proxy, V1) {
@@ -87,4 +87,4 @@ TEST(Proxy, V2) {
 }
 
 }  // namespace
-}  // namespace net
+}  // namespace conn

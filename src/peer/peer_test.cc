@@ -1,0 +1,87 @@
+#include "peer/cache.h"
+
+#include <gtest/gtest.h>
+
+namespace peer {
+namespace {
+
+TEST(PeerCache, SeedThenUpdateAccumulates) {
+  Cache m(1000);
+  auto ip = *base::IpAddress::Parse("198.51.100.4");
+  EXPECT_EQ(m.Lookup(ip).connections, 0u);
+  History seeded;
+  seeded.connections = 7;
+  seeded.messages = 3;
+  seeded.early_talker = 1;
+  m.Seed(ip, seeded);
+  SessionSummary r;
+  r.client = ip;
+  r.messages = 2;
+  r.early_talker = true;
+  r.bare_lf = 4;
+  r.protocol_errors = 1;
+  r.duration_seconds = 1.5;
+  m.Update(r);
+  auto h = m.Lookup(ip);
+  EXPECT_EQ(h.connections, 8u);
+  EXPECT_EQ(h.messages, 5u);
+  EXPECT_EQ(h.early_talker, 2u);
+  EXPECT_EQ(h.bare_lf, 4u);
+  EXPECT_EQ(h.protocol_errors, 1u);
+  EXPECT_DOUBLE_EQ(h.seconds_held, 1.5);
+  EXPECT_EQ(m.Lookup(*base::IpAddress::Parse("198.51.100.5")).connections, 0u);
+}
+
+TEST(PeerCache, StaysBounded) {
+  Cache m(16 * 4);  // 4 per shard
+  SessionSummary r;
+  for (uint32_t i = 0; i < 10000; ++i) {
+    r.client = base::IpAddress::FromV4(0x0a000000u + i);
+    m.Update(r);
+  }
+  EXPECT_LE(m.size(), 16u * 5);
+}
+
+}  // namespace
+}  // namespace peer
+
+namespace peer {
+namespace {
+
+TEST(PeerHistory, MergeCountsOneSessionAndAddSums) {
+  SessionSummary s;
+  s.messages = 3;
+  s.early_talker = true;
+  s.bare_lf = 2;
+  s.protocol_errors = 5;
+  s.duration_seconds = 0.25;
+  History h;
+  Merge(&h, s);
+  Merge(&h, s);
+  EXPECT_EQ(h.connections, 2u);
+  EXPECT_EQ(h.messages, 6u);
+  EXPECT_EQ(h.early_talker, 2u);
+  EXPECT_EQ(h.bare_lf, 4u);
+  EXPECT_EQ(h.protocol_errors, 10u);
+  EXPECT_DOUBLE_EQ(h.seconds_held, 0.5);
+  History sum;
+  Add(&sum, h);
+  Add(&sum, h);
+  EXPECT_EQ(sum.connections, 4u);
+  EXPECT_DOUBLE_EQ(sum.seconds_held, 1.0);
+}
+
+TEST(PeerSummary, NamesAreCappedAndCloseReasonsNamed) {
+  std::vector<NameCount> names;
+  for (int i = 0; i < 20; ++i) AddName(&names, "n" + std::to_string(i % 10));
+  EXPECT_EQ(names.size(), kMaxNames);
+  EXPECT_EQ(names[0].count, 2u);
+  AddName(&names, std::string(1000, 'x'));
+  for (const auto& n : names) EXPECT_LE(n.name.size(), kMaxNameLength);
+  for (int i = 0; i < kNumCloseReasons; ++i) {
+    EXPECT_STRNE(CloseReasonName(CloseReason(i)), "unknown");
+  }
+}
+
+}  // namespace
+}  // namespace peer

@@ -1,0 +1,156 @@
+// Message transfer (DATA, BDAT), the final reply, and AUTH (always
+// refused, after the whole exchange a password guesser expects).
+#include "smtp/command.h"
+#include "smtp/server_session.h"
+
+namespace smtp {
+
+Action ServerSession::Data(std::string_view, double) {
+  scanner_.Reset();
+  EnterState(State::kData);
+  Append(Reply::kDataGo);
+  return Action::kContinue;
+}
+
+Action ServerSession::FinishMessage(double wall) {
+  facts_.bare_lf += scanner_.bare_lf();
+  facts_.bare_cr += scanner_.bare_cr();
+  events_->bare_lf += scanner_.bare_lf();
+  events_->bare_cr += scanner_.bare_cr();
+  events_->bytes += scanner_.size();
+  facts_.bytes += scanner_.size();
+  EnterState(State::kGreeted);
+  ResetTransaction();
+  if (scanner_.size() > uint64_t(opts_->max_message_size)) {
+    ++events_->too_big;
+    ++events_->rejected;
+    ++events_->limits_hit;
+    ++facts_.limits_hit;
+    return Error(Reply::kTooBig);
+  }
+  if (opts_->max_text_line_length > 0 &&
+      scanner_.longest_line() > uint64_t(opts_->max_text_line_length)) {
+    ++events_->long_lines;
+    ++events_->rejected;
+    ++events_->limits_hit;
+    ++facts_.limits_hit;
+    return Error(Reply::kTextLineTooLong);
+  }
+  return AnswerMessage(wall);
+}
+
+Action ServerSession::Bdat(std::string_view arg, double wall) {
+  std::string_view size_text, last;
+  SplitCommand(arg, &size_text, &last);
+  uint64_t size;
+  if (!ParseCount(size_text, &size) ||
+      (!last.empty() && !EqualsIgnoreCase(last, "LAST"))) {
+    return Error(Reply::kSyntaxBdat);
+  }
+  // The chunk is read whatever the verdict (RFC 3030 4.2): decide the reply
+  // now, send it after the bytes.
+  chunk_ = Chunk{size, size, !last.empty(), Reply::kCount, state_};
+  if (state_ == State::kFresh) {
+    chunk_.error = Reply::kNeedHelo;
+  } else if (state_ != State::kMail) {
+    chunk_.error = Reply::kNeedMail;
+  } else if (txn_.rcpts == 0) {
+    chunk_.error = Reply::kNeedRcpt;
+  } else if (txn_.bdat_error != Reply::kCount) {
+    chunk_.error = txn_.bdat_error;
+  } else if (txn_.bdat_total + size > uint64_t(opts_->max_message_size)) {
+    chunk_.error = txn_.bdat_error = Reply::kTooBig;
+  }
+  EnterState(State::kBdatChunk);
+  txn_.bdat_total += size;
+  if (size == 0) return FinishChunk(wall);
+  return Action::kContinue;
+}
+
+Action ServerSession::FinishChunk(double wall) {
+  EnterState(chunk_.resume);
+  Reply error = chunk_.error;
+  if (error != Reply::kCount) {
+    if (error == Reply::kTooBig) {
+      ++events_->too_big;
+      ++events_->rejected;
+      ++events_->limits_hit;
+      ++facts_.limits_hit;
+      ResetTransaction();
+    }
+    return Error(error);
+  }
+  if (!chunk_.last) {
+    Append(Reply::kBdatChunk, {}, chunk_.size);
+    return Action::kContinue;
+  }
+  facts_.bytes += txn_.bdat_total;
+  events_->bytes += txn_.bdat_total;
+  ResetTransaction();
+  return AnswerMessage(wall);
+}
+
+// A whole message arrived within the limits: count it, answer per policy.
+Action ServerSession::AnswerMessage(double wall) {
+  ++facts_.messages;
+  ++events_->messages;
+  switch (final_reply_) {
+    case FinalReply::kAccept: {
+      ++events_->accepted;
+      std::string id;
+      ids_.Append(opts_->persona.queue_id, wall, &id);
+      Append(Reply::kQueued, id, uint64_t(wall * 1000) % 100000000000ull);
+      break;
+    }
+    case FinalReply::kTempfail:
+      ++events_->tempfailed;
+      Append(Reply::kTempfail);
+      break;
+    case FinalReply::kReject:
+      ++events_->rejected;
+      Append(Reply::kRejected);
+      break;
+  }
+  return Action::kContinue;
+}
+
+Reply ServerSession::CheckAuth(std::string_view) const {
+  if (!opts_->auth) return Reply::kAuthNotEnabled;
+  if (state_ == State::kFresh) return Reply::kNeedHelo;
+  if (state_ == State::kMail) return Reply::kNestedMail;
+  return Reply::kCount;
+}
+
+Action ServerSession::Auth(std::string_view arg, double) {
+  std::string_view mech, initial;
+  SplitCommand(arg, &mech, &initial);
+  if (EqualsIgnoreCase(mech, "LOGIN")) {
+    // Username (unless given), then password, then failure: the whole
+    // exchange a password guesser expects, so it spends its round trips.
+    auth_steps_ = initial.empty() ? 2 : 1;
+    Append(initial.empty() ? Reply::kAuthChallengeUser
+                           : Reply::kAuthChallengePass);
+    EnterState(State::kAuth);
+    return Action::kContinue;
+  }
+  if (EqualsIgnoreCase(mech, "PLAIN") && initial.empty()) {
+    auth_steps_ = 1;
+    Append(Reply::kAuthChallengePlain);
+    EnterState(State::kAuth);
+    return Action::kContinue;
+  }
+  return Error(Reply::kAuthFailed);
+}
+
+Action ServerSession::AuthResponse(std::string_view line) {
+  // Any response, even "*" (cancel), ends in failure eventually.
+  if (--auth_steps_ > 0 && line != "*") {
+    Append(Reply::kAuthChallengePass);
+    return Action::kContinue;
+  }
+  auth_steps_ = 0;
+  EnterState(State::kGreeted);
+  return Error(Reply::kAuthFailed);
+}
+
+}  // namespace smtp
