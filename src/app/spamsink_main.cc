@@ -87,16 +87,8 @@ void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
   while (seeded < kMaxSeeded) {
     auto page = ledger->Sources(q);
     if (!page.ok() || page->records.empty()) break;
-    for (const auto& r : page->records) {
-      tarpit::PeerHistory h;
-      h.connections = int64_t(r.connections);
-      h.messages = int64_t(r.messages);
-      h.early_talks = int64_t(r.early_talker);
-      h.bare_lf = int64_t(r.bare_lf);
-      h.protocol_errors = int64_t(r.protocol_errors);
-      h.seconds_held = r.seconds_held;
-      server->SeedHistory(r.ip, h);
-    }
+    // A source record extends the history the reputation reads.
+    for (const auto& r : page->records) server->SeedHistory(r.ip, r);
     seeded += page->records.size();
     q.offset += kPage;
   }

@@ -1,0 +1,553 @@
+#include "conn/connection.h"
+
+#include "base/metrics.h"
+#include "conn/outbox.h"
+#include "conn/proxy.h"
+
+namespace conn {
+
+using base::Count;
+using base::Counter;
+using smtp::Reply;
+using Kind = Command::Kind;
+
+namespace {
+
+smtp::FinalReply ToFinalReply(tarpit::Verdict v, smtp::FinalReply dflt) {
+  switch (v) {
+    case tarpit::Verdict::kAccept:
+      return smtp::FinalReply::kAccept;
+    case tarpit::Verdict::kTempfail:
+      return smtp::FinalReply::kTempfail;
+    case tarpit::Verdict::kReject:
+      return smtp::FinalReply::kReject;
+    case tarpit::Verdict::kDefault:
+      break;
+  }
+  return dflt;
+}
+
+// Whether we ended the session (the client may still be sending): then the
+// close lingers, so that a reset cannot destroy our last reply.
+bool ClosedByUs(CloseReason r) {
+  switch (r) {
+    case CloseReason::kQuit:  // the client closes next; nothing is unread
+    case CloseReason::kClientClosed:
+    case CloseReason::kIoError:
+    case CloseReason::kProxyError:
+    case CloseReason::kTlsFailed:
+    case CloseReason::kShutdown:
+      return false;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+// The tarpit's part of a connection: its plan and the slots it holds.
+struct Connection::Tarpit {
+  explicit Tarpit(Gauges* g) : gauges(g) {}
+  ~Tarpit() { Release(); }
+  void Adopt(const tarpit::Plan& p) {
+    Release();
+    plan = p;
+    counters.held = plan.held;
+    counters.stuttering = plan.stutter;
+    if (plan.held) gauges->held.fetch_add(1, std::memory_order_relaxed);
+    if (plan.stutter)
+      gauges->stuttering.fetch_add(1, std::memory_order_relaxed);
+  }
+  void Release() {
+    if (counters.held) gauges->held.fetch_sub(1, std::memory_order_relaxed);
+    if (counters.stuttering) {
+      gauges->stuttering.fetch_sub(1, std::memory_order_relaxed);
+    }
+    counters.held = counters.stuttering = false;
+  }
+  Gauges* gauges;
+  tarpit::Plan plan;
+  tarpit::SessionCounters counters;
+  peer::History history;
+  bool window_set = false;
+};
+
+Connection::Connection(const Env* env) : env_(env) {}
+Connection::~Connection() = default;
+
+const tarpit::Plan* Connection::plan() const {
+  return tarpit_ ? &tarpit_->plan : nullptr;
+}
+
+peer::SessionSummary Connection::Summary() const {
+  peer::SessionSummary s;
+  if (engine_) static_cast<peer::ProtocolFacts&>(s) = engine_->facts();
+  static_cast<peer::ConnectionFacts&>(s) = facts_;
+  s.limits_hit += limits_hit_;
+  return s;
+}
+
+// --- Commands ---------------------------------------------------------------
+
+Command Connection::Read(size_t bytes, int window) {
+  waiting_on_client_ = true;
+  Command c;
+  c.kind = Kind::kRead;
+  c.bytes = bytes;
+  c.window = window;
+  return c;
+}
+
+Command Connection::Send(std::string_view data, bool wait) {
+  // The idle clock starts before the bytes leave (the client may answer at
+  // once); a send waiting for room keeps the time of the last progress.
+  if (!wait) Touch();
+  waiting_on_client_ = wait;
+  Command c;
+  c.kind = Kind::kSend;
+  c.data = data;
+  c.wait = wait;
+  return c;
+}
+
+Command Connection::Wait(base::Duration d, bool peek) {
+  waiting_on_client_ = false;
+  if (d > base::Duration::zero()) {  // every wait is the tarpit's
+    double secs = std::chrono::duration<double>(d).count();
+    facts_.delay_seconds += secs;
+    Count(Counter::kTarpitDelayMs, uint64_t(secs * 1000));
+  }
+  Command c;
+  c.kind = Kind::kWait;
+  c.delay = std::max(d, base::Duration::zero());
+  c.peek = peek;
+  return c;
+}
+
+std::optional<CloseReason> Connection::Expired(base::SteadyTime now) const {
+  if (phase_ == Phase::kClosed) return std::nullopt;
+  if (now >= session_deadline_) return CloseReason::kSessionTimeout;
+  if (waiting_on_client_ && now >= idle_deadline_) {
+    return CloseReason::kIdleTimeout;
+  }
+  return std::nullopt;
+}
+
+// --- Start: PROXY header, caps, the tarpit's plan, the banner ---------------
+
+Command Connection::Start(const base::IpAddress& client, uint16_t port,
+                          bool trusted_proxy, uint64_t seed) {
+  const auto& lim = *env_->limits;
+  env_->gauges->open.fetch_add(1, std::memory_order_relaxed);
+  start_ = env_->clock->Now();
+  facts_.start_wall = env_->clock->WallSeconds();
+  facts_.client = client;
+  facts_.client_port = port;
+  session_deadline_ = start_ + lim.session_timeout;
+  seed_ = seed;
+  if (trusted_proxy) {
+    // A trusted proxy must start with a PROXY header, before our banner.
+    phase_ = Phase::kProxy;
+    input_ = std::make_unique<std::string>();
+    idle_deadline_ = start_ + lim.proxy_timeout;
+    Command c = Read(512);
+    return c;
+  }
+  return Admit();
+}
+
+Command Connection::Admit() {
+  const auto& lim = *env_->limits;
+  const auto& tp = *env_->tarpit;
+  engine_.emplace(env_->smtp, env_->output, facts_.client.ToString(), seed_);
+  admitted_ = true;
+  int per_ip = env_->host->Enter(facts_.client);
+  Reply refuse = Reply::kCount;
+  CloseReason why = CloseReason::kCapTotal;
+  if (env_->gauges->open.load(std::memory_order_relaxed) >
+      lim.max_connections) {
+    refuse = Reply::kCapTotal;
+    Count(Counter::kConnectionsRefusedTotalCap);
+  } else if (per_ip > lim.max_connections_per_ip) {
+    refuse = Reply::kCapPerIp;
+    why = CloseReason::kCapPerIp;
+    Count(Counter::kConnectionsRefusedPerIpCap);
+  }
+  // The tarpit decides here, and again if the client talks early.
+  if (refuse == Reply::kCount && tp.enabled) {
+    tarpit_ = std::make_unique<Tarpit>(env_->gauges);
+    tarpit_->history = env_->host->History(facts_.client);
+    tarpit_->counters.started = start_;
+    Decide();
+    if (tarpit_->plan.shed) {
+      refuse = Reply::kCapTotal;
+      Count(Counter::kTarpitShed);
+    } else if (tarpit_->plan.held) {
+      facts_.tarpitted = true;
+      Count(Counter::kTarpitSessions);
+    }
+  }
+  if (refuse != Reply::kCount) {
+    ++limits_hit_;
+    return LastWords(refuse, why);
+  }
+  early_ = input_ && !input_->empty();  // bytes came with the PROXY header
+  if (tarpit_ && tarpit_->plan.held) {
+    // Wait out the greeting delay, then see whether the client spoke first
+    // (postscreen's pregreet test).
+    auto pacing = tarpit_->plan.Pace(tarpit::Stage::kGreeting, 64,
+                                     env_->clock->Now(), *env_->random);
+    phase_ = Phase::kGreetDelay;
+    return Wait(pacing.delay, /*peek=*/true);
+  }
+  // Without a greeting delay the banner leaves at once: early talk is seen
+  // only with a PROXY header (above) or by the tarpit's pregreet wait.
+  return Greet();
+}
+
+// (Re)decides the tarpit plan from what is known now.
+void Connection::Decide() {
+  const auto& g = *env_->gauges;
+  tarpit::Capacity cap;
+  cap.open_connections = g.open.load(std::memory_order_relaxed);
+  cap.max_connections = env_->limits->max_connections;
+  cap.held = g.held.load(std::memory_order_relaxed);
+  cap.stuttering = g.stuttering.load(std::memory_order_relaxed);
+  tarpit_->Adopt(tarpit::Decide(*env_->tarpit, tarpit_->history,
+                                tarpit_->counters, cap, env_->clock->Now()));
+  engine_->SetFinalReply(
+      ToFinalReply(tarpit_->plan.verdict, env_->smtp->final_reply));
+}
+
+Command Connection::Greet() {
+  if (early_) {
+    facts_.early_talker = true;
+    Count(Counter::kEarlyTalkers);
+  }
+  bool refuse = early_ && tarpit_ && tarpit_->plan.reject_early_talker;
+  smtp::Step step = refuse ? engine_->GreetRefused()
+                           : engine_->Greet(env_->clock->WallSeconds());
+  // A paced greeting has waited its delay already.
+  return Emit(step, Then::kRead, /*skip_first_delay=*/true);
+}
+
+// --- The read / feed / send loop --------------------------------------------
+
+Command Connection::ReadNext() {
+  if (input_ && !input_->empty()) return Process(*input_);
+  input_.reset();
+  engine_->Trim();
+  phase_ = Phase::kReading;
+  size_t want = env_->limits->read_size;
+  int window = 0;
+  if (tarpit_ && tarpit_->plan.held && engine_->in_body()) {
+    // The slow reader: a small window and small, spaced reads, so the
+    // sender's kernel holds and retransmits its data.
+    auto rp = tarpit_->plan.DataRead(env_->clock->Now());
+    if (rp.bytes > 0) {
+      if (!tarpit_->window_set && tarpit_->plan.receive_window > 0) {
+        window = tarpit_->plan.receive_window;
+        tarpit_->window_set = true;
+      }
+      want = std::min(want, size_t(rp.bytes));
+      read_pause_ = rp.interval;
+      ++facts_.slow_reads;
+      Count(Counter::kTarpitSlowReads);
+    }
+  }
+  return Read(want, window);
+}
+
+Command Connection::Process(std::string_view input) {
+  smtp::Step step = engine_->Feed(input, env_->clock->WallSeconds());
+  CountEvents(step.events);
+  std::string_view rest = input.substr(step.consumed);
+  Then then = Then::kRead;
+  if (step.action == smtp::Action::kContinue && !rest.empty()) {
+    // Flow control: the rest waits until these replies are out.
+    if (input_ && input.data() == input_->data()) {
+      input_->erase(0, step.consumed);
+    } else {
+      input_ = std::make_unique<std::string>(rest);
+    }
+  } else {
+    // STARTTLS discards what followed it (RFC 3207); a close ends reading.
+    input_.reset();
+  }
+  if (step.action == smtp::Action::kClose) {
+    facts_.close_reason = step.close_reason;
+    then = Then::kClose;
+  } else if (step.action == smtp::Action::kStartTls) {
+    then = Then::kStartTls;
+  }
+  return Emit(step, then, false);
+}
+
+// Sends a step's replies: straight from the thread's buffer when unpaced
+// (copied only if the socket does not take them at once), or one by one as
+// the tarpit's plan paces each by its stage.
+Command Connection::Emit(const smtp::Step& step, Then then,
+                         bool skip_first_delay) {
+  then_ = then;
+  phase_ = Phase::kSending;
+  outbox_.reset();
+  direct_ = {};
+  if (tarpit_ && tarpit_->plan.held) {
+    outbox_ =
+        std::make_unique<Outbox>(step.bytes, step.replies, skip_first_delay);
+    return NextChunk();
+  }
+  if (step.bytes.empty()) return AfterSent();
+  direct_ = step.bytes;
+  return Send(direct_, false);
+}
+
+Command Connection::NextChunk() {
+  Outbox::Next next =
+      outbox_->Advance(tarpit_->plan, env_->clock->Now(), *env_->random);
+  if (next.stuttered) {
+    ++facts_.replies_stuttered;
+    Count(Counter::kTarpitStuttered);
+  }
+  if (next.done) {
+    outbox_.reset();
+    return AfterSent();
+  }
+  if (next.wait > base::Duration::zero()) return Wait(next.wait);
+  return Send(outbox_->Pending(), false);
+}
+
+Command Connection::OnSent(size_t n) {
+  if (phase_ == Phase::kLinger || phase_ == Phase::kClosed) return CloseNow();
+  if (!outbox_) {
+    if (n >= direct_.size()) {
+      direct_ = {};
+      return phase_ == Phase::kLastWords ? Close() : AfterSent();
+    }
+    // The socket is full: keep the rest (the thread's buffer moves on).
+    if (n > 0) Touch();  // progress
+    outbox_ = std::make_unique<Outbox>(direct_.substr(n));
+    direct_ = {};
+    return Send(outbox_->Pending(), true);
+  }
+  outbox_->Sent(n);
+  if (!outbox_->Pending().empty()) {
+    if (n > 0) Touch();  // progress
+    return Send(outbox_->Pending(), true);
+  }
+  if (phase_ == Phase::kLastWords) {
+    outbox_.reset();
+    return Close();
+  }
+  return NextChunk();
+}
+
+Command Connection::AfterSent() {
+  switch (then_) {
+    case Then::kClose:
+      return Close();
+    case Then::kStartTls:
+      phase_ = Phase::kTls;
+      Touch();
+      waiting_on_client_ = true;  // the handshake is the client's to finish
+      return Command{Kind::kStartTls};
+    case Then::kRead:
+      break;
+  }
+  if (read_pause_ > base::Duration::zero()) {
+    base::Duration d = read_pause_;
+    read_pause_ = {};
+    phase_ = Phase::kPause;
+    return Wait(d);
+  }
+  return ReadNext();
+}
+
+// --- Events -----------------------------------------------------------------
+
+Command Connection::OnRead(std::string_view bytes) {
+  switch (phase_) {
+    case Phase::kProxy: {
+      input_->append(bytes);
+      ProxyHeader h;
+      size_t used = 0;
+      auto r = ParseProxyHeader(*input_, &h, &used);
+      if (r == ProxyParse::kNeedMore && input_->size() < 4096) return Read(512);
+      if (r != ProxyParse::kDone) {
+        Count(Counter::kProxyErrors);
+        facts_.close_reason = CloseReason::kProxyError;
+        return CloseNow();
+      }
+      Count(Counter::kProxyHeaders);
+      if (!h.local) {
+        facts_.client = h.source;
+        facts_.client_port = h.source_port;
+        facts_.via_proxy = true;
+      }
+      input_->erase(0, used);
+      return Admit();
+    }
+    case Phase::kLinger:
+      lingered_ += uint32_t(bytes.size());
+      if (lingered_ >= env_->limits->linger_bytes) return CloseNow();
+      return Read(env_->limits->read_size);
+    case Phase::kReading:
+      Touch();
+      return Process(bytes);
+    default:
+      return CloseNow();  // not reading: a broken executor
+  }
+}
+
+Command Connection::OnEof() {
+  if (phase_ == Phase::kReading || phase_ == Phase::kProxy ||
+      phase_ == Phase::kSending) {
+    facts_.close_reason = CloseReason::kClientClosed;
+  }
+  return CloseNow();
+}
+
+Command Connection::OnError() {
+  if (phase_ == Phase::kReading) {
+    facts_.close_reason = CloseReason::kIoError;
+  } else if (phase_ == Phase::kSending || phase_ == Phase::kProxy) {
+    facts_.close_reason = CloseReason::kClientClosed;  // it went away
+  }
+  return CloseNow();
+}
+
+Command Connection::OnTimer(bool input_waiting) {
+  if (phase_ == Phase::kClosed) return CloseNow();
+  if (phase_ == Phase::kGreetDelay) {
+    early_ = early_ || input_waiting;
+    if (early_) {
+      tarpit_->counters.early_talker = true;
+      Decide();
+    }
+    return Greet();
+  }
+  if (phase_ == Phase::kPause) return ReadNext();
+  return Send(outbox_->Pending(), false);
+}
+
+Command Connection::OnTlsDone(bool ok) {
+  if (!ok) {
+    Count(Counter::kTlsFailures);
+    facts_.close_reason = CloseReason::kTlsFailed;
+    return CloseNow();
+  }
+  Count(Counter::kStartTls);
+  facts_.tls = true;
+  engine_->TlsStarted();
+  return ReadNext();
+}
+
+Command Connection::OnHalfClosed(bool ok) {
+  if (!ok) return CloseNow();
+  return Read(env_->limits->read_size);
+}
+
+Command Connection::OnAbort(CloseReason why) {
+  switch (phase_) {
+    case Phase::kClosed:
+    case Phase::kLinger:
+    case Phase::kLastWords:
+      return CloseNow();
+    case Phase::kProxy:
+      facts_.close_reason = why;
+      return Close();
+    case Phase::kTls:  // no way to say anything mid-handshake
+      Count(Counter::kTlsFailures);
+      facts_.close_reason = why;
+      return Close();
+    default:
+      break;
+  }
+  Reply reply = Reply::kShutdown;
+  if (why == CloseReason::kIdleTimeout) {
+    reply = Reply::kIdleTimeout;
+    Count(Counter::kIdleTimeouts);
+  } else if (why == CloseReason::kSessionTimeout) {
+    reply = Reply::kSessionTimeout;
+    Count(Counter::kLimitSessionTime);
+    ++limits_hit_;
+  }
+  return LastWords(reply, why);
+}
+
+// A 421 (or a cap's refusal) and then the close. Whatever was still to be
+// sent is dropped. The reply gets one attempt now and, if the socket is
+// full, at most the lingering time.
+Command Connection::LastWords(Reply reply, CloseReason why) {
+  facts_.close_reason = why;
+  outbox_.reset();
+  input_.reset();
+  phase_ = Phase::kLastWords;
+  then_ = Then::kClose;
+  auto now = env_->clock->Now();
+  session_deadline_ =
+      std::min(session_deadline_, now + env_->limits->linger_time);
+  idle_deadline_ = now + env_->limits->linger_time;
+  direct_ = engine_->Abort(reply).bytes;
+  return Send(direct_, false);
+}
+
+// Ends the session: a lingering close if we ended it (FIN first, then read
+// and discard what the client still sends, for a second or 1 MiB at most),
+// so that a reset cannot destroy our last replies before the client reads
+// them; otherwise at once.
+Command Connection::Close() {
+  if (!ClosedByUs(facts_.close_reason) || *env_->stopping) return CloseNow();
+  phase_ = Phase::kLinger;
+  outbox_.reset();
+  input_.reset();
+  // Deadlines first: the client sees our FIN at once and may act on it.
+  auto now = env_->clock->Now();
+  idle_deadline_ = now + env_->limits->linger_time;
+  session_deadline_ = std::min(session_deadline_, idle_deadline_);
+  waiting_on_client_ = true;
+  return Command{Kind::kHalfClose};
+}
+
+Command Connection::CloseNow() {
+  if (phase_ != Phase::kClosed) {
+    phase_ = Phase::kClosed;
+    waiting_on_client_ = false;
+    outbox_.reset();
+    input_.reset();
+    tarpit_.reset();  // releases its slots
+    if (admitted_) env_->host->Leave(facts_.client);
+    env_->gauges->open.fetch_sub(1, std::memory_order_relaxed);
+    facts_.end_wall = env_->clock->WallSeconds();
+    facts_.duration_seconds =
+        std::chrono::duration<double>(env_->clock->Now() - start_).count();
+    Count(Counter::kSessions);
+  }
+  return Command{Kind::kClose};
+}
+
+void Connection::CountEvents(const smtp::Events& e) {
+  auto add = [](Counter c, uint64_t n) {
+    if (n) Count(c, n);
+  };
+  add(Counter::kCommands, e.commands);
+  add(Counter::kUnknownCommands, e.unknown_commands);
+  add(Counter::kSyntaxErrors, e.syntax_errors);
+  add(Counter::kBadSequence, e.bad_sequence);
+  add(Counter::kLongLines, e.long_lines);
+  add(Counter::kRecipients, e.recipients);
+  add(Counter::kTooManyRecipients, e.too_many_recipients);
+  add(Counter::kTooBig, e.too_big);
+  add(Counter::kAuthAttempts, e.auth_attempts);
+  add(Counter::kMessages, e.messages);
+  add(Counter::kMessagesAccepted, e.accepted);
+  add(Counter::kMessagesTempfailed, e.tempfailed);
+  add(Counter::kMessagesRejected, e.rejected);
+  add(Counter::kLimitErrors, e.limit_errors);
+  add(Counter::kLimitCommands, e.limit_commands);
+  add(Counter::kBytes, e.bytes);
+  add(Counter::kBareLf, e.bare_lf);
+  add(Counter::kBareCr, e.bare_cr);
+}
+
+}  // namespace conn

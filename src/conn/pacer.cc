@@ -1,0 +1,58 @@
+#include "conn/outbox.h"
+
+namespace conn {
+
+static_assert(int(smtp::Stage::kOther) == int(tarpit::Stage::kOther) &&
+              int(smtp::Stage::kDataEnd) == int(tarpit::Stage::kDataEnd) &&
+              int(smtp::Stage::kGreeting) == int(tarpit::Stage::kGreeting));
+
+tarpit::Stage TarpitStage(smtp::Stage s) { return tarpit::Stage(int(s)); }
+
+Outbox::Outbox(std::string_view rest) : bytes_(rest) {
+  chunk_ = bytes_;
+  begin_ = bytes_.size();
+}
+
+Outbox::Outbox(std::string_view bytes, std::span<const smtp::ReplyMark> marks,
+               bool skip_first_delay)
+    : bytes_(bytes),
+      marks_(marks.begin(), marks.end()),
+      skip_first_delay_(skip_first_delay),
+      paced_(true) {}
+
+Outbox::Next Outbox::Advance(const tarpit::Plan& plan, base::SteadyTime now,
+                             tarpit::Random& random) {
+  Next next;
+  chunk_ = {};
+  sent_ = 0;
+  for (;;) {
+    if (cursor_ && !cursor_->Done()) {
+      tarpit::Chunk c = cursor_->Next();
+      chunk_ = c.bytes;
+      next.wait = c.wait;
+      return next;
+    }
+    if (paced_ && mark_ < marks_.size()) {
+      const auto& m = marks_[mark_++];
+      std::string_view reply(bytes_.data() + begin_, m.end - begin_);
+      begin_ = m.end;
+      auto pacing = plan.Pace(TarpitStage(m.stage), reply.size(), now, random);
+      if (skip_first_delay_) {
+        pacing.delay = base::Duration::zero();
+        skip_first_delay_ = false;
+      }
+      next.stuttered = next.stuttered || pacing.chunk_bytes > 0;
+      cursor_.emplace(reply, pacing);
+      continue;
+    }
+    if (begin_ < bytes_.size()) {  // bytes without a mark
+      chunk_ = std::string_view(bytes_).substr(begin_);
+      begin_ = bytes_.size();
+      return next;
+    }
+    next.done = true;
+    return next;
+  }
+}
+
+}  // namespace conn

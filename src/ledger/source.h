@@ -48,7 +48,7 @@ struct SourceRecord : peer::History {
   uint64_t proxied_sessions = 0;  // address came from a PROXY header
   uint64_t auth_attempts = 0;
   // Evidence counters.
-  uint64_t pipelining = 0;    // sessions
+  uint64_t pipelining = 0;  // sessions
   uint64_t bare_cr = 0;
   uint64_t unknown_commands = 0;
   uint64_t limits_hit = 0;
@@ -72,7 +72,7 @@ struct SourceRecord : peer::History {
 };
 
 // Adds one ended session to rec (rec.ip must already be session.client).
-void MergeSession(SourceRecord* rec, const peer::SessionRecord& session);
+void MergeSession(SourceRecord* rec, const peer::SessionSummary& session);
 // Adds a delta (same ip) to rec: counters add, first_seen takes the min,
 // last_seen the max, name lists merge with delta's names treated as newer.
 void MergeRecord(SourceRecord* rec, const SourceRecord& delta);

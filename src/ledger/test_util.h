@@ -18,8 +18,8 @@ inline base::IpAddress Ip(const std::string& text) {
 
 // A session from ip with the given counts, ended at end_wall.
 inline peer::SessionSummary Session(const std::string& ip, uint32_t messages,
-                                   uint64_t bytes, double end_wall = 1.7e9,
-                                   double duration = 2) {
+                                    uint64_t bytes, double end_wall = 1.7e9,
+                                    double duration = 2) {
   peer::SessionSummary s;
   s.client = Ip(ip);
   s.start_wall = end_wall - duration;

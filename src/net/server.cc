@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <asio/ssl.hpp>
+#include <random>
 
 #include "base/log.h"
 #include "base/metrics.h"
@@ -15,8 +16,7 @@ namespace {
 
 using base::Count;
 using base::Counter;
-using smtp::CloseReason;
-using smtp::Reply;
+using peer::CloseReason;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
@@ -44,17 +44,33 @@ Server::Server(ServerParams params) : impl_(std::make_unique<Impl>()) {
     auto c = base::Cidr::Parse(n);
     if (c.ok()) impl_->trusted.push_back(*c);
   }
-  int threads = impl_->p.config.server.threads;
+  const auto& cfg = impl_->p.config;
+  auto seconds = [](double s) {
+    return duration_cast<base::Duration>(std::chrono::duration<double>(s));
+  };
+  auto& lim = impl_->limits;
+  lim.session_timeout = seconds(cfg.smtp.session_timeout);
+  lim.idle_timeout = seconds(cfg.smtp.idle_timeout);
+  lim.proxy_timeout = seconds(cfg.server.proxy_timeout);
+  lim.max_connections = cfg.server.max_connections;
+  lim.max_connections_per_ip = cfg.server.max_connections_per_ip;
+  lim.read_size = kReadBuffer;
+  int threads = cfg.server.threads;
   if (threads <= 0)
     threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  // Random per process, so that no two instances pace, stutter or number
+  // their queue ids alike.
+  std::random_device entropy;
   for (int i = 0; i < threads; ++i) {
-    impl_->workers.push_back(std::make_unique<Worker>(i));
+    uint64_t seed = (uint64_t(entropy()) << 32) ^ entropy();
+    auto w = std::make_unique<Worker>(i, seed);
+    w->env = conn::Env{&impl_->limits, &impl_->p.session, &cfg.tarpit,
+                       impl_->p.clock, &w->rng,           &w->output,
+                       &impl_->host,   &impl_->gauges,    &w->stopping};
+    impl_->workers.push_back(std::move(w));
   }
-  double shortest = std::min(impl_->p.config.smtp.idle_timeout,
-                             impl_->p.config.smtp.session_timeout);
-  shortest = std::min(shortest, impl_->p.config.server.proxy_timeout);
-  impl_->idle_timeout = duration_cast<base::Duration>(
-      std::chrono::duration<double>(impl_->p.config.smtp.idle_timeout));
+  double shortest = std::min(cfg.smtp.idle_timeout, cfg.smtp.session_timeout);
+  shortest = std::min(shortest, cfg.server.proxy_timeout);
   impl_->sweep_period = std::clamp(milliseconds(int64_t(shortest * 1000 / 8)),
                                    milliseconds(20), milliseconds(1000));
   // Descriptors: take all the kernel allows us; keep fd_reserve spare.
@@ -166,10 +182,10 @@ void Server::SetSink(SessionSink* sink) { impl_->p.sink = sink; }
 
 void Server::SeedHistory(const base::IpAddress& ip,
                          const tarpit::PeerHistory& h) {
-  impl_->peers.Seed(ip, h);
+  impl_->host.cache.Seed(ip, h);
 }
 
-int64_t Server::open_connections() const { return impl_->open.load(); }
+int64_t Server::open_connections() const { return impl_->gauges.open.load(); }
 
 void Server::Run() {
   for (auto& w : impl_->workers) {
@@ -204,12 +220,7 @@ void Server::Impl::StopWorker(Worker& w) {
   }
   w.sweeper.cancel();
   for (Conn* c = w.head.next; c != &w.head; c = c->next) {
-    c->aborted = true;
-    c->abort_reply = Reply::kShutdown;
-    c->abort_reason = CloseReason::kShutdown;
-    asio::error_code ec;
-    c->socket->cancel(ec);
-    if (c->timer) c->timer->cancel();
+    AbortSession(c, CloseReason::kShutdown);
   }
 }
 
@@ -221,19 +232,7 @@ asio::awaitable<void> Server::Impl::Sweep(Worker& w) {
     auto now = p.clock->Now();
     for (Conn* c = w.head.next; c != &w.head; c = c->next) {
       if (c->aborted) continue;
-      if (now >= c->session_deadline) {
-        c->abort_reply = Reply::kSessionTimeout;
-        c->abort_reason = CloseReason::kSessionTimeout;
-      } else if (c->waiting_for_client && now >= c->idle_deadline) {
-        c->abort_reply = Reply::kIdleTimeout;
-        c->abort_reason = CloseReason::kIdleTimeout;
-      } else {
-        continue;
-      }
-      c->aborted = true;
-      asio::error_code ignored;
-      c->socket->cancel(ignored);
-      if (c->timer) c->timer->cancel();
+      if (auto why = SessionExpired(c, now)) AbortSession(c, *why);
     }
   }
 }
@@ -242,7 +241,7 @@ asio::awaitable<void> Server::Impl::AcceptLoop(Worker& w, tcp::acceptor& acc) {
   asio::steady_timer pause(w.io);
   const int64_t reserve = p.config.server.fd_reserve + 16;
   while (!w.stopping) {
-    if (open.load(std::memory_order_relaxed) + reserve >= fd_limit) {
+    if (gauges.open.load(std::memory_order_relaxed) + reserve >= fd_limit) {
       // Out of descriptors: wait for sessions to end instead of spinning.
       Count(Counter::kAcceptPauses);
       pause.expires_after(milliseconds(100));

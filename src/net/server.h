@@ -1,6 +1,7 @@
 // The SMTP listener: one io_context and thread per core, each with its own
-// SO_REUSEPORT acceptors, one coroutine per connection driving a pure
-// smtp::ServerSession. This is the only place (with app/) that does I/O.
+// SO_REUSEPORT acceptors; per connection, an executor that carries out the
+// commands of a pure conn::Connection machine. This is the only place (with
+// app/) that does I/O.
 #pragma once
 
 #include <atomic>
@@ -13,8 +14,8 @@
 #include "base/ip.h"
 #include "base/status.h"
 #include "config/config.h"
+#include "peer/summary.h"
 #include "smtp/server_session.h"
-#include "smtp/session_record.h"
 #include "tarpit/policy.h"
 
 namespace asio::ssl {
@@ -28,7 +29,7 @@ namespace net {
 class SessionSink {
  public:
   virtual ~SessionSink() = default;
-  virtual void Record(const smtp::SessionRecord& record) = 0;
+  virtual void Record(const peer::SessionSummary& record) = 0;
 };
 
 struct ServerParams {
@@ -52,7 +53,7 @@ class Server {
 
   // Tells the tarpit what is already known of a client (from the ledger),
   // so reputation survives restarts. REQUIRES: before Run().
-  void SeedHistory(const base::IpAddress& ip, const tarpit::PeerHistory& h);
+  void SeedHistory(const base::IpAddress& ip, const peer::History& h);
 
   // Sets where ended sessions are reported. REQUIRES: before Run().
   void SetSink(SessionSink* sink);

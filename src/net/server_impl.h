@@ -1,6 +1,6 @@
 // Internal to net/: the server's shared state and its workers (server.cc:
-// listeners, accept, sweeper, shutdown; session.cc: one connection's life,
-// as a callback-driven state machine). Not for use outside net/.
+// listeners, accept, sweeper, shutdown; session.cc: the executor that
+// carries out one connection machine's commands). Not for use outside net/.
 #pragma once
 
 #include <array>
@@ -12,8 +12,9 @@
 #include <thread>
 #include <unordered_map>
 
-#include "net/peer_memory.h"
+#include "conn/connection.h"
 #include "net/server.h"
+#include "peer/cache.h"
 #include "tarpit/policy.h"
 
 namespace net {
@@ -34,18 +35,16 @@ using Timer =
                                asio::wait_traits<std::chrono::steady_clock>,
                                Executor>;
 
-// A connection as the sweeper sees it: deadlines and the socket to cancel.
+struct Session;
+
+// A connection as the sweeper sees it: the worker's list, and the abort it
+// has ordered (delivered to the machine by the pending operation's handler).
 struct Conn {
   Conn* prev = nullptr;
   Conn* next = nullptr;
-  Socket* socket = nullptr;
-  base::SteadyTime idle_deadline;
-  base::SteadyTime session_deadline;
-  Timer* timer = nullptr;           // the tarpit's, when it has one
-  bool waiting_for_client = false;  // idle deadline applies
+  Session* session = nullptr;
   bool aborted = false;
-  smtp::Reply abort_reply = smtp::Reply::kIdleTimeout;
-  smtp::CloseReason abort_reason = smtp::CloseReason::kIdleTimeout;
+  peer::CloseReason abort_reason = peer::CloseReason::kIdleTimeout;
 };
 
 // Open connections per client IP, shared by all workers (touched once at
@@ -73,15 +72,30 @@ class IpCounts {
   std::array<Shard, kShards> shards_;
 };
 
+// The server around the connection machines: per-IP counts and the
+// in-memory reputation.
+class PeerHost final : public conn::Host {
+ public:
+  int Enter(const base::IpAddress& ip) override { return counts.Add(ip); }
+  void Leave(const base::IpAddress& ip) override { counts.Remove(ip); }
+  peer::History History(const base::IpAddress& ip) override {
+    return cache.Lookup(ip);
+  }
+  IpCounts counts;
+  peer::Cache cache;
+};
+
 struct Worker {
-  explicit Worker(int index) : index(index), io(1), sweeper(io) {}
+  Worker(int index, uint64_t seed)
+      : index(index), io(1), rng(seed), sweeper(io) {}
   int index;
   asio::io_context io;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::unique_ptr<char[]> read_buf{new char[kReadBuffer]};
-  std::string out;  // replies of the session being served right now
-  Conn head;        // sentinel of the list of open connections
-  tarpit::SplitMixRandom rng{0x5eed5eedull + uint64_t(index)};
+  smtp::Output output;         // replies of the machine being served right now
+  Conn head;                   // sentinel of the list of open connections
+  tarpit::SplitMixRandom rng;  // seeded per process: timings differ per run
+  conn::Env env{};
   asio::steady_timer sweeper;
   bool stopping = false;
   uint64_t next_session = 0;
@@ -92,14 +106,11 @@ struct Server::Impl {
   ServerParams p;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<base::Cidr> trusted;
-  IpCounts ip_counts;
-  PeerMemory peers;
-  std::atomic<int64_t> held{0};        // sessions whose plan holds them
-  std::atomic<int64_t> stuttering{0};  // sessions whose plan stutters
-  std::atomic<int64_t> open{0};
+  PeerHost host;
+  conn::Gauges gauges;
+  conn::Limits limits;
   std::atomic<bool> stopping{false};
   int64_t fd_limit = 1024;
-  base::Duration idle_timeout{};  // smtp.idle_timeout
   std::chrono::milliseconds sweep_period{1000};
 
   base::Status Bind();
@@ -109,6 +120,11 @@ struct Server::Impl {
   // session owns itself and is deleted when it ends.
   void StartSession(Worker& w, Socket sock, const tcp::endpoint& peer);
   asio::awaitable<void> Sweep(Worker& w);
+  // session.cc: whether c's deadline has passed; cancel c's pending
+  // operation so that its handler delivers the abort to the machine.
+  static std::optional<peer::CloseReason> SessionExpired(Conn* c,
+                                                         base::SteadyTime now);
+  static void AbortSession(Conn* c, peer::CloseReason why);
   void StopWorker(Worker& w);
   bool Trusted(const base::IpAddress& ip) const {
     for (const auto& n : trusted) {

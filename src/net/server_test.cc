@@ -34,18 +34,18 @@ class TestClock final : public base::Clock {
 
 class Sink final : public SessionSink {
  public:
-  void Record(const smtp::SessionRecord& r) override {
+  void Record(const peer::SessionSummary& r) override {
     std::lock_guard lock(mu_);
     records_.push_back(r);
   }
-  std::vector<smtp::SessionRecord> records() {
+  std::vector<peer::SessionSummary> records() {
     std::lock_guard lock(mu_);
     return records_;
   }
 
  private:
   std::mutex mu_;
-  std::vector<smtp::SessionRecord> records_;
+  std::vector<peer::SessionSummary> records_;
 };
 
 // A blocking line client with a receive timeout, so no test can hang.
@@ -156,7 +156,7 @@ TEST_F(ServerTest, DeliversAndRecords) {
   EXPECT_EQ(r.client.ToString(), "127.0.0.1");
   EXPECT_EQ(r.messages, 1u);
   EXPECT_EQ(r.bytes, 20u);
-  EXPECT_EQ(r.close_reason, smtp::CloseReason::kQuit);
+  EXPECT_EQ(r.close_reason, peer::CloseReason::kQuit);
 }
 
 TEST_F(ServerTest, PerIpCap) {
@@ -184,7 +184,7 @@ TEST_F(ServerTest, IdleAndSessionTimeouts) {
   EXPECT_EQ(c.Reply(), "");  // FIN: the server lingers for our close
   clock_.Advance(std::chrono::seconds(2));  // or for a second at most
   ASSERT_TRUE(WaitRecords(1));
-  EXPECT_EQ(sink_.records()[0].close_reason, smtp::CloseReason::kIdleTimeout);
+  EXPECT_EQ(sink_.records()[0].close_reason, peer::CloseReason::kIdleTimeout);
 
   Client d(port_);
   EXPECT_EQ(d.Reply().substr(0, 4), "220 ");
@@ -197,7 +197,7 @@ TEST_F(ServerTest, IdleAndSessionTimeouts) {
   clock_.Advance(std::chrono::seconds(2));  // past the lingering close
   ASSERT_TRUE(WaitRecords(2));
   EXPECT_EQ(sink_.records()[1].close_reason,
-            smtp::CloseReason::kSessionTimeout);
+            peer::CloseReason::kSessionTimeout);
 }
 
 TEST_F(ServerTest, ShutdownAnswers421) {
@@ -208,7 +208,7 @@ TEST_F(ServerTest, ShutdownAnswers421) {
   EXPECT_EQ(c.Reply().substr(0, 9), "421 4.3.2");
   thread_.join();
   ASSERT_EQ(sink_.records().size(), 1u);
-  EXPECT_EQ(sink_.records()[0].close_reason, smtp::CloseReason::kShutdown);
+  EXPECT_EQ(sink_.records()[0].close_reason, peer::CloseReason::kShutdown);
 }
 
 TEST_F(ServerTest, ProxyProtocolFromTrustedNetwork) {
@@ -238,7 +238,7 @@ TEST_F(ServerTest, ProxyProtocolFromTrustedNetwork) {
       saw_proxied = true;
       EXPECT_FALSE(r.early_talker);
     }
-    if (r.close_reason == smtp::CloseReason::kProxyError) saw_error = true;
+    if (r.close_reason == peer::CloseReason::kProxyError) saw_error = true;
   }
   EXPECT_TRUE(saw_proxied);
   EXPECT_TRUE(saw_error);
@@ -339,7 +339,7 @@ TEST_F(ServerTest, ShutdownEndsTarpitWaitsAndKeepsRecords) {
   ASSERT_EQ(sink_.records().size(), 2u);
   for (const auto& r : sink_.records()) {
     EXPECT_TRUE(r.tarpitted);
-    EXPECT_EQ(r.close_reason, smtp::CloseReason::kShutdown);
+    EXPECT_EQ(r.close_reason, peer::CloseReason::kShutdown);
   }
   EXPECT_EQ(a.Reply().substr(0, 9), "421 4.3.2");  // in place of the banner
   EXPECT_EQ(b.Reply().substr(0, 9), "421 4.3.2");

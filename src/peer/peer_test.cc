@@ -1,6 +1,6 @@
-#include "peer/cache.h"
-
 #include <gtest/gtest.h>
+
+#include "peer/cache.h"
 
 namespace peer {
 namespace {

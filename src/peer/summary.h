@@ -70,8 +70,8 @@ struct ProtocolFacts {
   uint32_t limits_hit = 0;       // line, recipient, size, count, time limits
 };
 
-struct SessionSummary : ProtocolFacts {
-  // Set by the connection machine.
+// What the connection showed (the connection machine keeps these).
+struct ConnectionFacts {
   base::IpAddress client;  // real client (after PROXY, if any)
   uint16_t client_port = 0;
   bool via_proxy = false;  // address came from a PROXY header
@@ -88,5 +88,7 @@ struct SessionSummary : ProtocolFacts {
   uint32_t replies_stuttered = 0;  // replies sent a few bytes at a time
   uint32_t slow_reads = 0;         // DATA reads throttled by the slow reader
 };
+
+struct SessionSummary : ProtocolFacts, ConnectionFacts {};
 
 }  // namespace peer

@@ -171,8 +171,8 @@ class ServerSession {
   // MAIL .. end of data.
   struct Transaction {
     uint32_t rcpts = 0;
-    uint64_t bdat_total = 0;            // BDAT bytes so far
-    Reply bdat_error = Reply::kCount;   // kCount: chunks accepted so far
+    uint64_t bdat_total = 0;           // BDAT bytes so far
+    Reply bdat_error = Reply::kCount;  // kCount: chunks accepted so far
   };
   // The BDAT chunk being read (read whatever the verdict, RFC 3030 4.2).
   struct Chunk {

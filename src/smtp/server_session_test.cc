@@ -240,8 +240,8 @@ TEST(SessionExtras, ReplyMarksSplitPipelinedRepliesByStage) {
   auto o = MakeSessionOptions({}, "mx.example.net", false);
   Output buf;
   ServerSession s(&o.value(), &buf, "192.0.2.9", 3);
-  Step step =
-      s.Feed("EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n.\r\n", 0);
+  Step step = s.Feed(
+      "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n.\r\n", 0);
   auto marks = step.replies;
   std::string out(step.bytes);
   ASSERT_EQ(marks.size(), 5u);

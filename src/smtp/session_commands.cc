@@ -143,8 +143,7 @@ Action ServerSession::Mail(std::string_view arg, double) {
   }
   std::string domain;
   AppendLower(&domain, DomainOf(pc.address));
-  peer::AddName(&facts_.mail_from_domains,
-                pc.address.empty() ? "<>" : domain);
+  peer::AddName(&facts_.mail_from_domains, pc.address.empty() ? "<>" : domain);
   ++facts_.transactions;
   txn_ = Transaction{};
   EnterState(State::kMail);

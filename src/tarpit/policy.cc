@@ -64,12 +64,15 @@ const char* SenderClassName(SenderClass c) {
   return "?";
 }
 
-double SplitMixRandom::Uniform() {
+uint64_t SplitMixRandom::Next() {
   uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
+  return z ^ (z >> 31);
+}
+
+double SplitMixRandom::Uniform() {
+  return static_cast<double>(Next() >> 11) * 0x1.0p-53;
 }
 
 double EvidenceScore(const Options& o, const PeerHistory& h,

@@ -93,6 +93,7 @@ class SplitMixRandom final : public Random {
  public:
   explicit SplitMixRandom(uint64_t seed) : state_(seed) {}
   double Uniform() override;
+  uint64_t Next();
 
  private:
   uint64_t state_;
