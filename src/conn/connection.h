@@ -150,6 +150,11 @@ class Connection {
   peer::SessionSummary Summary() const;
   bool closed() const { return phase_ == Phase::kClosed; }
   bool tls() const { return facts_.tls; }
+  // Bytes held for this connection: unread input and unsent replies.
+  size_t buffered_bytes() const {
+    return (input_ ? input_->capacity() : 0) +
+           (outbox_ ? outbox_->footprint() : 0);
+  }
   // The tarpit's plan (tests and logs).
   const tarpit::Plan* plan() const;
 

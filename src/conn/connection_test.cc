@@ -1,0 +1,446 @@
+// The connection machine, driven by hand: no sockets, a fake clock. Each
+// test plays the executor: it carries out the machine's commands (a send
+// takes as many bytes as the test's "socket" has room for) and feeds back
+// events.
+#include "conn/connection.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace conn {
+namespace {
+
+using Kind = Command::Kind;
+using std::chrono::seconds;
+
+class FixedRandom final : public tarpit::Random {
+ public:
+  double Uniform() override { return 0.5; }
+};
+
+// One write the machine made: the wait before it, and the bytes.
+struct Write {
+  double wait;  // seconds waited on the machine's timer since the last write
+  std::string bytes;
+};
+
+class Machine : public ::testing::Test, public Host {
+ protected:
+  void SetUp() override {
+    smtp_ = Options(false);
+    tarpit_.enabled = false;
+  }
+  smtp::SessionOptions Options(bool tls) {
+    config::SmtpConfig c;
+    c.starttls = tls;
+    return smtp::MakeSessionOptions(c, "mx.test", tls).value();
+  }
+  // A tarpit that holds everyone: a fixed delay per stage and, if
+  // stutter, one byte per second.
+  void HoldAll(bool stutter) {
+    tarpit_.enabled = true;
+    for (auto* r :
+         {&tarpit_.greeting, &tarpit_.helo, &tarpit_.mail, &tarpit_.rcpt,
+          &tarpit_.data, &tarpit_.data_end, &tarpit_.reply}) {
+      *r = {3, 3};
+    }
+    tarpit_.jitter = 0;
+    tarpit_.stutter = stutter;
+    tarpit_.stutter_bytes = 1;
+    tarpit_.stutter_interval = 1;
+  }
+  void Begin(bool trusted = false, std::string ip = "192.0.2.7") {
+    env_ = Env{&limits_, &smtp_, &tarpit_, &clock_,   &random_,
+               &output_, this,   &gauges_, &stopping_};
+    m_ = std::make_unique<Connection>(&env_);
+    c_ = m_->Start(*base::IpAddress::Parse(ip), 4000, trusted, 7);
+    Pump();
+  }
+
+  // Host.
+  int Enter(const base::IpAddress& ip) override { return ++per_ip_[ip]; }
+  void Leave(const base::IpAddress& ip) override { --per_ip_[ip]; }
+  peer::History History(const base::IpAddress&) override { return history_; }
+
+  // Carries out sends, half closes and (when fire) timers, until the
+  // machine waits for the client, the timer or TLS, or closes.
+  void Pump(bool fire = true) {
+    double waited = 0;
+    for (int guard = 0; guard < 100000; ++guard) {
+      switch (c_.kind) {
+        case Kind::kSend: {
+          size_t take = std::min(room_, c_.data.size());
+          room_ -= take;
+          if (take > 0) {
+            writes_.push_back({waited, std::string(c_.data.substr(0, take))});
+            wire_ += c_.data.substr(0, take);
+            waited = 0;
+          }
+          if (take == 0 && c_.wait) return;  // stalled: the socket is full
+          c_ = m_->OnSent(take);
+          continue;
+        }
+        case Kind::kHalfClose:
+          half_closed_ = true;
+          c_ = m_->OnHalfClosed(true);
+          continue;
+        case Kind::kWait:
+          if (!fire) return;
+          clock_.Advance(c_.delay);
+          waited += std::chrono::duration<double>(c_.delay).count();
+          c_ = m_->OnTimer(pending_input_);
+          continue;
+        default:
+          return;
+      }
+    }
+    FAIL() << "the machine does not stop";
+  }
+  // The client sends bytes (the machine must be reading).
+  void Client(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ASSERT_EQ(c_.kind, Kind::kRead) << "not reading";
+      size_t n = std::min(bytes.size(), c_.bytes);
+      c_ = m_->OnRead(bytes.substr(0, n));
+      bytes.remove_prefix(n);
+      Pump();
+    }
+  }
+  std::string Take() {
+    std::string w = wire_;
+    wire_.clear();
+    writes_.clear();
+    return w;
+  }
+
+  base::FakeClock clock_;
+  Limits limits_;
+  smtp::SessionOptions smtp_;
+  tarpit::Options tarpit_;
+  FixedRandom random_;
+  smtp::Output output_;
+  Gauges gauges_;
+  bool stopping_ = false;
+  Env env_{};
+  std::map<base::IpAddress, int> per_ip_;
+  peer::History history_;
+  std::unique_ptr<Connection> m_;
+  Command c_;
+  size_t room_ = SIZE_MAX;  // bytes the client's socket still takes
+  bool pending_input_ = false;
+  bool half_closed_ = false;
+  std::string wire_;
+  std::vector<Write> writes_;
+};
+
+TEST_F(Machine, PlainSessionRecordsAndCloses) {
+  Begin();
+  EXPECT_TRUE(Take().starts_with("220 mx.test ESMTP"));
+  Client(
+      "EHLO a.example\r\nMAIL FROM:<x@b.example>\r\nRCPT TO:<y@c.example>"
+      "\r\nDATA\r\n");
+  EXPECT_EQ(c_.kind, Kind::kRead);
+  Client("hi\r\n.\r\nQUIT\r\n");
+  EXPECT_NE(Take().find("221 2.0.0 Bye"), std::string::npos);
+  ASSERT_EQ(c_.kind, Kind::kClose);
+  EXPECT_FALSE(half_closed_);  // the client closes after QUIT
+  auto s = m_->Summary();
+  EXPECT_EQ(s.close_reason, CloseReason::kQuit);
+  EXPECT_EQ(s.messages, 1u);
+  EXPECT_EQ(s.client.ToString(), "192.0.2.7");
+  EXPECT_EQ(gauges_.open.load(), 0);
+  EXPECT_EQ(per_ip_.begin()->second, 0);
+}
+
+TEST_F(Machine, TarpitDelaysEachStageAndDetectsEarlyTalkers) {
+  HoldAll(false);
+  tarpit_.reject_early_talkers = true;
+  pending_input_ = true;  // the client speaks during the greeting delay
+  Begin();
+  ASSERT_EQ(writes_.size(), 1u);
+  EXPECT_DOUBLE_EQ(writes_[0].wait, 3);
+  EXPECT_TRUE(writes_[0].bytes.starts_with("554 "));
+  EXPECT_TRUE(m_->Summary().early_talker);
+  EXPECT_TRUE(m_->Summary().tarpitted);
+  Take();
+  Client("QUIT\r\n");
+  EXPECT_EQ(c_.kind, Kind::kClose);
+}
+
+// Every reply is paced by its own stage: three pipelined commands wait
+// three delays, each reply sent once its delay is over.
+TEST_F(Machine, PipelinedRepliesArePacedOneByOne) {
+  HoldAll(false);
+  Begin();
+  Take();
+  Client("EHLO a\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n");
+  ASSERT_EQ(writes_.size(), 3u);
+  for (const auto& w : writes_) EXPECT_DOUBLE_EQ(w.wait, 3);
+  EXPECT_TRUE(writes_[0].bytes.starts_with("250-mx.test"));
+  EXPECT_TRUE(writes_[1].bytes.starts_with("250 2.1.0"));
+  EXPECT_TRUE(writes_[2].bytes.starts_with("250 2.1.5"));
+  EXPECT_NEAR(m_->Summary().delay_seconds, 12, 1e-9);
+}
+
+std::vector<std::pair<double, std::string>> Shape(
+    const std::vector<Write>& writes) {
+  std::vector<std::pair<double, std::string>> out;
+  for (const auto& w : writes) out.emplace_back(w.wait, w.bytes);
+  return out;
+}
+
+// The same pacing inside TLS as outside: the machine does not know the
+// difference, and the executor only encrypts.
+TEST_F(Machine, TlsIsPacedLikePlain) {
+  smtp_ = Options(true);
+  HoldAll(true);
+  Begin();
+  Take();
+  Client("EHLO a\r\n");
+  auto plain = Shape(writes_);
+  ASSERT_GT(plain.size(), 20u);  // one byte a second
+  EXPECT_DOUBLE_EQ(plain[0].first, 3);
+  EXPECT_DOUBLE_EQ(plain[1].first, 1);
+  EXPECT_EQ(plain[0].second.size(), 1u);
+  std::string ehlo = Take();
+  Client("STARTTLS\r\nMAIL FROM:<smuggled@x.y>\r\n");
+  EXPECT_TRUE(Take().starts_with("220 2.0.0"));
+  ASSERT_EQ(c_.kind, Kind::kStartTls);
+  c_ = m_->OnTlsDone(true);
+  Pump();
+  ASSERT_EQ(c_.kind, Kind::kRead);  // what followed STARTTLS was discarded
+  Client("EHLO a\r\n");
+  auto tls = Shape(writes_);
+  // Only STARTTLS is no longer offered inside TLS.
+  std::string want = ehlo;
+  want.erase(want.find("250-STARTTLS\r\n"), 14);
+  EXPECT_EQ(Take(), want);
+  ASSERT_EQ(tls.size(), want.size());
+  EXPECT_EQ(tls.front().first, plain.front().first);
+  for (size_t i = 1; i < tls.size(); ++i) {
+    EXPECT_EQ(tls[i].first, 1) << i;
+    EXPECT_EQ(tls[i].second.size(), 1u);
+  }
+  EXPECT_TRUE(m_->tls());
+  EXPECT_TRUE(m_->Summary().tls);
+}
+
+TEST_F(Machine, TlsHandshakeFailureCloses) {
+  smtp_ = Options(true);
+  Begin();
+  Client("STARTTLS\r\n");
+  ASSERT_EQ(c_.kind, Kind::kStartTls);
+  c_ = m_->OnTlsDone(false);
+  EXPECT_EQ(c_.kind, Kind::kClose);
+  EXPECT_EQ(m_->Summary().close_reason, CloseReason::kTlsFailed);
+}
+
+// Flow control: a client that pipelines a flood of EHLOs and never reads
+// gets about max_output bytes of replies; no more input is taken until
+// they are sent, so the machine's memory stays bounded.
+TEST_F(Machine, PipelinedFloodIsFlowControlled) {
+  HoldAll(false);
+  Begin();
+  Take();
+  room_ = 0;  // the client reads nothing
+  std::string flood;
+  while (flood.size() < 64 * 1024) flood += "EHLO x\r\n";
+  ASSERT_EQ(c_.kind, Kind::kRead);
+  c_ = m_->OnRead(flood);
+  Pump();
+  ASSERT_EQ(c_.kind, Kind::kSend);
+  EXPECT_TRUE(c_.wait);
+  EXPECT_LE(m_->buffered_bytes(), flood.size() + smtp_.max_output + 1024);
+  // The client starts reading: replies flow, input is taken step by step,
+  // and the buffers never grow past one read plus one step of replies.
+  size_t most = 0, replies = 0;
+  for (int i = 0; i < 100000 && c_.kind != Kind::kRead; ++i) {
+    room_ = 4096;
+    c_ = m_->OnSent(0);  // the socket has room again
+    Pump(true);
+    most = std::max(most, m_->buffered_bytes());
+    replies += std::count(wire_.begin(), wire_.end(), '\n');
+    wire_.clear();
+  }
+  EXPECT_EQ(c_.kind, Kind::kRead);
+  EXPECT_LE(most, flood.size() + smtp_.max_output + 1024);
+  EXPECT_GT(replies, flood.size() / 8);  // every EHLO answered
+}
+
+// A write that makes no progress for the idle timeout ends the session.
+TEST_F(Machine, StalledWriteTimesOut) {
+  Begin();
+  Take();
+  room_ = 10;
+  Client("HELP\r\n");
+  ASSERT_EQ(c_.kind, Kind::kSend);
+  ASSERT_TRUE(c_.wait);
+  clock_.Advance(seconds(299));
+  EXPECT_FALSE(m_->Expired(clock_.Now()));
+  clock_.Advance(seconds(2));
+  ASSERT_EQ(m_->Expired(clock_.Now()), CloseReason::kIdleTimeout);
+  c_ = m_->OnAbort(CloseReason::kIdleTimeout);
+  Pump();  // the 421 finds no room either: at most the lingering time
+  clock_.Advance(seconds(2));
+  ASSERT_TRUE(m_->Expired(clock_.Now()));
+  c_ = m_->OnAbort(*m_->Expired(clock_.Now()));
+  Pump();
+  EXPECT_EQ(c_.kind, Kind::kClose);
+  EXPECT_EQ(m_->Summary().close_reason, CloseReason::kIdleTimeout);
+}
+
+TEST_F(Machine, IdleTimeoutAnswers421ThenLingers) {
+  Begin();
+  Take();
+  clock_.Advance(seconds(299));
+  EXPECT_FALSE(m_->Expired(clock_.Now()));
+  clock_.Advance(seconds(1));
+  ASSERT_EQ(m_->Expired(clock_.Now()), CloseReason::kIdleTimeout);
+  c_ = m_->OnAbort(CloseReason::kIdleTimeout);
+  Pump();
+  EXPECT_EQ(Take(), "421 4.4.2 mx.test Error: timeout exceeded\r\n");
+  EXPECT_TRUE(half_closed_);
+  ASSERT_EQ(c_.kind, Kind::kRead);  // discarding what the client still sends
+  c_ = m_->OnRead(std::string(1000, 'x'));
+  ASSERT_EQ(c_.kind, Kind::kRead);
+  c_ = m_->OnEof();
+  EXPECT_EQ(c_.kind, Kind::kClose);
+  EXPECT_EQ(m_->Summary().close_reason, CloseReason::kIdleTimeout);
+}
+
+TEST_F(Machine, LingeringCloseIsBoundedInBytesAndTime) {
+  Begin();
+  clock_.Advance(seconds(300));
+  c_ = m_->OnAbort(CloseReason::kIdleTimeout);
+  Pump();
+  std::string junk(64 * 1024, 'x');
+  int reads = 0;
+  while (c_.kind == Kind::kRead && reads < 100) {
+    c_ = m_->OnRead(junk);
+    ++reads;
+  }
+  EXPECT_EQ(c_.kind, Kind::kClose);
+  EXPECT_EQ(reads, 16);  // 1 MiB
+  Begin();
+  clock_.Advance(seconds(300));
+  c_ = m_->OnAbort(CloseReason::kIdleTimeout);
+  Pump();
+  clock_.Advance(seconds(1));
+  ASSERT_TRUE(m_->Expired(clock_.Now()));
+  EXPECT_EQ(m_->OnAbort(CloseReason::kSessionTimeout).kind, Kind::kClose);
+}
+
+TEST_F(Machine, SessionTimeoutEvenWhileTalking) {
+  Begin();
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(seconds(199));
+    EXPECT_FALSE(m_->Expired(clock_.Now()));
+    Client("NOOP\r\n");
+  }
+  clock_.Advance(seconds(3));
+  ASSERT_EQ(m_->Expired(clock_.Now()), CloseReason::kSessionTimeout);
+  Take();
+  c_ = m_->OnAbort(CloseReason::kSessionTimeout);
+  Pump();
+  EXPECT_TRUE(Take().starts_with("421 4.4.2"));
+  EXPECT_EQ(m_->Summary().close_reason, CloseReason::kSessionTimeout);
+  EXPECT_EQ(m_->Summary().limits_hit, 1u);
+}
+
+// Shutdown ends a tarpit wait with a 421 and closes at once.
+TEST_F(Machine, ShutdownDuringATarpitWait) {
+  HoldAll(false);
+  Begin();
+  Take();
+  ASSERT_EQ(c_.kind, Kind::kRead);
+  c_ = m_->OnRead("EHLO a\r\n");
+  Pump(/*fire=*/false);
+  ASSERT_EQ(c_.kind, Kind::kWait);
+  stopping_ = true;
+  c_ = m_->OnAbort(CloseReason::kShutdown);
+  Pump();
+  EXPECT_TRUE(Take().starts_with("421 4.3.2"));
+  EXPECT_FALSE(half_closed_);
+  EXPECT_EQ(c_.kind, Kind::kClose);
+  EXPECT_EQ(m_->Summary().close_reason, CloseReason::kShutdown);
+}
+
+TEST_F(Machine, PerIpAndTotalCaps) {
+  limits_.max_connections_per_ip = 1;
+  Begin();
+  Take();
+  auto first = std::move(m_);
+  Begin();
+  EXPECT_TRUE(Take().starts_with("421 4.7.0"));
+  EXPECT_EQ(m_->Summary().close_reason, CloseReason::kCapPerIp);
+  limits_.max_connections_per_ip = 100;
+  limits_.max_connections = 1;
+  Begin(false, "192.0.2.8");
+  EXPECT_EQ(Take(), "421 4.7.0 mx.test Error: too many connections\r\n");
+  EXPECT_EQ(m_->Summary().close_reason, CloseReason::kCapTotal);
+}
+
+TEST_F(Machine, ProxyHeaderSetsTheClientAndItsBytesCountAsEarly) {
+  Begin(/*trusted=*/true);
+  ASSERT_EQ(c_.kind, Kind::kRead);
+  EXPECT_EQ(Take(), "");  // no banner before the header
+  Client("PROXY TCP4 203.0.113.9 192.0.2.1 5555 25\r\nEHLO a\r\n");
+  std::string w = Take();
+  EXPECT_TRUE(w.starts_with("220 ")) << w;
+  EXPECT_NE(w.find("250-mx.test"), std::string::npos);
+  auto s = m_->Summary();
+  EXPECT_EQ(s.client.ToString(), "203.0.113.9");
+  EXPECT_TRUE(s.via_proxy);
+  EXPECT_TRUE(s.early_talker);
+}
+
+TEST_F(Machine, BadProxyHeaderCloses) {
+  Begin(/*trusted=*/true);
+  Client("EHLO not a proxy header\r\n");
+  EXPECT_EQ(c_.kind, Kind::kClose);
+  EXPECT_EQ(m_->Summary().close_reason, CloseReason::kProxyError);
+  EXPECT_EQ(Take(), "");
+}
+
+// During DATA a held sender meets the slow reader: a clamped window, small
+// reads and a pause after each.
+TEST_F(Machine, SlowReaderDuringData) {
+  HoldAll(false);
+  Begin();
+  Client("EHLO a\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n");
+  ASSERT_EQ(c_.kind, Kind::kRead);
+  EXPECT_EQ(c_.bytes, size_t(tarpit_.data_read_bytes));
+  EXPECT_EQ(c_.window, tarpit_.data_window);
+  c_ = m_->OnRead(std::string(c_.bytes, 'x'));
+  Pump(/*fire=*/false);
+  ASSERT_EQ(c_.kind, Kind::kWait);  // the pause after the read
+  c_ = m_->OnTimer(false);
+  ASSERT_EQ(c_.kind, Kind::kRead);
+  EXPECT_EQ(c_.window, 0);  // clamped once
+  EXPECT_EQ(m_->Summary().slow_reads, 2u);
+}
+
+TEST_F(Machine, ShedAtCapacity) {
+  tarpit_.enabled = true;
+  limits_.max_connections = 100;
+  gauges_.open = 99;  // load 1.0 with this one
+  Begin();
+  EXPECT_EQ(Take(), "421 4.7.0 mx.test Error: too many connections\r\n");
+  EXPECT_EQ(c_.kind, Kind::kRead);  // lingering
+  EXPECT_EQ(m_->Summary().close_reason, CloseReason::kCapTotal);
+}
+
+TEST_F(Machine, ClientCloseAndErrorsAreRecorded) {
+  Begin();
+  c_ = m_->OnEof();
+  EXPECT_EQ(c_.kind, Kind::kClose);
+  EXPECT_EQ(m_->Summary().close_reason, CloseReason::kClientClosed);
+  Begin();
+  c_ = m_->OnError();
+  EXPECT_EQ(m_->Summary().close_reason, CloseReason::kIoError);
+  EXPECT_EQ(gauges_.open.load(), 0);
+}
+
+}  // namespace
+}  // namespace conn

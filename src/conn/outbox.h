@@ -41,6 +41,9 @@ class Outbox {
   // The unsent bytes of the current chunk.
   std::string_view Pending() const { return chunk_.substr(sent_); }
   void Sent(size_t n) { sent_ = std::min(chunk_.size(), sent_ + n); }
+  size_t footprint() const {
+    return bytes_.capacity() + marks_.capacity() * sizeof(smtp::ReplyMark);
+  }
 
  private:
   std::string bytes_;

@@ -323,6 +323,45 @@ TEST_F(ServerTest, TarpitDelaysAndStutters) {
   EXPECT_GE(r.replies_stuttered, 7u);
 }
 
+// A bot that says STARTTLS does not escape the tarpit: replies inside TLS
+// are delayed and stuttered like plain ones (one machine paces both).
+TEST_F(ServerTest, TarpitPacesInsideTls) {
+  Start(ShortTarpit(), /*tls=*/true);
+  Client c(port_);
+  EXPECT_EQ(c.Reply().substr(0, 4), "220 ");
+  c.Send("EHLO me\r\n");
+  EXPECT_NE(c.Reply().find("250-STARTTLS"), std::string::npos);
+  c.Send("STARTTLS\r\n");
+  EXPECT_EQ(c.Reply(), "220 2.0.0 Ready to start TLS\r\n");
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.set_verify_mode(asio::ssl::verify_none);
+  asio::ssl::stream<tcp::socket&> tls(c.socket(), ctx);
+  tls.handshake(asio::ssl::stream_base::client);
+  auto t0 = std::chrono::steady_clock::now();
+  asio::write(tls, asio::buffer(std::string_view(
+                       "EHLO me\r\nMAIL FROM:<a@b.example>\r\nQUIT\r\n")));
+  std::string got;
+  char buf[2048];
+  size_t reads = 0;
+  asio::error_code ec;
+  while (!ec && got.find("221 ") == std::string::npos && reads < 10000) {
+    got.append(buf, tls.read_some(asio::buffer(buf), ec));
+    ++reads;
+  }
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_NE(got.find("250 2.1.0 Ok\r\n"), std::string::npos) << got;
+  // Three replies, 0.05 s each, stuttered 8 bytes at a time.
+  EXPECT_GE(took, std::chrono::milliseconds(150));
+  EXPECT_GT(reads, 10u);
+  ASSERT_TRUE(WaitRecords(1));
+  auto r = sink_.records()[0];
+  EXPECT_TRUE(r.tls);
+  EXPECT_TRUE(r.tarpitted);
+  // greeting 0.2 + EHLO, STARTTLS 2 x 0.05 + inside TLS 3 x 0.05
+  EXPECT_GE(r.delay_seconds, 0.45);
+  EXPECT_GE(r.replies_stuttered, 6u);
+}
+
 // Shutdown reaches sessions that wait on the tarpit's timer (a greeting
 // delay of a minute here): each is told 421 at once and its record is kept.
 TEST_F(ServerTest, ShutdownEndsTarpitWaitsAndKeepsRecords) {
