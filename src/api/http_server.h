@@ -17,10 +17,6 @@ class Server;
 
 namespace api {
 
-// "127.0.0.1:8025", "[::1]:8025", "localhost:8025" -> host and port.
-base::Status ParseListen(const std::string& listen, std::string* host,
-                         int* port);
-
 class HttpServer {
  public:
   // ledger may be null (ledger disabled). REQUIRES: ledger outlives this.
@@ -30,7 +26,8 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds and starts serving on a thread of its own. Refuses a non-loopback
-  // address without a token, and a bad or busy address.
+  // address without a token, and a bad (see base::Endpoint) or busy
+  // address; errors name api.listen or api.token.
   base::Status Start();
   // Stops accepting and waits for the serving thread. Idempotent.
   void Stop();

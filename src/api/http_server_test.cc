@@ -10,19 +10,20 @@
 namespace api {
 namespace {
 
-TEST(ParseListen, Forms) {
-  std::string h;
-  int p = 0;
-  ASSERT_TRUE(ParseListen("127.0.0.1:8025", &h, &p).ok());
-  EXPECT_EQ(h, "127.0.0.1");
-  EXPECT_EQ(p, 8025);
-  ASSERT_TRUE(ParseListen("[::1]:0", &h, &p).ok());
-  EXPECT_EQ(h, "::1");
-  EXPECT_EQ(p, 0);
-  EXPECT_FALSE(ParseListen("127.0.0.1", &h, &p).ok());
-  EXPECT_FALSE(ParseListen("::1:80", &h, &p).ok());
-  EXPECT_FALSE(ParseListen("127.0.0.1:99999", &h, &p).ok());
-  EXPECT_FALSE(ParseListen(":80", &h, &p).ok());
+// api.listen is read by base::Endpoint; a bad value is an error naming the
+// setting and the value, never an exception (std::stoi used to throw).
+TEST(HttpServer, BadListenIsAnErrorNamingTheSetting) {
+  for (const char* bad : {"127.0.0.1", "::1:80", "127.0.0.1:99999", ":80",
+                          "127.0.0.1:abc", "127.0.0.1:99999999999999999999"}) {
+    config::ApiConfig c;
+    c.listen = bad;
+    HttpServer s(c, nullptr);
+    auto st = s.Start();
+    ASSERT_FALSE(st.ok()) << bad;
+    EXPECT_EQ(st.message().rfind("api.listen: \"" + std::string(bad) + "\"", 0),
+              0u)
+        << st.message();
+  }
 }
 
 TEST(HttpServer, RefusesPublicAddressWithoutToken) {

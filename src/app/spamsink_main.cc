@@ -106,7 +106,9 @@ void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
 
 int FirewallCommand(const config::Config& cfg, bool remove) {
   if (remove) {
-    std::cout << tarpit::DeleteScript(cfg.tarpit.nft_table);
+    auto script = tarpit::DeleteScript(cfg.tarpit.nft_table);
+    if (!script.ok()) return Fail(script.error());
+    std::cout << *script;
     return 0;
   }
   auto rules = tarpit::MakeDropRuleset(cfg.tarpit, cfg.server.listen, {});
@@ -117,9 +119,7 @@ int FirewallCommand(const config::Config& cfg, bool remove) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   if (argc >= 2 && std::string_view(argv[1]) == "export") {
     std::vector<std::string> args(argv + 2, argv + argc);
     return ledger::RunExportCommand(args, std::cout, std::cerr);
@@ -284,7 +284,7 @@ int main(int argc, char** argv) {
   signals.detach();
 
   server->Run();
-  if (firewall) RunNft(tarpit::DeleteScript(cfg.tarpit.nft_table), "remove");
+  if (firewall) RunNft(*tarpit::DeleteScript(cfg.tarpit.nft_table), "remove");
   if (http) http->Stop();  // before the ledger it reads goes away
   if (ledger) {
     if (auto s = ledger->Close(); !s.ok()) {
@@ -295,4 +295,18 @@ int main(int argc, char** argv) {
   }
   base::LogLine(base::LogLevel::kInfo, "stopped");
   return 0;
+}
+
+}  // namespace
+
+// Errors are values everywhere below; an exception reaching this point is a
+// bug, reported as one line and exit status 1 rather than std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    return Fail(std::string("internal error: ") + e.what());
+  } catch (...) {
+    return Fail("internal error: unknown exception");
+  }
 }

@@ -32,7 +32,9 @@ base::Status ApplyOverrides(const Overrides& overrides, Config* config) {
     if (f.kind != Kind::kStrings) values = {values.back()};
     base::Status s = SetFromStrings(config, f, values);
     if (!s.ok()) {
-      return base::Status::Error(f.Flag() + ": " + s.message());
+      // Name the flag as users type it and the key it sets.
+      std::string flag = f.alias.empty() ? f.Flag() : std::string(f.alias);
+      return base::Status::Error(flag + " (" + f.Name() + "): " + s.message());
     }
   }
   return {};

@@ -16,7 +16,8 @@ using Overrides = std::map<std::string, std::vector<std::string>>;
 
 // Adds --section-key (and its alias) for every field to app.
 void AddFlags(CLI::App* app, Overrides* overrides);
-// Applies the given overrides to config; errors name the flag.
+// Applies the given overrides to config; errors name the flag, the key, the
+// value and the reason ("--listen (server.listen): \"1.2.3.4:x\": ...").
 base::Status ApplyOverrides(const Overrides& overrides, Config* config);
 
 }  // namespace config

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/endpoint.h"  // server.listen and api.listen entries
 #include "base/status.h"
 #include "tarpit/options.h"
 

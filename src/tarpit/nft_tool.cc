@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "tarpit_nft: bad table name\n");
       return 2;
     }
-    std::fputs(tarpit::DeleteScript(options.nft_table).c_str(), stdout);
+    std::fputs(tarpit::DeleteScript(options.nft_table)->c_str(), stdout);
     return 0;
   }
   auto ruleset = tarpit::MakeDropRuleset(options, listen, exempt);
