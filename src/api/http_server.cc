@@ -15,7 +15,7 @@ constexpr size_t kServerThreads = 4;
 
 }  // namespace
 
-HttpServer::HttpServer(const config::ApiConfig& config, ledger::Ledger* ledger)
+HttpServer::HttpServer(const Options& config, ledger::Ledger* ledger)
     : config_(config),
       api_(ledger, ApiOptions{config.token}, &base::SystemClock::Get()) {}
 

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "api/handlers.h"
+#include "api/options.h"
 #include "base/status.h"
-#include "config/config.h"
 #include "ledger/ledger.h"
 
 namespace httplib {
@@ -20,7 +20,7 @@ namespace api {
 class HttpServer {
  public:
   // ledger may be null (ledger disabled). REQUIRES: ledger outlives this.
-  HttpServer(const config::ApiConfig& config, ledger::Ledger* ledger);
+  HttpServer(const Options& config, ledger::Ledger* ledger);
   ~HttpServer();  // Stop()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -35,7 +35,7 @@ class HttpServer {
   int port() const { return port_; }
 
  private:
-  config::ApiConfig config_;
+  Options config_;
   Api api_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

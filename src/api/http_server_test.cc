@@ -15,7 +15,7 @@ namespace {
 TEST(HttpServer, BadListenIsAnErrorNamingTheSetting) {
   for (const char* bad : {"127.0.0.1", "::1:80", "127.0.0.1:99999", ":80",
                           "127.0.0.1:abc", "127.0.0.1:99999999999999999999"}) {
-    config::ApiConfig c;
+    Options c;
     c.listen = bad;
     HttpServer s(c, nullptr);
     auto st = s.Start();
@@ -27,7 +27,7 @@ TEST(HttpServer, BadListenIsAnErrorNamingTheSetting) {
 }
 
 TEST(HttpServer, RefusesPublicAddressWithoutToken) {
-  config::ApiConfig c;
+  Options c;
   c.listen = "0.0.0.0:0";
   HttpServer s(c, nullptr);
   auto st = s.Start();
@@ -46,7 +46,7 @@ TEST(HttpServer, ServesOverLoopback) {
   auto l = ledger::Ledger::Create(ledger::NewMemoryStore(), {}, &clock, false);
   l->Record(ledger::testing::Session("192.0.2.44", 3, 300));
   ASSERT_TRUE(l->Flush().ok());
-  config::ApiConfig c;
+  Options c;
   c.listen = "127.0.0.1:0";
   c.token = "tok";
   HttpServer s(c, l.get());
@@ -81,7 +81,7 @@ TEST(HttpServer, ServesOverLoopback) {
 }
 
 TEST(HttpServer, BusyPortIsAnError) {
-  config::ApiConfig c;
+  Options c;
   c.listen = "127.0.0.1:0";
   HttpServer a(c, nullptr);
   ASSERT_TRUE(a.Start().ok());

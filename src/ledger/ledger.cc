@@ -78,7 +78,7 @@ void AppendHistogram(std::string* out, const char* name, const char* help,
 
 }  // namespace
 
-Ledger::Ledger(std::unique_ptr<Store> store, const config::LedgerConfig& config,
+Ledger::Ledger(std::unique_ptr<Store> store, const Options& config,
                const base::Clock* clock)
     : id_(g_next_ledger_id++),
       store_(std::move(store)),
@@ -88,8 +88,7 @@ Ledger::Ledger(std::unique_ptr<Store> store, const config::LedgerConfig& config,
   commit_hist_.buckets.assign(kCommitBounds.size() + 1, 0);
 }
 
-base::Result<std::unique_ptr<Ledger>> Ledger::Open(
-    const config::LedgerConfig& config) {
+base::Result<std::unique_ptr<Ledger>> Ledger::Open(const Options& config) {
   auto store = OpenSqliteStore(config.db_path);
   if (!store.ok()) return store.status();
   return Create(std::move(store).value(), config, &base::SystemClock::Get(),
@@ -97,7 +96,7 @@ base::Result<std::unique_ptr<Ledger>> Ledger::Open(
 }
 
 std::unique_ptr<Ledger> Ledger::Create(std::unique_ptr<Store> store,
-                                       const config::LedgerConfig& config,
+                                       const Options& config,
                                        const base::Clock* clock,
                                        bool start_writer) {
   std::unique_ptr<Ledger> l(new Ledger(std::move(store), config, clock));

@@ -27,7 +27,7 @@
 #include "base/clock.h"
 #include "base/ip.h"
 #include "base/status.h"
-#include "config/config.h"
+#include "ledger/options.h"
 #include "ledger/query.h"
 #include "ledger/source.h"
 #include "ledger/store.h"
@@ -81,13 +81,12 @@ struct LedgerMetrics {
 class Ledger {
  public:
   // Opens the SQLite store at config.db_path and starts the writer thread.
-  static base::Result<std::unique_ptr<Ledger>> Open(
-      const config::LedgerConfig& config);
+  static base::Result<std::unique_ptr<Ledger>> Open(const Options& config);
   // Any store and clock. With start_writer false nothing is committed until
   // Flush() is called (tests drive time with a FakeClock).
   // REQUIRES: clock outlives the ledger.
   static std::unique_ptr<Ledger> Create(std::unique_ptr<Store> store,
-                                        const config::LedgerConfig& config,
+                                        const Options& config,
                                         const base::Clock* clock,
                                         bool start_writer);
   ~Ledger();  // Close()
@@ -127,7 +126,7 @@ class Ledger {
     Window w;
   };
 
-  Ledger(std::unique_ptr<Store> store, const config::LedgerConfig& config,
+  Ledger(std::unique_ptr<Store> store, const Options& config,
          const base::Clock* clock);
   Shard* LocalShard();
   void WriterLoop();
@@ -137,7 +136,7 @@ class Ledger {
 
   const uint64_t id_;
   std::unique_ptr<Store> store_;
-  config::LedgerConfig config_;
+  Options config_;
   const base::Clock* clock_;
 
   std::mutex shards_mu_;  // guards shards_ (registration only)

@@ -14,8 +14,8 @@ using testing::Ip;
 using testing::Session;
 using testing::TempDir;
 
-config::LedgerConfig Config() {
-  config::LedgerConfig c;
+Options Config() {
+  Options c;
   c.flush_interval = 1;
   c.retention_days = 1;
   return c;

@@ -45,7 +45,7 @@ void AppendLower(std::string* out, std::string_view s) {
 
 }  // namespace
 
-base::Result<SessionOptions> MakeSessionOptions(const config::SmtpConfig& c,
+base::Result<SessionOptions> MakeSessionOptions(const smtp::Options& c,
                                                 const std::string& hostname,
                                                 bool tls_available) {
   PersonaTexts custom{c.custom_banner, c.custom_ehlo_greeting, c.custom_ok,

@@ -9,7 +9,7 @@ namespace {
 
 class SessionTest : public ::testing::Test {
  protected:
-  void Start(config::SmtpConfig cfg = {}) {
+  void Start(Options cfg = {}) {
     auto o = MakeSessionOptions(cfg, "mx.example.net", true);
     ASSERT_TRUE(o.ok());
     opts_ = std::move(o).value();
@@ -65,7 +65,7 @@ TEST_F(SessionTest, PipeliningWithoutEhloIsEvidence) {
 }
 
 TEST_F(SessionTest, TenThousandRecipients) {
-  config::SmtpConfig cfg;
+  Options cfg;
   cfg.max_recipients = 100;
   cfg.max_commands = 20000;
   Start(cfg);
@@ -83,7 +83,7 @@ TEST_F(SessionTest, TenThousandRecipients) {
 }
 
 TEST_F(SessionTest, CommandLimitCloses) {
-  config::SmtpConfig cfg;
+  Options cfg;
   cfg.max_commands = 5;
   Start(cfg);
   auto step =
@@ -163,7 +163,7 @@ TEST_F(SessionTest, AbortRecordsReason) {
 TEST_F(SessionTest, FinalReplyPolicies) {
   for (auto [policy, code] :
        {std::pair{"tempfail", "451 4.3.0"}, std::pair{"reject", "554 5.7.1"}}) {
-    config::SmtpConfig cfg;
+    Options cfg;
     cfg.final_reply = policy;
     Start(cfg);
     Send("EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n.\r\n");
