@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "app/cli_test_util.h"
+#include "ledger/sqlite_store.h"
+#include "ledger/test_util.h"
 
 namespace app_test {
 namespace {
@@ -103,6 +106,144 @@ TEST_F(SpamsinkCli, ListenServiceNameIsPort25) {
     EXPECT_EQ(r.status, 1) << r.err;
     EXPECT_THAT(r.err, HasSubstr("cannot listen on 127.0.0.1:smtp"));
   }
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+// A ledger database holding the given sources.
+void MakeDb(const std::string& path, const std::vector<std::string>& ips) {
+  auto store = ledger::OpenSqliteStore(path);
+  ASSERT_TRUE(store.ok()) << store.error();
+  std::vector<ledger::SourceRecord> records;
+  for (const auto& ip : ips) {
+    ledger::SourceRecord r;
+    r.ip = ledger::testing::Ip(ip);
+    r.first_seen = 1714521600;
+    r.last_seen = 1714525200;
+    r.connections = 1;
+    r.messages = 1;
+    records.push_back(r);
+  }
+  ASSERT_TRUE((*store)->Apply(records).ok());
+}
+
+// `spamsink export --config f.toml` used to ignore ledger.db_path and open
+// spamsink.db in the working directory.
+TEST_F(SpamsinkCli, ExportReadsTheDatabaseOfTheConfig) {
+  ledger::testing::TempDir dir;
+  MakeDb(dir.File("from-config.db"), {"192.0.2.1", "2001:db8::7"});
+  MakeDb(dir.File("spamsink.db"), {"198.51.100.9"});  // the old default
+  MakeDb(dir.File("from-flag.db"), {"203.0.113.5"});
+  const std::string toml = dir.File("spamsink.toml");
+  WriteFile(toml,
+            "[ledger]\ndb_path = \"" + dir.File("from-config.db") + "\"\n");
+
+  RunResult r = RunSpamsink({"export", "--config", toml, "--format", "plain"},
+                            20, dir.path().string());
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "192.0.2.1\n2001:db8::7\n");
+
+  // The configuration given before the subcommand counts the same.
+  r = RunSpamsink({"--config", toml, "export", "--format=plain"}, 20,
+                  dir.path().string());
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "192.0.2.1\n2001:db8::7\n");
+
+  // --db (the flag of ledger.db_path) overrides the file.
+  r = RunSpamsink({"export", "--config", toml, "--format", "plain", "--db",
+                   dir.File("from-flag.db")},
+                  20, dir.path().string());
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "203.0.113.5\n");
+
+  // Without a file: ledger.db_path's default, relative to the directory.
+  r = RunSpamsink({"export", "--format", "plain", "--min-messages", "1"}, 20,
+                  dir.path().string());
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "198.51.100.9\n");
+
+  // The file is checked like the server's: a bad value is an error.
+  WriteFile(toml, "[ledger]\ndb_path = 5\n");
+  r = RunSpamsink({"export", "--config", toml, "--format", "plain"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err, HasSubstr(toml + ":2: ledger.db_path: expected a string"));
+  EXPECT_EQ(r.out, "");
+
+  // The export's own options are still checked.
+  r = RunSpamsink({"export", "--config", toml, "--colour", "x"});
+  EXPECT_NE(r.status, 0);
+}
+
+TEST_F(SpamsinkCli, FirewallPrintIsTheDefaultAndDeleteRemoves) {
+  const std::vector<std::string> settings = {"--tarpit-drop-percent",
+                                             "20",
+                                             "--tarpit-nft-table",
+                                             "sink_test",
+                                             "--listen",
+                                             "192.0.2.1:smtp"};
+  RunResult plain = RunSpamsink(With({"firewall"}, settings));
+  EXPECT_EQ(plain.status, 0) << plain.err;
+  EXPECT_THAT(plain.out, HasSubstr("table inet sink_test {\n"));
+  EXPECT_THAT(plain.out, HasSubstr("ip daddr 192.0.2.1 tcp dport 25 "));
+  RunResult print = RunSpamsink(With({"firewall", "--print"}, settings));
+  EXPECT_EQ(print.status, 0) << print.err;
+  EXPECT_EQ(print.out, plain.out);
+
+  RunResult del = RunSpamsink(With({"firewall", "--delete"}, settings));
+  EXPECT_EQ(del.status, 0) << del.err;
+  EXPECT_EQ(del.out, "table inet sink_test {}\ndelete table inet sink_test\n");
+
+  RunResult both =
+      RunSpamsink(With({"firewall", "--print", "--delete"}, settings));
+  EXPECT_NE(both.status, 0);
+  EXPECT_EQ(both.out, "");
+  EXPECT_THAT(both.err, HasSubstr("--delete"));
+
+  // With nothing to drop, printing the add script is an error that says so.
+  RunResult nothing = RunSpamsink({"firewall", "--print"});
+  EXPECT_EQ(nothing.status, 1);
+  EXPECT_THAT(nothing.err, HasSubstr("tarpit.drop_percent"));
+}
+
+TEST_F(SpamsinkCli, FirewallReadsTheConfigFile) {
+  ledger::testing::TempDir dir;
+  const std::string toml = dir.File("spamsink.toml");
+  WriteFile(toml,
+            "[server]\nlisten = [\"0.0.0.0:2525\"]\n"
+            "[tarpit]\ndrop_percent = 5\nnft_table = \"from_file\"\n");
+  RunResult r = RunSpamsink({"firewall", "--config", toml});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("table inet from_file {\n"));
+  EXPECT_THAT(r.out, HasSubstr("meta nfproto ipv4 tcp dport 2525 "));
+  EXPECT_THAT(r.out, HasSubstr("numgen random mod 10000 < 500 "));
+}
+
+// `spamsink firewall --delete` used to paste tarpit.nft_table into the
+// script unchecked: "x {}\nflush ruleset" printed a script that empties
+// every table of the host.
+TEST_F(SpamsinkCli, FirewallRefusesAnInjectedTableName) {
+  for (const char* table : {"x {}\nflush ruleset", "x; flush ruleset"}) {
+    for (const char* action : {"--delete", "--print"}) {
+      RunResult r = RunSpamsink({"firewall", action, "--tarpit-drop-percent",
+                                 "10", "--tarpit-nft-table", table});
+      EXPECT_EQ(r.status, 1) << action << " " << table;
+      EXPECT_EQ(r.out, "") << action << " " << table;
+      EXPECT_THAT(r.err,
+                  HasSubstr(std::string("--tarpit-nft-table "
+                                        "(tarpit.nft_table): nft table name "
+                                        "\"") +
+                            table + "\""));
+    }
+  }
+  ledger::testing::TempDir dir;
+  const std::string toml = dir.File("spamsink.toml");
+  WriteFile(toml, "[tarpit]\nnft_table = \"t {}\\nflush ruleset\"\n");
+  RunResult r = RunSpamsink({"firewall", "--delete", "--config", toml});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, HasSubstr(toml + ":2: tarpit.nft_table: nft table name"));
 }
 
 }  // namespace

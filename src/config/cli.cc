@@ -40,4 +40,28 @@ base::Status ApplyOverrides(const Overrides& overrides, Config* config) {
   return {};
 }
 
+void AddConfigOptions(CLI::App* app, CommandLine* line) {
+  app->add_option("-c,--config", line->file, "TOML configuration file")
+      ->type_name("FILE");
+  AddFlags(app, &line->overrides);
+}
+
+base::Result<Config> Load(const std::vector<const CommandLine*>& lines) {
+  std::string file;
+  for (const auto* l : lines) {
+    if (!l->file.empty()) file = l->file;
+  }
+  Config config;
+  if (!file.empty()) {
+    auto loaded = LoadFile(file);
+    if (!loaded.ok()) return loaded.status();
+    config = std::move(loaded).value();
+  }
+  for (const auto* l : lines) {
+    if (auto s = ApplyOverrides(l->overrides, &config); !s.ok()) return s;
+  }
+  if (auto s = Validate(config); !s.ok()) return s;
+  return config;
+}
+
 }  // namespace config

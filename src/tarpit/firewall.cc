@@ -50,9 +50,9 @@ base::Result<DropRuleset> MakeDropRuleset(
   r.data_only = options.drop_data_only;
   for (const auto& l : listen) {
     auto e = base::Endpoint::Parse(l);
-    if (!e.ok()) return base::Status::Error("listen " + e.error());
+    if (!e.ok()) return base::Status::Error("server.listen: " + e.error());
     if (e->port == 0) {
-      return base::Status::Error("listen \"" + l +
+      return base::Status::Error("server.listen: \"" + l +
                                  "\": the firewall needs a fixed port; "
                                  "e.g. 0.0.0.0:25");
     }
