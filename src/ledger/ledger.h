@@ -26,6 +26,7 @@
 
 #include "base/clock.h"
 #include "base/ip.h"
+#include "base/metrics.h"
 #include "base/status.h"
 #include "ledger/options.h"
 #include "ledger/query.h"
@@ -112,9 +113,9 @@ class Ledger {
   base::Result<std::optional<SourceRecord>> Source(const base::IpAddress& ip);
   base::Result<Stats> GetStats();
   LedgerMetrics Metrics();
-  // Prometheus text for the ledger's own metrics (spamsink_ledger_*,
-  // spamsink_session_duration_seconds).
-  std::string RenderPrometheus();
+  // The same figures for /metrics (ledger_*, session_duration_seconds),
+  // rendered with the server's by base::RenderPrometheus.
+  std::vector<base::Metric> PrometheusMetrics();
 
   Store* store() { return store_.get(); }
   double flush_interval() const { return config_.flush_interval; }
