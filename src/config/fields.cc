@@ -54,8 +54,10 @@ base::Status CheckNftTable(std::string_view v) {
 std::vector<Field> MakeFields() {
   std::vector<Field> f = {
       SPAMSINK_FIELD(server, listen, kStrings,
-                     "Addresses to listen on, \"host:port\" or \"[v6]:port\". "
-                     "Use \"0.0.0.0:25\" and \"[::]:25\" for all addresses."),
+                     "Addresses to listen on, \"host:port\" or \"[v6]:port\"; "
+                     "the host is numeric or localhost, the port a number or "
+                     "smtp, submission, submissions, smtps. Use "
+                     "\"0.0.0.0:25\" and \"[::]:25\" for all addresses."),
       SPAMSINK_FIELD(server, hostname, kString,
                      "Host name in the banner and replies; empty means the "
                      "system host name."),
@@ -239,7 +241,8 @@ std::vector<Field> MakeFields() {
       SPAMSINK_FIELD(tarpit, drop_data_only, kBool,
                      "Drop only packets carrying data (pure ACKs pass)."),
       SPAMSINK_FIELD(tarpit, nft_table, kString,
-                     "nftables table (family inet) owned by spamsink."),
+                     "nftables table (family inet) owned by spamsink: a "
+                     "letter or _, then letters, digits, _ and -, at most 32."),
       SPAMSINK_FIELD(log, level, kString, "debug, info, warning or error."),
       SPAMSINK_FIELD(log, sessions, kBool, "One summary line per session."),
   };
