@@ -10,7 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const smtp::SessionOptions* opts = [] {
-    config::SmtpConfig cfg;
+    smtp::Options cfg;
     cfg.max_line_length = 128;
     cfg.max_message_size = 4096;
     cfg.max_recipients = 5;

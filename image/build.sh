@@ -7,10 +7,9 @@
 #                                  a BIOS+UEFI bootable disk (image/mkdisk.sh)
 # Then `image/run.sh` boots it. See docs/DEPLOY.md.
 #
-# Usage: image/build.sh [--bin FILE] [--placeholder] [--out DIR] [--no-disk]
+# Usage: image/build.sh [--bin FILE] [--out DIR] [--no-disk]
 #          [--kernel-deb FILE] [--flavour cloud|generic] [--append ARGS] [--vmlinux]
 #   --bin FILE        the spamsink binary (default: build/spamsink)
-#   --placeholder     use a busybox-nc stand-in instead (pipeline development)
 #   --out DIR         output directory (default: build-image)
 #   --no-disk         only kernel + initramfs
 #   --kernel-deb FILE a linux-image .deb to use instead of downloading one
@@ -27,13 +26,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 bin=${SPAMSINK_BIN:-$repo/build/spamsink}
 out=$repo/build-image
-placeholder=0 disk=1 kernel_deb='' flavour=cloud append='' want_vmlinux=0
+disk=1 kernel_deb='' flavour=cloud append='' want_vmlinux=0
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 while (($#)); do
 	case "$1" in
 	--bin) bin=$2; shift ;;
-	--placeholder) placeholder=1 ;;
 	--out) out=$2; shift ;;
 	--no-disk) disk=0 ;;
 	--kernel-deb) kernel_deb=$2; shift ;;
@@ -57,11 +55,7 @@ busybox_bin=$(command -v busybox)
 file -L "$busybox_bin" 2>/dev/null | grep -q 'statically linked' ||
 	die "$busybox_bin is not static: apt-get install busybox-static (it replaces busybox)"
 
-if ((placeholder)); then
-	bin=$here/placeholder/spamsink
-else
-	[[ -x $bin && -s $bin ]] || die "no spamsink binary at $bin (or it is being linked): build it first (cmake --build build), pass --bin FILE, or use --placeholder"
-fi
+[[ -x $bin && -s $bin ]] || die "no spamsink binary at $bin (or it is being linked): build it first (cmake --build build) or pass --bin FILE"
 bin=$(realpath "$bin")
 
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo 1700000000)}
@@ -158,17 +152,13 @@ for m in "${order[@]}"; do
 done
 printf '%s\n' "${order[@]}" >"$stage/lib/modules/modules.order"
 
-if ((placeholder)); then
-	cp "$here/placeholder/spamsink" "$here/placeholder/spamsink-placeholder-session" "$stage/usr/bin/"
-else
-	# the binary without its debug info, plus every shared library it loads
-	objcopy --strip-debug --strip-unneeded "$bin" "$stage/usr/bin/spamsink"
-	if ldd "$bin" >/dev/null 2>&1; then
-		while read -r lib; do
-			mkdir -p "$stage$(dirname "$lib")"
-			cp -L "$lib" "$stage$lib"
-		done < <(ldd "$bin" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}')
-	fi
+# the binary without its debug info, plus every shared library it loads
+objcopy --strip-debug --strip-unneeded "$bin" "$stage/usr/bin/spamsink"
+if ldd "$bin" >/dev/null 2>&1; then
+	while read -r lib; do
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib"
+	done < <(ldd "$bin" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}')
 fi
 chmod 0755 "$stage/usr/bin/"*
 # glibc needs no ld.so.cache: it searches /lib/x86_64-linux-gnu by default

@@ -22,7 +22,7 @@
 # own pid on every exit path. Prints "boot-test: N passed, M failed" last and
 # exits non-zero on any failure.
 #
-# Usage: image/test-boot.sh [--no-build] [--placeholder] [--bin FILE]
+# Usage: image/test-boot.sh [--no-build] [--bin FILE]
 #          [--boot LIST]   comma-separated subset of kernel,bios,uefi,tap
 #                          (default: all; tap needs root and unshare)
 # Environment: BOOT_TIMEOUT (s to the banner, default 120), SPAMSINK_BIN,
@@ -33,13 +33,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 out=$repo/build-image
 probe=$here/probe.py
-build=1 placeholder=0 boots=kernel,bios,uefi,tap
+build=1 boots=kernel,bios,uefi,tap
 bin=${SPAMSINK_BIN:-$repo/build/spamsink}
 boot_timeout=${BOOT_TIMEOUT:-120}
 while (($#)); do
 	case "$1" in
 	--no-build) build=0 ;;
-	--placeholder) placeholder=1 ;;
 	--bin) bin=$2; shift ;;
 	--boot) boots=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
@@ -70,7 +69,7 @@ trap 'exit 130' INT TERM
 
 # ---- 1. build ----
 bargs=()
-((placeholder)) && bargs+=(--placeholder) || bargs+=(--bin "$bin")
+bargs=(--bin "$bin")
 [[ $boots == kernel ]] && bargs+=(--no-disk)
 if ((build)); then
 	say "building the image: image/build.sh ${bargs[*]}"
@@ -83,7 +82,7 @@ if ((build)); then
 	ok "image built ($(grep -c . "$tmp/build.log") lines of log; initramfs $(stat -c %s "$out/initramfs.cpio.gz") bytes)"
 fi
 api=0
-if ((!placeholder)) && grep -qa '/healthz' "$bin"; then api=1; fi
+if grep -qa '/healthz' "$bin"; then api=1; fi
 if ((api)); then
 	say "the binary serves the HTTP API: checking counts through it"
 else
@@ -145,8 +144,7 @@ stop_vm() {
 		kill -KILL "$qemu_pid" 2>/dev/null || true
 		sleep 0.5
 	elif [[ -z $force ]]; then
-		if ((placeholder)) && grep -q 'powering off' "$console" ||
-			grep -q "spamsink exited with status 0; powering off" "$console"; then
+		if grep -q "spamsink exited with status 0; powering off" "$console"; then
 			ok "$name: clean shutdown on the power button ($(grep -o 'spamsink exited with status [0-9]*' "$console" | tail -n 1))"
 		else
 			bad "$name: no clean shutdown; console:"
@@ -194,7 +192,7 @@ wait_count() {
 # offline with debugfs + `spamsink export`) holds at least MIN messages
 ledger_check() {
 	local name=$1 min=$2 db=$tmp/ledger-$1.db n
-	if ((placeholder)) || ! command -v debugfs >/dev/null; then return 0; fi
+	if ! command -v debugfs >/dev/null; then return 0; fi
 	rm -f "$db" "$db-wal" "$db-shm"
 	# the WAL too: it holds whatever was not yet checkpointed into the .db
 	timeout 30 debugfs -R "dump /spamsink.db $db" "$data" >/dev/null 2>&1 || true
@@ -217,7 +215,7 @@ if [[ ,$boots, == *,kernel,* ]]; then
 		boot1_s=$banner_s
 		check_console kernel
 		deliver kernel 5
-		if [[ -x $repo/build/smtpsend ]] && ((!placeholder)); then
+		if [[ -x $repo/build/smtpsend ]]; then
 			if r=$(timeout 120 "$repo/build/smtpsend" -n 10 -p "$smtp_port" 127.0.0.1 2>&1); then
 				ok "kernel: smtpsend -n 10 delivered"
 				expected=$((expected + 10))
@@ -250,15 +248,12 @@ token = "$token"
 sessions = false
 EOF
 		cargs=(--config "$tmp/own.toml")
-		((placeholder)) && cargs=()
 		if boot_vm reboot kernel --data "$data" "${cargs[@]}"; then
-			if ((!placeholder)); then
-				if grep -q 'config /run/spamsink-fwcfg.toml' "$console" &&
-					timeout 10 "$probe" banner "$smtp_port" 5 | grep -q 'mx-reboot.example.org'; then
-					ok "reboot: the config from run.sh --config is used (banner names mx-reboot.example.org)"
-				else
-					bad "reboot: the config from run.sh --config is not used"
-				fi
+			if grep -q 'config /run/spamsink-fwcfg.toml' "$console" &&
+				timeout 10 "$probe" banner "$smtp_port" 5 | grep -q 'mx-reboot.example.org'; then
+				ok "reboot: the config from run.sh --config is used (banner names mx-reboot.example.org)"
+			else
+				bad "reboot: the config from run.sh --config is not used"
 			fi
 			((api)) && wait_count reboot "$expected"
 			deliver reboot 1

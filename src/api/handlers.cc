@@ -224,9 +224,14 @@ Response Api::Export(const Request& r) const {
 Response Api::Metrics() const {
   Response resp;
   resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  resp.body = base::RenderPrometheus(base::SnapshotCounters(),
+  auto metrics = base::ServerMetrics(base::SnapshotCounters(),
                                      base::g_open_connections.load());
-  if (ledger_ != nullptr) resp.body += ledger_->RenderPrometheus();
+  if (ledger_ != nullptr) {
+    auto more = ledger_->PrometheusMetrics();
+    metrics.insert(metrics.end(), std::make_move_iterator(more.begin()),
+                   std::make_move_iterator(more.end()));
+  }
+  resp.body = base::RenderPrometheus(metrics);
   return resp;
 }
 

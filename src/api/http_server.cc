@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "base/ip.h"
+#include "base/endpoint.h"
 #include "base/log.h"
 
 namespace api {
@@ -15,61 +15,24 @@ constexpr size_t kServerThreads = 4;
 
 }  // namespace
 
-base::Status ParseListen(const std::string& listen, std::string* host,
-                         int* port) {
-  std::string h, p;
-  if (!listen.empty() && listen.front() == '[') {
-    auto close = listen.find("]:");
-    if (close == std::string::npos) {
-      return base::Status::Error("bad api.listen '" + listen +
-                                 "': want [v6]:port");
-    }
-    h = listen.substr(1, close - 1);
-    p = listen.substr(close + 2);
-  } else {
-    auto colon = listen.rfind(':');
-    if (colon == std::string::npos || listen.find(':') != colon) {
-      return base::Status::Error("bad api.listen '" + listen +
-                                 "': want host:port or [v6]:port");
-    }
-    h = listen.substr(0, colon);
-    p = listen.substr(colon + 1);
-  }
-  int n = 0;
-  if (p.empty() || p.size() > 5 ||
-      p.find_first_not_of("0123456789") != std::string::npos ||
-      (n = std::stoi(p)) > 65535 || h.empty()) {
-    return base::Status::Error("bad api.listen '" + listen + "': bad port");
-  }
-  *host = h;
-  *port = n;
-  return {};
-}
-
-HttpServer::HttpServer(const config::ApiConfig& config, ledger::Ledger* ledger)
+HttpServer::HttpServer(const Options& config, ledger::Ledger* ledger)
     : config_(config),
       api_(ledger, ApiOptions{config.token}, &base::SystemClock::Get()) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
 base::Status HttpServer::Start() {
-  std::string host;
-  int port = 0;
-  if (auto s = ParseListen(config_.listen, &host, &port); !s.ok()) return s;
-  bool loopback = host == "localhost";
-  if (!loopback) {
-    auto ip = base::IpAddress::Parse(host);
-    if (!ip.ok()) {
-      return base::Status::Error("bad api.listen '" + config_.listen +
-                                 "': host must be an IP address or localhost");
-    }
-    loopback = ip->IsLoopback();
+  auto endpoint = base::Endpoint::Parse(config_.listen);
+  if (!endpoint.ok()) {
+    return base::Status::Error("api.listen: " + endpoint.error());
   }
-  if (!loopback && config_.token.empty()) {
+  if (!endpoint->address.IsLoopback() && config_.token.empty()) {
     return base::Status::Error(
-        "api.listen " + config_.listen +
-        " is not loopback: set api.token (bearer token) to expose the API");
+        "api.token: required because api.listen (" + config_.listen +
+        ") is not a loopback address; set a bearer token to expose the API");
   }
+  const std::string host = endpoint->address.ToString();
+  const int port = endpoint->port;
   server_ = std::make_unique<httplib::Server>();
   server_->new_task_queue = [] {
     return new httplib::ThreadPool(kServerThreads);

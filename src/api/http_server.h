@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "api/handlers.h"
+#include "api/options.h"
 #include "base/status.h"
-#include "config/config.h"
 #include "ledger/ledger.h"
 
 namespace httplib {
@@ -17,20 +17,17 @@ class Server;
 
 namespace api {
 
-// "127.0.0.1:8025", "[::1]:8025", "localhost:8025" -> host and port.
-base::Status ParseListen(const std::string& listen, std::string* host,
-                         int* port);
-
 class HttpServer {
  public:
   // ledger may be null (ledger disabled). REQUIRES: ledger outlives this.
-  HttpServer(const config::ApiConfig& config, ledger::Ledger* ledger);
+  HttpServer(const Options& config, ledger::Ledger* ledger);
   ~HttpServer();  // Stop()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds and starts serving on a thread of its own. Refuses a non-loopback
-  // address without a token, and a bad or busy address.
+  // address without a token, and a bad (see base::Endpoint) or busy
+  // address; errors name api.listen or api.token.
   base::Status Start();
   // Stops accepting and waits for the serving thread. Idempotent.
   void Stop();
@@ -38,7 +35,7 @@ class HttpServer {
   int port() const { return port_; }
 
  private:
-  config::ApiConfig config_;
+  Options config_;
   Api api_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

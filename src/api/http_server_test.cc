@@ -10,23 +10,24 @@
 namespace api {
 namespace {
 
-TEST(ParseListen, Forms) {
-  std::string h;
-  int p = 0;
-  ASSERT_TRUE(ParseListen("127.0.0.1:8025", &h, &p).ok());
-  EXPECT_EQ(h, "127.0.0.1");
-  EXPECT_EQ(p, 8025);
-  ASSERT_TRUE(ParseListen("[::1]:0", &h, &p).ok());
-  EXPECT_EQ(h, "::1");
-  EXPECT_EQ(p, 0);
-  EXPECT_FALSE(ParseListen("127.0.0.1", &h, &p).ok());
-  EXPECT_FALSE(ParseListen("::1:80", &h, &p).ok());
-  EXPECT_FALSE(ParseListen("127.0.0.1:99999", &h, &p).ok());
-  EXPECT_FALSE(ParseListen(":80", &h, &p).ok());
+// api.listen is read by base::Endpoint; a bad value is an error naming the
+// setting and the value, never an exception (std::stoi used to throw).
+TEST(HttpServer, BadListenIsAnErrorNamingTheSetting) {
+  for (const char* bad : {"127.0.0.1", "::1:80", "127.0.0.1:99999", ":80",
+                          "127.0.0.1:abc", "127.0.0.1:99999999999999999999"}) {
+    Options c;
+    c.listen = bad;
+    HttpServer s(c, nullptr);
+    auto st = s.Start();
+    ASSERT_FALSE(st.ok()) << bad;
+    EXPECT_EQ(st.message().rfind("api.listen: \"" + std::string(bad) + "\"", 0),
+              0u)
+        << st.message();
+  }
 }
 
 TEST(HttpServer, RefusesPublicAddressWithoutToken) {
-  config::ApiConfig c;
+  Options c;
   c.listen = "0.0.0.0:0";
   HttpServer s(c, nullptr);
   auto st = s.Start();
@@ -45,7 +46,7 @@ TEST(HttpServer, ServesOverLoopback) {
   auto l = ledger::Ledger::Create(ledger::NewMemoryStore(), {}, &clock, false);
   l->Record(ledger::testing::Session("192.0.2.44", 3, 300));
   ASSERT_TRUE(l->Flush().ok());
-  config::ApiConfig c;
+  Options c;
   c.listen = "127.0.0.1:0";
   c.token = "tok";
   HttpServer s(c, l.get());
@@ -80,7 +81,7 @@ TEST(HttpServer, ServesOverLoopback) {
 }
 
 TEST(HttpServer, BusyPortIsAnError) {
-  config::ApiConfig c;
+  Options c;
   c.listen = "127.0.0.1:0";
   HttpServer a(c, nullptr);
   ASSERT_TRUE(a.Start().ok());

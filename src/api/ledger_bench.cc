@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
 
   // 1. Record() throughput, memory store, no flush during the run.
   {
-    config::LedgerConfig c;
+    ledger::Options c;
     auto l = ledger::Ledger::Create(ledger::NewMemoryStore(), c,
                                     &base::SystemClock::Get(), false);
     constexpr uint32_t kPerThread = 500000;
@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   std::filesystem::remove(db);
   std::filesystem::remove(db + "-wal");
   std::filesystem::remove(db + "-shm");
-  config::LedgerConfig c;
+  ledger::Options c;
   c.db_path = db;
   c.retention_days = 0;
   auto store = ledger::OpenSqliteStore(db);

@@ -10,6 +10,12 @@ namespace base {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 
+// The logging settings ([log] in the configuration). Plain data.
+struct LogOptions {
+  std::string level = "info";  // debug, info, warning, error (ParseLogLevel)
+  bool sessions = true;        // one summary line per session
+};
+
 void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();
 bool ParseLogLevel(std::string_view text, LogLevel* out);

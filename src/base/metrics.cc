@@ -1,6 +1,8 @@
 #include "base/metrics.h"
 
 #include <array>
+#include <cmath>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 
@@ -40,6 +42,17 @@ Shard* LocalShard() {
   return shard;
 }
 
+// Integers exactly (counters), others with 9 significant digits.
+void AppendNumber(std::string* out, double v) {
+  char buf[32];
+  if (v == std::floor(v) && std::fabs(v) < 1e18) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+  }
+  *out += buf;
+}
+
 }  // namespace
 
 std::atomic<int64_t> g_open_connections{0};
@@ -68,26 +81,64 @@ std::vector<CounterValue> SnapshotCounters() {
 
 uint64_t CounterTotal(Counter c) { return SnapshotCounters()[int(c)].value; }
 
-std::string RenderPrometheus(const std::vector<CounterValue>& counters,
-                             int64_t open_connections) {
-  std::string out;
-  out.reserve(counters.size() * 120);
+std::vector<Metric> ServerMetrics(const std::vector<CounterValue>& counters,
+                                  int64_t open_connections) {
+  std::vector<Metric> out;
+  out.reserve(counters.size() + 1);
   for (const auto& c : counters) {
-    out += "# HELP spamsink_";
-    out += c.name;
-    out += ' ';
-    out += c.help;
-    out += "\n# TYPE spamsink_";
-    out += c.name;
-    out += " counter\nspamsink_";
-    out += c.name;
-    out += ' ';
-    out += std::to_string(c.value);
-    out += '\n';
+    Metric m;
+    m.name = c.name;
+    m.help = c.help;
+    m.value = double(c.value);
+    out.push_back(std::move(m));
   }
-  out += "# HELP spamsink_open_connections SMTP connections open now\n";
-  out += "# TYPE spamsink_open_connections gauge\n";
-  out += "spamsink_open_connections " + std::to_string(open_connections) + "\n";
+  Metric open;
+  open.name = "open_connections";
+  open.help = "SMTP connections open now";
+  open.type = Metric::Type::kGauge;
+  open.value = double(open_connections);
+  out.push_back(std::move(open));
+  return out;
+}
+
+std::string RenderPrometheus(const std::vector<Metric>& metrics) {
+  std::string out;
+  out.reserve(metrics.size() * 120);
+  for (const auto& m : metrics) {
+    const std::string name = "spamsink_" + m.name;
+    out += "# HELP " + name + " " + m.help + "\n# TYPE " + name + " ";
+    switch (m.type) {
+      case Metric::Type::kCounter:
+        out += "counter\n";
+        break;
+      case Metric::Type::kGauge:
+        out += "gauge\n";
+        break;
+      case Metric::Type::kHistogram:
+        out += "histogram\n";
+        break;
+    }
+    if (m.type != Metric::Type::kHistogram) {
+      out += name + " ";
+      AppendNumber(&out, m.value);
+      out += '\n';
+      continue;
+    }
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= m.bounds.size(); ++i) {
+      cumulative += i < m.buckets.size() ? m.buckets[i] : 0;
+      out += name + "_bucket{le=\"";
+      if (i < m.bounds.size()) {
+        AppendNumber(&out, m.bounds[i]);
+      } else {
+        out += "+Inf";
+      }
+      out += "\"} " + std::to_string(cumulative) + "\n";
+    }
+    out += name + "_sum ";
+    AppendNumber(&out, m.sum);
+    out += "\n" + name + "_count " + std::to_string(m.count) + "\n";
+  }
   return out;
 }
 

@@ -83,8 +83,28 @@ uint64_t CounterTotal(Counter c);
 // Gauges are few and shared: plain atomics.
 extern std::atomic<int64_t> g_open_connections;
 
-// Prometheus text exposition of the counters and gauges (pure rendering).
-std::string RenderPrometheus(const std::vector<CounterValue>& counters,
-                             int64_t open_connections);
+// One metric as /metrics shows it. Every figure of the process (these
+// counters, the ledger's) is given as Metrics to the one renderer below.
+struct Metric {
+  enum class Type { kCounter, kGauge, kHistogram };
+  std::string name;  // without the spamsink_ prefix
+  std::string help;
+  Type type = Type::kCounter;
+  double value = 0;  // kCounter, kGauge
+  // kHistogram: upper bounds, ascending; a count per bound plus one for
+  // +Inf (per bucket, not cumulative); the sum and count of observations.
+  std::vector<double> bounds;
+  std::vector<uint64_t> buckets;
+  double sum = 0;
+  uint64_t count = 0;
+};
+
+// The counters above and the open-connections gauge, as Metrics.
+std::vector<Metric> ServerMetrics(const std::vector<CounterValue>& counters,
+                                  int64_t open_connections);
+
+// Prometheus text exposition format 0.0.4, names prefixed spamsink_ (pure
+// rendering; histogram buckets are made cumulative here).
+std::string RenderPrometheus(const std::vector<Metric>& metrics);
 
 }  // namespace base

@@ -32,10 +32,36 @@ base::Status ApplyOverrides(const Overrides& overrides, Config* config) {
     if (f.kind != Kind::kStrings) values = {values.back()};
     base::Status s = SetFromStrings(config, f, values);
     if (!s.ok()) {
-      return base::Status::Error(f.Flag() + ": " + s.message());
+      // Name the flag as users type it and the key it sets.
+      std::string flag = f.alias.empty() ? f.Flag() : std::string(f.alias);
+      return base::Status::Error(flag + " (" + f.Name() + "): " + s.message());
     }
   }
   return {};
+}
+
+void AddConfigOptions(CLI::App* app, CommandLine* line) {
+  app->add_option("-c,--config", line->file, "TOML configuration file")
+      ->type_name("FILE");
+  AddFlags(app, &line->overrides);
+}
+
+base::Result<Config> Load(const std::vector<const CommandLine*>& lines) {
+  std::string file;
+  for (const auto* l : lines) {
+    if (!l->file.empty()) file = l->file;
+  }
+  Config config;
+  if (!file.empty()) {
+    auto loaded = LoadFile(file);
+    if (!loaded.ok()) return loaded.status();
+    config = std::move(loaded).value();
+  }
+  for (const auto* l : lines) {
+    if (auto s = ApplyOverrides(l->overrides, &config); !s.ok()) return s;
+  }
+  if (auto s = Validate(config); !s.ok()) return s;
+  return config;
 }
 
 }  // namespace config

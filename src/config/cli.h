@@ -16,7 +16,26 @@ using Overrides = std::map<std::string, std::vector<std::string>>;
 
 // Adds --section-key (and its alias) for every field to app.
 void AddFlags(CLI::App* app, Overrides* overrides);
-// Applies the given overrides to config; errors name the flag.
+// What one command line says about the configuration: --config FILE and
+// the settings' flags. The main command and each subcommand have their own,
+// so that `spamsink --config F export` and `spamsink export --config F`
+// both work.
+struct CommandLine {
+  std::string file;  // empty: defaults only
+  Overrides overrides;
+};
+
+// Adds -c/--config FILE and every setting's flag (AddFlags) to app.
+void AddConfigOptions(CLI::App* app, CommandLine* line);
+
+// The configuration the command lines describe: the last --config file
+// given (or the defaults), then each line's flags in order (later lines
+// win), then Validate. Errors name the file and line, or the flag, the key,
+// the value and the reason.
+base::Result<Config> Load(const std::vector<const CommandLine*>& lines);
+
+// Applies the given overrides to config; errors name the flag, the key, the
+// value and the reason ("--listen (server.listen): \"1.2.3.4:x\": ...").
 base::Status ApplyOverrides(const Overrides& overrides, Config* config);
 
 }  // namespace config

@@ -72,6 +72,89 @@ TEST(Config, ErrorsNameKeyAndLine) {
   }
 }
 
+// server.listen and api.listen are read by base::Endpoint as the file is
+// parsed: "127.0.0.1:65561" used to pass and then listen on port 25,
+// "127.0.0.1:abc" to pass --check-config and then abort.
+TEST(Config, ListenAddressesAreCheckedAsRead) {
+  const BadCase cases[] = {
+      {"[server]\nlisten = [\"127.0.0.1:25\", \"127.0.0.1:65561\"]\n",
+       "t.toml:2: server.listen: \"127.0.0.1:65561\": port 65561 is out of "
+       "range (0 to 65535); e.g. 127.0.0.1:25"},
+      {"[server]\nlisten = [\"127.0.0.1:97000\"]\n",
+       "t.toml:2: server.listen: \"127.0.0.1:97000\": port 97000 is out of "
+       "range"},
+      {"[server]\nlisten = [\"127.0.0.1:abc\"]\n",
+       "t.toml:2: server.listen: \"127.0.0.1:abc\": port \"abc\" is neither "
+       "a number nor a known service name; e.g. 127.0.0.1:25"},
+      {"[server]\nlisten = [\"127.0.0.1\"]\n",
+       "t.toml:2: server.listen: \"127.0.0.1\": missing \":port\""},
+      {"[server]\nlisten = [\"mx.example.com:25\"]\n",
+       "server.listen: \"mx.example.com:25\": \"mx.example.com\" is not an IP "
+       "address"},
+      {"[api]\nlisten = \"127.0.0.1:80800\"\n",
+       "t.toml:2: api.listen: \"127.0.0.1:80800\": port 80800 is out of "
+       "range"},
+      {"[server]\nproxy_trusted = [\"10.0.0.0/8\", \"10.0.0.0/40\"]\n",
+       "t.toml:2: server.proxy_trusted: \"10.0.0.0/40\" is not a network; "
+       "e.g. 10.0.0.0/8"},
+  };
+  for (const auto& bc : cases) {
+    auto c = ParseToml(bc.text, "t.toml");
+    ASSERT_FALSE(c.ok()) << bc.text;
+    EXPECT_NE(c.error().find(bc.expect), std::string::npos)
+        << "got: " << c.error();
+  }
+  auto c = ParseToml("[server]\nlisten = [\"127.0.0.1:smtp\", \"[::1]:25\"]\n",
+                     "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_TRUE(Validate(*c).ok());
+}
+
+// The nft table name is pasted into `nft -f` scripts: a name carrying
+// statements ("flush ruleset") is refused where it is read.
+TEST(Config, NftTableNameIsChecked) {
+  auto c =
+      ParseToml("[tarpit]\nnft_table = \"x {}\\nflush ruleset\"\n", "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().find("t.toml:2: tarpit.nft_table: nft table name "
+                           "\"x {}\nflush ruleset\""),
+            std::string::npos)
+      << c.error();
+  Overrides o = {{"tarpit.nft_table", {"t; flush ruleset"}}};
+  Config cfg;
+  auto s = ApplyOverrides(o, &cfg);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("--tarpit-nft-table (tarpit.nft_table): nft "
+                             "table name \"t; flush ruleset\""),
+            std::string::npos)
+      << s.message();
+  Config built;
+  built.tarpit.nft_table = "t\ndelete table inet filter";
+  EXPECT_FALSE(Validate(built).ok());
+  built.tarpit.nft_table = "spamsink_2";
+  EXPECT_TRUE(Validate(built).ok());
+}
+
+TEST(Config, EnumeratedStringsListTheChoices) {
+  const BadCase cases[] = {
+      {"[smtp]\npersona = \"qmail\"\n",
+       "t.toml:2: smtp.persona: \"qmail\" is not one of postfix, exim, "
+       "sendmail, exchange, custom"},
+      {"[smtp]\nfinal_reply = \"bounce\"\n",
+       "t.toml:2: smtp.final_reply: \"bounce\" is not one of accept, "
+       "tempfail, reject"},
+      {"[log]\nlevel = \"loud\"\n",
+       "t.toml:2: log.level: \"loud\" is not one of debug, info, warning, "
+       "error"},
+  };
+  for (const auto& bc : cases) {
+    auto c = ParseToml(bc.text, "t.toml");
+    ASSERT_FALSE(c.ok()) << bc.text;
+    EXPECT_NE(c.error().find(bc.expect), std::string::npos)
+        << "got: " << c.error();
+  }
+}
+
 TEST(Config, TarpitEnumsAndRanges) {
   auto c = ParseToml(
       "[tarpit]\nenabled = true\nmode = \"give_up\"\nverdict_bot = "
@@ -100,9 +183,21 @@ TEST(Config, ValidateCrossFieldRules) {
   EXPECT_TRUE(Validate(c).ok());
   c.server.listen = {"mail.example.com:25"};
   EXPECT_FALSE(Validate(c).ok());
+  c.server.listen = {"127.0.0.1:65561"};
+  auto bad_port = Validate(c);
+  ASSERT_FALSE(bad_port.ok());
+  EXPECT_EQ(bad_port.message().rfind("server.listen: \"127.0.0.1:65561\": "
+                                     "port 65561 is out of range",
+                                     0),
+            0u)
+      << bad_port.message();
   c.server.listen = {"[::]:25"};
   c.server.proxy_trusted = {"10.0.0.0/40"};
-  EXPECT_FALSE(Validate(c).ok());
+  auto bad_net = Validate(c);
+  ASSERT_FALSE(bad_net.ok());
+  EXPECT_NE(bad_net.message().find("server.proxy_trusted: \"10.0.0.0/40\""),
+            std::string::npos)
+      << bad_net.message();
   c.server.proxy_trusted = {"10.0.0.0/8"};
   c.smtp.tls_cert = "cert.pem";
   EXPECT_FALSE(Validate(c).ok());
@@ -145,6 +240,15 @@ TEST(Config, CommandLineOverridesFile) {
   auto s = ApplyOverrides(bad, &cfg);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("--smtp-max-recipients"), std::string::npos);
+  // A flag's error names the flag, the key, the value and the reason.
+  bad = {{"server.listen", {"127.0.0.1:2525", "127.0.0.1:abc"}}};
+  s = ApplyOverrides(bad, &cfg);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message().rfind("--listen (server.listen): \"127.0.0.1:abc\": "
+                              "port \"abc\" is neither",
+                              0),
+            0u)
+      << s.message();
 }
 
 }  // namespace

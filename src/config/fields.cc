@@ -3,6 +3,10 @@
 #include <charconv>
 #include <cmath>
 
+#include "base/endpoint.h"
+#include "base/ip.h"
+#include "tarpit/firewall.h"
+
 namespace config {
 namespace {
 
@@ -31,12 +35,29 @@ static_assert(sizeof(tarpit::Verdict) == sizeof(int));
                         "Longest delay in seconds before " what    \
                         " for a sender nothing is known of.")
 
+base::Status CheckEndpoint(std::string_view v) {
+  return base::Endpoint::Parse(v).status();
+}
+
+base::Status CheckNetwork(std::string_view v) {
+  if (base::Cidr::Parse(v).ok()) return {};
+  return base::Status::Error("\"" + std::string(v) +
+                             "\" is not a network; e.g. 10.0.0.0/8, "
+                             "2001:db8::/32 or 192.0.2.7");
+}
+
+base::Status CheckNftTable(std::string_view v) {
+  return tarpit::CheckTableName(v);
+}
+
 // Rows keep the order of config.h. Extra limits follow as designated fields.
 std::vector<Field> MakeFields() {
   std::vector<Field> f = {
       SPAMSINK_FIELD(server, listen, kStrings,
-                     "Addresses to listen on, \"host:port\" or \"[v6]:port\". "
-                     "Use \"0.0.0.0:25\" and \"[::]:25\" for all addresses."),
+                     "Addresses to listen on, \"host:port\" or \"[v6]:port\"; "
+                     "the host is numeric or localhost, the port a number or "
+                     "smtp, submission, submissions, smtps. Use "
+                     "\"0.0.0.0:25\" and \"[::]:25\" for all addresses."),
       SPAMSINK_FIELD(server, hostname, kString,
                      "Host name in the banner and replies; empty means the "
                      "system host name."),
@@ -220,7 +241,8 @@ std::vector<Field> MakeFields() {
       SPAMSINK_FIELD(tarpit, drop_data_only, kBool,
                      "Drop only packets carrying data (pure ACKs pass)."),
       SPAMSINK_FIELD(tarpit, nft_table, kString,
-                     "nftables table (family inet) owned by spamsink."),
+                     "nftables table (family inet) owned by spamsink: a "
+                     "letter or _, then letters, digits, _ and -, at most 32."),
       SPAMSINK_FIELD(log, level, kString, "debug, info, warning or error."),
       SPAMSINK_FIELD(log, sessions, kBool, "One summary line per session."),
   };
@@ -281,7 +303,13 @@ std::vector<Field> MakeFields() {
   range("tarpit.max_held", 0, 10000000);
   range("tarpit.max_stuttering", 0, 10000000);
   range("tarpit.full_level_score", 0.001, 1e12);
-  set("server.listen", [](Field& x) { x.alias = "--listen"; });
+  set("server.listen", [](Field& x) {
+    x.alias = "--listen";
+    x.check = CheckEndpoint;
+  });
+  set("api.listen", [](Field& x) { x.check = CheckEndpoint; });
+  set("server.proxy_trusted", [](Field& x) { x.check = CheckNetwork; });
+  set("tarpit.nft_table", [](Field& x) { x.check = CheckNftTable; });
   set("server.user", [](Field& x) { x.alias = "--user"; });
   set("server.hostname", [](Field& x) { x.alias = "--hostname"; });
   set("ledger.db_path", [](Field& x) { x.alias = "--db"; });
@@ -341,6 +369,11 @@ const Field* FindField(std::string_view section, std::string_view key) {
 base::Status SetFromStrings(Config* config, const Field& f,
                             const std::vector<std::string>& values) {
   void* p = f.get(*config);
+  if (f.check != nullptr) {
+    for (const auto& v : values) {
+      if (auto s = f.check(v); !s.ok()) return s;
+    }
+  }
   if (f.kind == Kind::kStrings) {
     *static_cast<std::vector<std::string>*>(p) = values;
     return {};
@@ -361,8 +394,11 @@ base::Status SetFromStrings(Config* config, const Field& f,
           rest = bar == std::string_view::npos ? "" : rest.substr(bar + 1);
         }
         if (!found) {
-          return base::Status::Error("\"" + v + "\" is not one of " +
-                                     std::string(f.choices));
+          std::string choices(f.choices);
+          for (size_t i; (i = choices.find('|')) != std::string::npos;) {
+            choices.replace(i, 1, ", ");
+          }
+          return base::Status::Error("\"" + v + "\" is not one of " + choices);
         }
       }
       if (f.kind == Kind::kEnum) {

@@ -28,6 +28,9 @@ struct Field {
   double max = 1e18;         // numeric upper bound (inclusive)
   std::string_view choices;  // "a|b|c" for enumerated strings, else empty
   std::string_view alias;    // short command-line flag, e.g. "--listen"
+  // Checks one string value (each element of a list) as it is read, so a
+  // bad value is reported with its key and line; null: any text.
+  base::Status (*check)(std::string_view value) = nullptr;
 
   std::string Name() const;  // "section.key"
   std::string Flag() const;  // "--section-key" (underscores as dashes)

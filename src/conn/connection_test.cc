@@ -32,7 +32,7 @@ class Machine : public ::testing::Test, public Host {
     tarpit_.enabled = false;
   }
   smtp::SessionOptions Options(bool tls) {
-    config::SmtpConfig c;
+    smtp::Options c;
     c.starttls = tls;
     return smtp::MakeSessionOptions(c, "mx.test", tls).value();
   }

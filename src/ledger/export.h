@@ -64,11 +64,16 @@ nlohmann::ordered_json SourceToJson(const SourceRecord& r);
 std::string Export(const std::vector<SourceRecord>& records,
                    const ExportOptions& options);
 
-// spamsink export --format F --db PATH [--output FILE] [query and export
-// options as --name value, e.g. --min-messages 3 --v4-prefix 24]. Reads the
-// database read-only. Returns the process exit code (0 ok, 1 runtime error,
-// 2 usage error), writing the data to out (or the file) and errors to err.
-int RunExportCommand(const std::vector<std::string>& args, std::ostream& out,
+// The body of `spamsink export`: args are the export's own options,
+// "--format F [--output FILE] [query and export options as --name value or
+// --name=value, e.g. --min-messages 3 --v4-prefix 24]"; the database is
+// db_path (the caller takes it from ledger.db_path / --db), opened
+// read-only. Returns the process exit code (0 ok, 1 runtime error, 2 usage
+// error), writing the data to out (or the file) and errors to err.
+int RunExportCommand(const std::vector<std::string>& args,
+                     const std::string& db_path, std::ostream& out,
                      std::ostream& err);
+// The export options, for help texts.
+const char* ExportUsage();
 
 }  // namespace ledger

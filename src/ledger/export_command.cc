@@ -9,7 +9,8 @@ namespace ledger {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: spamsink export --format FORMAT [--db PATH] [--output FILE]\n"
+    "usage: spamsink export --format FORMAT [--config FILE] [--db PATH]\n"
+    "         [--output FILE] [setting flags, e.g. --ledger-db-path PATH]\n"
     "         [--since T] [--until T] [--cidr NET] [--min-messages N]\n"
     "         [--evidence FLAG,...] [--sort KEY] [--order asc|desc]\n"
     "         [--limit N] [--offset N] [--v4-prefix N] [--v6-prefix N]\n"
@@ -18,10 +19,12 @@ constexpr const char* kUsage =
 
 }  // namespace
 
-int RunExportCommand(const std::vector<std::string>& args, std::ostream& out,
+const char* ExportUsage() { return kUsage; }
+
+int RunExportCommand(const std::vector<std::string>& args,
+                     const std::string& db_path, std::ostream& out,
                      std::ostream& err) {
   Params params;
-  std::string db = "spamsink.db";
   std::string output;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i];
@@ -46,9 +49,7 @@ int RunExportCommand(const std::vector<std::string>& args, std::ostream& out,
     for (char& c : key) {
       if (c == '-') c = '_';
     }
-    if (key == "db") {
-      db = value;
-    } else if (key == "output") {
+    if (key == "output") {
       output = value;
     } else {
       params.emplace(key, value);
@@ -71,7 +72,7 @@ int RunExportCommand(const std::vector<std::string>& args, std::ostream& out,
   }
   SqliteOptions so;
   so.read_only = true;
-  auto store = OpenSqliteStore(db, so);
+  auto store = OpenSqliteStore(db_path, so);
   if (!store.ok()) {
     err << "spamsink export: " << store.error() << "\n";
     return 1;

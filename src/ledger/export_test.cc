@@ -160,9 +160,9 @@ TEST(ExportCommand, ReadsTheDatabaseOffline) {
     ASSERT_TRUE(s->Apply(Sample()).ok());
   }
   std::ostringstream out, err;
-  EXPECT_EQ(RunExportCommand({"--format", "plain", "--db", db, "--min-messages",
-                              "2", "--cidr=192.0.2.0/24"},
-                             out, err),
+  EXPECT_EQ(RunExportCommand({"--format", "plain", "--min-messages", "2",
+                              "--cidr=192.0.2.0/24"},
+                             db, out, err),
             0)
       << err.str();
   EXPECT_EQ(out.str(), "192.0.2.1\n");
@@ -176,18 +176,18 @@ TEST(ExportCommand, ReadsTheDatabaseOffline) {
     ASSERT_TRUE(s->Apply({d}).ok());
   }
   out.str("");
-  EXPECT_EQ(RunExportCommand({"--format", "plain", "--db", db, "--sort",
-                              "delay_seconds", "--limit", "2"},
-                             out, err),
+  EXPECT_EQ(RunExportCommand({"--format", "plain", "--sort", "delay_seconds",
+                              "--limit", "2"},
+                             db, out, err),
             0)
       << err.str();
   EXPECT_EQ(out.str(), "2001:db8::1\n192.0.2.1\n");  // then ties by IP
 
   std::string file = dir.File("list.txt");
   out.str("");
-  EXPECT_EQ(RunExportCommand({"--format", "spamd", "--db", db, "--output", file,
-                              "--v4-prefix", "24"},
-                             out, err),
+  EXPECT_EQ(RunExportCommand(
+                {"--format", "spamd", "--output", file, "--v4-prefix", "24"},
+                db, out, err),
             0)
       << err.str();
   std::ifstream f(file);
@@ -196,14 +196,14 @@ TEST(ExportCommand, ReadsTheDatabaseOffline) {
               HasSubstr("\n192.0.2.0/24\n198.51.100.0/24\n2001:db8::1\n"));
 
   err.str("");
-  EXPECT_EQ(RunExportCommand({"--format", "plain", "--db", dir.File("no.db")},
-                             out, err),
-            1);
+  EXPECT_EQ(
+      RunExportCommand({"--format", "plain"}, dir.File("no.db"), out, err), 1);
   EXPECT_THAT(err.str(), HasSubstr("no.db"));
-  EXPECT_EQ(RunExportCommand({"--format", "nope", "--db", db}, out, err), 2);
-  EXPECT_EQ(RunExportCommand({"--format", "plain", "--colour", "x"}, out, err),
-            2);
-  EXPECT_EQ(RunExportCommand({"--format"}, out, err), 2);
+  EXPECT_EQ(RunExportCommand({"--format", "nope"}, db, out, err), 2);
+  EXPECT_EQ(
+      RunExportCommand({"--format", "plain", "--colour", "x"}, db, out, err),
+      2);
+  EXPECT_EQ(RunExportCommand({"--format"}, db, out, err), 2);
 }
 
 }  // namespace

@@ -36,49 +36,34 @@ size_t BucketOf(const std::array<double, N>& bounds, double v) {
   return std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin();
 }
 
-void AppendNumber(std::string* out, double v) {
-  char buf[32];
-  if (v == std::floor(v) && std::fabs(v) < 1e15) {
-    snprintf(buf, sizeof buf, "%.0f", v);
-  } else {
-    snprintf(buf, sizeof buf, "%.9g", v);
-  }
-  *out += buf;
-}
-
-void AppendMetric(std::string* out, const char* name, const char* type,
-                  const char* help, double value) {
-  *out += std::string("# HELP spamsink_") + name + " " + help +
-          "\n# TYPE spamsink_" + name + " " + type + "\nspamsink_" + name + " ";
-  AppendNumber(out, value);
-  *out += '\n';
+base::Metric Value(const char* name, base::Metric::Type type, const char* help,
+                   double value) {
+  base::Metric m;
+  m.name = name;
+  m.help = help;
+  m.type = type;
+  m.value = value;
+  return m;
 }
 
 template <size_t N>
-void AppendHistogram(std::string* out, const char* name, const char* help,
-                     const std::array<double, N>& bounds, const Histogram& h) {
-  *out += std::string("# HELP spamsink_") + name + " " + help +
-          "\n# TYPE spamsink_" + name + " histogram\n";
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i <= N; ++i) {
-    cumulative += i < h.buckets.size() ? h.buckets[i] : 0;
-    *out += std::string("spamsink_") + name + "_bucket{le=\"";
-    if (i < N) {
-      AppendNumber(out, bounds[i]);
-    } else {
-      *out += "+Inf";
-    }
-    *out += "\"} " + std::to_string(cumulative) + "\n";
-  }
-  *out += std::string("spamsink_") + name + "_sum ";
-  AppendNumber(out, h.sum);
-  *out += std::string("\nspamsink_") + name + "_count " +
-          std::to_string(h.count) + "\n";
+base::Metric HistogramMetric(const char* name, const char* help,
+                             const std::array<double, N>& bounds,
+                             const Histogram& h) {
+  base::Metric m;
+  m.name = name;
+  m.help = help;
+  m.type = base::Metric::Type::kHistogram;
+  m.bounds.assign(bounds.begin(), bounds.end());
+  m.buckets = h.buckets;
+  m.sum = h.sum;
+  m.count = h.count;
+  return m;
 }
 
 }  // namespace
 
-Ledger::Ledger(std::unique_ptr<Store> store, const config::LedgerConfig& config,
+Ledger::Ledger(std::unique_ptr<Store> store, const Options& config,
                const base::Clock* clock)
     : id_(g_next_ledger_id++),
       store_(std::move(store)),
@@ -88,8 +73,7 @@ Ledger::Ledger(std::unique_ptr<Store> store, const config::LedgerConfig& config,
   commit_hist_.buckets.assign(kCommitBounds.size() + 1, 0);
 }
 
-base::Result<std::unique_ptr<Ledger>> Ledger::Open(
-    const config::LedgerConfig& config) {
+base::Result<std::unique_ptr<Ledger>> Ledger::Open(const Options& config) {
   auto store = OpenSqliteStore(config.db_path);
   if (!store.ok()) return store.status();
   return Create(std::move(store).value(), config, &base::SystemClock::Get(),
@@ -97,7 +81,7 @@ base::Result<std::unique_ptr<Ledger>> Ledger::Open(
 }
 
 std::unique_ptr<Ledger> Ledger::Create(std::unique_ptr<Store> store,
-                                       const config::LedgerConfig& config,
+                                       const Options& config,
                                        const base::Clock* clock,
                                        bool start_writer) {
   std::unique_ptr<Ledger> l(new Ledger(std::move(store), config, clock));
@@ -354,38 +338,41 @@ LedgerMetrics Ledger::Metrics() {
   return m;
 }
 
-std::string Ledger::RenderPrometheus() {
+std::vector<base::Metric> Ledger::PrometheusMetrics() {
+  using Type = base::Metric::Type;
+  constexpr Type kCounter = Type::kCounter, kGauge = Type::kGauge;
   LedgerMetrics m = Metrics();
-  std::string out;
-  AppendMetric(&out, "ledger_sessions_recorded_total", "counter",
-               "sessions recorded by the ledger", double(m.sessions_recorded));
-  AppendMetric(&out, "ledger_sessions_dropped_total", "counter",
-               "sessions lost to the pending-memory bound or after close",
-               double(m.sessions_dropped));
-  AppendMetric(&out, "ledger_commits_total", "counter",
-               "batches committed to the store", double(m.commits));
-  AppendMetric(&out, "ledger_commit_errors_total", "counter",
-               "batch commits that failed (retried)", double(m.commit_errors));
-  AppendMetric(&out, "ledger_expired_total", "counter",
-               "source records deleted by retention", double(m.expired));
-  AppendMetric(&out, "ledger_pending_sources", "gauge",
-               "sources recorded but not yet committed",
-               double(m.pending_sources));
-  AppendMetric(&out, "ledger_pending_bytes", "gauge",
-               "approximate memory held by uncommitted sources",
-               double(m.pending_bytes));
-  AppendMetric(&out, "ledger_store_healthy", "gauge",
-               "1 if the last commit succeeded", m.store_healthy ? 1 : 0);
+  std::vector<base::Metric> out = {
+      Value("ledger_sessions_recorded_total", kCounter,
+            "sessions recorded by the ledger", double(m.sessions_recorded)),
+      Value("ledger_sessions_dropped_total", kCounter,
+            "sessions lost to the pending-memory bound or after close",
+            double(m.sessions_dropped)),
+      Value("ledger_commits_total", kCounter, "batches committed to the store",
+            double(m.commits)),
+      Value("ledger_commit_errors_total", kCounter,
+            "batch commits that failed (retried)", double(m.commit_errors)),
+      Value("ledger_expired_total", kCounter,
+            "source records deleted by retention", double(m.expired)),
+      Value("ledger_pending_sources", kGauge,
+            "sources recorded but not yet committed",
+            double(m.pending_sources)),
+      Value("ledger_pending_bytes", kGauge,
+            "approximate memory held by uncommitted sources",
+            double(m.pending_bytes)),
+      Value("ledger_store_healthy", kGauge, "1 if the last commit succeeded",
+            m.store_healthy ? 1 : 0),
+  };
   if (auto t = store_->GetTotals(); t.ok()) {
-    AppendMetric(&out, "ledger_sources", "gauge", "source IPs in the store",
-                 double(t->sources));
+    out.push_back(Value("ledger_sources", kGauge, "source IPs in the store",
+                        double(t->sources)));
   }
-  AppendHistogram(&out, "session_duration_seconds",
-                  "time each SMTP session was held open", kDurationBounds,
-                  m.session_duration);
-  AppendHistogram(&out, "ledger_commit_duration_seconds",
-                  "time to commit one batch to the store", kCommitBounds,
-                  m.commit_duration);
+  out.push_back(HistogramMetric("session_duration_seconds",
+                                "time each SMTP session was held open",
+                                kDurationBounds, m.session_duration));
+  out.push_back(HistogramMetric("ledger_commit_duration_seconds",
+                                "time to commit one batch to the store",
+                                kCommitBounds, m.commit_duration));
   return out;
 }
 

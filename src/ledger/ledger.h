@@ -26,8 +26,9 @@
 
 #include "base/clock.h"
 #include "base/ip.h"
+#include "base/metrics.h"
 #include "base/status.h"
-#include "config/config.h"
+#include "ledger/options.h"
 #include "ledger/query.h"
 #include "ledger/source.h"
 #include "ledger/store.h"
@@ -81,13 +82,12 @@ struct LedgerMetrics {
 class Ledger {
  public:
   // Opens the SQLite store at config.db_path and starts the writer thread.
-  static base::Result<std::unique_ptr<Ledger>> Open(
-      const config::LedgerConfig& config);
+  static base::Result<std::unique_ptr<Ledger>> Open(const Options& config);
   // Any store and clock. With start_writer false nothing is committed until
   // Flush() is called (tests drive time with a FakeClock).
   // REQUIRES: clock outlives the ledger.
   static std::unique_ptr<Ledger> Create(std::unique_ptr<Store> store,
-                                        const config::LedgerConfig& config,
+                                        const Options& config,
                                         const base::Clock* clock,
                                         bool start_writer);
   ~Ledger();  // Close()
@@ -113,9 +113,9 @@ class Ledger {
   base::Result<std::optional<SourceRecord>> Source(const base::IpAddress& ip);
   base::Result<Stats> GetStats();
   LedgerMetrics Metrics();
-  // Prometheus text for the ledger's own metrics (spamsink_ledger_*,
-  // spamsink_session_duration_seconds).
-  std::string RenderPrometheus();
+  // The same figures for /metrics (ledger_*, session_duration_seconds),
+  // rendered with the server's by base::RenderPrometheus.
+  std::vector<base::Metric> PrometheusMetrics();
 
   Store* store() { return store_.get(); }
   double flush_interval() const { return config_.flush_interval; }
@@ -127,7 +127,7 @@ class Ledger {
     Window w;
   };
 
-  Ledger(std::unique_ptr<Store> store, const config::LedgerConfig& config,
+  Ledger(std::unique_ptr<Store> store, const Options& config,
          const base::Clock* clock);
   Shard* LocalShard();
   void WriterLoop();
@@ -137,7 +137,7 @@ class Ledger {
 
   const uint64_t id_;
   std::unique_ptr<Store> store_;
-  config::LedgerConfig config_;
+  Options config_;
   const base::Clock* clock_;
 
   std::mutex shards_mu_;  // guards shards_ (registration only)

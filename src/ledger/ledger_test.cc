@@ -14,8 +14,8 @@ using testing::Ip;
 using testing::Session;
 using testing::TempDir;
 
-config::LedgerConfig Config() {
-  config::LedgerConfig c;
+Options Config() {
+  Options c;
   c.flush_interval = 1;
   c.retention_days = 1;
   return c;
@@ -184,7 +184,7 @@ TEST(Ledger, PrometheusTextHasLedgerFigures) {
   auto l = Ledger::Create(NewMemoryStore(), Config(), &clock, false);
   l->Record(Session("192.0.2.1", 1, 1, 1.7e9, 7));
   ASSERT_TRUE(l->Flush().ok());
-  std::string text = l->RenderPrometheus();
+  std::string text = base::RenderPrometheus(l->PrometheusMetrics());
   EXPECT_NE(text.find("spamsink_ledger_sessions_recorded_total 1\n"),
             std::string::npos)
       << text;

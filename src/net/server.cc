@@ -95,13 +95,19 @@ base::Status Server::Bind() { return impl_->Bind(); }
 
 base::Status Server::Impl::Bind() {
   for (const auto& listen : p.config.server.listen) {
-    auto colon = listen.rfind(':');
-    auto ip = base::IpAddress::Parse(listen.substr(0, colon));
-    if (!ip.ok()) return ip.status();
+    // config::Validate has checked the text; a caller that skipped it still
+    // gets an error naming the setting, never an exception.
+    auto parsed = base::Endpoint::Parse(listen);
+    if (!parsed.ok()) {
+      return base::Status::Error("server.listen: " + parsed.error());
+    }
     asio::error_code ec;
-    auto addr = asio::ip::make_address(ip->ToString(), ec);
-    unsigned port = unsigned(std::stoul(listen.substr(colon + 1)));
-    tcp::endpoint ep(addr, uint16_t(port));
+    auto addr = asio::ip::make_address(parsed->address.ToString(), ec);
+    if (ec) {
+      return base::Status::Error("server.listen: \"" + listen +
+                                 "\": " + ec.message());
+    }
+    tcp::endpoint ep(addr, parsed->port);
     // SO_REUSEPORT would let us share a port silently with another process
     // of the same user that also sets it (smtp-sink does): probe first with
     // a plain socket so that "address in use" is reported.
@@ -180,8 +186,7 @@ std::vector<std::string> Server::LocalAddresses() const {
 
 void Server::SetSink(SessionSink* sink) { impl_->p.sink = sink; }
 
-void Server::SeedHistory(const base::IpAddress& ip,
-                         const tarpit::PeerHistory& h) {
+void Server::SeedHistory(const base::IpAddress& ip, const peer::History& h) {
   impl_->host.cache.Seed(ip, h);
 }
 

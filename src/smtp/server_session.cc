@@ -54,7 +54,7 @@ const S::Command S::kCommands[] = {
     {"AUTH", false, true, "", &S::CheckAuth, &S::Auth},
 };
 
-base::Result<SessionOptions> MakeSessionOptions(const config::SmtpConfig& c,
+base::Result<SessionOptions> MakeSessionOptions(const smtp::Options& c,
                                                 const std::string& hostname,
                                                 bool tls_available) {
   PersonaTexts custom{c.custom_banner, c.custom_ehlo_greeting, c.custom_ok,

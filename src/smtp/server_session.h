@@ -17,9 +17,9 @@
 #include <string_view>
 #include <vector>
 
-#include "config/config.h"
 #include "peer/summary.h"
 #include "smtp/body_scanner.h"
+#include "smtp/options.h"
 #include "smtp/persona.h"
 
 namespace smtp {
@@ -47,7 +47,7 @@ struct SessionOptions {
 };
 
 // Builds options from the config; fails on an unknown persona.
-base::Result<SessionOptions> MakeSessionOptions(const config::SmtpConfig& c,
+base::Result<SessionOptions> MakeSessionOptions(const smtp::Options& c,
                                                 const std::string& hostname,
                                                 bool tls_available);
 

@@ -9,7 +9,7 @@ namespace {
 
 class SessionTest : public ::testing::Test {
  protected:
-  void Start(config::SmtpConfig cfg = {}) {
+  void Start(Options cfg = {}) {
     auto o = MakeSessionOptions(cfg, "mx.example.net", true);
     ASSERT_TRUE(o.ok());
     opts_ = std::move(o).value();
@@ -67,7 +67,7 @@ TEST_F(SessionTest, PipeliningWithoutEhloIsEvidence) {
 }
 
 TEST_F(SessionTest, TenThousandRecipients) {
-  config::SmtpConfig cfg;
+  Options cfg;
   cfg.max_recipients = 100;
   cfg.max_commands = 20000;
   Start(cfg);
@@ -93,7 +93,7 @@ TEST_F(SessionTest, TenThousandRecipients) {
 }
 
 TEST_F(SessionTest, CommandLimitCloses) {
-  config::SmtpConfig cfg;
+  Options cfg;
   cfg.max_commands = 5;
   Start(cfg);
   auto step =
@@ -172,7 +172,7 @@ TEST_F(SessionTest, AbortAnswers421AndCloses) {
 TEST_F(SessionTest, FinalReplyPolicies) {
   for (auto [policy, code] :
        {std::pair{"tempfail", "451 4.3.0"}, std::pair{"reject", "554 5.7.1"}}) {
-    config::SmtpConfig cfg;
+    Options cfg;
     cfg.final_reply = policy;
     Start(cfg);
     Send("EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n.\r\n");
@@ -270,7 +270,7 @@ TEST(SessionExtras, ReplyMarksSplitPipelinedRepliesByStage) {
 // Flow control: a flood of pipelined commands is answered in steps of about
 // max_output bytes; the rest of the input waits for the caller.
 TEST(SessionExtras, RepliesAreFlowControlled) {
-  config::SmtpConfig cfg;
+  Options cfg;
   cfg.max_commands = 1000000;
   cfg.max_junk_commands = 1000000;
   auto o = MakeSessionOptions(cfg, "mx.example.net", false);
@@ -295,7 +295,7 @@ TEST(SessionExtras, RepliesAreFlowControlled) {
 // A '{' with no '}' in a persona text (a host name or custom text) is sent
 // as it is; it used to loop for ever.
 TEST(SessionExtras, UnclosedBraceInPersonaTextIsLiteral) {
-  config::SmtpConfig cfg;
+  Options cfg;
   cfg.persona = "custom";
   cfg.custom_banner = "ESMTP {oops";
   auto o = MakeSessionOptions(cfg, "mx{x", false);

@@ -55,7 +55,7 @@ bool GlobMatch(std::string_view pat, std::string_view s) {
 }
 
 struct Transcript {
-  config::SmtpConfig cfg;
+  Options cfg;
   std::vector<std::string> client;  // one entry per C:/R: line
   std::vector<std::string> server;  // expected lines
 };

@@ -1,6 +1,5 @@
 #include "tarpit/firewall.h"
 
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -34,43 +33,12 @@ bool ValidTableName(std::string_view t) {
   return true;
 }
 
-base::Result<Endpoint> ParseEndpoint(std::string_view listen) {
-  auto bad = [&](const char* why) {
-    return base::Status::Error("listen \"" + std::string(listen) +
-                               "\": " + why);
-  };
-  std::string_view host, port;
-  if (!listen.empty() && listen.front() == '[') {
-    size_t close = listen.find(']');
-    if (close == std::string_view::npos || close + 1 >= listen.size() ||
-        listen[close + 1] != ':') {
-      return bad("expected [address]:port");
-    }
-    host = listen.substr(1, close - 1);
-    port = listen.substr(close + 2);
-  } else {
-    size_t colon = listen.rfind(':');
-    if (colon == std::string_view::npos) return bad("expected host:port");
-    host = listen.substr(0, colon);
-    port = listen.substr(colon + 1);
-  }
-  unsigned value = 0;
-  auto [end, ec] =
-      std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc() || end != port.data() + port.size() || value == 0 ||
-      value > 65535) {
-    return bad("bad port");
-  }
-  auto address = base::IpAddress::Parse(host);
-  if (!address.ok()) return bad("the firewall needs an IP address");
-  Endpoint e;
-  e.port = static_cast<uint16_t>(value);
-  if (address->is_v4() && address->v4() == 0) {
-    e.v4_only = true;
-  } else if (address->ToString() != "::") {
-    e.address = *address;
-  }
-  return e;
+base::Status CheckTableName(std::string_view table) {
+  if (ValidTableName(table)) return {};
+  return base::Status::Error(
+      "nft table name \"" + std::string(table) +
+      "\": use a letter or _, then letters, digits, _ and -, at most 32 "
+      "characters; e.g. spamsink");
 }
 
 base::Result<DropRuleset> MakeDropRuleset(
@@ -81,8 +49,13 @@ base::Result<DropRuleset> MakeDropRuleset(
   r.percent = options.drop_percent;
   r.data_only = options.drop_data_only;
   for (const auto& l : listen) {
-    auto e = ParseEndpoint(l);
-    if (!e.ok()) return e.status();
+    auto e = base::Endpoint::Parse(l);
+    if (!e.ok()) return base::Status::Error("server.listen: " + e.error());
+    if (e->port == 0) {
+      return base::Status::Error("server.listen: \"" + l +
+                                 "\": the firewall needs a fixed port; "
+                                 "e.g. 0.0.0.0:25");
+    }
     r.endpoints.push_back(*e);
   }
   for (const auto& x : exempt) {
@@ -95,10 +68,7 @@ base::Result<DropRuleset> MakeDropRuleset(
 }
 
 base::Result<std::string> AddScript(const DropRuleset& r) {
-  if (!ValidTableName(r.table)) {
-    return base::Status::Error("nft table name \"" + r.table +
-                               "\": use letters, digits, _ and -");
-  }
+  if (auto s = CheckTableName(r.table); !s.ok()) return s;
   if (!(r.percent > 0 && r.percent <= 100)) {
     return base::Status::Error("drop percent must be in (0, 100]");
   }
@@ -140,11 +110,11 @@ base::Result<std::string> AddScript(const DropRuleset& r) {
   if (!v6.empty()) s += "\t\tip6 saddr { " + Join(v6) + " } accept\n";
   for (const auto& e : r.endpoints) {
     std::string dst;
-    if (e.address) {
-      dst = (e.address->is_v4() ? "ip daddr " : "ip6 daddr ") +
-            e.address->ToString() + " ";
-    } else if (e.v4_only) {
+    const std::string a = e.address.ToString();
+    if (a == "0.0.0.0") {
       dst = "meta nfproto ipv4 ";
+    } else if (a != "::") {
+      dst = (e.address.is_v4() ? "ip daddr " : "ip6 daddr ") + a + " ";
     }
     s += "\t\t" + dst + "tcp dport " + std::to_string(e.port) + match;
   }
@@ -152,7 +122,8 @@ base::Result<std::string> AddScript(const DropRuleset& r) {
   return s;
 }
 
-std::string DeleteScript(std::string_view table) {
+base::Result<std::string> DeleteScript(std::string_view table) {
+  if (auto s = CheckTableName(table); !s.ok()) return s;
   std::string t = "table inet " + std::string(table);
   return t + " {}\ndelete " + t + "\n";
 }

@@ -11,38 +11,29 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/endpoint.h"
 #include "base/ip.h"
 #include "base/status.h"
 #include "tarpit/options.h"
 
 namespace tarpit {
 
-// A listen address as the firewall sees it. No address: every address of
-// the family (0.0.0.0 -> IPv4 only; [::] -> both, as a dual-stack socket).
-struct Endpoint {
-  std::optional<base::IpAddress> address;
-  bool v4_only = false;  // 0.0.0.0
-  uint16_t port = 0;
-};
-
-// Parses "192.0.2.1:25", "[2001:db8::1]:25", "0.0.0.0:25", "[::]:25". Host
-// names are errors: a rule needs an address.
-base::Result<Endpoint> ParseEndpoint(std::string_view listen);
-
 struct DropRuleset {
-  std::string table = "spamsink";  // [A-Za-z_][A-Za-z0-9_-]*, <= 32 chars
+  std::string table = "spamsink";  // see ValidTableName
   double percent = 0;              // (0, 100]; resolution 0.01
   bool data_only = true;
-  std::vector<Endpoint> endpoints;  // at least one
-  std::vector<base::Cidr> exempt;   // sources never dropped
+  // At least one; port 0 is an error. Address 0.0.0.0 matches every IPv4
+  // address, :: every address of both families (as a dual-stack socket).
+  std::vector<base::Endpoint> endpoints;
+  std::vector<base::Cidr> exempt;  // sources never dropped
 };
 
-// From the tarpit options and server.listen ("host:port" strings).
+// From the tarpit options and server.listen ("host:port" strings, parsed by
+// base::Endpoint; the firewall needs a port, so port 0 is an error).
 base::Result<DropRuleset> MakeDropRuleset(
     const Options& options, const std::vector<std::string>& listen,
     const std::vector<std::string>& exempt = {});
@@ -51,12 +42,16 @@ base::Result<DropRuleset> MakeDropRuleset(
 // transaction (an existing table of that name is deleted first).
 base::Result<std::string> AddScript(const DropRuleset& ruleset);
 
-// The script for `nft -f` that removes the table; succeeds whether or not
-// the table exists.
-// REQUIRES: table is a valid name (as AddScript checks).
-std::string DeleteScript(std::string_view table);
+// The script for `nft -f` that removes the table; applying it succeeds
+// whether or not the table exists. An invalid table name is an error (the
+// name is pasted into the script, so it must not carry statements).
+base::Result<std::string> DeleteScript(std::string_view table);
 
-// True if `table` is a name the scripts accept.
+// True if `table` is a name the scripts accept: a letter or _, then
+// letters, digits, _ and -, at most 32 in all. Nothing else can reach an
+// nft script through the name (no blanks, quotes, ; or newlines).
 bool ValidTableName(std::string_view table);
+// ValidTableName as a Status whose message quotes the name and says why.
+base::Status CheckTableName(std::string_view table);
 
 }  // namespace tarpit

@@ -10,36 +10,45 @@
 namespace tarpit {
 namespace {
 
-TEST(FirewallTest, ParseEndpoint) {
+// Listen addresses are read by base::Endpoint; the firewall adds that it
+// needs a fixed port.
+TEST(FirewallTest, ListenEndpoints) {
   struct Case {
     const char* listen;
     bool ok;
-    const char* address;  // "" = wildcard
-    bool v4_only;
+    const char* address;
     uint16_t port;
   };
   const Case cases[] = {
-      {"192.0.2.1:25", true, "192.0.2.1", false, 25},
-      {"[2001:db8::1]:2525", true, "2001:db8::1", false, 2525},
-      {"0.0.0.0:25", true, "", true, 25},
-      {"[::]:25", true, "", false, 25},
-      {"127.0.0.1:65535", true, "127.0.0.1", false, 65535},
-      {"localhost:25", false, "", false, 0},
-      {"192.0.2.1", false, "", false, 0},
-      {"192.0.2.1:0", false, "", false, 0},
-      {"192.0.2.1:65536", false, "", false, 0},
-      {"192.0.2.1:25x", false, "", false, 0},
-      {"[::1:25", false, "", false, 0},
-      {"[::1]25", false, "", false, 0},
-      {"", false, "", false, 0},
+      {"192.0.2.1:25", true, "192.0.2.1", 25},
+      {"[2001:db8::1]:2525", true, "2001:db8::1", 2525},
+      {"0.0.0.0:25", true, "0.0.0.0", 25},
+      {"[::]:25", true, "::", 25},
+      {"127.0.0.1:65535", true, "127.0.0.1", 65535},
+      {"localhost:smtp", true, "127.0.0.1", 25},
+      {"mx.example:25", false, "", 0},
+      {"192.0.2.1", false, "", 0},
+      {"192.0.2.1:0", false, "", 0},
+      {"192.0.2.1:65536", false, "", 0},
+      {"192.0.2.1:25x", false, "", 0},
+      {"[::1:25", false, "", 0},
+      {"[::1]25", false, "", 0},
+      {"", false, "", 0},
   };
+  Options o;
+  o.drop_percent = 20;
   for (const Case& c : cases) {
-    auto e = ParseEndpoint(c.listen);
-    ASSERT_EQ(e.ok(), c.ok) << c.listen;
-    if (!c.ok) continue;
-    EXPECT_EQ(e->port, c.port);
-    EXPECT_EQ(e->v4_only, c.v4_only);
-    EXPECT_EQ(e->address ? e->address->ToString() : "", c.address);
+    auto r = MakeDropRuleset(o, {c.listen});
+    ASSERT_EQ(r.ok(), c.ok) << c.listen;
+    if (!c.ok) {
+      EXPECT_NE(r.error().find(std::string("\"") + c.listen + "\""),
+                std::string::npos)
+          << r.error();
+      continue;
+    }
+    ASSERT_EQ(r->endpoints.size(), 1u);
+    EXPECT_EQ(r->endpoints[0].port, c.port);
+    EXPECT_EQ(r->endpoints[0].address.ToString(), c.address);
   }
 }
 
@@ -120,8 +129,23 @@ TEST(FirewallTest, Errors) {
 }
 
 TEST(FirewallTest, DeleteScript) {
-  EXPECT_EQ(DeleteScript("spamsink"),
-            "table inet spamsink {}\ndelete table inet spamsink\n");
+  auto s = DeleteScript("spamsink");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(*s, "table inet spamsink {}\ndelete table inet spamsink\n");
+}
+
+// The table name is pasted into the script: a name carrying statements must
+// be refused by both scripts, not printed.
+TEST(FirewallTest, ScriptsRefuseInjectedTableNames) {
+  for (const char* bad : {"x {}\nflush ruleset", "x; flush ruleset",
+                          "spamsink\n", "", "a b", "t\"", "-x"}) {
+    auto del = DeleteScript(bad);
+    ASSERT_FALSE(del.ok()) << bad << " gave:\n" << *del;
+    EXPECT_NE(del.error().find("nft table name"), std::string::npos);
+    DropRuleset r = Make(20, {"192.0.2.1:25"});
+    r.table = bad;
+    EXPECT_FALSE(AddScript(r).ok()) << bad;
+  }
 }
 
 // Runs `nft -c -f file` (a dry run: checks syntax and kernel support, changes
@@ -158,7 +182,7 @@ TEST(FirewallTest, NftAcceptsTheScripts) {
     ASSERT_TRUE(s.ok()) << s.error();
     EXPECT_EQ(NftCheck(*s, &out), 0) << *s << "\n" << out;
   }
-  EXPECT_EQ(NftCheck(DeleteScript("spamsink"), &out), 0) << out;
+  EXPECT_EQ(NftCheck(*DeleteScript("spamsink"), &out), 0) << out;
   // The check is real: nft rejects a broken rule.
   EXPECT_NE(NftCheck("table inet spamsink { chain input { tcp dport 25 "
                      "numgen random mod 100 < 300 drop } }\n",

@@ -47,10 +47,12 @@ for tool in ip nft timeout ss awk; do
   command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
 
-# The ruleset generator: spamsink's own code (src/tarpit/firewall.cc).
-NFT_TOOL=$BUILD/tarpit_nft
-[[ -x $NFT_TOOL ]] ||
-  fail "$NFT_TOOL missing: cmake --build $BUILD --target tarpit_nft"
+# The ruleset generator: `spamsink firewall` (src/tarpit/firewall.cc), with
+# the settings as flags: tarpit.nft_table, tarpit.drop_percent, server.listen.
+SPAMSINK=$BUILD/spamsink
+[[ -x $SPAMSINK ]] ||
+  fail "$SPAMSINK missing: cmake --build $BUILD --target spamsink"
+ruleset() { "$SPAMSINK" firewall --tarpit-nft-table "$TABLE" "$@"; }
 
 WORK=$(mktemp -d /tmp/spamsink-drop.XXXXXX)
 chmod 755 "$WORK"  # the server may run as nobody
@@ -210,10 +212,11 @@ for rate in $RATES; do
   dir=$WORK/rate$rate
   mkdir -p "$dir"
   if ((rate > 0)); then
-    "$NFT_TOOL" --table "$TABLE" --percent "$rate" \
-      --listen "$SRV_ADDR:$PORT" >"$dir/ruleset.nft" || fail "tarpit_nft"
+    ruleset --print --tarpit-drop-percent "$rate" \
+      --listen "$SRV_ADDR:$PORT" >"$dir/ruleset.nft" ||
+      fail "spamsink firewall --print"
   else
-    "$NFT_TOOL" --table "$TABLE" --delete >"$dir/ruleset.nft" || fail "tarpit_nft"
+    ruleset --delete >"$dir/ruleset.nft" || fail "spamsink firewall --delete"
   fi
   in_srv nft -f "$dir/ruleset.nft" || fail "nft rejected the ruleset for $rate%"
   start_server "$dir"
@@ -264,7 +267,7 @@ for rate in $RATES; do
 done
 
 # Removal: the delete script removes the table and is idempotent.
-"$NFT_TOOL" --table "$TABLE" --delete >"$WORK/delete.nft"
+ruleset --delete >"$WORK/delete.nft" || fail "spamsink firewall --delete"
 in_srv nft -f "$WORK/delete.nft" || fail "delete script failed"
 in_srv nft list table inet "$TABLE" >/dev/null 2>&1 && fail "table still there"
 in_srv nft -f "$WORK/delete.nft" || fail "delete script not idempotent"

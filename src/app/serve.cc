@@ -1,0 +1,214 @@
+// spamsink's main command: builds the parts from the configuration, runs
+// the server until SIGTERM/SIGINT, and flushes the ledger before exiting.
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "api/http_server.h"
+#include "app/commands.h"
+#include "base/log.h"
+#include "ledger/ledger.h"
+#include "net/server.h"
+#include "net/tls.h"
+
+namespace app {
+namespace {
+
+// Feeds ended sessions to the ledger.
+class LedgerSink final : public net::SessionSink {
+ public:
+  explicit LedgerSink(ledger::Ledger* ledger) : ledger_(ledger) {}
+  void Record(const peer::SessionSummary& r) override { ledger_->Record(r); }
+
+ private:
+  ledger::Ledger* ledger_;
+};
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "spamsink: %s\n", message.c_str());
+  return 1;
+}
+
+base::Status DropPrivileges(const std::string& user) {
+  passwd* pw = getpwnam(user.c_str());
+  if (!pw) return base::Status::Error("--user: no such user '" + user + "'");
+  if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 ||
+      setuid(pw->pw_uid) != 0) {
+    return base::Status::Error("--user: cannot switch to '" + user +
+                               "' (start as root to drop privileges)");
+  }
+  return {};
+}
+
+std::string SystemHostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
+    return "localhost";
+  }
+  return buf;
+}
+
+// Feeds a ruleset to `nft -f -`. Needs CAP_NET_ADMIN; failure is logged,
+// never fatal: the sink works without the packet-drop rule.
+bool RunNft(const std::string& script, const char* what) {
+  FILE* nft = popen("nft -f - 2>&1", "w");
+  if (!nft) return false;
+  std::fwrite(script.data(), 1, script.size(), nft);
+  int status = pclose(nft);
+  if (status != 0) {
+    base::LogLine(base::LogLevel::kWarning, "firewall_failed")
+        .Kv("action", what)
+        .Kv("hint",
+            "needs nft and CAP_NET_ADMIN; print the rules with 'spamsink "
+            "firewall --print' and apply them yourself");
+    return false;
+  }
+  base::LogLine(base::LogLevel::kInfo, "firewall").Kv("action", what);
+  return true;
+}
+
+// The tarpit's reputation starts from what the ledger knows, most recent
+// senders first, up to kMaxSeeded of them.
+void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
+  constexpr uint64_t kMaxSeeded = 1 << 20;
+  constexpr uint64_t kPage = 10000;
+  ledger::SourceQuery q;
+  q.sort = ledger::SortKey::kLastSeen;
+  q.limit = kPage;
+  uint64_t seeded = 0;
+  while (seeded < kMaxSeeded) {
+    auto page = ledger->Sources(q);
+    if (!page.ok() || page->records.empty()) break;
+    // A source record extends the history the reputation reads.
+    for (const auto& r : page->records) server->SeedHistory(r.ip, r);
+    seeded += page->records.size();
+    q.offset += kPage;
+  }
+  base::LogLine(base::LogLevel::kInfo, "reputation_loaded")
+      .Kv("sources", seeded);
+}
+
+}  // namespace
+
+int Serve(config::Config cfg) {
+  base::LogLevel level;
+  base::ParseLogLevel(cfg.log.level, &level);
+  base::SetLogLevel(level);
+  if (cfg.server.hostname.empty()) cfg.server.hostname = SystemHostname();
+
+  std::shared_ptr<asio::ssl::context> tls;
+  if (cfg.smtp.starttls) {
+    auto ctx = net::MakeTlsContext(cfg.smtp.tls_cert, cfg.smtp.tls_key,
+                                   cfg.server.hostname);
+    if (!ctx.ok()) return Fail(ctx.error());
+    tls = *ctx;
+  }
+  auto session =
+      smtp::MakeSessionOptions(cfg.smtp, cfg.server.hostname, tls != nullptr);
+  if (!session.ok()) return Fail(session.error());
+
+  // Signals are taken by one thread with sigwait; block them everywhere
+  // else before any thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  net::ServerParams params;
+  params.config = cfg;
+  params.session = *session;
+  params.tls = tls;
+  auto server = std::make_unique<net::Server>(std::move(params));
+  if (auto s = server->Bind(); !s.ok()) return Fail(s.message());
+  // The packet-drop rule (tarpit.drop_percent), applied for our lifetime,
+  // before privileges go (nft needs CAP_NET_ADMIN). After --user, removing
+  // it at exit fails unless the process kept that capability; the warning
+  // then says how ('spamsink firewall --delete | nft -f -').
+  bool firewall = false;
+  if (cfg.tarpit.drop_percent > 0) {
+    auto script = FirewallScript(cfg, FirewallAction::kPrint);
+    if (script.ok()) {
+      firewall = RunNft(*script, "apply");
+    } else {
+      base::LogLine(base::LogLevel::kWarning, "firewall_failed")
+          .Kv("error", script.error());
+    }
+  }
+
+  if (!cfg.server.user.empty()) {
+    if (auto s = DropPrivileges(cfg.server.user); !s.ok()) {
+      return Fail(s.message());
+    }
+  } else if (geteuid() == 0) {
+    base::LogLine(base::LogLevel::kWarning, "running_as_root")
+        .Kv("hint", "use --user nobody to drop privileges after binding");
+  }
+
+  std::unique_ptr<ledger::Ledger> ledger;
+  std::unique_ptr<LedgerSink> sink;
+  if (cfg.ledger.enabled) {
+    auto opened = ledger::Ledger::Open(cfg.ledger);
+    if (!opened.ok()) {
+      std::string hint = cfg.server.user.empty()
+                             ? ""
+                             : " (its directory must be writable by user '" +
+                                   cfg.server.user +
+                                   "'; set ledger.db_path / --db)";
+      return Fail("ledger.db_path: " + opened.error() + hint);
+    }
+    ledger = std::move(opened).value();
+    sink = std::make_unique<LedgerSink>(ledger.get());
+  }
+  server->SetSink(sink.get());
+  if (ledger && cfg.tarpit.enabled) SeedReputation(ledger.get(), server.get());
+
+  // HTTP API (JSON, /metrics, /healthz) on its own port; refuses a
+  // non-loopback address without api.token.
+  std::unique_ptr<api::HttpServer> http;
+  if (cfg.api.enabled) {
+    http = std::make_unique<api::HttpServer>(cfg.api, ledger.get());
+    if (auto s = http->Start(); !s.ok()) return Fail(s.message());
+  }
+
+  for (const auto& addr : server->LocalAddresses()) {
+    base::LogLine(base::LogLevel::kInfo, "listening").Kv("address", addr);
+  }
+  base::LogLine(base::LogLevel::kInfo, "started")
+      .Kv("version", SPAMSINK_VERSION)
+      .Kv("persona", cfg.smtp.persona)
+      .Kv("hostname", cfg.server.hostname)
+      .Kv("ledger", cfg.ledger.enabled ? cfg.ledger.db_path : "off");
+
+  std::thread signals([&server, sigs] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    base::LogLine(base::LogLevel::kInfo, "stopping").Kv("signal", sig);
+    server->Stop();
+  });
+  signals.detach();
+
+  server->Run();
+  if (firewall) {
+    // The name was good enough for the add script, so this cannot fail.
+    RunNft(FirewallScript(cfg, FirewallAction::kDelete).value(), "remove");
+  }
+  if (http) http->Stop();  // before the ledger it reads goes away
+  if (ledger) {
+    if (auto s = ledger->Close(); !s.ok()) {
+      base::LogLine(base::LogLevel::kError, "ledger_close_failed")
+          .Kv("error", s.message());
+      return 1;
+    }
+  }
+  base::LogLine(base::LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace app

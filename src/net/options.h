@@ -1,0 +1,35 @@
+// The listener's settings ([server] in the configuration): one struct with
+// documented in-class defaults. Plain data; config/ parses and validates it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+// Every listen entry is text that base::Endpoint::Parse accepts (config/
+// checks it); users of the field parse it with that, and only that.
+#include "base/endpoint.h"
+
+namespace net {
+
+struct Options {
+  // Behaviour.
+  // Addresses to listen on, "host:port" or "[v6]:port" (base::Endpoint).
+  std::vector<std::string> listen = {"127.0.0.1:25", "[::1]:25"};
+  // Name used in the banner and replies; empty means the system host name.
+  std::string hostname;
+  // Drop privileges to this user after binding (when started as root).
+  std::string user;
+  // Networks allowed to send a PROXY v1/v2 header; connections from them
+  // must send one. Empty: PROXY protocol off.
+  std::vector<std::string> proxy_trusted;
+  // Seconds a trusted peer has to send its PROXY header.
+  double proxy_timeout = 5;
+  // Performance.
+  int threads = 0;  // I/O threads; 0 = one per core
+  int backlog = 4096;
+  int max_connections = 20000;
+  int max_connections_per_ip = 50;
+  int fd_reserve = 32;  // descriptors kept free; accept pauses below it
+};
+
+}  // namespace net
