@@ -122,7 +122,10 @@ int Serve(config::Config cfg) {
   signal(SIGPIPE, SIG_IGN);
 
   net::ServerParams params;
-  params.config = cfg;
+  params.server = cfg.server;
+  params.smtp = cfg.smtp;
+  params.tarpit = cfg.tarpit;
+  params.log_sessions = cfg.log.sessions;
   params.session = *session;
   params.tls = tls;
   auto server = std::make_unique<net::Server>(std::move(params));

@@ -40,11 +40,11 @@ base::IpAddress ToIp(const asio::ip::address& a) {
 
 Server::Server(ServerParams params) : impl_(std::make_unique<Impl>()) {
   impl_->p = std::move(params);
-  for (const auto& n : impl_->p.config.server.proxy_trusted) {
+  for (const auto& n : impl_->p.server.proxy_trusted) {
     auto c = base::Cidr::Parse(n);
     if (c.ok()) impl_->trusted.push_back(*c);
   }
-  const auto& cfg = impl_->p.config;
+  const auto& cfg = impl_->p;
   auto seconds = [](double s) {
     return duration_cast<base::Duration>(std::chrono::duration<double>(s));
   };
@@ -94,7 +94,7 @@ Server::~Server() {
 base::Status Server::Bind() { return impl_->Bind(); }
 
 base::Status Server::Impl::Bind() {
-  for (const auto& listen : p.config.server.listen) {
+  for (const auto& listen : p.server.listen) {
     // config::Validate has checked the text; a caller that skipped it still
     // gets an error naming the setting, never an exception.
     auto parsed = base::Endpoint::Parse(listen);
@@ -148,7 +148,7 @@ base::Status Server::Impl::Bind() {
       // one setsockopt here instead of one per connection.
       if (!ec) acc->set_option(tcp::no_delay(true), ec);
       if (!ec) acc->bind(ep, ec);
-      if (!ec) acc->listen(p.config.server.backlog, ec);
+      if (!ec) acc->listen(p.server.backlog, ec);
       if (ec) {
         std::string why = ec.message();
         std::string fix;
@@ -244,7 +244,7 @@ asio::awaitable<void> Server::Impl::Sweep(Worker& w) {
 
 asio::awaitable<void> Server::Impl::AcceptLoop(Worker& w, tcp::acceptor& acc) {
   asio::steady_timer pause(w.io);
-  const int64_t reserve = p.config.server.fd_reserve + 16;
+  const int64_t reserve = p.server.fd_reserve + 16;
   while (!w.stopping) {
     if (gauges.open.load(std::memory_order_relaxed) + reserve >= fd_limit) {
       // Out of descriptors: wait for sessions to end instead of spinning.

@@ -13,8 +13,9 @@
 #include "base/clock.h"
 #include "base/ip.h"
 #include "base/status.h"
-#include "config/config.h"
+#include "net/options.h"
 #include "peer/summary.h"
+#include "smtp/options.h"
 #include "smtp/server_session.h"
 #include "tarpit/policy.h"
 
@@ -33,8 +34,11 @@ class SessionSink {
 };
 
 struct ServerParams {
-  config::Config config;
-  smtp::SessionOptions session;             // persona, limits
+  net::Options server;           // [server]
+  smtp::Options smtp;            // [smtp]: the timeouts
+  tarpit::Options tarpit;        // [tarpit]
+  bool log_sessions = true;      // log.sessions: one line per session
+  smtp::SessionOptions session;  // persona, limits
   std::shared_ptr<asio::ssl::context> tls;  // null: no STARTTLS
   SessionSink* sink = nullptr;              // may be null
   const base::Clock* clock = &base::SystemClock::Get();

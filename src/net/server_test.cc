@@ -11,7 +11,19 @@
 #include <mutex>
 #include <thread>
 
+#include "base/log.h"
 #include "net/tls.h"
+
+namespace {
+// The parts of the configuration the server takes (net/ does not include
+// config/, which sits above it).
+struct TestConfig {
+  net::Options server;
+  smtp::Options smtp;
+  tarpit::Options tarpit;
+  base::LogOptions log;
+};
+}  // namespace
 
 namespace net {
 namespace {
@@ -95,12 +107,15 @@ class Client {
 
 class ServerTest : public ::testing::Test {
  protected:
-  void Start(config::Config cfg = {}, bool tls = false) {
+  void Start(TestConfig cfg = {}, bool tls = false) {
     cfg.server.listen = {"127.0.0.1:0"};
     cfg.server.threads = 2;
     cfg.log.sessions = false;
     ServerParams p;
-    p.config = cfg;
+    p.server = cfg.server;
+    p.smtp = cfg.smtp;
+    p.tarpit = cfg.tarpit;
+    p.log_sessions = cfg.log.sessions;
     std::shared_ptr<asio::ssl::context> ctx;
     if (tls) {
       auto c = MakeTlsContext("", "", "mx.test");
@@ -159,8 +174,30 @@ TEST_F(ServerTest, DeliversAndRecords) {
   EXPECT_EQ(r.close_reason, peer::CloseReason::kQuit);
 }
 
+// Queue ids are random per instance: two servers at the same (fake) time,
+// each with its first session, must not hand out the same id.
+TEST_F(ServerTest, QueueIdsDifferBetweenInstances) {
+  auto queue_id = [this] {
+    Client c(port_);
+    c.Reply();
+    c.Send(
+        "HELO me\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"
+        "DATA\r\nx\r\n.\r\n");
+    std::string last;
+    for (int i = 0; i < 5; ++i) last = c.Reply();
+    EXPECT_EQ(last.substr(0, 24), "250 2.0.0 Ok: queued as ");
+    return last;
+  };
+  Start();
+  std::string a = queue_id();
+  TearDown();
+  Start();
+  std::string b = queue_id();
+  EXPECT_NE(a, b);
+}
+
 TEST_F(ServerTest, PerIpCap) {
-  config::Config cfg;
+  TestConfig cfg;
   cfg.server.max_connections_per_ip = 2;
   Start(cfg);
   Client a(port_), b(port_);
@@ -173,7 +210,7 @@ TEST_F(ServerTest, PerIpCap) {
 }
 
 TEST_F(ServerTest, IdleAndSessionTimeouts) {
-  config::Config cfg;
+  TestConfig cfg;
   cfg.smtp.idle_timeout = 300;
   cfg.smtp.session_timeout = 600;
   Start(cfg);
@@ -212,7 +249,7 @@ TEST_F(ServerTest, ShutdownAnswers421) {
 }
 
 TEST_F(ServerTest, ProxyProtocolFromTrustedNetwork) {
-  config::Config cfg;
+  TestConfig cfg;
   cfg.server.proxy_trusted = {"127.0.0.0/8"};
   Start(cfg);
   Client c(port_);
@@ -243,6 +280,26 @@ TEST_F(ServerTest, ProxyProtocolFromTrustedNetwork) {
   EXPECT_TRUE(saw_proxied);
   EXPECT_TRUE(saw_error);
   EXPECT_TRUE(saw_early);
+}
+
+// Two instances must not share a certificate serial number (it was
+// std::rand() unseeded: the same serial everywhere, a fingerprint).
+TEST(Tls, SelfSignedSerialsDiffer) {
+  auto serial = [] {
+    auto ctx = MakeTlsContext("", "", "mx.test");
+    EXPECT_TRUE(ctx.ok());
+    X509* x = SSL_CTX_get0_certificate((*ctx)->native_handle());
+    BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get_serialNumber(x), nullptr);
+    char* hex = BN_bn2hex(bn);
+    std::string s(hex);
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return s;
+  };
+  std::string a = serial(), b = serial();
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, "67C6697351FF4AEC29CDBAABF2FBE346");
+  EXPECT_GE(a.size(), 30u);
 }
 
 TEST_F(ServerTest, StartTlsThenMail) {
@@ -280,8 +337,8 @@ TEST_F(ServerTest, StartTlsThenMail) {
   EXPECT_EQ(sink_.records()[0].transactions, 1u);  // not the injected one
 }
 
-config::Config ShortTarpit() {
-  config::Config cfg;
+TestConfig ShortTarpit() {
+  TestConfig cfg;
   cfg.tarpit.enabled = true;
   cfg.tarpit.greeting = {0.2, 0.2};
   for (auto* r : {&cfg.tarpit.helo, &cfg.tarpit.mail, &cfg.tarpit.rcpt,
@@ -398,14 +455,17 @@ TEST_F(ServerTest, EarlyTalkerIsRefused) {
 
 TEST_F(ServerTest, BindErrorNamesTheFix) {
   Start();
-  config::Config cfg;
+  TestConfig cfg;
   cfg.server.listen = {"127.0.0.1:" + std::to_string(port_)};
   cfg.server.threads = 1;
   // SO_REUSEPORT lets a second socket of the same user share the port, so
   // provoke "not available" with an address this host does not have.
   cfg.server.listen = {"192.0.2.1:2525"};
   ServerParams p;
-  p.config = cfg;
+  p.server = cfg.server;
+  p.smtp = cfg.smtp;
+  p.tarpit = cfg.tarpit;
+  p.log_sessions = cfg.log.sessions;
   p.session = *smtp::MakeSessionOptions(cfg.smtp, "h", false);
   Server s(std::move(p));
   auto st = s.Bind();

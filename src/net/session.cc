@@ -295,9 +295,9 @@ void Session::Finish() {
   sock.close(ec);
   base::g_open_connections.fetch_sub(1, std::memory_order_relaxed);
   peer::SessionSummary rec = m.Summary();
-  if (s.p.config.tarpit.enabled) s.host.cache.Update(rec);
+  if (s.p.tarpit.enabled) s.host.cache.Update(rec);
   if (s.p.sink) s.p.sink->Record(rec);
-  if (s.p.config.log.sessions) {
+  if (s.p.log_sessions) {
     base::LogLine(base::LogLevel::kInfo, "session")
         .Kv("session", Id().data())
         .Kv("client", rec.client.ToString())

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 namespace net {
@@ -23,8 +24,13 @@ base::Status SelfSigned(const std::string& hostname, std::string* cert_pem,
   if (!key) return base::Status::Error("cannot generate an EC key");
   Ptr<X509> x(X509_new());
   X509_set_version(x.get(), 2);
+  // A random serial per certificate (RFC 5280 4.1.2.2: positive, at most
+  // 20 octets): a fixed one would identify spamsink anywhere on the net.
   unsigned char serial[16];
-  for (auto& b : serial) b = uint8_t(std::rand());
+  if (RAND_bytes(serial, sizeof serial) != 1) {
+    return base::Status::Error("cannot draw a certificate serial number");
+  }
+  serial[0] &= 0x7f;
   ASN1_INTEGER* sn = X509_get_serialNumber(x.get());
   BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
   BN_to_ASN1_INTEGER(bn, sn);
