@@ -69,11 +69,17 @@ struct Connection::Tarpit {
   tarpit::Plan plan;
   tarpit::SessionCounters counters;
   peer::History history;
+  base::Duration read_pause{};  // the slow reader's pause after this read
   bool window_set = false;
 };
 
 Connection::Connection(const Env* env) : env_(env) {}
 Connection::~Connection() = default;
+
+std::string_view Connection::sending() const {
+  if (outbox_) return outbox_->Pending();
+  return std::string_view(env_->output->bytes.data(), direct_size_);
+}
 
 const tarpit::Plan* Connection::plan() const {
   return tarpit_ ? &tarpit_->plan : nullptr;
@@ -91,6 +97,7 @@ peer::SessionSummary Connection::Summary() const {
 
 Command Connection::Read(size_t bytes, int window) {
   waiting_on_client_ = true;
+  read_size_ = uint32_t(bytes);
   Command c;
   c.kind = Kind::kRead;
   c.bytes = bytes;
@@ -136,7 +143,7 @@ std::optional<CloseReason> Connection::Expired(base::SteadyTime now) const {
 // --- Start: PROXY header, caps, the tarpit's plan, the banner ---------------
 
 Command Connection::Start(const base::IpAddress& client, uint16_t port,
-                          bool trusted_proxy, uint64_t seed) {
+                          bool trusted_proxy) {
   const auto& lim = *env_->limits;
   env_->gauges->open.fetch_add(1, std::memory_order_relaxed);
   start_ = env_->clock->Now();
@@ -144,7 +151,6 @@ Command Connection::Start(const base::IpAddress& client, uint16_t port,
   facts_.client = client;
   facts_.client_port = port;
   session_deadline_ = start_ + lim.session_timeout;
-  seed_ = seed;
   if (trusted_proxy) {
     // A trusted proxy must start with a PROXY header, before our banner.
     phase_ = Phase::kProxy;
@@ -159,7 +165,11 @@ Command Connection::Start(const base::IpAddress& client, uint16_t port,
 Command Connection::Admit() {
   const auto& lim = *env_->limits;
   const auto& tp = *env_->tarpit;
-  engine_.emplace(env_->smtp, env_->output, facts_.client.ToString(), seed_);
+  // Queue ids vary per session and per process (the thread's random
+  // source is seeded per process).
+  uint64_t seed = uint64_t(env_->random->Uniform() * 0x1p53) << 11 ^
+                  uint64_t(env_->random->Uniform() * 0x1p53);
+  engine_.emplace(env_->smtp, env_->output, facts_.client.ToString(), seed);
   admitted_ = true;
   int per_ip = env_->host->Enter(facts_.client);
   Reply refuse = Reply::kCount;
@@ -250,7 +260,7 @@ Command Connection::ReadNext() {
         tarpit_->window_set = true;
       }
       want = std::min(want, size_t(rp.bytes));
-      read_pause_ = rp.interval;
+      tarpit_->read_pause = rp.interval;
       ++facts_.slow_reads;
       Count(Counter::kTarpitSlowReads);
     }
@@ -291,15 +301,15 @@ Command Connection::Emit(const smtp::Step& step, Then then,
   then_ = then;
   phase_ = Phase::kSending;
   outbox_.reset();
-  direct_ = {};
+  direct_size_ = 0;
   if (tarpit_ && tarpit_->plan.held) {
     outbox_ =
         std::make_unique<Outbox>(step.bytes, step.replies, skip_first_delay);
     return NextChunk();
   }
   if (step.bytes.empty()) return AfterSent();
-  direct_ = step.bytes;
-  return Send(direct_, false);
+  direct_size_ = uint32_t(step.bytes.size());
+  return Send(step.bytes, false);
 }
 
 Command Connection::NextChunk() {
@@ -320,14 +330,15 @@ Command Connection::NextChunk() {
 Command Connection::OnSent(size_t n) {
   if (phase_ == Phase::kLinger || phase_ == Phase::kClosed) return CloseNow();
   if (!outbox_) {
-    if (n >= direct_.size()) {
-      direct_ = {};
+    std::string_view direct(env_->output->bytes.data(), direct_size_);
+    if (n >= direct.size()) {
+      direct_size_ = 0;
       return phase_ == Phase::kLastWords ? Close() : AfterSent();
     }
     // The socket is full: keep the rest (the thread's buffer moves on).
     if (n > 0) Touch();  // progress
-    outbox_ = std::make_unique<Outbox>(direct_.substr(n));
-    direct_ = {};
+    outbox_ = std::make_unique<Outbox>(direct.substr(n));
+    direct_size_ = 0;
     return Send(outbox_->Pending(), true);
   }
   outbox_->Sent(n);
@@ -354,9 +365,9 @@ Command Connection::AfterSent() {
     case Then::kRead:
       break;
   }
-  if (read_pause_ > base::Duration::zero()) {
-    base::Duration d = read_pause_;
-    read_pause_ = {};
+  if (tarpit_ && tarpit_->read_pause > base::Duration::zero()) {
+    base::Duration d = tarpit_->read_pause;
+    tarpit_->read_pause = {};
     phase_ = Phase::kPause;
     return Wait(d);
   }
@@ -488,8 +499,9 @@ Command Connection::LastWords(Reply reply, CloseReason why) {
   session_deadline_ =
       std::min(session_deadline_, now + env_->limits->linger_time);
   idle_deadline_ = now + env_->limits->linger_time;
-  direct_ = engine_->Abort(reply).bytes;
-  return Send(direct_, false);
+  std::string_view bytes = engine_->Abort(reply).bytes;
+  direct_size_ = uint32_t(bytes.size());
+  return Send(bytes, false);
 }
 
 // Ends the session: a lingering close if we ended it (FIN first, then read

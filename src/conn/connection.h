@@ -131,9 +131,9 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // The connection was accepted from client:port. A client in a trusted
-  // proxy network must send a PROXY header first. seed varies queue ids.
+  // proxy network must send a PROXY header first.
   Command Start(const base::IpAddress& client, uint16_t port,
-                bool trusted_proxy, uint64_t seed);
+                bool trusted_proxy);
   Command OnRead(std::string_view bytes);
   Command OnEof();
   Command OnError();
@@ -150,6 +150,10 @@ class Connection {
   peer::SessionSummary Summary() const;
   bool closed() const { return phase_ == Phase::kClosed; }
   bool tls() const { return facts_.tls; }
+  // The bytes of the kSend in progress (valid until the next event), and
+  // the size of the kRead in progress: an executor need not keep them.
+  std::string_view sending() const;
+  size_t read_size() const { return read_size_; }
   // Bytes held for this connection: unread input and unsent replies.
   size_t buffered_bytes() const {
     return (input_ ? input_->capacity() : 0) +
@@ -202,16 +206,17 @@ class Connection {
   base::SteadyTime start_{};
   base::SteadyTime session_deadline_{};
   base::SteadyTime idle_deadline_{};
-  base::Duration read_pause_{};  // the slow reader's pause after this read
   uint32_t lingered_ = 0;
-  uint64_t seed_ = 0;
   peer::ConnectionFacts facts_;
   std::optional<smtp::ServerSession> engine_;
   std::unique_ptr<Tarpit> tarpit_;      // only when the tarpit is on
   std::unique_ptr<Outbox> outbox_;      // only while replies wait to be sent
   std::unique_ptr<std::string> input_;  // unread input (PROXY, flow control)
-  std::string_view direct_;  // unpaced replies sent from the thread's buffer
-  uint32_t limits_hit_ = 0;  // limits enforced here (caps, session time)
+  // Unpaced replies sent straight from the thread's buffer: its first
+  // direct_size_ bytes.
+  uint32_t direct_size_ = 0;
+  uint32_t read_size_ = 0;
+  uint32_t limits_hit_ = 0;         // limits enforced here (caps, session time)
   bool waiting_on_client_ = false;  // a read, or a send waiting for room
 };
 

@@ -54,7 +54,7 @@ class Machine : public ::testing::Test, public Host {
     env_ = Env{&limits_, &smtp_, &tarpit_, &clock_,   &random_,
                &output_, this,   &gauges_, &stopping_};
     m_ = std::make_unique<Connection>(&env_);
-    c_ = m_->Start(*base::IpAddress::Parse(ip), 4000, trusted, 7);
+    c_ = m_->Start(*base::IpAddress::Parse(ip), 4000, trusted);
     Pump();
   }
 

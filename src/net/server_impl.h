@@ -39,10 +39,10 @@ struct Session;
 
 // A connection as the sweeper sees it: the worker's list, and the abort it
 // has ordered (delivered to the machine by the pending operation's handler).
+// (A Session is a Conn: session.cc.)
 struct Conn {
   Conn* prev = nullptr;
   Conn* next = nullptr;
-  Session* session = nullptr;
   bool aborted = false;
   peer::CloseReason abort_reason = peer::CloseReason::kIdleTimeout;
 };

@@ -85,21 +85,22 @@ constexpr size_t kTlsBuffer = 16 * 1024;
 
 }  // namespace
 
-struct Session {
+// The list links come first (Conn), so the sweeper walks sessions.
+struct Session : Conn {
   Session(Server::Impl& s, Worker& w, Socket sock)
       : s(s), w(w), sock(std::move(sock)), m(&w.env) {}
 
   void Run(conn::Command c);
   void DoRead();
-  void DoSend(std::string_view data, bool wait);
+  void DoSend();
   void Finish();
   // The pending operation ended: its result, or the abort the sweeper or
   // shutdown ordered meanwhile.
   template <typename F>
   void Complete(F&& result) {
-    if (conn.aborted) {
-      conn.aborted = false;
-      return Run(m.OnAbort(conn.abort_reason));
+    if (aborted) {
+      aborted = false;
+      return Run(m.OnAbort(abort_reason));
     }
     Run(result());
   }
@@ -113,17 +114,26 @@ struct Session {
   Server::Impl& s;
   Worker& w;
   Socket sock;
-  Conn conn;
   conn::Connection m;
-  std::unique_ptr<Timer> timer;  // made at the first wait (the tarpit's)
   struct Tls {
     Tls(Socket& sock, asio::ssl::context& ctx) : stream(sock, ctx) {}
     TlsStream stream;
     char buf[kTlsBuffer];
   };
-  std::unique_ptr<Tls> tls;
-  std::string_view sending;  // the bytes of a send waiting for room
-  uint32_t want = 0;         // the size of the read waiting for input
+  // What only some sessions need, made at the first wait (the tarpit's) or
+  // at STARTTLS.
+  struct Extra {
+    explicit Extra(Executor ex) : timer(ex) {}
+    Timer timer;
+    std::unique_ptr<Tls> tls;
+  };
+  Extra& extra() {
+    if (!extra_) extra_ = std::make_unique<Extra>(w.io.get_executor());
+    return *extra_;
+  }
+  Timer* timer() { return extra_ ? &extra_->timer : nullptr; }
+  Tls* tls() { return extra_ ? extra_->tls.get() : nullptr; }
+  std::unique_ptr<Extra> extra_;
   uint32_t serial = 0;
   bool peek = false;  // the timer's wait asks whether input is waiting
 };
@@ -132,28 +142,28 @@ void Server::Impl::StartSession(Worker& w, Socket sock,
                                 const tcp::endpoint& peer) {
   auto* se = new Session(*this, w, std::move(sock));
   se->serial = uint32_t(++w.next_session);
-  se->conn.session = se;
   // Link into the worker's list for the sweeper.
-  se->conn.prev = w.head.prev;
-  se->conn.next = &w.head;
-  w.head.prev->next = &se->conn;
-  w.head.prev = &se->conn;
+  se->prev = w.head.prev;
+  se->next = &w.head;
+  w.head.prev->next = se;
+  w.head.prev = se;
   base::g_open_connections.fetch_add(1, std::memory_order_relaxed);
   base::IpAddress client = ToIp(peer.address());
-  se->Run(se->m.Start(client, peer.port(), Trusted(client), w.rng.Next()));
+  se->Run(se->m.Start(client, peer.port(), Trusted(client)));
 }
 
 std::optional<peer::CloseReason> Server::Impl::SessionExpired(
     Conn* c, base::SteadyTime now) {
-  return c->session->m.Expired(now);
+  return static_cast<Session*>(c)->m.Expired(now);
 }
 
 void Server::Impl::AbortSession(Conn* c, peer::CloseReason why) {
   c->aborted = true;
   c->abort_reason = why;
   asio::error_code ignored;
-  c->session->sock.cancel(ignored);
-  if (c->session->timer) c->session->timer->cancel();
+  auto* se = static_cast<Session*>(c);
+  se->sock.cancel(ignored);
+  if (Timer* t = se->timer()) t->cancel();
 }
 
 void Session::Run(conn::Command c) {
@@ -167,10 +177,9 @@ void Session::Run(conn::Command c) {
           setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_WINDOW_CLAMP, &win,
                      sizeof win);
         }
-        want = uint32_t(std::min(c.bytes, kReadBuffer));
         return DoRead();
       case Kind::kSend:
-        if (!c.wait && !tls) {
+        if (!c.wait && !tls()) {
           ssize_t n;
           do {
             n = ::send(sock.native_handle(), c.data.data(), c.data.size(),
@@ -187,17 +196,16 @@ void Session::Run(conn::Command c) {
           c = m.OnSent(0);
           continue;
         }
-        return DoSend(c.data, true);
+        return DoSend();
       case Kind::kWait:
         if (c.delay <= base::Duration::zero()) {
           asio::error_code ec;
           c = m.OnTimer(c.peek && sock.available(ec) > 0);
           continue;
         }
-        if (!timer) timer = std::make_unique<Timer>(w.io.get_executor());
         peek = c.peek;
-        timer->expires_after(c.delay);
-        timer->async_wait(Bind([this](const asio::error_code&) {
+        extra().timer.expires_after(c.delay);
+        extra().timer.async_wait(Bind([this](const asio::error_code&) {
           Complete([this] {
             asio::error_code ec;
             return m.OnTimer(peek && sock.available(ec) > 0);
@@ -205,8 +213,8 @@ void Session::Run(conn::Command c) {
         }));
         return;
       case Kind::kStartTls:
-        tls = std::make_unique<Tls>(sock, *s.p.tls);
-        tls->stream.async_handshake(
+        extra().tls = std::make_unique<Tls>(sock, *s.p.tls);
+        tls()->stream.async_handshake(
             asio::ssl::stream_base::server,
             Bind([this](const asio::error_code& ec) {
               Complete([&] { return m.OnTlsDone(!ec); });
@@ -225,13 +233,15 @@ void Session::Run(conn::Command c) {
 }
 
 void Session::DoRead() {
-  if (tls) {
-    tls->stream.async_read_some(
-        asio::buffer(tls->buf, std::min<size_t>(want, kTlsBuffer)),
+  // The machine keeps the size of the read (and the bytes of a send), so a
+  // pending operation's handler needs only `this`.
+  if (Tls* t = tls()) {
+    t->stream.async_read_some(
+        asio::buffer(t->buf, std::min(m.read_size(), kTlsBuffer)),
         Bind([this](const asio::error_code& ec, size_t n) {
           Complete([&] {
             if (ec) return m.OnEof();
-            return m.OnRead(std::string_view(tls->buf, n));
+            return m.OnRead(std::string_view(tls()->buf, n));
           });
         }));
     return;
@@ -241,6 +251,7 @@ void Session::DoRead() {
         Complete([&] {
           if (ec) return m.OnError();
           size_t n = 0;
+          size_t want = std::min(m.read_size(), kReadBuffer);
           switch (Recv(sock.native_handle(), w.read_buf.get(), want, &n)) {
             case Got::kWouldBlock: {
               conn::Command again;
@@ -260,10 +271,10 @@ void Session::DoRead() {
       }));
 }
 
-void Session::DoSend(std::string_view data, bool) {
-  sending = data;
-  if (tls) {
-    tls->stream.async_write_some(
+void Session::DoSend() {
+  if (Tls* t = tls()) {
+    std::string_view sending = m.sending();
+    t->stream.async_write_some(
         asio::buffer(sending.data(), sending.size()),
         Bind([this](const asio::error_code& ec, size_t n) {
           Complete([&] { return ec ? m.OnError() : m.OnSent(n); });
@@ -273,6 +284,7 @@ void Session::DoSend(std::string_view data, bool) {
   sock.async_wait(Socket::wait_write, Bind([this](const asio::error_code& ec) {
                     Complete([&] {
                       if (ec) return m.OnError();
+                      std::string_view sending = m.sending();
                       ssize_t n;
                       do {
                         n = ::send(sock.native_handle(), sending.data(),
@@ -288,9 +300,9 @@ void Session::DoSend(std::string_view data, bool) {
 
 // Unlinks, records, logs, and deletes the session.
 void Session::Finish() {
-  conn.prev->next = conn.next;
-  conn.next->prev = conn.prev;
-  tls.reset();
+  prev->next = next;
+  next->prev = prev;
+  extra_.reset();
   asio::error_code ec;
   sock.close(ec);
   base::g_open_connections.fetch_sub(1, std::memory_order_relaxed);
