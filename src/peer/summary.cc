@@ -38,8 +38,23 @@ const char* CloseReasonName(CloseReason r) {
   return "unknown";
 }
 
-void AddName(std::vector<NameCount>* list, std::string_view name) {
+std::string CleanName(std::string_view name) {
   if (name.size() > kMaxNameLength) name = name.substr(0, kMaxNameLength);
+  std::string out(name);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = char(c + 32);
+    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 std::string_view("-._:[]<>@").find(c) !=
+                     std::string_view::npos)) {
+      c = '?';
+    }
+  }
+  return out;
+}
+
+void AddName(std::vector<NameCount>* list, std::string_view raw) {
+  std::string name = CleanName(raw);
   for (auto& nc : *list) {
     if (nc.name == name) {
       ++nc.count;
@@ -47,7 +62,7 @@ void AddName(std::vector<NameCount>* list, std::string_view name) {
     }
   }
   if (list->size() >= kMaxNames) return;
-  list->push_back({std::string(name), 1});
+  list->push_back({std::move(name), 1});
 }
 
 }  // namespace peer

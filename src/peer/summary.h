@@ -44,9 +44,17 @@ struct NameCount {
   bool operator==(const NameCount&) const = default;
 };
 inline constexpr size_t kMaxNames = 8;
-inline constexpr size_t kMaxNameLength = 255;
-// Adds one sighting of name to list, keeping at most kMaxNames entries (new
-// names beyond the cap are dropped; the first distinct ones win).
+// HELO names and domains are attacker-controlled: what is stored is capped
+// at this length (a real host name is rarely longer) and cleaned.
+inline constexpr size_t kMaxNameLength = 100;
+// The name as stored: at most kMaxNameLength bytes, lower case, and every
+// byte outside the host-name set (letters, digits, "-._:[]<>@" for address
+// literals and the null sender) replaced by '?', so control bytes, spaces
+// and spreadsheet formulas are never stored.
+std::string CleanName(std::string_view name);
+// Adds one sighting of name (cleaned) to list, keeping at most kMaxNames
+// entries (new names beyond the cap are dropped; the first distinct ones
+// win).
 void AddName(std::vector<NameCount>* list, std::string_view name);
 
 // What the SMTP dialogue showed (smtp::ServerSession keeps these).
