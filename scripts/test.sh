@@ -28,13 +28,24 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800 \
   -E 'netns_'
 
-step "fuzz the SMTP engine (libFuzzer, bounded)"
+step "fuzz every parser (libFuzzer, bounded: FUZZ_SECONDS each)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPAMSINK_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j"$jobs" --target session_fuzz
-mkdir -p build-fuzz/corpus
-build-fuzz/session_fuzz -max_total_time="${FUZZ_SECONDS:-60}" \
-  -max_len=4096 -print_final_stats=1 build-fuzz/corpus fuzz/corpus
+fuzzers=(session_fuzz bdat_fuzz command_fuzz proxy_fuzz config_fuzz api_fuzz)
+cmake --build build-fuzz -j"$jobs" --target "${fuzzers[@]}"
+for f in "${fuzzers[@]}"; do
+  name=${f%_fuzz}
+  mkdir -p "build-fuzz/corpus/$name"
+  echo "-- $f"
+  if ! build-fuzz/$f -max_total_time="${FUZZ_SECONDS:-60}" -max_len=4096 \
+      -print_final_stats=1 "build-fuzz/corpus/$name" "fuzz/corpus/$name" \
+      >"build-fuzz/$f.log" 2>&1; then
+    tail -60 "build-fuzz/$f.log"
+    echo "$f found a crash: the input is in the log above (crash-*)" >&2
+    exit 1
+  fi
+  grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "build-fuzz/$f.log"
+done
 
 if [[ -f bench/run.py ]]; then
   step "benchmark smoke run (checks the benchmark works; not a measurement)"

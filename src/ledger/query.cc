@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <ctime>
 
 namespace ledger {
@@ -203,12 +204,19 @@ base::Result<SourceQuery> ParseQuery(const Params& params,
     } else if (key == "offset") {
       auto v = ParseUint(key, value);
       if (!v.ok()) return v.status();
+      // Stores count in signed 64 bits (SQLite): beyond is out of range.
+      if (*v > uint64_t(INT64_MAX)) {
+        return err("must be at most " + std::to_string(INT64_MAX));
+      }
       q.offset = *v;
     } else if (key == "limit") {
       auto v = ParseUint(key, value);
       if (!v.ok()) return v.status();
       if (max_limit != 0 && (*v == 0 || *v > max_limit)) {
         return err("must be between 1 and " + std::to_string(max_limit));
+      }
+      if (*v > uint64_t(INT64_MAX)) {
+        return err("must be at most " + std::to_string(INT64_MAX));
       }
       q.limit = *v;
     } else if (std::find(other_keys.begin(), other_keys.end(), key) ==

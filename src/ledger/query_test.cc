@@ -163,3 +163,22 @@ TEST(Time, FormatAndParse) {
 
 }  // namespace
 }  // namespace ledger
+
+namespace ledger {
+namespace {
+
+// export?offset=18446744073709551615 used to reach SQLite and come back as
+// 503 "datatype mismatch": out-of-range values are the client's error.
+TEST(ParseQuery, OffsetAndLimitBeyondSigned64AreErrors) {
+  for (const char* key : {"offset", "limit"}) {
+    Params p{{key, "18446744073709551615"}};
+    auto q = ParseQuery(p, {}, 100, 0);
+    ASSERT_FALSE(q.ok()) << key;
+    EXPECT_NE(q.error().find(key), std::string::npos) << q.error();
+  }
+  Params ok{{"offset", "9223372036854775807"}};
+  EXPECT_TRUE(ParseQuery(ok, {}, 100, 0).ok());
+}
+
+}  // namespace
+}  // namespace ledger
