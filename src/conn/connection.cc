@@ -313,8 +313,11 @@ Command Connection::Emit(const smtp::Step& step, Then then,
 }
 
 Command Connection::NextChunk() {
-  Outbox::Next next =
-      outbox_->Advance(tarpit_->plan, env_->clock->Now(), *env_->random);
+  // An unpaced outbox (the rest of a write the socket did not take) never
+  // asks the plan; a prompt one stands in when there is no tarpit.
+  static const tarpit::Plan kPrompt;
+  Outbox::Next next = outbox_->Advance(tarpit_ ? tarpit_->plan : kPrompt,
+                                       env_->clock->Now(), *env_->random);
   if (next.stuttered) {
     ++facts_.replies_stuttered;
     Count(Counter::kTarpitStuttered);
