@@ -45,8 +45,8 @@ class Sink:
                 raise RuntimeError("spamsink exited: " + self.stderr())
             text = self.stderr()
             m = re.findall(r"event=listening address=127\.0\.0\.1:(\d+)", text)
-            a = re.findall(r"event=api_listening address=127\.0\.0\.1 "
-                           r"port=(\d+)", text)
+            a = re.findall(r"event=api_listening address=127\.0\.0\.1:(\d+)",
+                           text)
             if m and a:
                 self.smtp_port, self.api_port = int(m[-1]), int(a[-1])
             else:
