@@ -1,6 +1,7 @@
 #include "base/metrics.h"
 
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -48,7 +49,10 @@ void AppendNumber(std::string* out, double v) {
   if (v == std::floor(v) && std::fabs(v) < 1e18) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
   } else {
-    std::snprintf(buf, sizeof buf, "%.9g", v);
+    // Shortest round trip: a start time keeps its milliseconds.
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    *out += std::string_view(buf, ec == std::errc() ? end - buf : 0);
+    return;
   }
   *out += buf;
 }

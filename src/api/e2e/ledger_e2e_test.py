@@ -195,7 +195,8 @@ class LedgerEndToEnd(unittest.TestCase):
 
         # Offline export reads the same database.
         out = subprocess.run([SPAMSINK, "export", "--format", "plain", "--db",
-                              self.db, "--cidr", "127.1.0.0/16"],
+                              self.db, "--cidr", "127.1.0.0/16",
+                              "--min-messages", "0"],
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(sorted(out.stdout.split()),
