@@ -21,10 +21,12 @@ endforeach()
 set(BINDIR ${CMAKE_INSTALL_FULL_BINDIR})
 set(SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR})
 set(DOCDIR ${CMAKE_INSTALL_FULL_DATAROOTDIR}/doc/spamsink)
-configure_file(${CMAKE_CURRENT_LIST_DIR}/systemd/spamsink.service.in
-               ${CMAKE_BINARY_DIR}/image/spamsink.service @ONLY)
-install(FILES ${CMAKE_BINARY_DIR}/image/spamsink.service
-        DESTINATION lib/systemd/system)
+foreach(unit spamsink.service spamsink@.service)
+  configure_file(${CMAKE_CURRENT_LIST_DIR}/systemd/${unit}.in
+                 ${CMAKE_BINARY_DIR}/image/${unit} @ONLY)
+  install(FILES ${CMAKE_BINARY_DIR}/image/${unit}
+          DESTINATION lib/systemd/system)
+endforeach()
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/spamsink.sysusers
         DESTINATION lib/sysusers.d RENAME spamsink.conf)
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/spamsink.tmpfiles
@@ -46,7 +48,15 @@ install(CODE "
   endif()
 ")
 
-foreach(doc docs/DEPLOY.md docs/API.md docs/CONFIGURATION.md README.md)
+foreach(page spamsink.8 spamsink.toml.5 smtpsend.1)
+  string(REGEX REPLACE ".*\\.([0-9])$" "\\1" _sect ${page})
+  install(FILES ${CMAKE_SOURCE_DIR}/docs/${page}
+          DESTINATION ${CMAKE_INSTALL_MANDIR}/man${_sect})
+endforeach()
+
+foreach(doc docs/DEPLOY.md docs/API.md docs/CONFIGURATION.md
+            docs/OPERATIONS.md docs/TARPIT.md docs/SMTPSEND.md README.md
+            LICENSE)
   if(EXISTS ${CMAKE_SOURCE_DIR}/${doc})
     install(FILES ${CMAKE_SOURCE_DIR}/${doc} DESTINATION ${CMAKE_INSTALL_DOCDIR})
   endif()

@@ -40,6 +40,7 @@ die() { echo "install.sh: error: $*" >&2; exit 1; }
 
 bindir=$prefix/bin
 docdir=$prefix/share/doc/spamsink
+mandir=$prefix/share/man
 # systemd reads units from /usr/lib/systemd/system and /usr/local/lib/...;
 # sysusers.d and tmpfiles.d likewise
 libdir=$prefix/lib
@@ -49,7 +50,10 @@ if ((uninstall)); then
 	[[ -z $destdir ]] && [[ -d /run/systemd/system ]] &&
 		{ systemctl disable --now spamsink.service 2>/dev/null || true; }
 	rm -fv "$d$bindir/spamsink" "$d$bindir/smtpsend" "$d$libdir/systemd/system/spamsink.service" \
-		"$d$libdir/sysusers.d/spamsink.conf" "$d$libdir/tmpfiles.d/spamsink.conf"
+		"$d$libdir/systemd/system/spamsink@.service" \
+		"$d$libdir/sysusers.d/spamsink.conf" "$d$libdir/tmpfiles.d/spamsink.conf" \
+		"$d$mandir/man8/spamsink.8.gz" "$d$mandir/man5/spamsink.toml.5.gz" \
+		"$d$mandir/man1/smtpsend.1.gz"
 	rm -rfv "$d$docdir"
 	[[ -z $destdir ]] && [[ -d /run/systemd/system ]] && systemctl daemon-reload
 	echo "install.sh: kept $sysconfdir/spamsink, /var/lib/spamsink and the spamsink user"
@@ -59,7 +63,8 @@ fi
 [[ -x $bin ]] || die "no spamsink binary at $bin (cmake --build build, or --bin FILE)"
 
 install -d "$d$bindir" "$d$libdir/systemd/system" "$d$libdir/sysusers.d" \
-	"$d$libdir/tmpfiles.d" "$d$sysconfdir/spamsink" "$d$docdir"
+	"$d$libdir/tmpfiles.d" "$d$sysconfdir/spamsink" "$d$docdir" \
+	"$d$mandir/man1" "$d$mandir/man5" "$d$mandir/man8"
 install_bin() {
 	if ((strip)); then
 		objcopy --strip-debug --strip-unneeded "$1" "$2.tmp"
@@ -72,9 +77,11 @@ install_bin() {
 install_bin "$bin" "$d$bindir/spamsink"
 [[ -x $smtpsend ]] && install_bin "$smtpsend" "$d$bindir/smtpsend"
 
-sed -e "s|@BINDIR@|$bindir|g" -e "s|@SYSCONFDIR@|$sysconfdir|g" -e "s|@DOCDIR@|$docdir|g" \
-	"$here/systemd/spamsink.service.in" >"$d$libdir/systemd/system/spamsink.service"
-chmod 0644 "$d$libdir/systemd/system/spamsink.service"
+for unit in spamsink.service spamsink@.service; do
+	sed -e "s|@BINDIR@|$bindir|g" -e "s|@SYSCONFDIR@|$sysconfdir|g" -e "s|@DOCDIR@|$docdir|g" \
+		"$here/systemd/$unit.in" >"$d$libdir/systemd/system/$unit"
+	chmod 0644 "$d$libdir/systemd/system/$unit"
+done
 install -m 0644 "$here/systemd/spamsink.sysusers" "$d$libdir/sysusers.d/spamsink.conf"
 install -m 0644 "$here/systemd/spamsink.tmpfiles" "$d$libdir/tmpfiles.d/spamsink.conf"
 
@@ -85,8 +92,16 @@ if [[ -e $conf ]]; then
 else
 	install -m 0640 "$here/spamsink.toml" "$conf"
 fi
-for f in docs/DEPLOY.md docs/API.md docs/CONFIGURATION.md README.md; do
+for f in docs/DEPLOY.md docs/API.md docs/CONFIGURATION.md docs/OPERATIONS.md \
+	docs/TARPIT.md docs/SMTPSEND.md README.md; do
 	[[ -f $repo/$f ]] && install -m 0644 "$repo/$f" "$d$docdir/"
+done
+# The manual pages, compressed as Debian ships them.
+for page in docs/spamsink.8 docs/spamsink.toml.5 docs/smtpsend.1; do
+	[[ -f $repo/$page ]] || continue
+	sect=${page##*.}
+	gzip -9 -n -c "$repo/$page" >"$d$mandir/man$sect/$(basename "$page").gz"
+	chmod 0644 "$d$mandir/man$sect/$(basename "$page").gz"
 done
 [[ -f $repo/LICENSE ]] && install -m 0644 "$repo/LICENSE" "$d$docdir/copyright"
 

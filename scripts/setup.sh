@@ -38,3 +38,18 @@ if ((${#missing[@]})); then
   apt-get update -qq || true
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# promtool (the tests check /metrics with `promtool check metrics`), from
+# Debian's prometheus package unpacked into a cache: installing the package
+# would start a Prometheus server on port 9090.
+promdir=${SPAMSINK_TOOL_CACHE:-/var/cache/spamsink-tools}/prometheus
+if [[ ! -x $promdir/usr/bin/promtool ]]; then
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1); then
+    mkdir -p "$promdir"
+    dpkg-deb -x "$tmp"/prometheus_*.deb "$promdir"
+  else
+    echo "setup: could not download prometheus (promtool); its test skips" >&2
+  fi
+  rm -rf "$tmp"
+fi

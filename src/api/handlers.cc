@@ -52,7 +52,16 @@ Response ErrorResponse(int status, const std::string& message) {
 }
 
 Api::Api(ledger::Ledger* ledger, ApiOptions options, const base::Clock* clock)
-    : ledger_(ledger), options_(std::move(options)), clock_(clock) {}
+    : ledger_(ledger),
+      options_(std::move(options)),
+      clock_(clock),
+      start_time_(options_.start_time > 0 ? options_.start_time
+                                          : clock->WallSeconds()) {}
+
+void Api::SetExempt(std::vector<base::Cidr> exempt) {
+  std::lock_guard lock(exempt_mu_);
+  options_.exempt = std::move(exempt);
+}
 
 bool Api::Authorized(const Request& r) const {
   if (options_.token.empty()) return true;
@@ -97,14 +106,33 @@ Response Api::Handle(const Request& r) const {
   return ErrorResponse(404, "no such endpoint: " + r.path);
 }
 
+// 503 when an operator must act: the store failing (what is observed then
+// piles up in memory) or its pending-memory budget dropping sessions.
 Response Api::Health() const {
   json body = {{"status", "ok"}, {"version", SPAMSINK_VERSION}};
+  std::vector<std::string> problems;
   if (ledger_ == nullptr) {
     body["ledger"] = "disabled";
   } else {
-    body["ledger"] = ledger_->Metrics().store_healthy ? "ok" : "store_failing";
+    auto m = ledger_->Metrics();
+    body["ledger"] = m.store_healthy ? "ok" : "store_failing";
+    if (!m.store_healthy) {
+      problems.push_back(
+          "ledger store failing: commits are retried, records wait in "
+          "memory (see the log's ledger_commit_failed)");
+    }
+    uint64_t dropped = m.sessions_dropped;
+    uint64_t seen = dropped_seen_.exchange(dropped);
+    if (dropped > seen) {
+      problems.push_back(
+          "ledger pending memory full: sessions dropped since the last "
+          "check (ledger.max_pending_bytes)");
+    }
   }
-  return Json(200, body);
+  if (problems.empty()) return Json(200, body);
+  body["status"] = "failing";
+  body["reasons"] = problems;
+  return Json(503, body);
 }
 
 Response Api::Sources(const Request& r) const {
@@ -188,8 +216,7 @@ Response Api::Cost() const {
       {"bytes", s->totals.bytes},
       {"tarpit",
        {{"sessions_held", counter(base::Counter::kTarpitSessions)},
-        {"delay_seconds",
-         double(counter(base::Counter::kTarpitDelayMs)) / 1000},
+        {"delay_seconds", double(counter(base::Counter::kTarpitDelayUs)) / 1e6},
         {"replies_stuttered", counter(base::Counter::kTarpitStuttered)},
         {"slow_reads", counter(base::Counter::kTarpitSlowReads)},
         {"early_talkers", counter(base::Counter::kEarlyTalkers)},
@@ -207,14 +234,14 @@ Response Api::Export(const Request& r) const {
   // Exports list everything that matches unless a limit is given.
   auto q = ledger::ParseQuery(r.params, ledger::ExportOptionKeys(), 0, 0);
   if (!q.ok()) return ErrorResponse(400, q.error());
-  if (r.params.count("sort") == 0) {
-    q.value().sort = ledger::SortKey::kIp;
-    auto order = r.params.find("order");
-    q.value().ascending = order == r.params.end() || order->second == "asc";
-  }
+  ledger::ExportQueryDefaults(r.params, &q.value());
   auto page = ledger_->Sources(*q);
   if (!page.ok()) return Unavailable("store: " + page.error());
   options.value().now = clock_->WallSeconds();
+  {
+    std::lock_guard lock(exempt_mu_);
+    options.value().exempt = options_.exempt;
+  }
   Response resp;
   resp.content_type = ledger::ContentType(options->format);
   resp.body = ledger::Export(page->records, *options);
@@ -224,8 +251,12 @@ Response Api::Export(const Request& r) const {
 Response Api::Metrics() const {
   Response resp;
   resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  auto metrics = base::ServerMetrics(base::SnapshotCounters(),
-                                     base::g_open_connections.load());
+  base::ServerGauges gauges;
+  gauges.open_connections = base::g_open_connections.load();
+  gauges.held_connections = base::g_held_connections.load();
+  gauges.start_time = start_time_;
+  gauges.version = SPAMSINK_VERSION;
+  auto metrics = base::ServerMetrics(base::SnapshotCounters(), gauges);
   if (ledger_ != nullptr) {
     auto more = ledger_->PrometheusMetrics();
     metrics.insert(metrics.end(), std::make_move_iterator(more.begin()),

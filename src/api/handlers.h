@@ -2,7 +2,9 @@
 // (http_server.h adapts cpp-httplib), so every endpoint is tested with
 // strings.
 //
-//   GET /healthz                  liveness (never needs the token)
+//   GET /healthz                  health (never needs the token): 200, or
+//                                 503 with "reasons" when the ledger's
+//                                 store fails or it dropped sessions
 //   GET /metrics                  Prometheus text, spamsink_*
 //   GET /api/v1/sources           filtered, sorted, paged list
 //   GET /api/v1/sources/{ip}      one source
@@ -14,6 +16,8 @@
 // off or store failing).
 #pragma once
 
+#include <atomic>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +49,11 @@ struct ApiOptions {
   double (*cpu_seconds)() = nullptr;
   uint64_t default_page = 100;
   uint64_t max_page = 1000;
+  // Never exported (tarpit.exempt).
+  std::vector<base::Cidr> exempt;
+  // Unix seconds the server started (spamsink_start_time_seconds); 0: when
+  // the Api is made.
+  double start_time = 0;
 };
 
 class Api {
@@ -54,6 +63,8 @@ class Api {
   Api(ledger::Ledger* ledger, ApiOptions options, const base::Clock* clock);
   // Thread-safe.
   Response Handle(const Request& request) const;
+  // Replaces the exempt networks (a reload). Thread-safe.
+  void SetExempt(std::vector<base::Cidr> exempt);
 
  private:
   Response Sources(const Request& r) const;
@@ -68,6 +79,11 @@ class Api {
   ledger::Ledger* ledger_;
   ApiOptions options_;
   const base::Clock* clock_;
+  double start_time_;
+  // The ledger's sessions_dropped at the last /healthz: more since then is
+  // a failure (one answer per new loss).
+  mutable std::atomic<uint64_t> dropped_seen_{0};
+  mutable std::mutex exempt_mu_;  // guards options_.exempt
 };
 
 // A JSON error response.

@@ -2,9 +2,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "base/metrics.h"
 #include "ledger/test_util.h"
 
 namespace api {
@@ -163,6 +167,9 @@ TEST_F(ApiTest, ExportFormats) {
   auto r = Get("/api/v1/export", {{"format", "plain"}});
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "text/plain; charset=utf-8");
+  // 2001:db8::9 only connected (0 messages): listed only when asked for.
+  EXPECT_EQ(r.body, "192.0.2.1\n198.51.100.2\n");
+  r = Get("/api/v1/export", {{"format", "plain"}, {"min_messages", "0"}});
   EXPECT_EQ(r.body, "192.0.2.1\n198.51.100.2\n2001:db8::9\n");
   r = Get("/api/v1/export",
           {{"format", "cidr"}, {"min_messages", "1"}, {"v4_prefix", "16"}});
@@ -195,6 +202,45 @@ TEST_F(ApiTest, MetricsAreServerAndLedgerFigures) {
   EXPECT_THAT(r.body, HasSubstr("spamsink_connections_accepted_total"));
   EXPECT_THAT(r.body, HasSubstr("spamsink_ledger_sessions_recorded_total 4\n"));
   EXPECT_THAT(r.body, HasSubstr("spamsink_session_duration_seconds_count 4\n"));
+}
+
+// promtool from Debian's prometheus package (scripts/setup.sh unpacks it
+// into a cache), $PROMTOOL, or the PATH; "" when there is none.
+std::string Promtool() {
+  for (std::string p :
+       {std::string(getenv("PROMTOOL") ? getenv("PROMTOOL") : ""),
+        std::string("/var/cache/spamsink-tools/prometheus/"
+                    "usr/bin/promtool"),
+        std::string("/usr/bin/promtool")}) {
+    if (!p.empty() && access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
+// The names, types, help texts and labels of /metrics as Prometheus's own
+// linter reads them (promtool check metrics: exit 0, no complaint).
+TEST_F(ApiTest, MetricsPassPromtool) {
+  std::string promtool = Promtool();
+  if (promtool.empty()) GTEST_SKIP() << "no promtool (scripts/setup.sh)";
+  base::Count(base::Counter::kConnectionsRefusedPerIpCap);
+  base::Count(base::Counter::kTarpitDelayUs, 1500000);
+  auto r = Get("/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("spamsink_connections_refused_total{reason="
+                                "\"per_ip_cap\"} "));
+  EXPECT_THAT(r.body, HasSubstr("spamsink_build_info{version=\""));
+  std::string path = ::testing::TempDir() + "api_metrics.txt";
+  std::ofstream(path) << r.body;
+  std::string cmd = promtool + " check metrics < " + path + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  int status = pclose(p);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_EQ(out, "");
+  std::remove(path.c_str());
 }
 
 TEST_F(ApiTest, OnlyGet) {
@@ -232,6 +278,34 @@ TEST(ApiStoreFailing, QueriesAre503) {
   auto resp = api.Handle(r);
   EXPECT_EQ(resp.status, 503);
   EXPECT_THAT(resp.body, HasSubstr("injected fault"));
+}
+
+// /healthz used to answer 200 "ok" with ledger "store_failing".
+TEST(ApiStoreFailing, HealthIs503WithTheReason) {
+  base::FakeClock clock;
+  auto mem = ledger::NewMemoryStore();
+  auto fault = std::make_unique<ledger::FaultStore>(mem.get());
+  auto* f = fault.get();
+  auto l = ledger::Ledger::Create(std::move(fault), {}, &clock, false);
+  Api api(l.get(), {}, &clock);
+  Request r;
+  r.path = "/healthz";
+  EXPECT_EQ(api.Handle(r).status, 200);
+  f->FailWrites(-1);
+  peer::SessionSummary s;
+  s.client = *base::IpAddress::Parse("192.0.2.1");
+  l->Record(s);
+  EXPECT_FALSE(l->Flush().ok());
+  auto h = api.Handle(r);
+  EXPECT_EQ(h.status, 503);
+  auto j = json::parse(h.body);
+  EXPECT_EQ(j["status"], "failing");
+  EXPECT_EQ(j["ledger"], "store_failing");
+  EXPECT_THAT(j["reasons"][0].get<std::string>(),
+              HasSubstr("ledger store failing"));
+  f->FailWrites(0);
+  EXPECT_TRUE(l->Flush().ok());
+  EXPECT_EQ(api.Handle(r).status, 200);
 }
 
 }  // namespace

@@ -15,9 +15,21 @@ constexpr size_t kServerThreads = 4;
 
 }  // namespace
 
-HttpServer::HttpServer(const Options& config, ledger::Ledger* ledger)
+namespace {
+ApiOptions MakeApiOptions(const Options& config,
+                          std::vector<base::Cidr> exempt) {
+  ApiOptions o;
+  o.token = config.token;
+  o.exempt = std::move(exempt);
+  return o;
+}
+}  // namespace
+
+HttpServer::HttpServer(const Options& config, ledger::Ledger* ledger,
+                       std::vector<base::Cidr> exempt)
     : config_(config),
-      api_(ledger, ApiOptions{config.token}, &base::SystemClock::Get()) {}
+      api_(ledger, MakeApiOptions(config, std::move(exempt)),
+           &base::SystemClock::Get()) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -81,9 +93,11 @@ base::Status HttpServer::Start() {
   for (int i = 0; i < 5000 && !server_->is_running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  // One address format in every log line: host:port, [v6]:port.
+  std::string shown =
+      host.find(':') != std::string::npos ? "[" + host + "]" : host;
   base::LogLine(base::LogLevel::kInfo, "api_listening")
-      .Kv("address", host)
-      .Kv("port", port_)
+      .Kv("address", shown + ":" + std::to_string(port_))
       .Kv("auth", config_.token.empty() ? "none" : "bearer");
   return {};
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/handlers.h"
 #include "api/options.h"
@@ -19,8 +20,10 @@ namespace api {
 
 class HttpServer {
  public:
-  // ledger may be null (ledger disabled). REQUIRES: ledger outlives this.
-  HttpServer(const Options& config, ledger::Ledger* ledger);
+  // ledger may be null (ledger disabled); exempt networks are never
+  // exported. REQUIRES: ledger outlives this.
+  HttpServer(const Options& config, ledger::Ledger* ledger,
+             std::vector<base::Cidr> exempt = {});
   ~HttpServer();  // Stop()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -31,6 +34,10 @@ class HttpServer {
   base::Status Start();
   // Stops accepting and waits for the serving thread. Idempotent.
   void Stop();
+  // A reload's new tarpit.exempt for the exports. Thread-safe.
+  void SetExempt(std::vector<base::Cidr> exempt) {
+    api_.SetExempt(std::move(exempt));
+  }
   // The bound port (useful with port 0); 0 before Start().
   int port() const { return port_; }
 

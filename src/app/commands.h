@@ -2,6 +2,7 @@
 // line, assembles the configuration and calls one of these.
 #pragma once
 
+#include <functional>
 #include <ostream>
 #include <string>
 
@@ -10,9 +11,35 @@
 
 namespace app {
 
+// Reads the configuration again (the same file and flags) for a reload.
+using Reloader = std::function<base::Result<config::Config>()>;
+
 // spamsink [--config FILE] [flags]: runs the SMTP sink until SIGTERM or
-// SIGINT. Returns the exit status; messages go to the log (stderr).
-int Serve(config::Config config);
+// SIGINT. SIGHUP calls reload and applies what can change live (see
+// ApplyReload); a failing reload keeps the running configuration. Returns
+// the exit status; messages go to the log (stderr).
+int Serve(config::Config config, Reloader reload);
+
+// What a reload does with `next` while `running` runs: the configuration
+// to apply (next, but with the settings that need a restart kept as they
+// are: listeners, threads, user, PROXY networks, TLS files, the ledger, the
+// API, the firewall rule) and the names of the settings that changed in
+// each group.
+struct ReloadPlan {
+  config::Config apply;
+  std::vector<std::string> applied;       // live changes
+  std::vector<std::string> need_restart;  // changed, kept until a restart
+};
+ReloadPlan PlanReload(const config::Config& running,
+                      const config::Config& next);
+
+// Checks what --check-config checks beyond the settings themselves: the
+// TLS files can be read and the ledger's database (or, before it exists,
+// its directory) is writable. What only may fail (running as another user
+// than the one that will run the server) goes to warnings. Errors name the
+// setting.
+base::Status CheckSystem(const config::Config& config,
+                         std::vector<std::string>* warnings);
 
 enum class FirewallAction {
   kPrint,   // the script that adds the drop table (tarpit.drop_percent)

@@ -19,7 +19,8 @@ base::Result<std::string> FirewallScript(const config::Config& c,
         "tarpit.drop_percent: is 0, so there is nothing to drop; set it, "
         "e.g. --tarpit-drop-percent 10");
   }
-  auto rules = tarpit::MakeDropRuleset(c.tarpit, c.server.listen);
+  auto rules =
+      tarpit::MakeDropRuleset(c.tarpit, c.server.listen, c.tarpit.exempt);
   if (!rules.ok()) return rules.status();
   return tarpit::AddScript(*rules);
 }

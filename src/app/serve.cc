@@ -1,5 +1,6 @@
 // spamsink's main command: builds the parts from the configuration, runs
-// the server until SIGTERM/SIGINT, and flushes the ledger before exiting.
+// the server until SIGTERM/SIGINT, reloads on SIGHUP, and flushes the ledger
+// before exiting.
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include "api/http_server.h"
 #include "app/commands.h"
 #include "base/log.h"
+#include "ledger/export.h"
 #include "ledger/ledger.h"
 #include "net/server.h"
 #include "net/tls.h"
@@ -53,9 +55,10 @@ std::string SystemHostname() {
 }
 
 // Feeds a ruleset to `nft -f -`. Needs CAP_NET_ADMIN; failure is logged,
-// never fatal: the sink works without the packet-drop rule.
+// never fatal: the sink works without the packet-drop rule. nft's own
+// messages go to our stderr (the log), never to stdout.
 bool RunNft(const std::string& script, const char* what) {
-  FILE* nft = popen("nft -f - 2>&1", "w");
+  FILE* nft = popen("nft -f - 1>&2", "w");
   if (!nft) return false;
   std::fwrite(script.data(), 1, script.size(), nft);
   int status = pclose(nft);
@@ -63,8 +66,10 @@ bool RunNft(const std::string& script, const char* what) {
     base::LogLine(base::LogLevel::kWarning, "firewall_failed")
         .Kv("action", what)
         .Kv("hint",
-            "needs nft and CAP_NET_ADMIN; print the rules with 'spamsink "
-            "firewall --print' and apply them yourself");
+            std::string("needs nft and CAP_NET_ADMIN; apply or remove the "
+                        "rule yourself: spamsink firewall ") +
+                (std::string_view(what) == "remove" ? "--delete" : "--print") +
+                " | nft -f -");
     return false;
   }
   base::LogLine(base::LogLevel::kInfo, "firewall").Kv("action", what);
@@ -92,9 +97,63 @@ void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
       .Kv("sources", seeded);
 }
 
+// SIGHUP: reads the configuration again and applies what can change live.
+// Anything wrong (the file, a setting, the persona) keeps the running
+// configuration and is logged as an error; the server never stops for it.
+void Reload(const Reloader& reload, config::Config* running,
+            net::Server* server, api::HttpServer* http, bool tls) {
+  auto loaded = reload();
+  if (!loaded.ok()) {
+    base::LogLine(base::LogLevel::kError, "reload_failed")
+        .Kv("error", loaded.error())
+        .Kv("kept", "the running configuration");
+    return;
+  }
+  config::Config next = std::move(loaded).value();
+  if (next.server.hostname.empty()) next.server.hostname = SystemHostname();
+  ReloadPlan plan = PlanReload(*running, next);
+  auto session = smtp::MakeSessionOptions(plan.apply.smtp,
+                                          plan.apply.server.hostname, tls);
+  if (!session.ok()) {
+    base::LogLine(base::LogLevel::kError, "reload_failed")
+        .Kv("error", session.error())
+        .Kv("kept", "the running configuration");
+    return;
+  }
+  auto exempt = ledger::ParseExempt(plan.apply.tarpit.exempt);
+  if (!exempt.ok()) {
+    base::LogLine(base::LogLevel::kError, "reload_failed")
+        .Kv("error", exempt.error())
+        .Kv("kept", "the running configuration");
+    return;
+  }
+  net::ServerParams params;
+  params.server = plan.apply.server;
+  params.smtp = plan.apply.smtp;
+  params.tarpit = plan.apply.tarpit;
+  params.log_sessions = plan.apply.log.sessions;
+  params.session = *session;
+  server->Reload(params);
+  if (http) http->SetExempt(std::move(exempt).value());
+  base::LogLevel level;
+  if (base::ParseLogLevel(plan.apply.log.level, &level)) {
+    base::SetLogLevel(level);
+  }
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+    return s.empty() ? std::string("none") : s;
+  };
+  auto line = base::LogLine(base::LogLevel::kInfo, "reloaded");
+  line.Kv("applied", join(plan.applied));
+  line.Kv("restart_needed", join(plan.need_restart));
+  line.Kv("tarpit", plan.apply.tarpit.enabled ? "on" : "off");
+  *running = std::move(plan.apply);
+}
+
 }  // namespace
 
-int Serve(config::Config cfg) {
+int Serve(config::Config cfg, Reloader reload) {
   base::LogLevel level;
   base::ParseLogLevel(cfg.log.level, &level);
   base::SetLogLevel(level);
@@ -176,7 +235,10 @@ int Serve(config::Config cfg) {
   // non-loopback address without api.token.
   std::unique_ptr<api::HttpServer> http;
   if (cfg.api.enabled) {
-    http = std::make_unique<api::HttpServer>(cfg.api, ledger.get());
+    auto exempt = ledger::ParseExempt(cfg.tarpit.exempt);
+    if (!exempt.ok()) return Fail(exempt.error());
+    http = std::make_unique<api::HttpServer>(cfg.api, ledger.get(),
+                                             std::move(exempt).value());
     if (auto s = http->Start(); !s.ok()) return Fail(s.message());
   }
 
@@ -187,13 +249,27 @@ int Serve(config::Config cfg) {
       .Kv("version", SPAMSINK_VERSION)
       .Kv("persona", cfg.smtp.persona)
       .Kv("hostname", cfg.server.hostname)
-      .Kv("ledger", cfg.ledger.enabled ? cfg.ledger.db_path : "off");
+      .Kv("tarpit", cfg.tarpit.enabled ? "on" : "off")
+      .Kv("exempt", uint64_t(cfg.tarpit.exempt.size()))
+      .Kv("ledger", cfg.ledger.enabled ? cfg.ledger.db_path : "off")
+      .Kv("pid", int64_t(getpid()));
 
-  std::thread signals([&server, sigs] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    base::LogLine(base::LogLevel::kInfo, "stopping").Kv("signal", sig);
-    server->Stop();
+  // SIGHUP reloads; SIGTERM and SIGINT stop. The thread owns the running
+  // configuration from here on (the server keeps its own copies).
+  std::thread signals([&server, &http, sigs, reload, running = cfg,
+                       tls = tls != nullptr]() mutable {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&sigs, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        base::LogLine(base::LogLevel::kInfo, "reloading").Kv("signal", sig);
+        Reload(reload, &running, server.get(), http.get(), tls);
+        continue;
+      }
+      base::LogLine(base::LogLevel::kInfo, "stopping").Kv("signal", sig);
+      server->Stop();
+      return;
+    }
   });
   signals.detach();
 

@@ -29,6 +29,7 @@ int Main(int argc, char** argv) {
       "spamsink"};
   config::CommandLine main_line;
   bool check = false, print_defaults = false, print_reference = false;
+  bool print_manpage = false;
   bool version = false;
   app.add_flag("--check-config", check,
                "Check the configuration (file and flags) and exit");
@@ -36,6 +37,8 @@ int Main(int argc, char** argv) {
                "Print every setting with its default as TOML and exit");
   app.add_flag("--print-reference", print_reference,
                "Print the configuration reference (Markdown) and exit");
+  app.add_flag("--print-manpage", print_manpage,
+               "Print the manual page spamsink.toml(5) (roff) and exit");
   app.add_flag("-V,--version", version, "Print the version and exit");
   config::AddConfigOptions(&app, &main_line);
 
@@ -61,6 +64,17 @@ int Main(int argc, char** argv) {
   ex->allow_extras();  // the export's own options: ledger::RunExportCommand
   ex->footer(std::string("Export options:\n") + ledger::ExportUsage() +
              "formats: " + ledger::FormatNames());
+
+  auto* cf = app.add_subcommand(
+      "config",
+      "Print the effective configuration (file, then flags) as TOML, like "
+      "postconf; --non-default: only what differs from the defaults, like "
+      "postconf -n");
+  config::CommandLine cf_line;
+  bool cf_non_default = false;
+  cf->add_flag("-n,--non-default", cf_non_default,
+               "Print only the settings that differ from their defaults");
+  config::AddConfigOptions(cf, &cf_line);
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
 
@@ -76,12 +90,27 @@ int Main(int argc, char** argv) {
     std::fputs(config::ReferenceMarkdown().c_str(), stdout);
     return 0;
   }
+  if (print_manpage) {
+    std::fputs(config::ReferenceMan().c_str(), stdout);
+    return 0;
+  }
   std::vector<const config::CommandLine*> lines = {&main_line};
   if (fw->parsed()) lines.push_back(&fw_line);
   if (ex->parsed()) lines.push_back(&ex_line);
+  if (cf->parsed()) lines.push_back(&cf_line);
   auto cfg = config::Load(lines);
   if (!cfg.ok()) return Fail(cfg.error());
+  if (cf->parsed()) {
+    std::fputs(config::EffectiveToml(*cfg, cf_non_default).c_str(), stdout);
+    return 0;
+  }
   if (check) {
+    std::vector<std::string> warnings;
+    auto s = app::CheckSystem(*cfg, &warnings);
+    for (const auto& w : warnings) {
+      std::fprintf(stderr, "spamsink: warning: %s\n", w.c_str());
+    }
+    if (!s.ok()) return Fail(s.message());
     std::printf("spamsink: configuration OK\n");
     return 0;
   }
@@ -92,10 +121,14 @@ int Main(int argc, char** argv) {
         std::cout, std::cerr);
   }
   if (ex->parsed()) {
+    auto exempt = ledger::ParseExempt(cfg->tarpit.exempt);
+    if (!exempt.ok()) return Fail(exempt.error());
     return ledger::RunExportCommand(ex->remaining(), cfg->ledger.db_path,
-                                    std::cout, std::cerr);
+                                    *exempt, std::cout, std::cerr);
   }
-  return app::Serve(std::move(cfg).value());
+  // SIGHUP reads the same file and flags again.
+  auto reload = [lines] { return config::Load(lines); };
+  return app::Serve(std::move(cfg).value(), reload);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "base/metrics.h"
 
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -48,7 +49,10 @@ void AppendNumber(std::string* out, double v) {
   if (v == std::floor(v) && std::fabs(v) < 1e18) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
   } else {
-    std::snprintf(buf, sizeof buf, "%.9g", v);
+    // Shortest round trip: a start time keeps its milliseconds.
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    *out += std::string_view(buf, ec == std::errc() ? end - buf : 0);
+    return;
   }
   *out += buf;
 }
@@ -56,6 +60,7 @@ void AppendNumber(std::string* out, double v) {
 }  // namespace
 
 std::atomic<int64_t> g_open_connections{0};
+std::atomic<int64_t> g_held_connections{0};
 
 void Count(Counter c, uint64_t n) {
   auto& cell = LocalShard()->v[int(c)];
@@ -82,30 +87,72 @@ std::vector<CounterValue> SnapshotCounters() {
 uint64_t CounterTotal(Counter c) { return SnapshotCounters()[int(c)].value; }
 
 std::vector<Metric> ServerMetrics(const std::vector<CounterValue>& counters,
-                                  int64_t open_connections) {
+                                  const ServerGauges& gauges) {
   std::vector<Metric> out;
-  out.reserve(counters.size() + 1);
+  out.reserve(counters.size() + 8);
+  std::vector<Metric> refused;
   for (const auto& c : counters) {
     Metric m;
     m.name = c.name;
     m.help = c.help;
     m.value = double(c.value);
+    // Counted in whole microseconds (counters are integers), shown in
+    // seconds like every other time.
+    if (c.name == "tarpit_delay_seconds_total") m.value /= 1e6;
+    // Refusals: one counter with a reason label (an alert sums them).
+    std::string_view reason;
+    if (c.name == "connections_refused_total_cap_total") reason = "total_cap";
+    if (c.name == "connections_refused_per_ip_cap_total") reason = "per_ip_cap";
+    if (c.name == "tarpit_shed_total") reason = "shed";
+    if (!reason.empty()) {
+      Metric r;
+      r.name = "connections_refused_total";
+      r.help =
+          "connections answered 421 at once, by reason: total_cap "
+          "(server.max_connections), per_ip_cap "
+          "(server.max_connections_per_ip), shed (tarpit.shed_at)";
+      r.labels = "reason=\"" + std::string(reason) + "\"";
+      r.value = m.value;
+      refused.push_back(std::move(r));
+      if (c.name != "tarpit_shed_total") continue;  // kept: an older name
+    }
     out.push_back(std::move(m));
   }
-  Metric open;
-  open.name = "open_connections";
-  open.help = "SMTP connections open now";
-  open.type = Metric::Type::kGauge;
-  open.value = double(open_connections);
-  out.push_back(std::move(open));
+  out.insert(out.end(), refused.begin(), refused.end());
+  auto gauge = [&](const char* name, const char* help, double v,
+                   std::string labels = "") {
+    Metric g;
+    g.name = name;
+    g.help = help;
+    g.type = Metric::Type::kGauge;
+    g.value = v;
+    g.labels = std::move(labels);
+    out.push_back(std::move(g));
+  };
+  gauge("open_connections", "SMTP connections open now",
+        double(gauges.open_connections));
+  gauge("held_connections", "SMTP connections the tarpit holds now",
+        double(gauges.held_connections));
+  gauge("start_time_seconds", "Unix time the server started",
+        gauges.start_time);
+  gauge("build_info", "always 1; the version is in the label", 1,
+        "version=\"" + gauges.version + "\"");
   return out;
 }
 
 std::string RenderPrometheus(const std::vector<Metric>& metrics) {
   std::string out;
   out.reserve(metrics.size() * 120);
+  std::string_view previous;
   for (const auto& m : metrics) {
     const std::string name = "spamsink_" + m.name;
+    if (m.name == previous && m.type != Metric::Type::kHistogram) {
+      out += name + "{" + m.labels + "} ";  // one more series of a family
+      AppendNumber(&out, m.value);
+      out += '\n';
+      continue;
+    }
+    previous = m.name;
     out += "# HELP " + name + " " + m.help + "\n# TYPE " + name + " ";
     switch (m.type) {
       case Metric::Type::kCounter:
@@ -119,7 +166,9 @@ std::string RenderPrometheus(const std::vector<Metric>& metrics) {
         break;
     }
     if (m.type != Metric::Type::kHistogram) {
-      out += name + " ";
+      out += name;
+      if (!m.labels.empty()) out += "{" + m.labels + "}";
+      out += " ";
       AppendNumber(&out, m.value);
       out += '\n';
       continue;

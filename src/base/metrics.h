@@ -54,8 +54,11 @@ namespace base {
   X(kTarpitSessions, "tarpit_sessions_total", "sessions held by the tarpit")   \
   X(kTarpitShed, "tarpit_shed_total",                                          \
     "sessions answered 421 at once because load passed tarpit.shed_at")        \
-  X(kTarpitDelayMs, "tarpit_delay_milliseconds_total",                         \
-    "time the tarpit made senders wait before replies")                        \
+  X(kTarpitDelayUs, "tarpit_delay_seconds_total",                              \
+    "time senders waited for the tarpit's delays, counted as served "          \
+    "(kept in microseconds, rendered in seconds)")                             \
+  X(kTarpitExempt, "tarpit_exempt_sessions_total",                             \
+    "sessions from tarpit.exempt networks, never tarpitted")                   \
   X(kTarpitStuttered, "tarpit_replies_stuttered_total",                        \
     "replies sent a few bytes at a time")                                      \
   X(kTarpitSlowReads, "tarpit_slow_reads_total",                               \
@@ -82,6 +85,8 @@ uint64_t CounterTotal(Counter c);
 
 // Gauges are few and shared: plain atomics.
 extern std::atomic<int64_t> g_open_connections;
+// Connections the tarpit holds now (conn/ keeps it with its Gauges).
+extern std::atomic<int64_t> g_held_connections;
 
 // One metric as /metrics shows it. Every figure of the process (these
 // counters, the ledger's) is given as Metrics to the one renderer below.
@@ -89,6 +94,9 @@ struct Metric {
   enum class Type { kCounter, kGauge, kHistogram };
   std::string name;  // without the spamsink_ prefix
   std::string help;
+  // Label pairs as exposition text, e.g. reason="per_ip_cap"; metrics of
+  // one name with different labels follow each other and share one HELP.
+  std::string labels;
   Type type = Type::kCounter;
   double value = 0;  // kCounter, kGauge
   // kHistogram: upper bounds, ascending; a count per bound plus one for
@@ -99,9 +107,17 @@ struct Metric {
   uint64_t count = 0;
 };
 
-// The counters above and the open-connections gauge, as Metrics.
+// The counters above and the gauges, as Metrics. The refusal counters
+// become one family, connections_refused_total{reason=...}, and the delay
+// counter is shown in seconds. start_time: Unix seconds at start.
+struct ServerGauges {
+  int64_t open_connections = 0;
+  int64_t held_connections = 0;
+  double start_time = 0;
+  std::string version;
+};
 std::vector<Metric> ServerMetrics(const std::vector<CounterValue>& counters,
-                                  int64_t open_connections);
+                                  const ServerGauges& gauges);
 
 // Prometheus text exposition format 0.0.4, names prefixed spamsink_ (pure
 // rendering; histogram buckets are made cumulative here).

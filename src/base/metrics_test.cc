@@ -18,14 +18,41 @@ TEST(Metrics, SumsShardsAcrossThreads) {
 }
 
 TEST(Metrics, RendersPrometheusText) {
-  std::vector<CounterValue> v = {{"messages_total", "messages", 42}};
-  EXPECT_EQ(RenderPrometheus(ServerMetrics(v, 7)),
+  std::vector<CounterValue> v = {
+      {"messages_total", "messages", 42},
+      {"connections_refused_total_cap_total", "total", 2},
+      {"connections_refused_per_ip_cap_total", "per ip", 3},
+      {"tarpit_delay_seconds_total", "delay", 2500000}};
+  ServerGauges g;
+  g.open_connections = 7;
+  g.held_connections = 4;
+  g.start_time = 1764201600;
+  g.version = "1.2.3";
+  std::string text = RenderPrometheus(ServerMetrics(v, g));
+  EXPECT_EQ(text.substr(0, text.find("# HELP spamsink_connections_refused")),
             "# HELP spamsink_messages_total messages\n"
             "# TYPE spamsink_messages_total counter\n"
             "spamsink_messages_total 42\n"
-            "# HELP spamsink_open_connections SMTP connections open now\n"
-            "# TYPE spamsink_open_connections gauge\n"
-            "spamsink_open_connections 7\n");
+            "# HELP spamsink_tarpit_delay_seconds_total delay\n"
+            "# TYPE spamsink_tarpit_delay_seconds_total counter\n"
+            "spamsink_tarpit_delay_seconds_total 2.5\n");
+  // Refusals: one family with a reason label, one HELP and TYPE.
+  EXPECT_NE(
+      text.find("# TYPE spamsink_connections_refused_total counter\n"
+                "spamsink_connections_refused_total{reason=\"total_cap\"}"
+                " 2\n"
+                "spamsink_connections_refused_total{reason=\"per_ip_cap\"}"
+                " 3\n"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("refused_total_cap_total"), std::string::npos);
+  EXPECT_NE(text.find("spamsink_open_connections 7\n"), std::string::npos);
+  EXPECT_NE(text.find("spamsink_held_connections 4\n"), std::string::npos);
+  EXPECT_NE(text.find("spamsink_start_time_seconds 1764201600\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("spamsink_build_info{version=\"1.2.3\"} 1\n"),
+            std::string::npos);
 }
 
 TEST(Metrics, RendersGaugesAndHistograms) {

@@ -16,6 +16,11 @@ void AddFlags(CLI::App* app, Overrides* overrides) {
       opt->expected(1);
       opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
       opt->type_name("VALUE");
+    } else if (f.kind == Kind::kBool) {
+      // Bare "--tarpit-enabled" means true; "--tarpit-enabled false" too.
+      opt->expected(0, 1);
+      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+      opt->type_name("[BOOL]");
     } else {
       opt->expected(1);
       opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -30,6 +35,8 @@ base::Status ApplyOverrides(const Overrides& overrides, Config* config) {
     if (it == overrides.end() || it->second.empty()) continue;
     std::vector<std::string> values = it->second;
     if (f.kind != Kind::kStrings) values = {values.back()};
+    // A bare boolean flag ("--tarpit-enabled") arrives without a value.
+    if (f.kind == Kind::kBool && values[0].empty()) values[0] = "true";
     base::Status s = SetFromStrings(config, f, values);
     if (!s.ok()) {
       // Name the flag as users type it and the key it sets.

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -38,9 +39,7 @@ base::Status NodeToStrings(const Field& f, const toml::node& node,
       if (node.is_integer()) {
         out->push_back(std::to_string(**node.as_integer()));
       } else if (node.is_floating_point()) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%.17g", **node.as_floating_point());
-        out->push_back(buf);
+        out->push_back(FormatNumber(**node.as_floating_point()));
       } else {
         return type_error("a number");
       }
@@ -62,13 +61,53 @@ base::Status NodeToStrings(const Field& f, const toml::node& node,
   return {};
 }
 
+// Numbers in messages: shortest round trip, integers without ".0".
 std::string Number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
+  std::string s = FormatNumber(v);
+  if (s.size() > 2 && s.ends_with(".0")) s.resize(s.size() - 2);
+  return s;
+}
+
+// Edit distance (insertions, deletions, substitutions), for "did you mean".
+size_t Distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min(
+          {row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "; did you mean server.max_connections?" for the closest known key (in
+// section first, then in any), or "" when nothing is close.
+std::string DidYouMean(std::string_view section, std::string_view key) {
+  const Field* best = nullptr;
+  size_t best_d = SIZE_MAX;
+  for (const auto& f : Fields()) {
+    size_t d = Distance(key, f.key) + (f.section == section ? 0 : 1);
+    if (d < best_d) {
+      best_d = d;
+      best = &f;
+    }
+  }
+  if (best == nullptr || best_d > std::max<size_t>(2, key.size() / 4)) {
+    return "";
+  }
+  return "; did you mean " + best->Name() + "?";
 }
 
 }  // namespace
+
+std::string UnknownKeyHint(std::string_view section, std::string_view key) {
+  return DidYouMean(section, key);
+}
 
 base::Result<Config> ParseToml(std::string_view text, std::string_view source) {
   toml::table root;
@@ -91,15 +130,24 @@ base::Result<Config> ParseToml(std::string_view text, std::string_view source) {
     bool known_section = false;
     for (const auto& f : Fields()) known_section |= f.section == section;
     if (!known_section) {
+      std::string hint;
+      size_t best = 3;
+      for (const auto& f : Fields()) {
+        if (size_t d = Distance(section, f.section); d < best) {
+          best = d;
+          hint = "; did you mean [" + std::string(f.section) + "]?";
+        }
+      }
       return base::Status::Error(Where(source, section_node) + "[" + section +
-                                 "]: unknown table");
+                                 "]: unknown table" + hint);
     }
     for (const auto& [key, node] : *table) {
       const Field* f = FindField(section, key.str());
       std::string name = section + "." + std::string(key.str());
       if (!f) {
         return base::Status::Error(Where(source, node) + name +
-                                   ": unknown key");
+                                   ": unknown key" +
+                                   DidYouMean(section, key.str()));
       }
       std::vector<std::string> values;
       base::Status s = NodeToStrings(*f, node, &values);
@@ -166,11 +214,24 @@ base::Status Validate(const Config& c) {
                  ")");
     }
   }
-  if (t.enabled && t.mode != tarpit::Mode::kGiveUp &&
+  // Checked whether or not the tarpit is on: turning it on later (a
+  // reload, a flag) must not meet a contradiction then.
+  if (t.mode != tarpit::Mode::kGiveUp &&
       t.hold_budget >= c.smtp.session_timeout) {
     return err("tarpit.hold_budget: " + Number(t.hold_budget) +
                " must be below smtp.session_timeout (" +
                Number(c.smtp.session_timeout) + ")");
+  }
+  if (c.smtp.idle_timeout > c.smtp.session_timeout) {
+    return err("smtp.idle_timeout: " + Number(c.smtp.idle_timeout) +
+               " is larger than smtp.session_timeout (" +
+               Number(c.smtp.session_timeout) + "), so it never applies");
+  }
+  if (c.server.max_connections_per_ip > c.server.max_connections) {
+    return err("server.max_connections_per_ip: " +
+               std::to_string(c.server.max_connections_per_ip) +
+               " is larger than server.max_connections (" +
+               std::to_string(c.server.max_connections) + ")");
   }
   if (t.degrade_at > t.shed_at) {
     return err("tarpit.degrade_at: " + Number(t.degrade_at) +
@@ -182,6 +243,32 @@ base::Status Validate(const Config& c) {
                "\" is not one of debug, info, warning, error");
   }
   return {};
+}
+
+std::string EffectiveToml(const Config& config, bool non_default) {
+  Config c = config;  // ValueToToml reads through a mutable accessor
+  Config defaults;
+  std::string out;
+  std::string_view section;
+  for (const auto& f : Fields()) {
+    std::string value = ValueToToml(c, f);
+    if (non_default && value == ValueToToml(defaults, f)) continue;
+    if (f.section != section) {
+      section = f.section;
+      out += (out.empty() ? "[" : "\n[") + std::string(section) + "]\n";
+    }
+    out += std::string(f.key) + " = " + value + "\n";
+  }
+  return out;
+}
+
+std::vector<std::string> ChangedKeys(const Config& a, const Config& b) {
+  Config x = a, y = b;
+  std::vector<std::string> out;
+  for (const auto& f : Fields()) {
+    if (ValueToToml(x, f) != ValueToToml(y, f)) out.push_back(f.Name());
+  }
+  return out;
 }
 
 std::string DefaultsToml() {

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/options.h"
 #include "base/log.h"
@@ -45,7 +46,17 @@ base::Result<Config> LoadFile(const std::string& path);
 base::Status Validate(const Config& config);
 // The defaults as a commented TOML file (spamsink --print-defaults).
 std::string DefaultsToml();
+// The configuration as TOML (spamsink config, like postconf): every
+// setting, or with non_default only those that differ from the defaults
+// (postconf -n). Reading the output back gives the same Config.
+std::string EffectiveToml(const Config& config, bool non_default);
+// The settings ("tarpit.enabled", ...) whose values differ between a and b.
+std::vector<std::string> ChangedKeys(const Config& a, const Config& b);
+// "; did you mean smtp.max_recipients?" for an unknown key, or "".
+std::string UnknownKeyHint(std::string_view section, std::string_view key);
 // The configuration reference in Markdown (docs/CONFIGURATION.md).
 std::string ReferenceMarkdown();
+// The same as the manual page spamsink.toml(5) (docs/spamsink.toml.5).
+std::string ReferenceMan();
 
 }  // namespace config

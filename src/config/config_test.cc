@@ -214,6 +214,65 @@ TEST(Config, DefaultsRoundTrip) {
   EXPECT_NE(ReferenceMarkdown().find("`max_recipients`"), std::string::npos);
 }
 
+// --print-defaults used to print jitter = 0.20000000000000001.
+TEST(Config, NumbersAreShortestRoundTrip) {
+  EXPECT_EQ(FormatNumber(0.2), "0.2");
+  EXPECT_EQ(FormatNumber(0.95), "0.95");
+  EXPECT_EQ(FormatNumber(540), "540.0");
+  EXPECT_EQ(FormatNumber(0.1 + 0.2), "0.30000000000000004");  // exact
+  EXPECT_EQ(FormatNumber(1e18), "1e+18");
+  std::string text = DefaultsToml();
+  EXPECT_NE(text.find("\njitter = 0.2\n"), std::string::npos);
+  EXPECT_EQ(text.find("0000000"), std::string::npos);
+}
+
+TEST(Config, EffectiveAndNonDefault) {
+  Config c;
+  EXPECT_EQ(EffectiveToml(c, true), "");
+  c.tarpit.enabled = true;
+  c.tarpit.exempt = {"192.0.2.0/24"};
+  c.smtp.session_timeout = 900;
+  EXPECT_EQ(EffectiveToml(c, true),
+            "[smtp]\nsession_timeout = 900.0\n\n[tarpit]\nenabled = true\n"
+            "exempt = [\"192.0.2.0/24\"]\n");
+  auto back = ParseToml(EffectiveToml(c, false), "effective");
+  ASSERT_TRUE(back.ok()) << back.error();
+  EXPECT_EQ(ChangedKeys(c, *back), std::vector<std::string>{});
+  EXPECT_EQ(ChangedKeys(Config{}, c),
+            (std::vector<std::string>{"smtp.session_timeout", "tarpit.enabled",
+                                      "tarpit.exempt"}));
+}
+
+TEST(Config, UnknownKeysSuggestTheClosest) {
+  auto c = ParseToml("[smtp]\nmax_recipient = 3\n", "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error(),
+            "t.toml:2: smtp.max_recipient: unknown key; did you mean "
+            "smtp.max_recipients?");
+  // In another table: named with its table.
+  c = ParseToml("[smtp]\nmax_connections = 3\n", "t.toml");
+  EXPECT_NE(c.error().find("did you mean server.max_connections?"),
+            std::string::npos);
+  c = ParseToml("[smtp]\nfrobnicate = 3\n", "t.toml");
+  EXPECT_EQ(c.error(), "t.toml:2: smtp.frobnicate: unknown key");
+}
+
+TEST(Config, ExemptAndMaxDelay) {
+  auto c = ParseToml(
+      "[tarpit]\nexempt = [\"192.0.2.0/24\", \"2001:db8::1\"]\n"
+      "max_delay = 20\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->tarpit.exempt.size(), 2u);
+  EXPECT_DOUBLE_EQ(c->tarpit.max_delay, 20);
+  c = ParseToml("[tarpit]\nexempt = [\"example.com\"]\n", "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().find("t.toml:2: tarpit.exempt: \"example.com\" is not "
+                           "a network"),
+            std::string::npos)
+      << c.error();
+}
+
 TEST(Config, CommandLineOverridesFile) {
   auto c = ParseToml("[smtp]\nmax_recipients = 5\n", "t.toml");
   ASSERT_TRUE(c.ok());

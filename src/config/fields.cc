@@ -163,6 +163,15 @@ std::vector<Field> MakeFields() {
       SPAMSINK_FIELD(tarpit, give_up_level, kDouble,
                      "Reputation level (0..1) at which escalate switches to "
                      "give_up."),
+      SPAMSINK_FIELD(tarpit, exempt, kStrings,
+                     "Networks (CIDR or addresses) never tarpitted, shed, "
+                     "dropped by the nftables rule or exported: monitoring, "
+                     "your own test hosts, secondary MXes. Counted in "
+                     "spamsink_tarpit_exempt_sessions_total."),
+      SPAMSINK_FIELD(tarpit, max_delay, kDouble,
+                     "Longest single wait in seconds (any delay, stutter "
+                     "interval or slow-reader pause), whatever the "
+                     "reputation; 0 = only the mode's per-stage ceilings."),
       SPAMSINK_DELAY(greeting, "the banner"),
       SPAMSINK_DELAY(helo, "the HELO/EHLO reply"),
       SPAMSINK_DELAY(mail, "the MAIL reply"),
@@ -309,6 +318,7 @@ std::vector<Field> MakeFields() {
   });
   set("api.listen", [](Field& x) { x.check = CheckEndpoint; });
   set("server.proxy_trusted", [](Field& x) { x.check = CheckNetwork; });
+  set("tarpit.exempt", [](Field& x) { x.check = CheckNetwork; });
   set("tarpit.nft_table", [](Field& x) { x.check = CheckNftTable; });
   set("server.user", [](Field& x) { x.alias = "--user"; });
   set("server.hostname", [](Field& x) { x.alias = "--hostname"; });
@@ -323,10 +333,13 @@ bool ParseInt64(std::string_view s, int64_t* out) {
 
 base::Status CheckRange(const Field& f, double v) {
   if (std::isnan(v) || v < f.min || v > f.max) {
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "%g is out of range [%g, %g]", v, f.min,
-                  f.max);
-    return base::Status::Error(buf);
+    auto num = [](double x) {
+      std::string s = FormatNumber(x);
+      if (s.size() > 2 && s.ends_with(".0")) s.resize(s.size() - 2);
+      return s;
+    };
+    return base::Status::Error(num(v) + " is out of range [" + num(f.min) +
+                               ", " + num(f.max) + "]");
   }
   return {};
 }
@@ -341,6 +354,16 @@ std::string Quote(const std::string& s) {
 }
 
 }  // namespace
+
+std::string FormatNumber(double v) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  if (std::isnan(v)) return "nan";
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  std::string s(buf, ec == std::errc() ? end : buf);
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  return s;
+}
 
 std::string Field::Name() const {
   return std::string(section) + "." + std::string(key);
@@ -468,13 +491,8 @@ std::string ValueToToml(Config& config, const Field& f) {
       return std::to_string(*static_cast<int*>(p));
     case Kind::kInt64:
       return std::to_string(*static_cast<int64_t*>(p));
-    case Kind::kDouble: {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.17g", *static_cast<double*>(p));
-      std::string s = buf;
-      if (s.find_first_of(".e") == std::string::npos) s += ".0";
-      return s;
-    }
+    case Kind::kDouble:
+      return FormatNumber(*static_cast<double*>(p));
     case Kind::kBool:
       return *static_cast<bool*>(p) ? "true" : "false";
     case Kind::kStrings: {

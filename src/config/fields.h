@@ -42,6 +42,9 @@ const Field* FindField(std::string_view section, std::string_view key);
 // Sets a field from command-line text (lists take every value given).
 base::Status SetFromStrings(Config* config, const Field& field,
                             const std::vector<std::string>& values);
+// A TOML float in the shortest form that reads back as the same double
+// ("0.2", "540.0", "1e+18"), never float noise like 0.20000000000000001.
+std::string FormatNumber(double v);
 // The value of a field as TOML text ("25", "\"postfix\"", "[\"a\", \"b\"]").
 std::string ValueToToml(Config& config, const Field& field);
 

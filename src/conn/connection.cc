@@ -54,12 +54,18 @@ struct Connection::Tarpit {
     plan = p;
     counters.held = plan.held;
     counters.stuttering = plan.stutter;
-    if (plan.held) gauges->held.fetch_add(1, std::memory_order_relaxed);
+    if (plan.held) {
+      gauges->held.fetch_add(1, std::memory_order_relaxed);
+      base::g_held_connections.fetch_add(1, std::memory_order_relaxed);
+    }
     if (plan.stutter)
       gauges->stuttering.fetch_add(1, std::memory_order_relaxed);
   }
   void Release() {
-    if (counters.held) gauges->held.fetch_sub(1, std::memory_order_relaxed);
+    if (counters.held) {
+      gauges->held.fetch_sub(1, std::memory_order_relaxed);
+      base::g_held_connections.fetch_sub(1, std::memory_order_relaxed);
+    }
     if (counters.stuttering) {
       gauges->stuttering.fetch_sub(1, std::memory_order_relaxed);
     }
@@ -120,15 +126,28 @@ Command Connection::Send(std::string_view data, bool wait) {
 Command Connection::Wait(base::Duration d, bool peek) {
   waiting_on_client_ = false;
   if (d > base::Duration::zero()) {  // every wait is the tarpit's
-    double secs = std::chrono::duration<double>(d).count();
-    facts_.delay_seconds += secs;
-    Count(Counter::kTarpitDelayMs, uint64_t(secs * 1000));
+    timing_ = true;
+    wait_started_ = env_->clock->Now();
+    wait_planned_ = d;
   }
   Command c;
   c.kind = Kind::kWait;
   c.delay = std::max(d, base::Duration::zero());
   c.peek = peek;
   return c;
+}
+
+void Connection::EndWait(bool fired) {
+  if (!timing_) return;
+  timing_ = false;
+  base::Duration served = wait_planned_;
+  if (!fired) {
+    served = std::clamp(env_->clock->Now() - wait_started_,
+                        base::Duration::zero(), wait_planned_);
+  }
+  double secs = std::chrono::duration<double>(served).count();
+  facts_.delay_seconds += secs;
+  Count(Counter::kTarpitDelayUs, uint64_t(secs * 1e6));
 }
 
 std::optional<CloseReason> Connection::Expired(base::SteadyTime now) const {
@@ -183,8 +202,11 @@ Command Connection::Admit() {
     why = CloseReason::kCapPerIp;
     Count(Counter::kConnectionsRefusedPerIpCap);
   }
-  // The tarpit decides here, and again if the client talks early.
-  if (refuse == Reply::kCount && tp.enabled) {
+  // The tarpit decides here, and again if the client talks early. Exempt
+  // networks (monitoring) are never tarpitted nor shed.
+  bool exempt = tp.enabled && tarpit::Exempt(tp, facts_.client);
+  if (exempt) Count(Counter::kTarpitExempt);
+  if (refuse == Reply::kCount && tp.enabled && !exempt) {
     tarpit_ = std::make_unique<Tarpit>(env_->gauges);
     tarpit_->history = env_->host->History(facts_.client);
     tarpit_->counters.started = start_;
@@ -431,6 +453,7 @@ Command Connection::OnError() {
 }
 
 Command Connection::OnTimer(bool input_waiting) {
+  EndWait(/*fired=*/true);
   if (phase_ == Phase::kClosed) return CloseNow();
   if (phase_ == Phase::kGreetDelay) {
     early_ = early_ || input_waiting;
@@ -462,6 +485,7 @@ Command Connection::OnHalfClosed(bool ok) {
 }
 
 Command Connection::OnAbort(CloseReason why) {
+  EndWait(/*fired=*/false);
   switch (phase_) {
     case Phase::kClosed:
     case Phase::kLinger:
@@ -525,6 +549,7 @@ Command Connection::Close() {
 }
 
 Command Connection::CloseNow() {
+  EndWait(/*fired=*/false);
   if (phase_ != Phase::kClosed) {
     phase_ = Phase::kClosed;
     waiting_on_client_ = false;

@@ -26,6 +26,8 @@
 //           Then OnSent(n), n = bytes taken (0 allowed), or OnError().
 //   kWait:  arm a timer for c.delay → OnTimer(input_waiting), where
 //           input_waiting says (only if c.peek) whether input is queued.
+//           An executor that sees the peer leave meanwhile (EPOLLRDHUP)
+//           may cancel the timer and call OnEof() instead.
 //   kStartTls: server handshake → OnTlsDone(ok); later reads and sends go
 //           through TLS.
 //   kHalfClose: shutdown(SHUT_WR) → OnHalfClosed(ok).
@@ -34,6 +36,13 @@
 // answers, the executor cancels the pending operation and calls
 // OnAbort(reason) instead of its result. Shutdown does the same with
 // CloseReason::kShutdown.
+//
+// Accounting: a tarpit wait counts (delay_seconds, the delay counter) only
+// once served: all of it when its timer fires, the part until now when an
+// abort or the peer's departure cuts it short. duration_seconds ends at the
+// close: exact when the executor reports a departed peer at once (OnEof
+// during a wait), late by one wait when it learns of it only at the next
+// read or write.
 //
 // Threading: one machine belongs to one thread. Memory: an idle machine
 // holds no buffer; replies, unread input and the pacer's copy exist only
@@ -193,6 +202,9 @@ class Connection {
   Command Read(size_t bytes, int window = 0);
   Command Send(std::string_view data, bool wait);
   Command Wait(base::Duration d, bool peek = false);
+  // Ends the pending wait, if any: counts it whole when its timer fired,
+  // else the part served until now.
+  void EndWait(bool fired);
   void Touch() {
     idle_deadline_ = env_->clock->Now() + env_->limits->idle_timeout;
   }
@@ -218,6 +230,10 @@ class Connection {
   uint32_t read_size_ = 0;
   uint32_t limits_hit_ = 0;         // limits enforced here (caps, session time)
   bool waiting_on_client_ = false;  // a read, or a send waiting for room
+  // The tarpit wait pending, if timing_: when it began and how long.
+  bool timing_ = false;
+  base::SteadyTime wait_started_{};
+  base::Duration wait_planned_{};
 };
 
 }  // namespace conn

@@ -8,6 +8,8 @@
 
 #include <map>
 
+#include "base/metrics.h"
+
 namespace conn {
 namespace {
 
@@ -181,6 +183,59 @@ TEST_F(Machine, PipelinedRepliesArePacedOneByOne) {
   EXPECT_TRUE(writes_[1].bytes.starts_with("250 2.1.0"));
   EXPECT_TRUE(writes_[2].bytes.starts_with("250 2.1.5"));
   EXPECT_NEAR(m_->Summary().delay_seconds, 12, 1e-9);
+}
+
+// A wait counts once served: not when it is armed, and only the part
+// served when an abort cuts it short (the sender did not wait the rest).
+TEST_F(Machine, AWaitCountsOnlyWhenServed) {
+  HoldAll(false);
+  env_ = Env{&limits_, &smtp_, &tarpit_, &clock_,   &random_,
+             &output_, this,   &gauges_, &stopping_};
+  m_ = std::make_unique<Connection>(&env_);
+  c_ = m_->Start(*base::IpAddress::Parse("192.0.2.7"), 4000, false);
+  ASSERT_EQ(c_.kind, Kind::kWait);  // the greeting delay, 3 s
+  EXPECT_EQ(m_->Summary().delay_seconds, 0);
+  clock_.Advance(std::chrono::milliseconds(1200));
+  c_ = m_->OnAbort(CloseReason::kShutdown);
+  Pump();
+  EXPECT_TRUE(Take().starts_with("421 "));
+  EXPECT_EQ(c_.kind, Kind::kClose);
+  EXPECT_NEAR(m_->Summary().delay_seconds, 1.2, 1e-9);
+}
+
+// An executor that sees the peer leave during a wait (EPOLLRDHUP) reports
+// EOF: the hold and the session end then, not when the timer would fire.
+TEST_F(Machine, ThePeerLeavingDuringAWaitEndsTheHold) {
+  HoldAll(false);
+  Begin();
+  Take();
+  c_ = m_->OnRead("EHLO a\r\n");  // its reply waits 3 s
+  ASSERT_EQ(c_.kind, Kind::kWait);
+  clock_.Advance(std::chrono::milliseconds(500));
+  c_ = m_->OnEof();
+  EXPECT_EQ(c_.kind, Kind::kClose);
+  auto s = m_->Summary();
+  EXPECT_NEAR(s.delay_seconds, 3.5, 1e-9);  // the greeting's 3, then 0.5
+  EXPECT_NEAR(s.duration_seconds, 3.5, 1e-9);
+  EXPECT_EQ(s.close_reason, CloseReason::kClientClosed);
+}
+
+// tarpit.exempt: never held, answered at once, counted apart.
+TEST_F(Machine, ExemptNetworksAreNeverHeld) {
+  HoldAll(true);
+  tarpit_.exempt = {"192.0.2.0/24"};
+  uint64_t before = base::CounterTotal(base::Counter::kTarpitExempt);
+  Begin(false, "192.0.2.7");
+  EXPECT_EQ(writes_.size(), 1u);
+  EXPECT_DOUBLE_EQ(writes_[0].wait, 0);
+  EXPECT_TRUE(writes_[0].bytes.starts_with("220 mx.test ESMTP"));
+  EXPECT_FALSE(m_->Summary().tarpitted);
+  EXPECT_EQ(m_->plan(), nullptr);
+  EXPECT_EQ(base::CounterTotal(base::Counter::kTarpitExempt), before + 1);
+  Take();
+  Begin(false, "198.51.100.7");  // others are held as before
+  EXPECT_TRUE(m_->Summary().tarpitted);
+  EXPECT_DOUBLE_EQ(writes_[0].wait, 3);
 }
 
 std::vector<std::pair<double, std::string>> Shape(

@@ -62,11 +62,34 @@ struct Entry {
   double last_seen = 0;
 };
 
+bool IsExempt(const ExportOptions& o, const base::IpAddress& ip) {
+  for (const auto& c : o.exempt) {
+    if (c.Contains(ip)) return true;
+  }
+  return false;
+}
+
+// Whether network n and an exempt network share an address.
+bool TouchesExempt(const ExportOptions& o, const Net& n) {
+  for (const auto& c : o.exempt) {
+    int bits = CidrBits128(c);
+    Net e = Widen(c.network(), bits);
+    int shorter = std::min(bits, n.bits);
+    if (Widen(base::IpAddress::FromV6(e.addr), shorter) ==
+        Widen(base::IpAddress::FromV6(n.addr), shorter)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::vector<Entry> Entries(const std::vector<SourceRecord>& records,
                            const ExportOptions& o) {
   std::map<Net, Entry> by_net;
   for (const auto& r : records) {
+    if (IsExempt(o, r.ip)) continue;
     Net n = Widen(r.ip, r.ip.is_v4() ? 96 + o.v4_prefix : o.v6_prefix);
+    if (n.bits < 128 && TouchesExempt(o, n)) n = Widen(r.ip, 128);
     Entry& e = by_net[n];
     e.net = n;
     e.sources++;
@@ -318,6 +341,28 @@ base::Result<ExportOptions> ParseExportOptions(const Params& params) {
   return o;
 }
 
+void ExportQueryDefaults(const Params& params, SourceQuery* q) {
+  if (params.count("sort") == 0) {
+    q->sort = SortKey::kIp;
+    auto order = params.find("order");
+    q->ascending = order == params.end() || order->second == "asc";
+  }
+  if (params.count("min_messages") == 0) q->min_messages = 1;
+}
+
+base::Result<std::vector<base::Cidr>> ParseExempt(
+    const std::vector<std::string>& networks) {
+  std::vector<base::Cidr> out;
+  for (const auto& n : networks) {
+    auto c = base::Cidr::Parse(n);
+    if (!c.ok()) {
+      return base::Status::Error("tarpit.exempt: \"" + n + "\": " + c.error());
+    }
+    out.push_back(*c);
+  }
+  return out;
+}
+
 nlohmann::ordered_json SourceToJson(const SourceRecord& r) {
   auto names = [](const std::vector<peer::NameCount>& list) {
     nlohmann::ordered_json a = nlohmann::ordered_json::array();
@@ -370,7 +415,16 @@ std::string Export(const std::vector<SourceRecord>& records,
   std::string out;
   switch (o.format) {
     case Format::kPlain:
-      for (const auto& r : records) out += r.ip.ToString() + "\n";
+      if (o.v4_prefix == 32 && o.v6_prefix == 128) {
+        for (const auto& r : records) {
+          if (!IsExempt(o, r.ip)) out += r.ip.ToString() + "\n";
+        }
+        return out;
+      }
+      // Widened like cidr, spamd and postfix (not collapsed).
+      for (const auto& e : Entries(records, o)) {
+        out += NetString(e.net, false) + "\n";
+      }
       return out;
     case Format::kCidr: {
       std::vector<Net> nets;
@@ -390,6 +444,7 @@ std::string Export(const std::vector<SourceRecord>& records,
           "tarpit_sessions,tarpit_delay_seconds,tarpit_replies_stuttered,"
           "tarpit_slow_reads\r\n";
       for (const auto& r : records) {
+        if (IsExempt(o, r.ip)) continue;
         const uint64_t counts[] = {r.connections,  r.sessions_with_mail,
                                    r.transactions, r.messages,
                                    r.recipients,   r.bytes};
@@ -414,6 +469,7 @@ std::string Export(const std::vector<SourceRecord>& records,
       return out;
     case Format::kJsonl:
       for (const auto& r : records) {
+        if (IsExempt(o, r.ip)) continue;
         out += SourceToJson(r).dump(-1, ' ', false,
                                     nlohmann::json::error_handler_t::replace);
         out += '\n';

@@ -50,7 +50,21 @@ struct ExportOptions {
   // Postfix.
   std::string action = "REJECT";  // result; a text naming the evidence follows
   double now = 0;                 // Unix seconds, for the header comments
+  // Networks never listed (tarpit.exempt): their addresses are left out,
+  // and an entry widened by v4_prefix / v6_prefix that would cover one of
+  // them stays a single address instead.
+  std::vector<base::Cidr> exempt;
 };
+
+// The query defaults every export shares (the API's and the command's):
+// sorted by address unless sort is given, and only senders of at least one
+// message unless min_messages is given (min_messages=0 lists connect-only
+// scanners too).
+void ExportQueryDefaults(const Params& params, SourceQuery* query);
+// Parses tarpit.exempt's entries (checked by config/ already; a bad one is
+// an error naming it).
+base::Result<std::vector<base::Cidr>> ParseExempt(
+    const std::vector<std::string>& networks);
 
 // The parameter names ParseExportOptions reads (besides the query's).
 const std::vector<std::string>& ExportOptionKeys();
@@ -68,10 +82,12 @@ std::string Export(const std::vector<SourceRecord>& records,
 // "--format F [--output FILE] [query and export options as --name value or
 // --name=value, e.g. --min-messages 3 --v4-prefix 24]"; the database is
 // db_path (the caller takes it from ledger.db_path / --db), opened
-// read-only. Returns the process exit code (0 ok, 1 runtime error, 2 usage
+// read-only; exempt networks (tarpit.exempt) are never listed. Returns the
+// process exit code (0 ok, 1 runtime error, 2 usage
 // error), writing the data to out (or the file) and errors to err.
 int RunExportCommand(const std::vector<std::string>& args,
-                     const std::string& db_path, std::ostream& out,
+                     const std::string& db_path,
+                     const std::vector<base::Cidr>& exempt, std::ostream& out,
                      std::ostream& err);
 // The export options, for help texts.
 const char* ExportUsage();

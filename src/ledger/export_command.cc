@@ -12,17 +12,24 @@ constexpr const char* kUsage =
     "usage: spamsink export --format FORMAT [--config FILE] [--db PATH]\n"
     "         [--output FILE] [setting flags, e.g. --ledger-db-path PATH]\n"
     "         [--since T] [--until T] [--cidr NET] [--min-messages N]\n"
+    "         (T: Unix seconds, 2026-11-27, 2026-11-27T12:00:00Z;\n"
+    "          --min-messages defaults to 1: 0 lists connect-only sources)\n"
     "         [--evidence FLAG,...] [--sort KEY] [--order asc|desc]\n"
     "         [--limit N] [--offset N] [--v4-prefix N] [--v6-prefix N]\n"
     "         [--ttl S] [--ns NAME] [--hostmaster NAME] [--a IP]\n"
     "         [--table NAME] [--set NAME] [--action WORD]\n";
+
+// After an error: one line, not the whole usage again.
+constexpr const char* kHint =
+    "(spamsink export --help lists the options and formats)\n";
 
 }  // namespace
 
 const char* ExportUsage() { return kUsage; }
 
 int RunExportCommand(const std::vector<std::string>& args,
-                     const std::string& db_path, std::ostream& out,
+                     const std::string& db_path,
+                     const std::vector<base::Cidr>& exempt, std::ostream& out,
                      std::ostream& err) {
   Params params;
   std::string output;
@@ -33,7 +40,7 @@ int RunExportCommand(const std::vector<std::string>& args,
       return 0;
     }
     if (a.rfind("--", 0) != 0) {
-      err << "spamsink export: unexpected argument '" << a << "'\n" << kUsage;
+      err << "spamsink export: unexpected argument '" << a << "'\n" << kHint;
       return 2;
     }
     std::string key = a.substr(2), value;
@@ -57,19 +64,16 @@ int RunExportCommand(const std::vector<std::string>& args,
   }
   auto options = ParseExportOptions(params);
   if (!options.ok()) {
-    err << "spamsink export: " << options.error() << "\n" << kUsage;
+    err << "spamsink export: " << options.error() << "\n" << kHint;
     return 2;
   }
   auto query = ParseQuery(params, ExportOptionKeys(), 0, 0);
   if (!query.ok()) {
-    err << "spamsink export: " << query.error() << "\n" << kUsage;
+    err << "spamsink export: " << query.error() << "\n" << kHint;
     return 2;
   }
-  if (params.count("sort") == 0) {
-    query.value().sort = SortKey::kIp;
-    query.value().ascending =
-        params.count("order") == 0 || params.find("order")->second == "asc";
-  }
+  ExportQueryDefaults(params, &query.value());
+  options.value().exempt = exempt;
   SqliteOptions so;
   so.read_only = true;
   auto store = OpenSqliteStore(db_path, so);

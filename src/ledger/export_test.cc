@@ -83,6 +83,38 @@ TEST(Export, CsvNeutralisesFormulasAndControlBytes) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
 }
 
+// format=plain used to ignore v4_prefix while cidr, spamd and postfix
+// widened.
+TEST(Export, PlainHonoursThePrefixes) {
+  auto o = Opts(Format::kPlain);
+  o.v4_prefix = 24;
+  EXPECT_EQ(Export(Sample(), o),
+            "192.0.2.0/24\n198.51.100.0/24\n2001:db8::1\n2001:db8:0:1::5\n");
+}
+
+// tarpit.exempt: never listed in any format, and a widened entry that would
+// cover an exempt address stays a single address.
+TEST(Export, ExemptNetworksAreNeverListed) {
+  auto o = Opts(Format::kPlain);
+  o.exempt = {*base::Cidr::Parse("192.0.2.2"),
+              *base::Cidr::Parse("2001:db8:0:1::/64")};
+  EXPECT_EQ(Export(Sample(), o),
+            "192.0.2.1\n192.0.2.3\n198.51.100.77\n2001:db8::1\n");
+  o.format = Format::kCidr;
+  o.v4_prefix = 24;
+  EXPECT_EQ(Export(Sample(), o),
+            "192.0.2.1/32\n192.0.2.3/32\n198.51.100.0/24\n2001:db8::1/128\n");
+  for (Format f : {Format::kCsv, Format::kJsonl, Format::kNftables,
+                   Format::kPostfix, Format::kSpamd, Format::kRbldnsd}) {
+    o.format = f;
+    std::string text = Export(Sample(), o);
+    EXPECT_THAT(text, Not(HasSubstr("192.0.2.2"))) << FormatName(f);
+    EXPECT_THAT(text, Not(HasSubstr("192.0.2.0/24"))) << FormatName(f);
+    EXPECT_THAT(text, Not(HasSubstr("2001:db8:0:1:"))) << FormatName(f);
+    EXPECT_THAT(text, HasSubstr("198.51.100")) << FormatName(f);
+  }
+}
+
 TEST(Export, CsvQuotesNames) {
   auto recs = Sample();
   MergeName(&recs[0].helo_names, "evil,\"name\"", 2);
@@ -184,7 +216,7 @@ TEST(ExportCommand, ReadsTheDatabaseOffline) {
   std::ostringstream out, err;
   EXPECT_EQ(RunExportCommand({"--format", "plain", "--min-messages", "2",
                               "--cidr=192.0.2.0/24"},
-                             db, out, err),
+                             db, {}, out, err),
             0)
       << err.str();
   EXPECT_EQ(out.str(), "192.0.2.1\n");
@@ -200,7 +232,7 @@ TEST(ExportCommand, ReadsTheDatabaseOffline) {
   out.str("");
   EXPECT_EQ(RunExportCommand({"--format", "plain", "--sort", "delay_seconds",
                               "--limit", "2"},
-                             db, out, err),
+                             db, {}, out, err),
             0)
       << err.str();
   EXPECT_EQ(out.str(), "2001:db8::1\n192.0.2.1\n");  // then ties by IP
@@ -209,7 +241,7 @@ TEST(ExportCommand, ReadsTheDatabaseOffline) {
   out.str("");
   EXPECT_EQ(RunExportCommand(
                 {"--format", "spamd", "--output", file, "--v4-prefix", "24"},
-                db, out, err),
+                db, {}, out, err),
             0)
       << err.str();
   std::ifstream f(file);
@@ -219,13 +251,47 @@ TEST(ExportCommand, ReadsTheDatabaseOffline) {
 
   err.str("");
   EXPECT_EQ(
-      RunExportCommand({"--format", "plain"}, dir.File("no.db"), out, err), 1);
+      RunExportCommand({"--format", "plain"}, dir.File("no.db"), {}, out, err),
+      1);
   EXPECT_THAT(err.str(), HasSubstr("no.db"));
-  EXPECT_EQ(RunExportCommand({"--format", "nope"}, db, out, err), 2);
-  EXPECT_EQ(
-      RunExportCommand({"--format", "plain", "--colour", "x"}, db, out, err),
-      2);
-  EXPECT_EQ(RunExportCommand({"--format"}, db, out, err), 2);
+  EXPECT_EQ(RunExportCommand({"--format", "nope"}, db, {}, out, err), 2);
+  EXPECT_EQ(RunExportCommand({"--format", "plain", "--colour", "x"}, db, {},
+                             out, err),
+            2);
+  EXPECT_EQ(RunExportCommand({"--format"}, db, {}, out, err), 2);
+}
+
+// Connect-only sources (0 messages) are left out unless asked for; dates
+// are accepted as times.
+TEST(ExportCommand, ListsSendersOfMessagesByDefault) {
+  testing::TempDir dir;
+  std::string db = dir.File("s.db");
+  {
+    auto s = OpenSqliteStore(db).value();
+    SourceRecord scan = Rec("203.0.113.9", 0);
+    ASSERT_TRUE(s->Apply({Rec("192.0.2.1", 1), scan}).ok());
+  }
+  std::ostringstream out, err;
+  ASSERT_EQ(RunExportCommand({"--format", "plain"}, db, {}, out, err), 0)
+      << err.str();
+  EXPECT_EQ(out.str(), "192.0.2.1\n");
+  out.str("");
+  ASSERT_EQ(RunExportCommand({"--format", "plain", "--min-messages", "0",
+                              "--since", "2000-01-01"},
+                             db, {}, out, err),
+            0)
+      << err.str();
+  EXPECT_EQ(out.str(), "192.0.2.1\n203.0.113.9\n");
+  out.str("");
+  ASSERT_EQ(RunExportCommand({"--format", "plain"}, db,
+                             {*base::Cidr::Parse("192.0.2.0/24")}, out, err),
+            0);
+  EXPECT_EQ(out.str(), "");
+  // An error is one line and a pointer to --help, not the usage again.
+  err.str("");
+  EXPECT_EQ(RunExportCommand({"--format", "nope"}, db, {}, out, err), 2);
+  EXPECT_THAT(err.str(), Not(HasSubstr("usage:")));
+  EXPECT_THAT(err.str(), HasSubstr("--help"));
 }
 
 }  // namespace

@@ -126,11 +126,17 @@ base::Result<double> ParseTime(std::string_view text) {
         std::isfinite(v)) {
       return v;
     }
-    return base::Status::Error("bad time '" + std::string(text) +
-                               "': want Unix seconds or YYYY-MM-DDTHH:MM:SSZ");
+    return base::Status::Error(
+        "bad time '" + std::string(text) +
+        "': want Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)");
   }
+  // ISO 8601 / RFC 3339 in UTC: a date, or a date and time ("T" or a
+  // blank between them), with or without the final "Z".
   std::tm tm{};
   std::string s(text);
+  if (s.size() == 10) s += "T00:00:00Z";
+  if (s.size() > 10 && s[10] == ' ') s[10] = 'T';
+  if (s.size() == 19) s += "Z";
   int consumed = 0;
   if (sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon,
              &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
@@ -138,8 +144,9 @@ base::Result<double> ParseTime(std::string_view text) {
       consumed != int(s.size()) || tm.tm_mon < 1 || tm.tm_mon > 12 ||
       tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
       tm.tm_sec > 60) {
-    return base::Status::Error("bad time '" + s +
-                               "': want Unix seconds or YYYY-MM-DDTHH:MM:SSZ");
+    return base::Status::Error(
+        "bad time '" + std::string(text) +
+        "': want Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)");
   }
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;

@@ -157,7 +157,11 @@ TEST(Time, FormatAndParse) {
   EXPECT_EQ(FormatTime(1714521600.7), "2024-05-01T00:00:00Z");
   EXPECT_DOUBLE_EQ(ParseTime("2024-05-01T00:00:00Z").value(), 1714521600);
   EXPECT_DOUBLE_EQ(ParseTime("1.5").value(), 1.5);
-  EXPECT_FALSE(ParseTime("2024-05-01").ok());
+  // ISO dates: a day, a time without Z, a blank for the T (all UTC).
+  EXPECT_DOUBLE_EQ(ParseTime("2024-05-01").value(), 1714521600);
+  EXPECT_DOUBLE_EQ(ParseTime("2024-05-01T00:00:00").value(), 1714521600);
+  EXPECT_DOUBLE_EQ(ParseTime("2024-05-01 00:00:00Z").value(), 1714521600);
+  EXPECT_FALSE(ParseTime("2024-05").ok());
   EXPECT_FALSE(ParseTime("").ok());
 }
 

@@ -45,16 +45,9 @@ Server::Server(ServerParams params) : impl_(std::make_unique<Impl>()) {
     if (c.ok()) impl_->trusted.push_back(*c);
   }
   const auto& cfg = impl_->p;
-  auto seconds = [](double s) {
-    return duration_cast<base::Duration>(std::chrono::duration<double>(s));
-  };
-  auto& lim = impl_->limits;
-  lim.session_timeout = seconds(cfg.smtp.session_timeout);
-  lim.idle_timeout = seconds(cfg.smtp.idle_timeout);
-  lim.proxy_timeout = seconds(cfg.server.proxy_timeout);
-  lim.max_connections = cfg.server.max_connections;
-  lim.max_connections_per_ip = cfg.server.max_connections_per_ip;
-  lim.read_size = kReadBuffer;
+  impl_->live.push_back(impl_->MakeLive(cfg));
+  const Live* live = impl_->live.back().get();
+  impl_->current = live;
   int threads = cfg.server.threads;
   if (threads <= 0)
     threads = int(std::max(1u, std::thread::hardware_concurrency()));
@@ -64,9 +57,9 @@ Server::Server(ServerParams params) : impl_(std::make_unique<Impl>()) {
   for (int i = 0; i < threads; ++i) {
     uint64_t seed = (uint64_t(entropy()) << 32) ^ entropy();
     auto w = std::make_unique<Worker>(i, seed);
-    w->env = conn::Env{&impl_->limits, &impl_->p.session, &cfg.tarpit,
-                       impl_->p.clock, &w->rng,           &w->output,
-                       &impl_->host,   &impl_->gauges,    &w->stopping};
+    w->env = conn::Env{&live->limits,  &live->session, &live->tarpit,
+                       impl_->p.clock, &w->rng,        &w->output,
+                       &impl_->host,   &impl_->gauges, &w->stopping};
     impl_->workers.push_back(std::move(w));
   }
   double shortest = std::min(cfg.smtp.idle_timeout, cfg.smtp.session_timeout);
@@ -92,6 +85,43 @@ Server::~Server() {
 }
 
 base::Status Server::Bind() { return impl_->Bind(); }
+
+std::unique_ptr<Live> Server::Impl::MakeLive(const ServerParams& cfg) const {
+  auto seconds = [](double s) {
+    return duration_cast<base::Duration>(std::chrono::duration<double>(s));
+  };
+  auto live = std::make_unique<Live>();
+  auto& lim = live->limits;
+  lim.session_timeout = seconds(cfg.smtp.session_timeout);
+  lim.idle_timeout = seconds(cfg.smtp.idle_timeout);
+  lim.proxy_timeout = seconds(cfg.server.proxy_timeout);
+  lim.max_connections = cfg.server.max_connections;
+  lim.max_connections_per_ip = cfg.server.max_connections_per_ip;
+  lim.read_size = kReadBuffer;
+  live->session = cfg.session;
+  live->tarpit = cfg.tarpit;
+  live->log_sessions = cfg.log_sessions;
+  return live;
+}
+
+void Server::Reload(const ServerParams& params) {
+  const Live* live;
+  {
+    std::lock_guard lock(impl_->live_mu);
+    impl_->live.push_back(impl_->MakeLive(params));
+    live = impl_->live.back().get();
+  }
+  impl_->current = live;
+  // Each worker's Env is read only by its own thread: switch it there.
+  for (auto& w : impl_->workers) {
+    Worker* wp = w.get();
+    asio::post(wp->io, [wp, live] {
+      wp->env.limits = &live->limits;
+      wp->env.smtp = &live->session;
+      wp->env.tarpit = &live->tarpit;
+    });
+  }
+}
 
 base::Status Server::Impl::Bind() {
   for (const auto& listen : p.server.listen) {

@@ -62,6 +62,15 @@ class Server {
   // Sets where ended sessions are reported. REQUIRES: before Run().
   void SetSink(SessionSink* sink);
 
+  // Applies what can change while sessions run (SIGHUP): params.smtp's
+  // timeouts, params.server's connection caps, params.tarpit, params.session
+  // (persona texts, limits) and params.log_sessions. Listeners, threads,
+  // PROXY networks and TLS stay as they were bound. Thread-safe: each worker
+  // switches to the new snapshot on its own thread; a running session reads
+  // the new values at its next event, while its SMTP engine keeps the
+  // persona it greeted with (every snapshot lives as long as the server).
+  void Reload(const ServerParams& params);
+
   // Serves until Stop(); returns when every session has ended.
   void Run();
   // Thread-safe, idempotent: stops accepting, answers 421 to open sessions,

@@ -102,18 +102,32 @@ struct Worker {
   std::thread thread;
 };
 
+// What a reload may change, as one immutable snapshot that the workers'
+// conn::Env point into.
+struct Live {
+  conn::Limits limits;
+  smtp::SessionOptions session;
+  tarpit::Options tarpit;
+  bool log_sessions = true;
+};
+
 struct Server::Impl {
   ServerParams p;
+  // Every snapshot so far (a reload adds one; a few KB each): sessions may
+  // still point into older ones. The last is current. Guarded by live_mu.
+  std::mutex live_mu;
+  std::vector<std::unique_ptr<const Live>> live;
+  std::atomic<const Live*> current{nullptr};
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<base::Cidr> trusted;
   PeerHost host;
   conn::Gauges gauges;
-  conn::Limits limits;
   std::atomic<bool> stopping{false};
   int64_t fd_limit = 1024;
   std::chrono::milliseconds sweep_period{1000};
 
   base::Status Bind();
+  std::unique_ptr<Live> MakeLive(const ServerParams& params) const;
   void StartWorker(Worker& w);
   asio::awaitable<void> AcceptLoop(Worker& w, tcp::acceptor& acc);
   // One connection's life, from accept to the record (session.cc). The

@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 
 #include <asio/ssl.hpp>
+#include <ctime>
+#include <random>
 
 #include "base/log.h"
 #include "base/metrics.h"
@@ -104,10 +106,21 @@ struct Session : Conn {
     }
     Run(result());
   }
-  std::array<char, 24> Id() const {
-    std::array<char, 24> id;
-    std::snprintf(id.data(), id.size(), "%x%06x", w.index,
-                  unsigned(serial & 0xffffff));
+  // "674a1f3b9c2e-0-2a": this instance (its start time in Unix seconds,
+  // then 16 random bits, both hex), the worker and the worker's serial. The
+  // instance part sorts by start time and differs between restarts and
+  // between instances started in the same second (but for a 1 in 65536
+  // chance), so ids from several instances or runs never repeat in a log.
+  std::array<char, 40> Id() const {
+    static const uint64_t instance = [] {
+      std::random_device entropy;
+      uint64_t start = uint64_t(std::time(nullptr)) & 0xffffffff;
+      return (start << 16) | (entropy() & 0xffff);
+    }();
+    std::array<char, 40> id;
+    std::snprintf(id.data(), id.size(), "%012llx-%x-%x",
+                  static_cast<unsigned long long>(instance), w.index,
+                  unsigned(serial));
     return id;
   }
 
@@ -307,9 +320,10 @@ void Session::Finish() {
   sock.close(ec);
   base::g_open_connections.fetch_sub(1, std::memory_order_relaxed);
   peer::SessionSummary rec = m.Summary();
-  if (s.p.tarpit.enabled) s.host.cache.Update(rec);
+  const Live* live = s.current.load(std::memory_order_acquire);
+  if (live->tarpit.enabled || rec.tarpitted) s.host.cache.Update(rec);
   if (s.p.sink) s.p.sink->Record(rec);
-  if (s.p.log_sessions) {
+  if (live->log_sessions) {
     base::LogLine(base::LogLevel::kInfo, "session")
         .Kv("session", Id().data())
         .Kv("client", rec.client.ToString())
@@ -323,6 +337,10 @@ void Session::Finish() {
         .Kv("bytes", uint64_t(rec.bytes))
         .Kv("errors", unsigned(rec.protocol_errors))
         .Kv("duration", rec.duration_seconds)
+        .Kv("tarpit", rec.tarpitted ? "yes" : "no")
+        .Kv("delay", rec.delay_seconds)
+        .Kv("stuttered", unsigned(rec.replies_stuttered))
+        .Kv("slow_reads", unsigned(rec.slow_reads))
         .Kv("close", peer::CloseReasonName(rec.close_reason));
   }
   delete this;

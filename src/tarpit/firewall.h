@@ -3,8 +3,9 @@
 // while we pay nothing. Pure text generation: applying it (`nft -f -`, needs
 // CAP_NET_ADMIN) and removing it on exit is the caller's job.
 //
-// The rules live in their own table (family inet, default "spamsink"), so
-// adding replaces it atomically and removing touches nothing else. Only
+// The rules live in their own table (family inet, default "spamsink_drop"),
+// so adding replaces it atomically and removing touches nothing else; in
+// particular not the exports' table "spamsink" with its sets. Only
 // packets of established flows are dropped: SYN, FIN and RST always pass (the
 // sender commits its connection slot first), and with data_only also pure
 // ACKs, so our own replies are never retransmitted by us.
@@ -23,8 +24,8 @@
 namespace tarpit {
 
 struct DropRuleset {
-  std::string table = "spamsink";  // see ValidTableName
-  double percent = 0;              // (0, 100]; resolution 0.01
+  std::string table = "spamsink_drop";  // see ValidTableName
+  double percent = 0;                   // (0, 100]; resolution 0.01
   bool data_only = true;
   // At least one; port 0 is an error. Address 0.0.0.0 matches every IPv4
   // address, :: every address of both families (as a dual-stack socket).

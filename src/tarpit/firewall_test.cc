@@ -81,7 +81,10 @@ TEST(FirewallTest, AddScriptRules) {
   const std::string tail =
       " tcp flags & (fin | syn | rst) == 0 @ih,0,8 & 0x0 == 0x0"
       " numgen random mod 10000 < 2000 counter drop\n";
-  EXPECT_NE(s.find("table inet spamsink {}\ndelete table inet spamsink\n"),
+  // Not the exports' table "spamsink": applying the rule must not delete
+  // the exported sets.
+  EXPECT_NE(s.find("table inet spamsink_drop {}\n"
+                   "delete table inet spamsink_drop\n"),
             std::string::npos);
   EXPECT_NE(s.find("hook input priority filter - 10; policy accept;"),
             std::string::npos);
@@ -97,7 +100,7 @@ TEST(FirewallTest, AddScriptRules) {
             std::string::npos);
   EXPECT_NE(s.find("\ttcp dport 587" + tail), std::string::npos);
   // Exemptions come before any drop.
-  EXPECT_LT(s.find("accept\n"), s.find("drop\n"));
+  EXPECT_LT(s.find("accept\n"), s.find("counter drop\n"));
 }
 
 TEST(FirewallTest, PercentResolutionAndAllPackets) {

@@ -47,4 +47,12 @@ std::optional<Verdict> ParseVerdict(std::string_view name) {
   return Parse(kVerdicts, name);
 }
 
+bool Exempt(const Options& options, const base::IpAddress& ip) {
+  for (const auto& text : options.exempt) {
+    auto net = base::Cidr::Parse(text);
+    if (net.ok() && net->Contains(ip)) return true;
+  }
+  return false;
+}
+
 }  // namespace tarpit

@@ -1,11 +1,15 @@
 // The tarpit's settings: one struct with documented in-class defaults
 // (config::Config embeds it as [tarpit]). Plain data, no dependencies beyond
-// the standard library, so the config module can include it freely.
+// the standard library and base/ip.h, so the config module can include it
+// freely.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "base/ip.h"
 
 namespace tarpit {
 
@@ -44,6 +48,12 @@ std::optional<Mode> ParseMode(std::string_view name);
 const char* VerdictName(Verdict verdict);
 std::optional<Verdict> ParseVerdict(std::string_view name);
 
+struct Options;
+// Whether ip is in one of options.exempt's networks (entries that do not
+// parse are skipped: config/ rejects them before they get here). Parses the
+// few entries at each call: once per connection, never per command.
+bool Exempt(const Options& options, const base::IpAddress& ip);
+
 struct Options {
   // --- Behaviour -----------------------------------------------------------
   // Off: every plan is prompt (no delays, stutter, window or slow reader);
@@ -54,6 +64,15 @@ struct Options {
   Mode mode = Mode::kKeepTalking;
   // kEscalate switches to kGiveUp at this reputation level (0..1).
   double give_up_level = 1.0;
+  // Networks (CIDR or single addresses) never tarpitted, shed, dropped by
+  // the packet-drop rule nor listed by the exports: monitoring probes, the
+  // operator's own test hosts, secondary MXes. Each entry is checked by
+  // base::Cidr::Parse when the configuration is read.
+  std::vector<std::string> exempt;
+  // No single wait (a delay, a stutter interval, the slow reader's pause)
+  // is longer than this many seconds; 0 = only the per-stage ceilings of
+  // the mode. A cap an operator can set whatever the reputation says.
+  double max_delay = 0;
 
   // Delays before each reply for a sender nothing is known of (level 0).
   // They grow towards the mode's ceiling as the level rises to 1.
@@ -137,7 +156,9 @@ struct Options {
   // replies are not retransmitted by us); SYN, FIN and RST always pass.
   bool drop_data_only = true;
   // nftables table (family inet) that holds the rule; owned by spamsink.
-  std::string nft_table = "spamsink";
+  // Not the exports' table ("spamsink", sets sources_v4/_v6): applying or
+  // removing the rule never touches the exported sets, and vice versa.
+  std::string nft_table = "spamsink_drop";
 };
 
 }  // namespace tarpit

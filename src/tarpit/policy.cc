@@ -123,8 +123,11 @@ Plan Decide(const Options& o, const PeerHistory& history,
   const double scale = keep
                            ? std::min(1.0, NonNegative(o.keep_talking_fraction))
                            : NonNegative(o.give_up_factor);
-  for (int i = 0; i < kStageCount; ++i)
+  const double cap = NonNegative(o.max_delay);
+  for (int i = 0; i < kStageCount; ++i) {
     p.ceilings[i] = kClientTimeout[i] * scale;
+    if (cap > 0) p.ceilings[i] = std::min(p.ceilings[i], cap);
+  }
 
   const double load = Load(capacity);
   const double shed_at = NonNegative(o.shed_at);
@@ -172,7 +175,8 @@ Plan Decide(const Options& o, const PeerHistory& history,
       SlotFree(session.stuttering, capacity.stuttering, o.max_stuttering);
   if (p.stutter) {
     p.stutter_bytes = o.stutter_bytes;
-    p.stutter_interval = Seconds(o.stutter_interval);
+    double iv = NonNegative(o.stutter_interval);
+    p.stutter_interval = Seconds(cap > 0 ? std::min(iv, cap) : iv);
   }
 
   if (!p.degraded) {
@@ -181,6 +185,7 @@ Plan Decide(const Options& o, const PeerHistory& history,
       p.data_read_bytes = o.data_read_bytes;
       double base = NonNegative(o.data_read_interval);
       double ceil = kDataBlockTimeout * scale;
+      if (cap > 0) ceil = std::min(ceil, cap);
       double interval = std::min(base + level * (ceil - base), ceil);
       p.data_read_interval = Seconds(std::max(0.0, interval));
     }

@@ -347,6 +347,42 @@ TEST(PolicyTest, SlowReaderScalesWithLevel) {
   EXPECT_NEAR(Secs(read.interval), kDataBlockTimeout * 0.5, 1e-6);
 }
 
+// tarpit.max_delay caps every single wait, whatever the reputation and the
+// mode: before it, a returning sender waited ~30 s per reply with base
+// delays of 0.2 s.
+TEST(PolicyTest, MaxDelayCapsEveryWait) {
+  for (Mode mode : {Mode::kKeepTalking, Mode::kGiveUp}) {
+    Fixture f;
+    f.options.mode = mode;
+    f.options.max_delay = 5;
+    f.options.stutter_interval = 9;
+    f.history.connections = 1000;
+    f.history.messages = 1000;
+    Plan p = f.Decide();
+    ASSERT_TRUE(p.held);
+    for (int s = 0; s < kStageCount; ++s) {
+      EXPECT_LE(f.Delay(p, static_cast<Stage>(s), 0.999), 5 + 1e-9) << s;
+      EXPECT_GT(f.Delay(p, static_cast<Stage>(s), 0.999), 3) << s;
+    }
+    EXPECT_LE(Secs(p.DataRead(f.clock.Now()).interval), 5 + 1e-9);
+    EXPECT_LE(Secs(p.stutter_interval), 5 + 1e-9);
+  }
+  Fixture f;  // 0: no cap beyond the stage ceilings
+  f.options.stutter = false;
+  f.history.connections = 1000;
+  EXPECT_GT(f.Delay(f.Decide(), Stage::kGreeting, 0.999), 100);
+}
+
+TEST(OptionsTest, ExemptMatchesNetworksAndAddresses) {
+  Options o;
+  o.exempt = {"192.0.2.0/24", "2001:db8::7", "not a network"};
+  EXPECT_TRUE(Exempt(o, *base::IpAddress::Parse("192.0.2.200")));
+  EXPECT_TRUE(Exempt(o, *base::IpAddress::Parse("2001:db8::7")));
+  EXPECT_FALSE(Exempt(o, *base::IpAddress::Parse("2001:db8::8")));
+  EXPECT_FALSE(Exempt(o, *base::IpAddress::Parse("198.51.100.1")));
+  EXPECT_FALSE(Exempt(Options{}, *base::IpAddress::Parse("192.0.2.1")));
+}
+
 TEST(PolicyTest, NonsenseOptionsNeverMakeNegativeOrEndlessDelays) {
   Fixture f;
   const double nan = std::numeric_limits<double>::quiet_NaN();

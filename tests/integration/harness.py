@@ -66,9 +66,11 @@ class Sink:
         return self.proc.returncode
 
     def export(self, fmt="jsonl"):
+        # Every record, connect-only ones too (exports leave those out by
+        # default).
         out = subprocess.run([SPAMSINK, "export", "--db", self.db, "--format",
-                              fmt], capture_output=True, text=True,
-                             timeout=30)
+                              fmt, "--min-messages", "0"],
+                             capture_output=True, text=True, timeout=30)
         if out.returncode != 0:
             raise RuntimeError("export failed: " + out.stderr)
         return out.stdout

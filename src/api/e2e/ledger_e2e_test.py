@@ -45,8 +45,8 @@ class Sink:
                 raise RuntimeError("spamsink exited: " + self.stderr())
             text = self.stderr()
             m = re.findall(r"event=listening address=127\.0\.0\.1:(\d+)", text)
-            a = re.findall(r"event=api_listening address=127\.0\.0\.1 "
-                           r"port=(\d+)", text)
+            a = re.findall(r"event=api_listening address=127\.0\.0\.1:(\d+)",
+                           text)
             if m and a:
                 self.smtp_port, self.api_port = int(m[-1]), int(a[-1])
             else:
@@ -195,7 +195,8 @@ class LedgerEndToEnd(unittest.TestCase):
 
         # Offline export reads the same database.
         out = subprocess.run([SPAMSINK, "export", "--format", "plain", "--db",
-                              self.db, "--cidr", "127.1.0.0/16"],
+                              self.db, "--cidr", "127.1.0.0/16",
+                              "--min-messages", "0"],
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(sorted(out.stdout.split()),

@@ -1,0 +1,244 @@
+// Running spamsink as an operator runs Postfix: signals, the effective
+// configuration, deeper checks, session ids, separate nftables tables.
+// Each test runs build/spamsink on loopback (or in a network namespace it
+// makes) and stops it by pid.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "app/cli_test_util.h"
+#include "ledger/sqlite_store.h"
+#include "ledger/test_util.h"
+
+namespace app_test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class OperatorCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string bin = SpamsinkPath();
+    if (bin.empty() || access(bin.c_str(), X_OK) != 0) {
+      GTEST_SKIP() << "SPAMSINK_BUILD_DIR/spamsink not built";
+    }
+  }
+};
+
+const std::vector<std::string> kLoopback = {
+    "--listen",         "127.0.0.1:0", "--api-enabled", "false",
+    "--ledger-enabled", "false",       "--hostname",    "mx.test"};
+
+std::vector<std::string> With(std::vector<std::string> a,
+                              const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+std::string Persona(const std::string& banner) {
+  return "[smtp]\npersona = \"custom\"\ncustom_banner = \"" + banner + "\"\n";
+}
+
+// SIGHUP used to stop the server with exit status 0 (so systemd's
+// Restart=on-failure left it down). Now it reloads: a live change applies
+// to new sessions, a broken file keeps the running configuration, and the
+// log says what was applied and what needs a restart.
+TEST_F(OperatorCli, SighupReloadsAndABrokenFileKeepsTheRunningConfig) {
+  ledger::testing::TempDir dir;
+  const std::string toml = dir.File("spamsink.toml");
+  WriteFile(toml, Persona("first ESMTP"));
+  Daemon d(With({"--config", toml}, kLoopback));
+  int port = d.Port();
+  ASSERT_GT(port, 0) << d.err();
+  EXPECT_EQ(Banner(port), "220 mx.test first ESMTP");
+
+  WriteFile(toml, Persona("second ESMTP") + "[server]\nthreads = 3\n");
+  d.Signal(SIGHUP);
+  std::string line = d.WaitFor("event=reloaded");
+  ASSERT_NE(line, "") << d.err();
+  EXPECT_THAT(line, HasSubstr("applied=smtp.custom_banner "));
+  EXPECT_THAT(line, HasSubstr("restart_needed=server.threads"));
+  EXPECT_TRUE(d.Running());
+  EXPECT_EQ(Banner(port), "220 mx.test second ESMTP");
+
+  WriteFile(toml, Persona("third") + "[server]\nmax_conections = 5\n");
+  d.Signal(SIGHUP);
+  line = d.WaitFor("event=reload_failed");
+  EXPECT_THAT(line, HasSubstr("max_conections: unknown key"));
+  EXPECT_TRUE(d.Running());
+  EXPECT_EQ(Banner(port), "220 mx.test second ESMTP");
+  EXPECT_EQ(d.Stop(), 0);
+}
+
+std::string SessionId(Daemon& d, int port) {
+  Banner(port);
+  std::string line = d.WaitFor("event=session ");
+  std::smatch m;
+  if (!std::regex_search(line, m, std::regex("session=([^ ]+)"))) return "";
+  return m[1];
+}
+
+// Ids used to be a per-worker hex counter ("0000001") that every instance
+// and every restart repeated.
+TEST_F(OperatorCli, SessionIdsDifferAcrossInstancesAndRestarts) {
+  std::vector<std::string> ids;
+  for (int run = 0; run < 2; ++run) {
+    Daemon a(kLoopback), b(kLoopback);
+    int pa = a.Port(), pb = b.Port();
+    ASSERT_GT(pa, 0) << a.err();
+    ASSERT_GT(pb, 0) << b.err();
+    ids.push_back(SessionId(a, pa));
+    ids.push_back(SessionId(b, pb));
+    // The session line carries the tarpit's fields too.
+    EXPECT_THAT(a.err(), HasSubstr(" tarpit=no delay=0.000 "));
+  }
+  std::regex shape("[0-9a-f]{12}-[0-9]+-[0-9a-f]+");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_TRUE(std::regex_match(ids[i], shape)) << ids[i];
+    for (size_t j = 0; j < i; ++j) EXPECT_NE(ids[i], ids[j]);
+  }
+}
+
+// postconf and postconf -n: the effective configuration, and only what
+// differs from the defaults; the output reads back as the same settings.
+TEST_F(OperatorCli, ConfigPrintsTheEffectiveAndTheNonDefaultSettings) {
+  ledger::testing::TempDir dir;
+  const std::string toml = dir.File("spamsink.toml");
+  WriteFile(toml, "[tarpit]\njitter = 0.3\nexempt = [\"192.0.2.0/24\"]\n");
+  RunResult n =
+      RunSpamsink({"config", "--non-default", "-c", toml, "--tarpit-enabled"});
+  EXPECT_EQ(n.status, 0) << n.err;
+  EXPECT_EQ(n.out,
+            "[tarpit]\nenabled = true\nexempt = [\"192.0.2.0/24\"]\n"
+            "jitter = 0.3\n");
+  RunResult all = RunSpamsink({"config", "--config", toml});
+  EXPECT_EQ(all.status, 0) << all.err;
+  EXPECT_THAT(all.out, HasSubstr("\njitter = 0.3\n"));
+  EXPECT_THAT(all.out, HasSubstr("\ndegrade_at = 0.8\n"));
+  EXPECT_THAT(all.out, Not(HasSubstr("0000000")));  // no float noise
+  const std::string back = dir.File("back.toml");
+  WriteFile(back, all.out);
+  RunResult again = RunSpamsink({"config", "-n", "--config", back});
+  EXPECT_EQ(again.out, "[tarpit]\nexempt = [\"192.0.2.0/24\"]\njitter = 0.3\n");
+  RunResult defaults = RunSpamsink({"--print-defaults"});
+  EXPECT_THAT(defaults.out, HasSubstr("\njitter = 0.2\n"));
+  EXPECT_THAT(defaults.out, Not(HasSubstr("0000000")));
+}
+
+TEST_F(OperatorCli, BooleanFlagsWorkBare) {
+  RunResult r = RunSpamsink({"--tarpit-enabled", "--check-config"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  RunResult c = RunSpamsink(
+      {"config", "-n", "--tarpit-enabled", "--tarpit-stutter", "false"});
+  EXPECT_EQ(c.out, "[tarpit]\nenabled = true\nstutter = false\n") << c.err;
+}
+
+TEST_F(OperatorCli, UnknownKeysGetADidYouMean) {
+  ledger::testing::TempDir dir;
+  const std::string toml = dir.File("spamsink.toml");
+  WriteFile(toml, "[server]\nmax_conections = 5\n");
+  RunResult r = RunSpamsink({"--check-config", "--config", toml});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err,
+              HasSubstr(toml + ":2: server.max_conections: unknown key; did "
+                               "you mean server.max_connections?"));
+  WriteFile(toml, "[tarpitt]\nenabled = true\n");
+  r = RunSpamsink({"--check-config", "--config", toml});
+  EXPECT_THAT(r.err, HasSubstr("did you mean [tarpit]?"));
+}
+
+// --check-config used to pass missing TLS files, an unwritable database
+// directory and hold_budget 900 > session_timeout 600 (tarpit off).
+TEST_F(OperatorCli, CheckConfigChecksFilesAndContradictions) {
+  RunResult tls =
+      RunSpamsink({"--check-config", "--smtp-tls-cert", "/nonexistent/cert.pem",
+                   "--smtp-tls-key", "/nonexistent/key.pem"});
+  EXPECT_EQ(tls.status, 1);
+  EXPECT_THAT(tls.err, HasSubstr("smtp.tls_cert: \"/nonexistent/cert.pem\""));
+  RunResult db =
+      RunSpamsink({"--check-config", "--db", "/nonexistent/dir/s.db"});
+  EXPECT_EQ(db.status, 1);
+  EXPECT_THAT(db.err, HasSubstr("ledger.db_path: \"/nonexistent/dir\""));
+  RunResult hold =
+      RunSpamsink({"--check-config", "--tarpit-hold-budget", "900"});
+  EXPECT_EQ(hold.status, 1);
+  EXPECT_THAT(hold.err, HasSubstr("tarpit.hold_budget: 900 must be below "
+                                  "smtp.session_timeout (600)"));
+}
+
+// Runs a shell script in a new network namespace (its own, empty nftables
+// ruleset); returns its output, or nullopt when namespaces or nft are
+// unavailable here.
+std::optional<std::string> InNetns(const std::string& script) {
+  std::string cmd = "unshare -n sh -e -c '" + script + "' 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return std::nullopt;
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  int status = pclose(p);
+  if (status != 0) return "FAILED: " + out;
+  return out;
+}
+
+// The drop rule and the exported sets used to share "table inet spamsink":
+// applying the rule deleted the sets. Now each loads and goes without
+// touching the other.
+TEST_F(OperatorCli, DropRuleAndExportedSetsLiveInSeparateTables) {
+  auto probe = InNetns("nft list ruleset");
+  if (!probe || probe->starts_with("FAILED")) {
+    GTEST_SKIP() << "no network namespace or nft here: "
+                 << probe.value_or("popen failed");
+  }
+  ledger::testing::TempDir dir;
+  const std::string db = dir.File("s.db");
+  {
+    auto store = ledger::OpenSqliteStore(db);
+    ASSERT_TRUE(store.ok());
+    ledger::SourceRecord r;
+    r.ip = ledger::testing::Ip("192.0.2.9");
+    r.first_seen = r.last_seen = 1714521600;
+    r.connections = r.messages = 1;
+    ASSERT_TRUE((*store)->Apply({r}).ok());
+  }
+  const std::string bin = SpamsinkPath();
+  const std::string drop = dir.File("drop.nft"), del = dir.File("del.nft"),
+                    sets = dir.File("sets.nft");
+  ASSERT_EQ(RunSpamsink({"export", "--db", db, "--format", "nftables",
+                         "--output", sets})
+                .status,
+            0);
+  const std::vector<std::string> rule = {"--tarpit-drop-percent", "10",
+                                         "--listen", "0.0.0.0:2525"};
+  WriteFile(drop, RunSpamsink(With({"firewall"}, rule)).out);
+  WriteFile(del, RunSpamsink(With({"firewall", "--delete"}, rule)).out);
+  auto out =
+      InNetns("nft -f " + sets + "; nft -f " + drop +
+              "; echo ==; nft list tables; nft list set inet spamsink "
+              "sources_v4; nft -f " +
+              del + "; echo ==; nft list tables; nft -f " + sets + "; nft -f " +
+              drop + "; nft -f " + sets + "; echo ==; nft list tables");
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ(*out,
+            "==\ntable inet spamsink\ntable inet spamsink_drop\n"
+            "table inet spamsink {\n\tset sources_v4 {\n"
+            "\t\ttype ipv4_addr\n\t\tflags interval\n"
+            "\t\telements = { 192.0.2.9 }\n\t}\n}\n"
+            "==\ntable inet spamsink\n"
+            "==\ntable inet spamsink\ntable inet spamsink_drop\n");
+}
+
+}  // namespace
+}  // namespace app_test
