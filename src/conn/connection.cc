@@ -107,6 +107,9 @@ Command Connection::Send(std::string_view data, bool wait) {
   c.kind = Kind::kSend;
   c.data = data;
   c.wait = wait;
+  // The outbox keeps its bytes until they are sent; direct_ is the
+  // thread's buffer, which the next connection reuses.
+  c.stable = outbox_ != nullptr && data.data() != direct_.data();
   return c;
 }
 

@@ -24,6 +24,10 @@
 //   kSend:  c.wait false: one non-blocking attempt now; c.wait true: wait
 //           until writable (the bytes stay valid until the next event).
 //           Then OnSent(n), n = bytes taken (0 allowed), or OnError().
+//           c.stable: the bytes stay valid until the next event even when
+//           c.wait is false, so the attempt may be queued with the other
+//           connections' writes of this loop turn (one submission for all
+//           the stutter bytes due together).
 //   kWait:  arm a timer for c.delay → OnTimer(input_waiting), where
 //           input_waiting says (only if c.peek) whether input is queued.
 //   kStartTls: server handshake → OnTlsDone(ok); later reads and sends go
@@ -69,6 +73,7 @@ struct Command {
   };
   Kind kind = Kind::kClose;
   bool wait = false;       // kSend: wait until writable first
+  bool stable = false;     // kSend: bytes valid until the next event
   bool peek = false;       // kWait: report whether input is waiting
   int window = 0;          // kRead: clamp the receive window first (0: leave)
   size_t bytes = 0;        // kRead: at most this many

@@ -103,12 +103,7 @@ struct Session {
     }
     Run(result());
   }
-  std::array<char, 24> Id() const {
-    std::array<char, 24> id;
-    std::snprintf(id.data(), id.size(), "%x%06x", w.index,
-                  unsigned(serial & 0xffffff));
-    return id;
-  }
+  std::array<char, 24> Id() const { return SessionId(w.index, serial); }
 
   Server::Impl& s;
   Worker& w;
@@ -294,12 +289,24 @@ void Session::Finish() {
   asio::error_code ec;
   sock.close(ec);
   base::g_open_connections.fetch_sub(1, std::memory_order_relaxed);
+  s.EndSession(Id().data(), m);
+  delete this;
+}
+
+std::array<char, 24> SessionId(int worker, uint32_t serial) {
+  std::array<char, 24> id;
+  std::snprintf(id.data(), id.size(), "%x%06x", worker,
+                unsigned(serial & 0xffffff));
+  return id;
+}
+
+void Server::Impl::EndSession(const char* id, const conn::Connection& m) {
   peer::SessionSummary rec = m.Summary();
-  if (s.p.tarpit.enabled) s.host.cache.Update(rec);
-  if (s.p.sink) s.p.sink->Record(rec);
-  if (s.p.log_sessions) {
+  if (p.tarpit.enabled) host.cache.Update(rec);
+  if (p.sink) p.sink->Record(rec);
+  if (p.log_sessions) {
     base::LogLine(base::LogLevel::kInfo, "session")
-        .Kv("session", Id().data())
+        .Kv("session", id)
         .Kv("client", rec.client.ToString())
         .Kv("port", unsigned(rec.client_port))
         .Kv("proxy", rec.via_proxy ? "yes" : "no")
@@ -313,7 +320,6 @@ void Session::Finish() {
         .Kv("duration", rec.duration_seconds)
         .Kv("close", peer::CloseReasonName(rec.close_reason));
   }
-  delete this;
 }
 
 }  // namespace net
