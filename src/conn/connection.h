@@ -148,6 +148,12 @@ class Connection {
   Command OnHalfClosed(bool ok);
   Command OnAbort(CloseReason why);
 
+  // The executor copied the bytes of the pending kSend (c.stable false) so
+  // that it can report OnSent later, with other connections' writes in one
+  // submission: copy stands in for them and must stay valid until then.
+  void SendCopied(std::string_view copy) {
+    if (!outbox_) direct_ = copy;
+  }
   // Whether a deadline has passed at now, and which: kSessionTimeout, or
   // kIdleTimeout while waiting for the client to send or to take our bytes.
   std::optional<CloseReason> Expired(base::SteadyTime now) const;
