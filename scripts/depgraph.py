@@ -26,6 +26,7 @@ LAYERS = ["app", "config", "net", "api", "sender", "conn", "ledger", "smtp",
 OWNERS = {
     "asio": {"net"},
     "openssl": {"net"},
+    "liburing": {"net"},
     "sqlite3.h": {"ledger"},
     "httplib.h": {"api"},
     "toml++": {"config"},

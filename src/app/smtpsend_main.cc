@@ -107,7 +107,10 @@ int main(int argc, char** argv) {
       ->group(load)
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000000));
-  app.add_option("-n,--count", o.total_messages, "Send at least n messages")
+  app.add_option(
+         "-n,--count", o.total_messages,
+         "Send until n messages are accepted (failures are retried, at most n "
+         "times)")
       ->group(load)
       ->check(CLI::PositiveNumber);
   app.add_option("-t,--time", o.duration, "Run for n seconds")
@@ -162,12 +165,29 @@ int main(int argc, char** argv) {
   app.add_flag("--no-pipelining", no_pipelining,
                "Never pipeline, even when PIPELINING is advertised")
       ->group(proto);
+  app.add_flag("--bulk", o.setup.bulk,
+               "Pipeline like a bulk sender: content right after DATA, the "
+               "next transaction before this one's reply (needs PIPELINING)")
+      ->group(proto);
   app.add_flag("--bdat", o.setup.bdat, "Use BDAT when CHUNKING is advertised")
       ->group(proto);
-  app.add_option("--starttls-share", starttls_share,
-                 "Share of sessions that use STARTTLS (0..1; any cert)")
+  app.add_option(
+         "--starttls-share", starttls_share,
+         "Share of sessions that use STARTTLS (0..1; any certificate unless "
+         "--tls-verify)")
       ->group(proto)
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--tls-name", o.tls_name,
+                 "STARTTLS: name sent as SNI and verified with --tls-verify "
+                 "(default: the host, when it is a name)")
+      ->group(proto);
+  app.add_flag("--tls-verify", o.tls_verify,
+               "STARTTLS: verify the server's certificate (system CAs) and "
+               "name; a failed check fails the session")
+      ->group(proto);
+  app.add_option("--tls-ca", o.tls_ca_file,
+                 "STARTTLS: PEM file of CAs to trust (implies --tls-verify)")
+      ->group(proto);
   app.add_option("--proxy", proxy, "Send a PROXY header first: v1 or v2")
       ->group(proto)
       ->check(CLI::IsMember({"v1", "v2", "1", "2"}));

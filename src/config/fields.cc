@@ -70,6 +70,11 @@ std::vector<Field> MakeFields() {
                      "client's. Empty: PROXY protocol off."),
       SPAMSINK_FIELD(server, proxy_timeout, kDouble,
                      "Seconds a trusted peer has to send its PROXY header."),
+      SPAMSINK_FIELD(server, executor, kString,
+                     "How connections are served: io_uring (batched system "
+                     "calls, no read buffer per idle connection), asio "
+                     "(epoll) or auto (io_uring where the kernel allows it, "
+                     "else asio; the choice and why are logged at start)."),
       SPAMSINK_FIELD(server, threads, kInt,
                      "I/O threads, each with its own listeners (SO_REUSEPORT); "
                      "0 means one per core."),
@@ -288,6 +293,7 @@ std::vector<Field> MakeFields() {
     x.choices = "postfix|exim|sendmail|exchange|custom";
     x.alias = "--persona";
   });
+  set("server.executor", [](Field& x) { x.choices = "auto|io_uring|asio"; });
   set("smtp.final_reply",
       [](Field& x) { x.choices = "accept|tempfail|reject"; });
   set("log.level", [](Field& x) { x.choices = "debug|info|warning|error"; });

@@ -84,7 +84,7 @@ Connection::~Connection() = default;
 
 std::string_view Connection::sending() const {
   if (outbox_) return outbox_->Pending();
-  return std::string_view(env_->output->bytes.data(), direct_size_);
+  return std::string_view(direct_data_, direct_size_);
 }
 
 const tarpit::Plan* Connection::plan() const {
@@ -120,6 +120,9 @@ Command Connection::Send(std::string_view data, bool wait) {
   c.kind = Kind::kSend;
   c.data = data;
   c.wait = wait;
+  // The outbox keeps its bytes until they are sent; direct bytes are in
+  // the thread's buffer, which the next connection reuses.
+  c.stable = outbox_ != nullptr;
   return c;
 }
 
@@ -330,6 +333,7 @@ Command Connection::Emit(const smtp::Step& step, Then then,
     return NextChunk();
   }
   if (step.bytes.empty()) return AfterSent();
+  direct_data_ = step.bytes.data();
   direct_size_ = uint32_t(step.bytes.size());
   return Send(step.bytes, false);
 }
@@ -355,7 +359,7 @@ Command Connection::NextChunk() {
 Command Connection::OnSent(size_t n) {
   if (phase_ == Phase::kLinger || phase_ == Phase::kClosed) return CloseNow();
   if (!outbox_) {
-    std::string_view direct(env_->output->bytes.data(), direct_size_);
+    std::string_view direct(direct_data_, direct_size_);
     if (n >= direct.size()) {
       direct_size_ = 0;
       return phase_ == Phase::kLastWords ? Close() : AfterSent();
@@ -527,6 +531,7 @@ Command Connection::LastWords(Reply reply, CloseReason why) {
       std::min(session_deadline_, now + env_->limits->linger_time);
   idle_deadline_ = now + env_->limits->linger_time;
   std::string_view bytes = engine_->Abort(reply).bytes;
+  direct_data_ = bytes.data();
   direct_size_ = uint32_t(bytes.size());
   return Send(bytes, false);
 }

@@ -24,6 +24,10 @@
 //   kSend:  c.wait false: one non-blocking attempt now; c.wait true: wait
 //           until writable (the bytes stay valid until the next event).
 //           Then OnSent(n), n = bytes taken (0 allowed), or OnError().
+//           c.stable: the bytes stay valid until the next event even when
+//           c.wait is false, so the attempt may be queued with the other
+//           connections' writes of this loop turn (one submission for all
+//           the stutter bytes due together).
 //   kWait:  arm a timer for c.delay → OnTimer(input_waiting), where
 //           input_waiting says (only if c.peek) whether input is queued.
 //           An executor that sees the peer leave meanwhile (EPOLLRDHUP)
@@ -78,6 +82,7 @@ struct Command {
   };
   Kind kind = Kind::kClose;
   bool wait = false;       // kSend: wait until writable first
+  bool stable = false;     // kSend: bytes valid until the next event
   bool peek = false;       // kWait: report whether input is waiting
   int window = 0;          // kRead: clamp the receive window first (0: leave)
   size_t bytes = 0;        // kRead: at most this many
@@ -152,6 +157,12 @@ class Connection {
   Command OnHalfClosed(bool ok);
   Command OnAbort(CloseReason why);
 
+  // The executor copied the bytes of the pending kSend (c.stable false) so
+  // that it can report OnSent later, with other connections' writes in one
+  // submission: copy stands in for them and must stay valid until then.
+  void SendCopied(std::string_view copy) {
+    if (!outbox_) direct_data_ = copy.data();
+  }
   // Whether a deadline has passed at now, and which: kSessionTimeout, or
   // kIdleTimeout while waiting for the client to send or to take our bytes.
   std::optional<CloseReason> Expired(base::SteadyTime now) const;
@@ -224,8 +235,10 @@ class Connection {
   std::unique_ptr<Tarpit> tarpit_;      // only when the tarpit is on
   std::unique_ptr<Outbox> outbox_;      // only while replies wait to be sent
   std::unique_ptr<std::string> input_;  // unread input (PROXY, flow control)
-  // Unpaced replies sent straight from the thread's buffer: its first
-  // direct_size_ bytes.
+  // Unpaced replies sent straight from the thread's buffer (or from the
+  // executor's copy of them, SendCopied): direct_size_ bytes at
+  // direct_data_.
+  const char* direct_data_ = nullptr;
   uint32_t direct_size_ = 0;
   uint32_t read_size_ = 0;
   uint32_t limits_hit_ = 0;         // limits enforced here (caps, session time)

@@ -72,6 +72,7 @@ class Machine : public ::testing::Test, public Host {
     for (int guard = 0; guard < 100000; ++guard) {
       switch (c_.kind) {
         case Kind::kSend: {
+          clock_.Advance(send_cost_);
           size_t take = std::min(room_, c_.data.size());
           room_ -= take;
           if (take > 0) {
@@ -129,7 +130,8 @@ class Machine : public ::testing::Test, public Host {
   peer::History history_;
   std::unique_ptr<Connection> m_;
   Command c_;
-  size_t room_ = SIZE_MAX;  // bytes the client's socket still takes
+  size_t room_ = SIZE_MAX;      // bytes the client's socket still takes
+  base::Duration send_cost_{};  // time each write takes (a busy server)
   bool pending_input_ = false;
   bool half_closed_ = false;
   std::string wire_;
@@ -495,6 +497,38 @@ TEST_F(Machine, ClientCloseAndErrorsAreRecorded) {
   c_ = m_->OnError();
   EXPECT_EQ(m_->Summary().close_reason, CloseReason::kIoError);
   EXPECT_EQ(gauges_.open.load(), 0);
+}
+
+// Stutter keeps time: with each write taking a quarter of a second (10,000
+// writes due together), the next byte still goes one interval after the
+// previous one was due, so the client gets a full byte a second.
+TEST_F(Machine, StutterKeepsTimeWhenWritesAreSlow) {
+  HoldAll(/*stutter=*/true);
+  send_cost_ = std::chrono::milliseconds(250);
+  base::SteadyTime t0 = clock_.Now();
+  Begin();
+  const std::string greeting = "220 mx.test ESMTP Postfix (Debian/GNU)\r\n";
+  ASSERT_EQ(wire_, greeting);
+  ASSERT_EQ(writes_.size(), greeting.size());
+  EXPECT_DOUBLE_EQ(writes_[0].wait, 3);  // the greeting delay
+  for (size_t i = 1; i < writes_.size(); ++i) {
+    EXPECT_DOUBLE_EQ(writes_[i].wait, 0.75) << "byte " << i;
+  }
+  // 3 s delay, then one byte a second, plus the last write's own cost.
+  double took = std::chrono::duration<double>(clock_.Now() - t0).count();
+  EXPECT_DOUBLE_EQ(took, 3 + double(greeting.size() - 1) + 0.25 * 1);
+}
+
+// A write later than a whole interval goes at once, and the schedule
+// restarts from then: lateness is not made up in a burst.
+TEST_F(Machine, StutterDoesNotBurstToCatchUp) {
+  HoldAll(/*stutter=*/true);
+  send_cost_ = std::chrono::milliseconds(2500);
+  Begin();
+  ASSERT_GT(writes_.size(), 3u);
+  for (size_t i = 1; i < writes_.size(); ++i) {
+    EXPECT_DOUBLE_EQ(writes_[i].wait, 0) << "byte " << i;
+  }
 }
 
 }  // namespace

@@ -35,7 +35,12 @@ class Outbox {
     bool stuttered = false;  // a new reply starts, sent in pieces
     base::Duration wait{};   // wait this long, then send Pending()
   };
-  // Moves to the next chunk, once Pending() is empty.
+  // Moves to the next chunk, once Pending() is empty. Stutter keeps time:
+  // a reply's first chunk is due its delay after now, each later chunk one
+  // interval after the previous one was due (not after it was written), so
+  // a slow write or a late timer does not stretch the reply. A chunk found
+  // already late goes at once and the schedule restarts from now: lateness
+  // is never made up in a burst.
   Next Advance(const tarpit::Plan& plan, base::SteadyTime now,
                tarpit::Random& random);
   // The unsent bytes of the current chunk.
@@ -55,6 +60,8 @@ class Outbox {
   size_t sent_ = 0;
   bool skip_first_delay_ = false;
   bool paced_ = false;
+  bool fresh_ = false;      // the cursor's next chunk is its first
+  base::SteadyTime due_{};  // when the current chunk was due
 };
 
 }  // namespace conn

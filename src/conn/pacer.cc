@@ -29,7 +29,15 @@ Outbox::Next Outbox::Advance(const tarpit::Plan& plan, base::SteadyTime now,
     if (cursor_ && !cursor_->Done()) {
       tarpit::Chunk c = cursor_->Next();
       chunk_ = c.bytes;
-      next.wait = c.wait;
+      if (fresh_) {
+        fresh_ = false;
+        due_ = now + c.wait;
+        next.wait = c.wait;
+        return next;
+      }
+      due_ += c.wait;
+      if (due_ < now) due_ = now;  // late: go now, keep time from here
+      next.wait = due_ - now;
       return next;
     }
     if (paced_ && mark_ < marks_.size()) {
@@ -43,6 +51,7 @@ Outbox::Next Outbox::Advance(const tarpit::Plan& plan, base::SteadyTime now,
       }
       next.stuttered = next.stuttered || pacing.chunk_bytes > 0;
       cursor_.emplace(reply, pacing);
+      fresh_ = true;
       continue;
     }
     if (begin_ < bytes_.size()) {  // bytes without a mark

@@ -25,6 +25,11 @@ struct Options {
   // Seconds a trusted peer has to send its PROXY header.
   double proxy_timeout = 5;
   // Performance.
+  // How connections are served: "io_uring" (one ring per thread: batched
+  // submissions, provided receive buffers), "asio" (epoll readiness), or
+  // "auto" (io_uring if the kernel allows it, else asio; the choice and the
+  // reason are logged at start-up).
+  std::string executor = "auto";
   int threads = 0;  // I/O threads; 0 = one per core
   int backlog = 4096;
   int max_connections = 20000;

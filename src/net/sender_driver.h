@@ -24,7 +24,7 @@ struct SenderOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 25;
   // Closed loop: this many concurrent sessions. Open loop: the cap on
-  // concurrent sessions (arrivals over it are skipped and counted).
+  // concurrent sessions (arrivals over it wait in a queue, counted).
   int senders = 1;
   double rate = 0;             // open loop: messages/s; 0 = closed loop
   int64_t total_messages = 0;  // 0 = unbounded (then duration must be set)
@@ -36,6 +36,11 @@ struct SenderOptions {
   std::string proxy_clients = "203.0.113.0/24";  // synthetic client addrs
   std::string source_range;  // bind each session to one of these addresses
   uint64_t seed = 0;         // 0 = from the clock
+  // STARTTLS: the name sent as SNI and, with tls_verify, checked against
+  // the certificate. Empty: host when it is a name (never an address).
+  std::string tls_name;
+  bool tls_verify = false;  // verify the chain (system CAs or tls_ca_file)
+  std::string tls_ca_file;  // PEM file of trusted CAs (implies tls_verify)
 };
 
 struct SenderResult {

@@ -38,6 +38,37 @@ base::IpAddress ToIp(const asio::ip::address& a) {
   return base::IpAddress::FromV6(v6.to_bytes());
 }
 
+// server.executor: io_uring where asked for (or, with "auto", where the
+// kernel allows it); asio otherwise. A demanded but unusable io_uring is
+// an error at Bind().
+void Server::Impl::ChooseExecutor() {
+  const std::string& want = p.server.executor;
+  if (want == "asio") {
+    executor_reason = "configured";
+    return;
+  }
+  std::string why = p.uring_probe ? p.uring_probe() : ProbeUring();
+  if (why.empty()) {
+    for (auto& w : workers) {
+      if (!MakeUring(*w, &why)) break;
+    }
+  }
+  if (why.empty()) {
+    executor = ExecutorKind::kUring;
+    executor_reason =
+        want == "auto" ? "auto: io_uring is usable" : "configured";
+    return;
+  }
+  for (auto& w : workers) w->uring.reset();
+  if (want == "io_uring") {
+    executor_error =
+        "server.executor = io_uring, but io_uring is unusable here: " + why +
+        "; use executor \"auto\" or \"asio\"";
+    return;
+  }
+  executor_reason = "auto: io_uring is unusable: " + why;
+}
+
 Server::Server(ServerParams params) : impl_(std::make_unique<Impl>()) {
   impl_->p = std::move(params);
   for (const auto& n : impl_->p.server.proxy_trusted) {
@@ -62,6 +93,7 @@ Server::Server(ServerParams params) : impl_(std::make_unique<Impl>()) {
                        &impl_->host,   &impl_->gauges, &w->stopping};
     impl_->workers.push_back(std::move(w));
   }
+  impl_->ChooseExecutor();
   double shortest = std::min(cfg.smtp.idle_timeout, cfg.smtp.session_timeout);
   shortest = std::min(shortest, cfg.server.proxy_timeout);
   impl_->sweep_period = std::clamp(milliseconds(int64_t(shortest * 1000 / 8)),
@@ -115,6 +147,13 @@ void Server::Reload(const ServerParams& params) {
   // Each worker's Env is read only by its own thread: switch it there.
   for (auto& w : impl_->workers) {
     Worker* wp = w.get();
+    if (impl_->executor == ExecutorKind::kUring) {
+      wp->reload_tarpit.store(&live->tarpit, std::memory_order_relaxed);
+      wp->reload_smtp.store(&live->session, std::memory_order_relaxed);
+      wp->reload_limits.store(&live->limits, std::memory_order_release);
+      Impl::WakeUring(*wp);
+      continue;
+    }
     asio::post(wp->io, [wp, live] {
       wp->env.limits = &live->limits;
       wp->env.smtp = &live->session;
@@ -124,6 +163,10 @@ void Server::Reload(const ServerParams& params) {
 }
 
 base::Status Server::Impl::Bind() {
+  if (!executor_error.empty()) return base::Status::Error(executor_error);
+  base::LogLine(base::LogLevel::kInfo, "executor")
+      .Kv("executor", executor == ExecutorKind::kUring ? "io_uring" : "asio")
+      .Kv("reason", executor_reason);
   for (const auto& listen : p.server.listen) {
     // config::Validate has checked the text; a caller that skipped it still
     // gets an error naming the setting, never an exception.
@@ -222,9 +265,19 @@ void Server::SeedHistory(const base::IpAddress& ip, const peer::History& h) {
 
 int64_t Server::open_connections() const { return impl_->gauges.open.load(); }
 
+std::string Server::executor() const {
+  return impl_->executor == ExecutorKind::kUring ? "io_uring" : "asio";
+}
+std::string Server::executor_reason() const { return impl_->executor_reason; }
+
 void Server::Run() {
   for (auto& w : impl_->workers) {
     Worker* wp = w.get();
+    if (impl_->executor == ExecutorKind::kUring) {
+      Impl* impl = impl_.get();
+      wp->thread = std::thread([impl, wp] { impl->RunUring(*wp); });
+      continue;
+    }
     impl_->StartWorker(*wp);
     wp->thread = std::thread([wp] { wp->io.run(); });
   }
@@ -235,6 +288,10 @@ void Server::Stop() {
   if (impl_->stopping.exchange(true)) return;
   for (auto& w : impl_->workers) {
     Worker* wp = w.get();
+    if (impl_->executor == ExecutorKind::kUring) {
+      Impl::WakeUring(*wp);
+      continue;
+    }
     asio::post(wp->io, [this, wp] { impl_->StopWorker(*wp); });
   }
 }

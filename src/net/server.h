@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -42,6 +43,8 @@ struct ServerParams {
   std::shared_ptr<asio::ssl::context> tls;  // null: no STARTTLS
   SessionSink* sink = nullptr;              // may be null
   const base::Clock* clock = &base::SystemClock::Get();
+  // Tests: stands in for the io_uring probe ("" if usable, else why not).
+  std::function<std::string()> uring_probe;
 };
 
 class Server {
@@ -78,9 +81,14 @@ class Server {
   void Stop();
 
   int64_t open_connections() const;
+  // "io_uring" or "asio": the executor chosen (server.executor), and why.
+  std::string executor() const;
+  std::string executor_reason() const;
 
  private:
-  friend struct Session;  // session.cc: one connection
+  friend struct Session;    // session.cc: one connection
+  friend struct USession;   // uring.cc: one connection
+  friend struct UringLoop;  // uring.cc: one worker's ring
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

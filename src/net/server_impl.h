@@ -36,6 +36,14 @@ using Timer =
                                Executor>;
 
 struct Session;
+struct Uring;  // uring.cc: a worker's ring, buffers and sessions
+
+// The executor that serves connections (server.cc chooses it at start-up).
+enum class ExecutorKind { kAsio, kUring };
+
+// uring.cc: "" if this kernel lets us run the io_uring executor, else why
+// not (old kernel, kernel.io_uring_disabled, seccomp).
+std::string ProbeUring();
 
 // A connection as the sweeper sees it: the worker's list, and the abort it
 // has ordered (delivered to the machine by the pending operation's handler).
@@ -96,10 +104,16 @@ struct Worker {
   Conn head;                   // sentinel of the list of open connections
   tarpit::SplitMixRandom rng;  // seeded per process: timings differ per run
   conn::Env env{};
+  // io_uring workers: settings published by Reload, applied by the worker's
+  // own thread when its wake-up arrives (the Asio workers get a post).
+  std::atomic<const conn::Limits*> reload_limits{nullptr};
+  std::atomic<const smtp::SessionOptions*> reload_smtp{nullptr};
+  std::atomic<const tarpit::Options*> reload_tarpit{nullptr};
   asio::steady_timer sweeper;
   bool stopping = false;
   uint64_t next_session = 0;
   std::thread thread;
+  std::unique_ptr<Uring, void (*)(Uring*)> uring{nullptr, nullptr};
 };
 
 // What a reload may change, as one immutable snapshot that the workers'
@@ -125,6 +139,9 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   int64_t fd_limit = 1024;
   std::chrono::milliseconds sweep_period{1000};
+  ExecutorKind executor = ExecutorKind::kAsio;
+  std::string executor_reason;  // why this one (logged at Bind)
+  std::string executor_error;   // io_uring demanded but unusable: Bind fails
 
   base::Status Bind();
   std::unique_ptr<Live> MakeLive(const ServerParams& params) const;
@@ -140,6 +157,14 @@ struct Server::Impl {
                                                          base::SteadyTime now);
   static void AbortSession(Conn* c, peer::CloseReason why);
   void StopWorker(Worker& w);
+  // The record and the log line of an ended session (both executors).
+  void EndSession(const char* id, const conn::Connection& m);
+  // uring.cc: makes w's ring (false and why on failure), serves w's
+  // listeners until stopped, and asks w to stop (any thread).
+  bool MakeUring(Worker& w, std::string* why);
+  void ChooseExecutor();
+  void RunUring(Worker& w);
+  static void WakeUring(Worker& w);
   bool Trusted(const base::IpAddress& ip) const {
     for (const auto& n : trusted) {
       if (n.Contains(ip)) return true;
@@ -149,5 +174,7 @@ struct Server::Impl {
 };
 
 base::IpAddress ToIp(const asio::ip::address& a);
+// "1a000042": the worker's index, then the session's serial (hex).
+std::array<char, 40> SessionId(int worker, uint32_t serial);
 
 }  // namespace net

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "net/server_impl.h"
 #include "net/tls.h"
 
 namespace {
@@ -105,10 +106,19 @@ class Client {
   std::string buf_;
 };
 
-class ServerTest : public ::testing::Test {
+// Every test runs on both executors. Where the kernel refuses io_uring, its
+// half is skipped (and says why); CI's kernel allows it.
+class ServerTest : public ::testing::TestWithParam<std::string> {
  protected:
+  void SetUp() override {
+    if (GetParam() == "io_uring") {
+      std::string why = ProbeUring();
+      if (!why.empty()) GTEST_SKIP() << "io_uring unusable here: " << why;
+    }
+  }
   void Start(TestConfig cfg = {}, bool tls = false) {
     cfg.server.listen = {"127.0.0.1:0"};
+    cfg.server.executor = GetParam();
     cfg.server.threads = 2;
     cfg.log.sessions = false;
     ServerParams p;
@@ -130,6 +140,7 @@ class ServerTest : public ::testing::Test {
     p.clock = &clock_;
     server_ = std::make_unique<Server>(std::move(p));
     ASSERT_TRUE(server_->Bind().ok());
+    ASSERT_EQ(server_->executor(), GetParam());
     auto addr = server_->LocalAddresses().at(0);
     port_ = uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
     thread_ = std::thread([this] { server_->Run(); });
@@ -153,7 +164,7 @@ class ServerTest : public ::testing::Test {
   uint16_t port_ = 0;
 };
 
-TEST_F(ServerTest, DeliversAndRecords) {
+TEST_P(ServerTest, DeliversAndRecords) {
   Start();
   Client c(port_);
   EXPECT_EQ(c.Reply(), "220 mx.test ESMTP Postfix (Debian/GNU)\r\n");
@@ -176,7 +187,7 @@ TEST_F(ServerTest, DeliversAndRecords) {
 
 // Queue ids are random per instance: two servers at the same (fake) time,
 // each with its first session, must not hand out the same id.
-TEST_F(ServerTest, QueueIdsDifferBetweenInstances) {
+TEST_P(ServerTest, QueueIdsDifferBetweenInstances) {
   auto queue_id = [this] {
     Client c(port_);
     c.Reply();
@@ -196,7 +207,7 @@ TEST_F(ServerTest, QueueIdsDifferBetweenInstances) {
   EXPECT_NE(a, b);
 }
 
-TEST_F(ServerTest, PerIpCap) {
+TEST_P(ServerTest, PerIpCap) {
   TestConfig cfg;
   cfg.server.max_connections_per_ip = 2;
   Start(cfg);
@@ -209,7 +220,7 @@ TEST_F(ServerTest, PerIpCap) {
   EXPECT_EQ(c.Reply(), "");  // closed
 }
 
-TEST_F(ServerTest, IdleAndSessionTimeouts) {
+TEST_P(ServerTest, IdleAndSessionTimeouts) {
   TestConfig cfg;
   cfg.smtp.idle_timeout = 300;
   cfg.smtp.session_timeout = 600;
@@ -237,7 +248,7 @@ TEST_F(ServerTest, IdleAndSessionTimeouts) {
             peer::CloseReason::kSessionTimeout);
 }
 
-TEST_F(ServerTest, ShutdownAnswers421) {
+TEST_P(ServerTest, ShutdownAnswers421) {
   Start();
   Client c(port_);
   EXPECT_EQ(c.Reply().substr(0, 4), "220 ");
@@ -248,7 +259,7 @@ TEST_F(ServerTest, ShutdownAnswers421) {
   EXPECT_EQ(sink_.records()[0].close_reason, peer::CloseReason::kShutdown);
 }
 
-TEST_F(ServerTest, ProxyProtocolFromTrustedNetwork) {
+TEST_P(ServerTest, ProxyProtocolFromTrustedNetwork) {
   TestConfig cfg;
   cfg.server.proxy_trusted = {"127.0.0.0/8"};
   Start(cfg);
@@ -302,7 +313,7 @@ TEST(Tls, SelfSignedSerialsDiffer) {
   EXPECT_GE(a.size(), 30u);
 }
 
-TEST_F(ServerTest, StartTlsThenMail) {
+TEST_P(ServerTest, StartTlsThenMail) {
   Start({}, /*tls=*/true);
   Client c(port_);
   EXPECT_EQ(c.Reply().substr(0, 4), "220 ");
@@ -356,7 +367,7 @@ TestConfig ShortTarpit() {
 // Delays are real timers here, so this measures them (short ones) rather
 // than asserting on a fake clock: the policy's arithmetic is tested with a
 // fake clock in tarpit_test.
-TEST_F(ServerTest, TarpitDelaysAndStutters) {
+TEST_P(ServerTest, TarpitDelaysAndStutters) {
   Start(ShortTarpit());
   auto t0 = std::chrono::steady_clock::now();
   Client c(port_);
@@ -382,7 +393,7 @@ TEST_F(ServerTest, TarpitDelaysAndStutters) {
 
 // A bot that says STARTTLS does not escape the tarpit: replies inside TLS
 // are delayed and stuttered like plain ones (one machine paces both).
-TEST_F(ServerTest, TarpitPacesInsideTls) {
+TEST_P(ServerTest, TarpitPacesInsideTls) {
   Start(ShortTarpit(), /*tls=*/true);
   Client c(port_);
   EXPECT_EQ(c.Reply().substr(0, 4), "220 ");
@@ -421,7 +432,7 @@ TEST_F(ServerTest, TarpitPacesInsideTls) {
 
 // Shutdown reaches sessions that wait on the tarpit's timer (a greeting
 // delay of a minute here): each is told 421 at once and its record is kept.
-TEST_F(ServerTest, ShutdownEndsTarpitWaitsAndKeepsRecords) {
+TEST_P(ServerTest, ShutdownEndsTarpitWaitsAndKeepsRecords) {
   auto cfg = ShortTarpit();
   cfg.tarpit.greeting = {60, 60};
   Start(cfg);
@@ -441,7 +452,7 @@ TEST_F(ServerTest, ShutdownEndsTarpitWaitsAndKeepsRecords) {
   EXPECT_EQ(b.Reply().substr(0, 9), "421 4.3.2");
 }
 
-TEST_F(ServerTest, EarlyTalkerIsRefused) {
+TEST_P(ServerTest, EarlyTalkerIsRefused) {
   Start(ShortTarpit());
   Client c(port_);
   c.Send("EHLO impatient.example\r\n");  // before the banner
@@ -453,7 +464,7 @@ TEST_F(ServerTest, EarlyTalkerIsRefused) {
   EXPECT_TRUE(sink_.records()[0].early_talker);
 }
 
-TEST_F(ServerTest, BindErrorNamesTheFix) {
+TEST_P(ServerTest, BindErrorNamesTheFix) {
   Start();
   TestConfig cfg;
   cfg.server.listen = {"127.0.0.1:" + std::to_string(port_)};
@@ -473,6 +484,12 @@ TEST_F(ServerTest, BindErrorNamesTheFix) {
   EXPECT_NE(st.message().find("cannot listen on 192.0.2.1:2525"),
             std::string::npos);
 }
+
+INSTANTIATE_TEST_SUITE_P(Executors, ServerTest,
+                         ::testing::Values("asio", "io_uring"),
+                         [](const auto& info) {
+                           return info.param == "asio" ? "Asio" : "Uring";
+                         });
 
 }  // namespace
 }  // namespace net

@@ -106,23 +106,7 @@ struct Session : Conn {
     }
     Run(result());
   }
-  // "674a1f3b9c2e-0-2a": this instance (its start time in Unix seconds,
-  // then 16 random bits, both hex), the worker and the worker's serial. The
-  // instance part sorts by start time and differs between restarts and
-  // between instances started in the same second (but for a 1 in 65536
-  // chance), so ids from several instances or runs never repeat in a log.
-  std::array<char, 40> Id() const {
-    static const uint64_t instance = [] {
-      std::random_device entropy;
-      uint64_t start = uint64_t(std::time(nullptr)) & 0xffffffff;
-      return (start << 16) | (entropy() & 0xffff);
-    }();
-    std::array<char, 40> id;
-    std::snprintf(id.data(), id.size(), "%012llx-%x-%x",
-                  static_cast<unsigned long long>(instance), w.index,
-                  unsigned(serial));
-    return id;
-  }
+  std::array<char, 40> Id() const { return SessionId(w.index, serial); }
 
   Server::Impl& s;
   Worker& w;
@@ -319,13 +303,36 @@ void Session::Finish() {
   asio::error_code ec;
   sock.close(ec);
   base::g_open_connections.fetch_sub(1, std::memory_order_relaxed);
+  s.EndSession(Id().data(), m);
+  delete this;
+}
+
+// "674a1f3b9c2e-0-2a": this instance (its start time in Unix seconds, then
+// 16 random bits, both hex), the worker and the worker's serial. The
+// instance part sorts by start time and differs between restarts and
+// between instances started in the same second (but for a 1 in 65536
+// chance), so ids from several instances or runs never repeat in a log.
+std::array<char, 40> SessionId(int worker, uint32_t serial) {
+  static const uint64_t instance = [] {
+    std::random_device entropy;
+    uint64_t start = uint64_t(std::time(nullptr)) & 0xffffffff;
+    return (start << 16) | (entropy() & 0xffff);
+  }();
+  std::array<char, 40> id;
+  std::snprintf(id.data(), id.size(), "%012llx-%x-%x",
+                static_cast<unsigned long long>(instance), worker,
+                unsigned(serial));
+  return id;
+}
+
+void Server::Impl::EndSession(const char* id, const conn::Connection& m) {
   peer::SessionSummary rec = m.Summary();
-  const Live* live = s.current.load(std::memory_order_acquire);
-  if (live->tarpit.enabled || rec.tarpitted) s.host.cache.Update(rec);
-  if (s.p.sink) s.p.sink->Record(rec);
+  const Live* live = current.load(std::memory_order_acquire);
+  if (live->tarpit.enabled || rec.tarpitted) host.cache.Update(rec);
+  if (p.sink) p.sink->Record(rec);
   if (live->log_sessions) {
     base::LogLine(base::LogLevel::kInfo, "session")
-        .Kv("session", Id().data())
+        .Kv("session", id)
         .Kv("client", rec.client.ToString())
         .Kv("port", unsigned(rec.client_port))
         .Kv("proxy", rec.via_proxy ? "yes" : "no")
@@ -343,7 +350,6 @@ void Session::Finish() {
         .Kv("slow_reads", unsigned(rec.slow_reads))
         .Kv("close", peer::CloseReasonName(rec.close_reason));
   }
-  delete this;
 }
 
 }  // namespace net

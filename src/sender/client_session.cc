@@ -64,6 +64,7 @@ void ClientSession::Begin(uint64_t session_id, uint64_t seed,
   helo_tried_ = start_after_rset_ = false;
   ext_pipelining_ = ext_chunking_ = ext_starttls_ = ext_smtputf8_ = false;
   pipelining_ = bdat_ = utf8_ = false;
+  bulk_ = quit_sent_ = false;
   sent_on_conn_ = 0;
   slot_ = 1;
   next_rcpt_ = 0;
@@ -317,6 +318,12 @@ void ClientSession::HandleReply(int code, base::SteadyTime now) {
       return;
     case Kind::kData:
       RecordReply(Phase::kData, e, now);
+      if (e.chained) {  // bulk: the content is on its way already
+        if (code == 354) return;
+        if (!m.decided) Decide(m, ClassOf(code));
+        m.live = false;
+        return FailSession(ClassOf(code), now, false);
+      }
       if (code == 354) {
         if (m.decided) {  // a lenient server: end the empty message
           Emit(".\r\n", false);
@@ -333,6 +340,7 @@ void ClientSession::HandleReply(int code, base::SteadyTime now) {
       RecordReply(Phase::kEndOfData, e, now);
       if (!m.decided) Decide(m, ok ? Outcome::kAccepted : ClassOf(code));
       m.live = false;
+      if (bulk_) return StartNext(now);  // a slot is free: the next one
       if (e.chained) return;
       if (e.kind == Kind::kBdat && !ok) return FailedTransaction(now);
       return StartNext(now);
@@ -375,6 +383,7 @@ void ClientSession::AfterGreeting(base::SteadyTime now) {
   }
   pipelining_ = setup_->pipelining && ext_pipelining_;
   bdat_ = setup_->bdat && ext_chunking_;
+  bulk_ = pipelining_ && !bdat_ && setup_->bulk;
   utf8_ = ext_smtputf8_;
   if (setup_->hold.count() > 0 && !held_) {
     hold_pending_ = true;
@@ -409,11 +418,13 @@ void ClientSession::OnTlsDone(bool ok, base::SteadyTime now) {
 
 // Claims and starts the next message on this connection, or says QUIT.
 void ClientSession::StartNext(base::SteadyTime now) {
+  if (quit_sent_) return;  // bulk: the other transaction's reply came last
   bool go = sent_on_conn_ < setup_->messages_per_connection &&
             (pending_claim_ || source_->Claim());
   if (!go) {
     Emit("QUIT\r\n", false);
     Push(Kind::kQuit, 0);
+    quit_sent_ = true;
     return;
   }
   BeginMessage(now);
@@ -432,10 +443,14 @@ void ClientSession::BeginMessage(base::SteadyTime now) {
     Emit(gen_->Envelope(utf8_, !bdat_), false);
     Push(Kind::kMail, slot_);
     for (int i = 0; i < gen_->recipients(); ++i) Push(Kind::kRcpt, slot_);
-    if (bdat_)
+    if (bdat_) {
       EmitBdat(slot_);
-    else
+    } else if (bulk_) {
+      Push(Kind::kData, slot_, /*chained=*/true);
+      SendContent(slot_, now);
+    } else {
       Push(Kind::kData, slot_);
+    }
     return;
   }
   Emit(gen_->MailLine(utf8_), false);
@@ -472,7 +487,9 @@ void ClientSession::SendContent(int slot, base::SteadyTime now) {
   // RFC 2920: the content may open a new command group, so the next
   // envelope (or QUIT) rides in the same write.
   Push(Kind::kEod, slot, pipelining_);
-  if (pipelining_) StartNext(now);
+  // Bulk: a second transaction follows at once; a third waits for the
+  // first one's reply (two slots).
+  if (pipelining_ && !(bulk_ && msgs_[slot ^ 1].live)) StartNext(now);
 }
 
 void ClientSession::EmitHeaders(size_t start) {
@@ -511,6 +528,7 @@ void ClientSession::FailedTransaction(base::SteadyTime now) {
 
 void ClientSession::Decide(Msg& m, Outcome o) {
   m.decided = true;
+  if (IsFailure(o)) source_->Unclaim();
   stats_->messages[int(o)]++;
   if (progress_) {
     progress_->Add(progress_->messages_done, 1);

@@ -27,10 +27,16 @@ struct SessionSetup {
   std::string helo_name = "localhost";
   int messages_per_connection = 1;  // >= 1
   bool pipelining = true;           // use PIPELINING when advertised
-  bool bdat = false;                // use BDAT when CHUNKING is advertised
-  double starttls_share = 0;        // share of sessions that try STARTTLS
-  double early_talk_share = 0;      // sessions sending EHLO before banner
-  double abort_share = 0;           // messages abandoned half-way in DATA
+  // With PIPELINING, write like a bulk sender: each message's content
+  // follows its DATA without waiting for the 354, and the next transaction
+  // goes out before this one's reply, two in flight, so the server and not
+  // the client's round trips sets the pace. A DATA refused after its
+  // content was sent ends the session (the server read it as commands).
+  bool bulk = false;
+  bool bdat = false;            // use BDAT when CHUNKING is advertised
+  double starttls_share = 0;    // share of sessions that try STARTTLS
+  double early_talk_share = 0;  // sessions sending EHLO before banner
+  double abort_share = 0;       // messages abandoned half-way in DATA
   base::Duration phase_timeout = std::chrono::seconds(60);
   base::Duration hold{0};  // idle this long after EHLO (held connections)
   int verbose = 0;         // 1: trace commands; 2: also message content
@@ -42,6 +48,9 @@ class MessageSource {
   virtual ~MessageSource() = default;
   // Claims one more message; false when the run is over.
   virtual bool Claim() = 0;
+  // A claimed message was not accepted: the run may try another in its
+  // place (so that a count of messages means accepted ones).
+  virtual void Unclaim() {}
 };
 
 class Tracer {
@@ -55,7 +64,7 @@ class Tracer {
 class ClientSession {
  public:
   enum class Want { kWrite, kRead, kTls, kHold, kClose };
-  static constexpr int kMaxPieces = 10;
+  static constexpr int kMaxPieces = 12;
   static constexpr size_t kMaxReplyLine = 4096;
 
   // All pointers must outlive the engine; tracer and progress may be null.
@@ -164,6 +173,7 @@ class ClientSession {
   bool ext_pipelining_ = false, ext_chunking_ = false, ext_starttls_ = false,
        ext_smtputf8_ = false;
   bool pipelining_ = false, bdat_ = false, utf8_ = false;
+  bool bulk_ = false, quit_sent_ = false;
   int sent_on_conn_ = 0;
   int slot_ = 1;       // slot of the newest message
   int next_rcpt_ = 0;  // non-pipelined: next RCPT to send

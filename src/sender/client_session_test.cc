@@ -470,5 +470,61 @@ TEST(ClientSessionTest, EngineIsReusableAcrossConnections) {
   EXPECT_EQ(h.stats_.TotalSessions(), 2u);
 }
 
+size_t Occurrences(const std::string& s, std::string_view what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos;
+       at = s.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Bulk: whole transactions back to back, content without waiting for the
+// 354; two in flight, the third after the first one's reply.
+TEST(ClientSessionTest, BulkWritesWholeTransactionsTwoInFlight) {
+  SessionSetup setup;
+  setup.messages_per_connection = 3;
+  setup.bulk = true;
+  Harness h(setup, {}, 3);
+  h.Connect();
+  h.Reply("220 sink\r\n");
+  EXPECT_EQ(h.Written(), "EHLO localhost\r\n");
+  h.Reply(kEhloPipe);
+  std::string first = h.Written();
+  EXPECT_EQ(Occurrences(first, "MAIL FROM:"), 2u);
+  EXPECT_EQ(Occurrences(first, "DATA\r\n"), 2u);
+  EXPECT_EQ(Occurrences(first, "\r\n.\r\n"), 2u);
+  EXPECT_EQ(h.Written(), "");  // the third waits for a slot
+  h.Reply("250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n");
+  std::string third = h.Written();
+  EXPECT_EQ(Occurrences(third, "MAIL FROM:"), 1u);
+  EXPECT_EQ(Occurrences(third, "\r\n.\r\n"), 1u);
+  h.Reply("250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n");
+  EXPECT_EQ(h.Written(), "QUIT\r\n");
+  h.Reply("250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n");
+  EXPECT_EQ(h.Written(), "");  // one QUIT only
+  h.Reply("221 bye\r\n");
+  EXPECT_EQ(h.session_->want(), Want::kClose);
+  h.Finish();
+  EXPECT_EQ(h.Count(Outcome::kAccepted), 3u);
+}
+
+// Bulk: a refused DATA after its content went out ends the session (the
+// server read the content as commands).
+TEST(ClientSessionTest, BulkRefusedDataEndsTheSession) {
+  SessionSetup setup;
+  setup.bulk = true;
+  Harness h(setup, {}, 1);
+  h.Connect();
+  h.Reply("220 sink\r\n");
+  h.Written();
+  h.Reply(kEhloPipe);
+  EXPECT_EQ(Occurrences(h.Written(), "\r\n.\r\n"), 1u);
+  h.Reply("250 ok\r\n250 ok\r\n554 no\r\n");
+  EXPECT_EQ(h.session_->want(), Want::kClose);
+  h.Finish();
+  EXPECT_EQ(h.Count(Outcome::kRejectedPermanent), 1u);
+}
+
 }  // namespace
 }  // namespace sender

@@ -21,9 +21,27 @@ class LoadPlan final : public MessageSource {
 
   bool Claim() override {
     if (stopped_.load(std::memory_order_relaxed)) return false;
-    int64_t n = claimed_.fetch_add(1, std::memory_order_relaxed);
-    if (total_ > 0 && n >= total_) return false;
+    if (total_ <= 0) {
+      claimed_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    // Counts only claims that succeed, so that Unclaim() reopens exactly
+    // one.
+    int64_t n = claimed_.load(std::memory_order_relaxed);
+    do {
+      if (n >= total_) return false;
+    } while (
+        !claimed_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
     return true;
+  }
+  // A failed message is tried again in its place, so that total_messages
+  // counts accepted ones; at most total_messages such retries, so that a
+  // server refusing everything still ends the run.
+  void Unclaim() override {
+    if (total_ <= 0) return;
+    if (retries_.fetch_add(1, std::memory_order_relaxed) < total_) {
+      claimed_.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
   // Ends the run: no further claims succeed (messages in flight finish).
   void Stop() { stopped_.store(true, std::memory_order_relaxed); }
@@ -41,6 +59,7 @@ class LoadPlan final : public MessageSource {
  private:
   const int64_t total_;
   std::atomic<int64_t> claimed_{0};
+  std::atomic<int64_t> retries_{0};
   std::atomic<bool> stopped_{false};
 };
 

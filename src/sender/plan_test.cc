@@ -23,6 +23,24 @@ TEST(LoadPlanTest, CountedPlanHandsOutExactlyTotal) {
   EXPECT_TRUE(plan.exhausted());
 }
 
+// -n counts accepted messages: a failed one is tried again in its place,
+// at most total times, so a server refusing everything still ends the run.
+TEST(LoadPlanTest, FailedMessagesAreRetriedAtMostTotalTimes) {
+  LoadPlan plan(2);
+  EXPECT_TRUE(plan.Claim());
+  EXPECT_TRUE(plan.Claim());
+  EXPECT_FALSE(plan.Claim());
+  plan.Unclaim();  // one failed
+  EXPECT_FALSE(plan.exhausted());
+  EXPECT_TRUE(plan.Claim());
+  EXPECT_FALSE(plan.Claim());
+  plan.Unclaim();
+  EXPECT_TRUE(plan.Claim());
+  plan.Unclaim();  // a third failure: retries are used up
+  EXPECT_FALSE(plan.Claim());
+  EXPECT_TRUE(plan.exhausted());
+}
+
 TEST(LoadPlanTest, StopEndsUnboundedPlan) {
   LoadPlan plan(0);
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(plan.Claim());

@@ -69,16 +69,18 @@ std::string RenderDetails(const Stats& s, const RunInfo& info) {
                 (unsigned long long)s.recipients_accepted,
                 (unsigned long long)s.recipients_rejected);
   if (s.tls_sessions || s.tls_unavailable || s.helo_fallbacks ||
-      s.early_talkers || s.held_sessions || s.skipped_arrivals)
+      s.early_talkers || s.held_sessions || s.queued_arrivals)
     out += Format(
         "extras: starttls %llu (unavailable %llu), helo fallbacks %llu, "
-        "early talkers %llu, held %llu, skipped arrivals %llu\n",
+        "early talkers %llu, held %llu, queued arrivals %llu (deepest "
+        "queue %llu)\n",
         (unsigned long long)s.tls_sessions,
         (unsigned long long)s.tls_unavailable,
         (unsigned long long)s.helo_fallbacks,
         (unsigned long long)s.early_talkers,
         (unsigned long long)s.held_sessions,
-        (unsigned long long)s.skipped_arrivals);
+        (unsigned long long)s.queued_arrivals,
+        (unsigned long long)s.max_queue_depth);
   out += Format(
       "throughput: %.1f messages/s, %.2f MB/s, %.1f connections/s "
       "over %.3f s\n",
@@ -143,7 +145,8 @@ std::string RenderJson(const Stats& s, const RunInfo& info) {
                  {"helo_fallbacks", s.helo_fallbacks},
                  {"early_talkers", s.early_talkers},
                  {"held_sessions", s.held_sessions},
-                 {"skipped_arrivals", s.skipped_arrivals}};
+                 {"queued_arrivals", s.queued_arrivals},
+                 {"max_queue_depth", s.max_queue_depth}};
   double accepted = double(s.messages[int(Outcome::kAccepted)]);
   j["rates"] = {{"messages_per_s", Per(accepted, t)},
                 {"mb_per_s", Per(double(s.content_bytes), t) / 1e6},

@@ -1,5 +1,7 @@
 #include "sender/stats.h"
 
+#include <algorithm>
+
 namespace sender {
 
 std::string_view PhaseName(Phase p) {
@@ -87,7 +89,8 @@ void Stats::Merge(const Stats& o) {
   helo_fallbacks += o.helo_fallbacks;
   early_talkers += o.early_talkers;
   held_sessions += o.held_sessions;
-  skipped_arrivals += o.skipped_arrivals;
+  queued_arrivals += o.queued_arrivals;
+  max_queue_depth = std::max(max_queue_depth, o.max_queue_depth);
   retrans_total += o.retrans_total;
   held_ns_total += o.held_ns_total;
 }

@@ -61,8 +61,11 @@ struct Stats {
   uint64_t tls_unavailable = 0;  // wanted, but not offered or refused
   uint64_t helo_fallbacks = 0;
   uint64_t early_talkers = 0;
-  uint64_t held_sessions = 0;     // sessions that idled for --hold
-  uint64_t skipped_arrivals = 0;  // open loop: arrivals over the cap
+  uint64_t held_sessions = 0;  // sessions that idled for --hold
+  // Open loop: arrivals that found every slot (-s) busy and waited for one,
+  // and the longest such wait queue.
+  uint64_t queued_arrivals = 0;
+  uint64_t max_queue_depth = 0;
   uint64_t retrans_total = 0;
   int64_t held_ns_total = 0;
 

@@ -2,11 +2,14 @@
 
 Loopback only; the process is stopped by its pid; every wait is bounded.
 """
+import ctypes
+import errno
 import os
 import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -14,17 +17,54 @@ import time
 BUILD = os.environ.get("SPAMSINK_BUILD_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build")
 SPAMSINK = os.path.join(BUILD, "spamsink")
+# "asio" or "io_uring": the executor every started spamsink is told to use
+# (unset: the binary's default, "auto").
+EXECUTOR = os.environ.get("SPAMSINK_EXECUTOR", "")
+
+
+def executor_args():
+    return ["--server-executor", EXECUTOR] if EXECUTOR else []
+
+
+def deny_io_uring():
+    """In a child before exec (x86_64): a seccomp filter that fails
+    io_uring_setup with EPERM, as kernel.io_uring_disabled or a container's
+    profile would. Affects only that child and its descendants."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def insn(code, k, jt=0, jf=0):
+        return struct.pack("HBBI", code, jt, jf, k)
+    ld_abs, jeq, ret = 0x20, 0x15, 0x06
+    prog = b"".join([
+        insn(ld_abs, 4),                    # A = arch
+        insn(jeq, 0xC000003E, 0, 3),        # x86_64? else allow
+        insn(ld_abs, 0),                    # A = syscall number
+        insn(jeq, 425, 0, 1),               # io_uring_setup?
+        insn(ret, 0x00050000 | errno.EPERM),  # fail it with EPERM
+        insn(ret, 0x7FFF0000),              # allow
+    ])
+    buf = ctypes.create_string_buffer(prog)
+
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    fprog = Fprog(len(prog) // 8, ctypes.addressof(buf))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # SECCOMP filter
+        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
 
 
 class Sink:
     """One spamsink process with its own database in a temporary dir."""
 
-    def __init__(self, *args, config=None):
+    def __init__(self, *args, config=None, preexec_fn=None):
         self.dir = tempfile.TemporaryDirectory(prefix="spamsink-test-")
         self.db = os.path.join(self.dir.name, "ledger.db")
         cmd = [SPAMSINK, "--listen", "127.0.0.1:0", "--hostname",
                "mx.test.example", "--db", self.db,
                "--ledger-flush-interval", "0.05", "--api-enabled", "false"]
+        if "--server-executor" not in args:
+            cmd += executor_args()
         if config is not None:
             path = os.path.join(self.dir.name, "spamsink.toml")
             with open(path, "w") as f:
@@ -34,7 +74,7 @@ class Sink:
         self.log_path = os.path.join(self.dir.name, "stderr.log")
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                     stderr=self.log)
+                                     stderr=self.log, preexec_fn=preexec_fn)
         self.port = None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.port is None:

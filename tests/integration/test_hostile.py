@@ -8,7 +8,9 @@ import struct
 import time
 import unittest
 
-from harness import Conn, Sink, SPAMSINK, transaction
+from harness import (Conn, Sink, SPAMSINK, deny_io_uring, executor_args,
+                     transaction)
+import platform
 import subprocess
 
 
@@ -183,7 +185,8 @@ class Lifecycle(unittest.TestCase):
             db = sink.db
             again = subprocess.Popen(
                 [SPAMSINK, "--listen", "127.0.0.1:0", "--db", db,
-                 "--api-enabled", "false", "--tarpit-enabled", "true"],
+                 "--api-enabled", "false", "--tarpit-enabled", "true"] +
+                executor_args(),
                 stderr=subprocess.PIPE, text=True)
             try:
                 line = ""
@@ -212,13 +215,36 @@ class Lifecycle(unittest.TestCase):
         try:
             out = subprocess.run(
                 [SPAMSINK, "--listen", "127.0.0.1:%d" % sink.port,
-                 "--ledger-enabled", "false", "--api-enabled", "false"],
+                 "--ledger-enabled", "false", "--api-enabled", "false"] +
+                executor_args(),
                 capture_output=True, text=True, timeout=10)
             self.assertEqual(out.returncode, 1)
             self.assertIn("Address already in use", out.stderr)
             self.assertIn("use another port, e.g. --listen 127.0.0.1:", out.stderr)
         finally:
             sink.close()
+
+    @unittest.skipUnless(platform.machine() == "x86_64", "seccomp filter is "
+                         "written for x86_64")
+    def test_refused_io_uring_falls_back_to_asio_and_says_why(self):
+        # A seccomp filter refuses io_uring_setup, as a container runtime
+        # or kernel.io_uring_disabled would: "auto" must serve with asio and
+        # log why; a demanded io_uring must fail at start and name the fix.
+        sink = Sink("--server-executor", "auto", preexec_fn=deny_io_uring)
+        try:
+            self.assertIn('event=executor executor=asio reason="auto: '
+                          'io_uring is unusable: io_uring_setup: Operation '
+                          'not permitted', sink.stderr())
+            transaction(sink.port)
+        finally:
+            sink.close()
+        out = subprocess.run(
+            [SPAMSINK, "--listen", "127.0.0.1:0", "--ledger-enabled",
+             "false", "--api-enabled", "false", "--server-executor",
+             "io_uring"], capture_output=True, text=True, timeout=10,
+            preexec_fn=deny_io_uring)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("io_uring is unusable here", out.stderr)
 
 
 if __name__ == "__main__":

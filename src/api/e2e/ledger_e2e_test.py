@@ -20,6 +20,9 @@ import urllib.request
 BUILD = os.environ.get("SPAMSINK_BUILD_DIR", "")
 SPAMSINK = os.path.join(BUILD, "spamsink")
 NUM_SOURCES = 200
+# SPAMSINK_EXECUTOR ("asio", "io_uring"): the executor the binary must use.
+EXECUTOR_ARGS = (["--server-executor", os.environ["SPAMSINK_EXECUTOR"]]
+                 if os.environ.get("SPAMSINK_EXECUTOR") else [])
 
 
 class Sink:
@@ -35,7 +38,7 @@ class Sink:
         self.proc = subprocess.Popen(
             [SPAMSINK, "--listen", "127.0.0.1:0", "--api-listen",
              "127.0.0.1:0", "--db", db, "--ledger-flush-interval", "0.05",
-             "--log-sessions", "false"],
+             "--log-sessions", "false"] + EXECUTOR_ARGS,
             stdout=subprocess.DEVNULL, stderr=self.log)
         self.smtp_port = self.api_port = None
         deadline = time.monotonic() + 10

@@ -1,0 +1,227 @@
+// Internal to net/: the io_uring executor's state (uring.cc: one
+// connection's operations; uring_loop.cc: the worker's ring, accepts,
+// sweeper and shutdown). See uring.cc for the design.
+#pragma once
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/server_impl.h"
+
+namespace net {
+
+constexpr unsigned kRingEntries = 1024;
+// Provided receive buffers per worker. Small reads touch only the first
+// page of a buffer, so the pool's resident size is about kBuffers pages
+// plus whatever large reads have used.
+constexpr unsigned kBuffers = 128;  // a power of two
+constexpr size_t kBufferSize = 16 * 1024;
+constexpr uint16_t kGroup = 0;
+constexpr int kAcceptsPerListener = 1;  // accepts in flight per listener
+
+enum Tag : uint64_t {
+  kIgnore = 0,  // cancel results
+  kSession = 1,
+  kAccept = 2,
+  kWake = 3,   // the eventfd: Stop()
+  kSweep = 4,  // the sweeper's timer
+  kPause = 5,  // accepting resumes
+};
+constexpr uint64_t kTagMask = 7;
+
+inline uint64_t Data(const void* p, Tag t) {
+  return uint64_t(uintptr_t(p)) | t;
+}
+
+inline __kernel_timespec Spec(base::Duration d) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  if (ns < 0) ns = 0;
+  return __kernel_timespec{ns / 1000000000, ns % 1000000000};
+}
+
+// The address and port of an accepted peer.
+base::IpAddress IpOf(const sockaddr_storage& a, uint16_t* port);
+
+struct USession;
+
+struct AcceptSlot {
+  int fd = -1;
+  bool pending = false;  // submitted, not completed
+  socklen_t len = 0;
+  sockaddr_storage addr{};
+};
+
+// Copies of replies queued with MSG_DONTWAIT sends (their bytes live in the
+// thread's reply buffer, which the next connection reuses). Such a send
+// completes while the submission is made, so a stash filled in one loop
+// turn is empty of pending sends once the next turn's completions are
+// handled; two stashes alternate.
+class Stash {
+ public:
+  std::string_view Put(std::string_view d) {
+    if (blocks_.empty() || used_ + d.size() > size_) {
+      size_ = std::max(kBlock, d.size());
+      blocks_.push_back(std::make_unique<char[]>(size_));
+      used_ = 0;
+    }
+    char* p = blocks_.back().get() + used_;
+    std::memcpy(p, d.data(), d.size());
+    used_ += d.size();
+    ++pending;
+    return {p, d.size()};
+  }
+  // Forgets the copies (keeps one block), unless a send still uses one.
+  void Reset() {
+    if (pending > 0 || blocks_.empty()) return;
+    if (blocks_.size() > 1 || size_ != kBlock) {
+      blocks_.clear();
+      return;
+    }
+    used_ = 0;
+  }
+  int pending = 0;  // sends not yet completed
+
+ private:
+  static constexpr size_t kBlock = 64 * 1024;
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  size_t used_ = 0, size_ = 0;
+};
+
+struct Uring {
+  Worker* w = nullptr;
+  Stash stash[2];
+  unsigned turn = 0;  // stash[turn & 1] takes this turn's copies
+  io_uring ring{};
+  bool ring_ok = false;
+  io_uring_buf_ring* br = nullptr;
+  char* buffers = nullptr;
+  size_t br_bytes = 0;
+  int wake_fd = -1;
+  uint64_t wake_value = 0;
+  __kernel_timespec sweep_spec{}, pause_spec{};
+  std::deque<__kernel_timespec> specs;  // timer specs until submitted
+  std::vector<std::unique_ptr<AcceptSlot>> slots;
+  int accepts_pending = 0;
+  bool pause_armed = false;
+  USession* head = nullptr;  // sentinel's links (see Link)
+  USession* tail = nullptr;
+  int64_t sessions = 0;
+
+  ~Uring() {
+    if (ring_ok) io_uring_queue_exit(&ring);
+    if (br) munmap(br, br_bytes);
+    if (buffers) munmap(buffers, size_t(kBuffers) * kBufferSize);
+    if (wake_fd >= 0) close(wake_fd);
+  }
+  io_uring_sqe* Sqe() {
+    io_uring_sqe* s = io_uring_get_sqe(&ring);
+    while (s == nullptr) {  // the queue is full: hand it over, go on
+      io_uring_submit(&ring);
+      s = io_uring_get_sqe(&ring);
+    }
+    return s;
+  }
+  char* Buffer(unsigned bid) { return buffers + size_t(bid) * kBufferSize; }
+  void Recycle(unsigned bid) {
+    io_uring_buf_ring_add(br, Buffer(bid), kBufferSize, uint16_t(bid),
+                          io_uring_buf_ring_mask(kBuffers), 0);
+    io_uring_buf_ring_advance(br, 1);
+  }
+  void Cancel(uint64_t data) {
+    io_uring_sqe* s = Sqe();
+    io_uring_prep_cancel64(s, data, 0);
+    io_uring_sqe_set_data64(s, kIgnore);
+  }
+};
+
+// One connection: its machine, and the one operation it has pending.
+struct USession {
+  enum class Op : uint8_t {
+    kNone,
+    kRecv,
+    kSend,
+    kSendNow,  // one non-blocking attempt (MSG_DONTWAIT)
+    kTimer,
+    kTlsRecv,
+    kTlsFlush
+  };
+  // What follows a TLS read or flush.
+  enum class Then : uint8_t { kHandshake, kRead, kSent };
+  struct Tls {
+    explicit Tls(SSL_CTX* ctx) : ssl(SSL_new(ctx)) {
+      BIO* r = BIO_new(BIO_s_mem());
+      BIO* w = BIO_new(BIO_s_mem());
+      rbio = r;
+      wbio = w;
+      SSL_set_bio(ssl, r, w);  // ssl owns both
+      SSL_set_accept_state(ssl);
+    }
+    ~Tls() { SSL_free(ssl); }
+    SSL* ssl;
+    BIO* rbio;
+    BIO* wbio;
+    std::string out;  // ciphertext being sent
+    size_t out_sent = 0;
+    size_t plain = 0;  // plaintext bytes of the send in progress
+    Then then = Then::kHandshake;
+  };
+
+  USession(Server::Impl& s, Worker& w, Uring& u, int fd)
+      : s(s), w(w), u(u), m(&w.env), fd(fd) {}
+
+  void Run(conn::Command c);
+  void OnCompletion(int res, unsigned flags);
+  void Abort(peer::CloseReason why) {
+    if (aborted) return;
+    aborted = true;
+    abort_reason = why;
+    if (op != Op::kNone) u.Cancel(Data(this, kSession));
+  }
+  bool InputWaiting() const {
+    int n = 0;
+    if (ioctl(fd, FIONREAD, &n) == 0 && n > 0) return true;
+    return tls && (SSL_pending(tls->ssl) > 0 || BIO_ctrl_pending(tls->rbio));
+  }
+  void SubmitRecv(Op o, size_t want);
+  void SubmitSend(Op o, std::string_view data);
+  void TlsHandshake();
+  void TlsRead();
+  void TlsSend(std::string_view data);
+  // Sends what OpenSSL has written; true if a send is now pending.
+  bool TlsFlush(Then then);
+  void TlsContinue();
+  void Finish();
+
+  USession* prev = nullptr;
+  USession* next = nullptr;
+  Server::Impl& s;
+  Worker& w;
+  Uring& u;
+  conn::Connection m;
+  std::unique_ptr<Tls> tls;
+  std::string_view sending;  // a send waiting for room
+  int fd;
+  uint32_t serial = 0;
+  uint32_t want = 0;  // the size of the read waiting for input
+  Op op = Op::kNone;
+  bool aborted = false;
+  bool peek = false;
+  bool more = false;  // the last read filled its buffer: more may be queued
+  static constexpr uint8_t kNoStash = 2;
+  uint8_t stashed = kNoStash;  // the stash holding the pending send's bytes
+  peer::CloseReason abort_reason = peer::CloseReason::kIdleTimeout;
+};
+
+}  // namespace net
