@@ -13,6 +13,8 @@ PKGS=(
   # test peers and tools
   python3 swaks libnet-ssleay-perl libio-socket-ssl-perl libio-socket-inet6-perl
   curl msmtp postfix sqlite3 openssl procps iproute2
+  # differential tests: the real daemons' certificate and the scanner
+  ssl-cert nmap
   nftables rbldnsd dnsutils gnuplot-nox
   # the VM appliance (image/): initramfs, disk image, boot test, .deb
   busybox-static cpio lz4 xz-utils binutils file e2fsprogs qemu-system-x86
