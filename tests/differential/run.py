@@ -32,6 +32,11 @@ def normalise(persona, reply):
     if persona == "postfix":
         reply = re.sub(r"queued as [0-9A-F]{10,12}\b", "queued as <QID>",
                        reply)
+    elif persona == "exim":
+        reply = re.sub(r"id=[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}\b",
+                       "id=<QID>", reply)
+        reply = re.sub(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} "
+                       r"\d\d:\d\d:\d\d [+-]\d{4}", "<DATE>", reply)
     return reply
 
 
@@ -66,6 +71,8 @@ def start(persona):
     if persona == "postfix":
         real = realmta.Postfix(
             extra_main_cf=f"smtpd_timeout = {IDLE_TIMEOUT}s\n")
+    elif persona == "exim":
+        real = realmta.Exim(timeout=IDLE_TIMEOUT)
     else:
         raise SystemExit("no real daemon for persona " + persona)
     import harness
