@@ -211,11 +211,22 @@ void SetExim(Persona* p) {
   r[int(R::kShutdown)] = "421 {host} lost input connection";
   r[int(R::kTlsNotAvailable)] = "500 unrecognized command";
   r[int(R::kBadSequenceTls)] = "503 STARTTLS not allowed in a transaction";
-  p->ehlo_keywords = {"SIZE",     "8BITMIME", "PIPELINING", "AUTH PLAIN LOGIN",
-                      "CHUNKING", "STARTTLS", "SMTPUTF8",   "HELP"};
+  // Exim 4.96 with Debian's defaults (checked against the real daemon by
+  // tests/differential: run.py exim).
+  p->ehlo_keywords = {"SIZE",        "8BITMIME",         "PIPELINING",
+                      "PIPECONNECT", "AUTH PLAIN LOGIN", "CHUNKING",
+                      "STARTTLS",    "SMTPUTF8",         "HELP"};
   p->enhanced_codes = false;
   p->queue_id = Persona::QueueId::kExim;
   SetGeneric(p);
+  r[int(R::kSyntaxData)] = "501 unexpected argument data";
+  r[int(R::kSyntaxNoArgs)] = "501 unexpected argument data";
+  r[int(R::kSyntaxBdat)] = "501 missing size for BDAT command";
+  r[int(R::kEtrn)] = "458 Administrative prohibition";
+  r[int(R::kEtrnSyntax)] = "458 Administrative prohibition";
+  r[int(R::kEtrnBadDomain)] = "458 Administrative prohibition";
+  r[int(R::kEtrnInTransaction)] =
+      "503 ETRN is not permitted inside a transaction";
 }
 
 void SetSendmail(Persona* p) {

@@ -108,6 +108,8 @@ def run(persona, flt=None, show=False, out=sys.stdout):
         sink.close()
     if show:
         for d, a, b, diffs in failed:
+            a = [normalise(persona, r) for r in a]
+            b = [normalise(persona, r) for r in b]
             print(f"--- {d.name}", file=out)
             for line in difflib.unified_diff(a, b, "real", "spamsink",
                                              lineterm="", n=1):
