@@ -33,7 +33,7 @@ struct SessionOptions {
   Persona persona;
   int max_line_length = 2048;
   int max_text_line_length = 0;
-  int max_recipients = 100;
+  int max_recipients = 1000;  // Postfix: smtpd_recipient_limit
   int64_t max_message_size = 10240000;
   int max_commands = 10000;
   int max_junk_commands = 100;

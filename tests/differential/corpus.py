@@ -136,6 +136,17 @@ def generated():
     return out
 
 
+def limits():
+    """Dialogues too long to write by hand: the recipient limit."""
+    d = Dialogue("rcpt-limit-1001")
+    d.cmd("EHLO client.example.org").cmd("MAIL FROM:<a@example.org>")
+    batch = b"".join(b"RCPT TO:<r%d@example.net>\r\n" % i
+                     for i in range(1002))
+    d.send(batch, 1002)
+    d.cmd("DATA").cmd(".")
+    return [d]
+
+
 def hand_written():
     out = []
     for path in sorted(glob.glob(os.path.join(HERE, "corpus", "*.txt"))):
@@ -145,4 +156,4 @@ def hand_written():
 
 
 def all_dialogues():
-    return generated() + hand_written()
+    return generated() + limits() + hand_written()
