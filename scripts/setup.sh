@@ -13,6 +13,8 @@ PKGS=(
   # test peers and tools
   python3 swaks libnet-ssleay-perl libio-socket-ssl-perl libio-socket-inet6-perl
   curl msmtp postfix sqlite3 openssl procps iproute2
+  # differential tests: the real daemons' certificate and the scanner
+  ssl-cert nmap
   nftables rbldnsd dnsutils gnuplot-nox
   # the VM appliance (image/): initramfs, disk image, boot test, .deb
   busybox-static cpio lz4 xz-utils binutils file e2fsprogs qemu-system-x86
@@ -52,4 +54,26 @@ if [[ ! -x $promdir/usr/bin/promtool ]]; then
     echo "setup: could not download prometheus (promtool); its test skips" >&2
   fi
   rm -rf "$tmp"
+fi
+
+# The differential tests (tests/differential) run the real Exim privately.
+# Debian's MTAs conflict with each other (postfix is installed above), so
+# Exim's daemon package is fetched and unpacked into a cache directory,
+# never installed; its libraries are ordinary dependencies. Its binary
+# looks up the Debian-exim user at start (exim4-base's postinst makes it).
+MTA_CACHE=${SPAMSINK_MTA_CACHE:-/var/cache/spamsink-mta}
+if [[ ! -x $MTA_CACHE/root/usr/sbin/exim4 ]]; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: run as root to unpack exim4 into $MTA_CACHE" >&2
+    exit 1
+  fi
+  mkdir -p "$MTA_CACHE"
+  (cd "$MTA_CACHE" && apt-get download -q exim4-daemon-light &&
+    for deb in exim4-daemon-light_*.deb; do dpkg-deb -x "$deb" root; done)
+  apt-get install -y -qq --no-install-recommends libgnutls30 libgnutls-dane0 \
+    libpcre2-8-0 libdb5.3 libidn12 libidn2-0 libnsl2 libcrypt1 >/dev/null
+fi
+if ! getent passwd Debian-exim >/dev/null; then
+  adduser --system --group --quiet --home /var/spool/exim4 \
+    --no-create-home --disabled-login --force-badname Debian-exim
 fi

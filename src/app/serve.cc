@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "api/http_server.h"
@@ -161,8 +162,19 @@ int Serve(config::Config cfg, Reloader reload) {
 
   std::shared_ptr<asio::ssl::context> tls;
   if (cfg.smtp.starttls) {
+    // The self-signed certificate is kept next to the ledger (a real
+    // server keeps its snakeoil); without a ledger it is made per start.
+    std::string keep_dir;
+    if (cfg.ledger.enabled && !cfg.ledger.db_path.empty() &&
+        cfg.ledger.db_path != ":memory:") {
+      keep_dir = std::filesystem::path(cfg.ledger.db_path)
+                     .parent_path()
+                     .lexically_normal()
+                     .string();
+      if (keep_dir.empty()) keep_dir = ".";
+    }
     auto ctx = net::MakeTlsContext(cfg.smtp.tls_cert, cfg.smtp.tls_key,
-                                   cfg.server.hostname);
+                                   cfg.server.hostname, keep_dir);
     if (!ctx.ok()) return Fail(ctx.error());
     tls = *ctx;
   }

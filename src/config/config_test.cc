@@ -12,7 +12,7 @@ TEST(Config, EmptyFileGivesDefaults) {
   auto c = ParseToml("", "t.toml");
   ASSERT_TRUE(c.ok()) << c.error();
   EXPECT_EQ(c->smtp.persona, "postfix");
-  EXPECT_EQ(c->smtp.max_line_length, 512);
+  EXPECT_EQ(c->smtp.max_line_length, 2048);
   EXPECT_EQ(c->server.listen,
             (std::vector<std::string>{"127.0.0.1:25", "[::1]:25"}));
   EXPECT_TRUE(Validate(*c).ok());

@@ -96,11 +96,13 @@ std::vector<Field> MakeFields() {
                      "id), tempfail (451) or reject (554)."),
       SPAMSINK_FIELD(smtp, max_line_length, kInt,
                      "Longest command line in octets, CRLF included "
-                     "(RFC 5321: 512). Longer: \"500 5.5.2\"."),
+                     "(RFC 5321: 512; Postfix: 2048). Longer: cut there, "
+                     "the rest skipped (postfix persona, as Postfix does), or "
+                     "answered \"500\" (the others)."),
       SPAMSINK_FIELD(smtp, max_text_line_length, kInt,
                      "Longest message text line in octets, CRLF included "
-                     "(RFC 5321: 1000); 0 = no limit. Longer: the message is "
-                     "answered \"500 5.5.2\"."),
+                     "(RFC 5321: 1000); 0 = no limit (as Postfix). Longer: "
+                     "the message is answered \"500 5.5.2\"."),
       SPAMSINK_FIELD(smtp, max_recipients, kInt,
                      "Recipients per message; more are answered "
                      "\"452 4.5.3\"."),

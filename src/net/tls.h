@@ -10,10 +10,24 @@
 
 namespace net {
 
-// cert_file and key_file are PEM files; both empty means self-signed for
-// hostname (an EC P-256 key, valid ten years, made fresh at each start).
+// cert_file and key_file are PEM files; both empty means a self-signed
+// certificate for hostname shaped like Debian's snakeoil (ssl-cert's
+// make-ssl-cert: RSA 2048, SHA-256, ten years, CN and SAN the host name,
+// a random 159-bit serial). With keep_dir set it is kept there
+// (snakeoil.pem, snakeoil.key) and reused by later starts, as a real
+// server's would be; otherwise it is made fresh at each start.
+//
+// Protocols and ciphers are those of Postfix 3.7 on Debian 12 with its
+// defaults (smtpd_tls_protocols >=TLSv1, smtpd_tls_ciphers medium, the
+// client's preference, anonymous suites offered): any TLS fingerprint of
+// the handshake then matches stock Postfix, and old clients (TLS 1.0)
+// still get in and are recorded.
 base::Result<std::shared_ptr<asio::ssl::context>> MakeTlsContext(
     const std::string& cert_file, const std::string& key_file,
-    const std::string& hostname);
+    const std::string& hostname, const std::string& keep_dir = "");
+
+// What a self-signed certificate looks like, for tests.
+base::Status MakeSnakeoil(const std::string& hostname, std::string* cert_pem,
+                          std::string* key_pem);
 
 }  // namespace net

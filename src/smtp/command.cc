@@ -5,9 +5,13 @@
 namespace smtp {
 namespace {
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + 32) : c; }
+// White space between words, as Postfix's smtpd_token() (isspace).
+bool Blank(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
 std::string_view TrimSpaces(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  while (!s.empty() && Blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && Blank(s.back())) s.remove_suffix(1);
   return s;
 }
 }  // namespace
@@ -22,7 +26,8 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 
 void SplitCommand(std::string_view line, std::string_view* verb,
                   std::string_view* arg) {
-  auto sp = line.find(' ');
+  line = TrimSpaces(line);
+  auto sp = line.find_first_of(" \t\r\v\f");
   if (sp == std::string_view::npos) {
     *verb = line;
     *arg = {};
@@ -67,6 +72,7 @@ bool ParsePathCommand(std::string_view arg, std::string_view prefix,
                                         : TrimSpaces(rest.substr(sp));
     auto eq = tok.find('=');
     Param p;
+    p.token = tok;
     p.keyword = tok.substr(0, eq);
     if (eq != std::string_view::npos) p.value = tok.substr(eq + 1);
     if (p.keyword.empty() || out->params.size() >= 16) return false;
@@ -84,6 +90,20 @@ bool ValidMailbox(std::string_view address) {
     return EqualsIgnoreCase(address, "postmaster");
   }
   return address.front() != '@' && address.back() != '@';
+}
+
+bool LenientMailbox(std::string_view address) {
+  if (address.empty()) return false;
+  bool quoted = false;
+  for (unsigned char c : address) {
+    if (c == '"') {
+      quoted = !quoted;
+    } else if (c < ' ' || c == 0x7f ||
+               (!quoted && (c == ' ' || c == '<' || c == '>'))) {
+      return false;
+    }
+  }
+  return !quoted;
 }
 
 std::string_view DomainOf(std::string_view address) {

@@ -15,6 +15,7 @@ void SplitCommand(std::string_view line, std::string_view* verb,
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 struct Param {
+  std::string_view token;    // "KEYWORD=value" as written
   std::string_view keyword;  // as written
   std::string_view value;    // empty when the parameter has no "="
 };
@@ -35,6 +36,11 @@ bool ParsePathCommand(std::string_view arg, std::string_view prefix,
 // control bytes or spaces, at most 256 octets, an '@' unless it is
 // "postmaster" (RFC 5321 4.5.1). UTF-8 is allowed (SMTPUTF8).
 bool ValidMailbox(std::string_view address);
+
+// Postfix's reading (strict_rfc821_envelopes = no): a bare local part is
+// a mailbox, spaces are allowed inside quotes, no length limit but the
+// line's; no control bytes, unquoted spaces or stray brackets.
+bool LenientMailbox(std::string_view address);
 
 // The domain of an address, after the last '@'; empty if none.
 std::string_view DomainOf(std::string_view address);

@@ -16,9 +16,11 @@ struct Options {
   // Final reply to a message: "accept" (250), "tempfail" (451), "reject"
   // (554).
   std::string final_reply = "accept";
-  int max_line_length = 512;        // command line, CRLF included
-  int max_text_line_length = 1000;  // DATA line, CRLF included; 0 = no limit
-  int max_recipients = 100;
+  // Postfix's line_length_limit: longer command lines are cut there (the
+  // postfix persona) or refused (the others).
+  int max_line_length = 2048;    // command line, CRLF included
+  int max_text_line_length = 0;  // DATA line, CRLF included; 0 = no limit
+  int max_recipients = 1000;     // Postfix: smtpd_recipient_limit
   int64_t max_message_size = 10240000;  // bytes; advertised in SIZE
   int max_commands = 10000;             // per session
   int max_junk_commands = 100;          // NOOP/VRFY/EXPN/HELP/RSET per session

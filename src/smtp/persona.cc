@@ -30,8 +30,9 @@ void SetPostfix(Persona* p) {
   r[int(R::kNoop)] = "250 2.0.0 Ok";
   r[int(R::kQuit)] = "221 2.0.0 Bye";
   r[int(R::kVrfy)] = "252 2.0.0 {arg}";
-  r[int(R::kExpn)] = "502 5.5.2 Error: command not recognized";
-  r[int(R::kHelp)] = "502 5.5.2 Error: command not recognized";
+  // Postfix's smtpd has no EXPN or HELP: both are unknown commands.
+  r[int(R::kExpn)] = "500 5.5.2 Error: command not recognized";
+  r[int(R::kHelp)] = "500 5.5.2 Error: command not recognized";
   r[int(R::kStartTls)] = "220 2.0.0 Ready to start TLS";
   r[int(R::kAuthChallengeUser)] = "334 VXNlcm5hbWU6";
   r[int(R::kAuthChallengePass)] = "334 UGFzc3dvcmQ6";
@@ -41,14 +42,16 @@ void SetPostfix(Persona* p) {
   r[int(R::kAuthNotEnabled)] = "503 5.5.1 Error: authentication not enabled";
   r[int(R::kTempfail)] = "451 4.3.0 Error: queue file write error";
   r[int(R::kRejected)] = "554 5.7.1 Error: message content rejected";
-  r[int(R::kUnknown)] = "502 5.5.2 Error: command not recognized";
+  r[int(R::kUnknown)] = "500 5.5.2 Error: command not recognized";
   r[int(R::kNotImplemented)] = "502 5.5.1 Error: command not implemented";
   r[int(R::kSyntaxHelo)] = "501 Syntax: HELO hostname";
   r[int(R::kSyntaxEhlo)] = "501 Syntax: EHLO hostname";
   r[int(R::kSyntaxMail)] = "501 5.5.4 Syntax: MAIL FROM:<address>";
   r[int(R::kSyntaxRcpt)] = "501 5.5.4 Syntax: RCPT TO:<address>";
   r[int(R::kSyntaxData)] = "501 5.5.4 Syntax: DATA";
-  r[int(R::kSyntaxBdat)] = "501 5.5.4 Syntax: BDAT count [LAST]";
+  // A malformed BDAT leaves the chunk's end unknown: Postfix hangs up (a
+  // 521 closes the session).
+  r[int(R::kSyntaxBdat)] = "521 5.5.4 Syntax: BDAT count [LAST]";
   r[int(R::kSyntaxNoArgs)] = "501 5.5.4 Syntax: {arg}";
   r[int(R::kBadSender)] = "501 5.1.7 Bad sender address syntax";
   r[int(R::kBadRecipient)] = "501 5.1.3 Bad recipient address syntax";
@@ -78,16 +81,75 @@ void SetPostfix(Persona* p) {
   // QUIT.
   r[int(R::kGreetingRefused)] = "554 5.5.1 {host} Error: protocol error";
   r[int(R::kOnlyQuit)] = "503 5.5.1 Error: protocol error";
+  r[int(R::kEmptyLine)] = "500 5.5.2 Error: bad syntax";
+  // smtpd_forbidden_commands (CONNECT GET POST, a non-letter first) and
+  // header-like verbs ("Subject:"): a client that sends those is talking
+  // to the wrong kind of server, or pipelining its message blindly.
+  r[int(R::kForbidden)] = "221 2.7.0 Error: I can break rules, too. Goodbye.";
+  // With no fast_flush_domains (relay_domains empty, Debian's default).
+  r[int(R::kEtrn)] = "459 <{arg}>: service unavailable";
+  r[int(R::kEtrnSyntax)] = "500 Syntax: ETRN domain";
+  r[int(R::kEtrnBadDomain)] = "501 Error: invalid parameter syntax";
+  r[int(R::kEtrnInTransaction)] = "503 Error: MAIL transaction in progress";
+  r[int(R::kNoValidRcpts)] = "554 5.5.1 Error: no valid recipients";
+  r[int(R::kMailAfterBdat)] = "503 5.5.1 Error: MAIL after BDAT";
+  r[int(R::kDataAfterBdat)] = "503 5.5.1 Error: DATA after BDAT";
+  r[int(R::kTlsActive)] = "554 5.5.1 Error: TLS already active";
+  r[int(R::kBadSize)] = "501 5.5.4 Bad message size syntax";
+  r[int(R::kBadRet)] = "501 5.5.4 Bad RET parameter syntax";
+  r[int(R::kBadEnvid)] = "501 5.5.4 Bad ENVID parameter syntax";
+  r[int(R::kBadNotify)] = "501 5.5.4 Error: Bad NOTIFY parameter syntax";
+  r[int(R::kBadOrcpt)] = "501 5.5.4 Error: Bad ORCPT parameter syntax";
+  r[int(R::kQueuedBdat)] = "250 2.0.0 Ok: {size} bytes queued as {id}";
   p->ehlo_keywords = {"PIPELINING",
                       "SIZE",
                       "VRFY",
+                      "ETRN",
                       "STARTTLS",
                       "AUTH PLAIN LOGIN",
                       "ENHANCEDSTATUSCODES",
                       "8BITMIME",
+                      "DSN",
                       "SMTPUTF8",
                       "CHUNKING"};
   p->queue_id = Persona::QueueId::kPostfix;
+  // Postfix 3.7 with Debian's defaults: smtpd_helo_required = no,
+  // strict_rfc821_envelopes = no, line_length_limit = 2048 (longer lines
+  // are cut, not refused), LF alone ends a line.
+  Rules& x = p->rules;
+  x.helo_required = false;
+  x.lf_ends_line = true;
+  x.truncate_long_lines = true;
+  x.lenient_addresses = true;
+  x.whole_param_in_error = true;
+  x.starttls_in_transaction = true;
+  x.state_before_data_args = true;
+  x.bdat_size_crlf = true;
+  x.eight_bit_only = true;
+  x.sticky_declared_size = true;
+}
+
+// The replies the other personas have no text of their own for: answered
+// as the nearest general reply, with the strict rules.
+void SetGeneric(Persona* p) {
+  auto& r = p->replies;
+  p->rules = Rules{};
+  r[int(R::kEmptyLine)] = r[int(R::kUnknown)];
+  r[int(R::kForbidden)] = "";
+  r[int(R::kEtrn)] = "";
+  r[int(R::kEtrnSyntax)] = r[int(R::kUnknown)];
+  r[int(R::kEtrnBadDomain)] = r[int(R::kUnknown)];
+  r[int(R::kEtrnInTransaction)] = r[int(R::kUnknown)];
+  r[int(R::kNoValidRcpts)] = r[int(R::kNeedRcpt)];
+  r[int(R::kMailAfterBdat)] = r[int(R::kNestedMail)];
+  r[int(R::kDataAfterBdat)] = r[int(R::kNeedRcpt)];
+  r[int(R::kTlsActive)] = r[int(R::kTlsNotAvailable)];
+  r[int(R::kBadSize)] = r[int(R::kSyntaxMail)];
+  r[int(R::kBadRet)] = r[int(R::kBadParameter)];
+  r[int(R::kBadEnvid)] = r[int(R::kBadParameter)];
+  r[int(R::kBadNotify)] = r[int(R::kBadParameter)];
+  r[int(R::kBadOrcpt)] = r[int(R::kBadParameter)];
+  r[int(R::kQueuedBdat)] = r[int(R::kQueued)];
 }
 
 void SetExim(Persona* p) {
@@ -149,10 +211,22 @@ void SetExim(Persona* p) {
   r[int(R::kShutdown)] = "421 {host} lost input connection";
   r[int(R::kTlsNotAvailable)] = "500 unrecognized command";
   r[int(R::kBadSequenceTls)] = "503 STARTTLS not allowed in a transaction";
-  p->ehlo_keywords = {"SIZE",     "8BITMIME", "PIPELINING", "AUTH PLAIN LOGIN",
-                      "CHUNKING", "STARTTLS", "SMTPUTF8",   "HELP"};
+  // Exim 4.96 with Debian's defaults (checked against the real daemon by
+  // tests/differential: run.py exim).
+  p->ehlo_keywords = {"SIZE",        "8BITMIME",         "PIPELINING",
+                      "PIPECONNECT", "AUTH PLAIN LOGIN", "CHUNKING",
+                      "STARTTLS",    "SMTPUTF8",         "HELP"};
   p->enhanced_codes = false;
   p->queue_id = Persona::QueueId::kExim;
+  SetGeneric(p);
+  r[int(R::kSyntaxData)] = "501 unexpected argument data";
+  r[int(R::kSyntaxNoArgs)] = "501 unexpected argument data";
+  r[int(R::kSyntaxBdat)] = "501 missing size for BDAT command";
+  r[int(R::kEtrn)] = "458 Administrative prohibition";
+  r[int(R::kEtrnSyntax)] = "458 Administrative prohibition";
+  r[int(R::kEtrnBadDomain)] = "458 Administrative prohibition";
+  r[int(R::kEtrnInTransaction)] =
+      "503 ETRN is not permitted inside a transaction";
 }
 
 void SetSendmail(Persona* p) {
@@ -226,6 +300,7 @@ void SetSendmail(Persona* p) {
   p->ehlo_keywords = {"ENHANCEDSTATUSCODES", "PIPELINING", "8BITMIME", "SIZE",
                       "AUTH LOGIN PLAIN",    "STARTTLS",   "HELP"};
   p->queue_id = Persona::QueueId::kSendmail;
+  SetGeneric(p);
 }
 
 void SetExchange(Persona* p) {
@@ -299,6 +374,7 @@ void SetExchange(Persona* p) {
       "STARTTLS", "AUTH NTLM LOGIN", "8BITMIME", "BINARYMIME",
       "CHUNKING", "SMTPUTF8"};
   p->queue_id = Persona::QueueId::kExchange;
+  SetGeneric(p);
 }
 
 }  // namespace

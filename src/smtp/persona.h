@@ -71,11 +71,51 @@ enum class Reply : int {
   kBadSequenceTls,   // STARTTLS inside a transaction
   kGreetingRefused,  // 554 greeting (early talker); then only QUIT
   kOnlyQuit,         // any command after a 554 greeting
+  kEmptyLine,        // an empty command line
+  kForbidden,        // a header or HTTP verb as a command; then close
+                     // (empty: answered as kUnknown)
+  kEtrn,             // ETRN accepted; {arg} = the domain (empty: no ETRN)
+  kEtrnSyntax,       // ETRN without a domain
+  kEtrnBadDomain,    // ETRN with an invalid domain
+  kEtrnInTransaction,
+  kNoValidRcpts,   // DATA/BDAT after MAIL with no recipients
+  kMailAfterBdat,  // MAIL while BDAT chunks are still coming
+  kDataAfterBdat,  // DATA after a BDAT chunk
+  kTlsActive,      // STARTTLS inside TLS
+  kBadSize,        // SIZE= not a number
+  kBadRet,         // RET= other than FULL or HDRS, or repeated
+  kBadEnvid,       // ENVID= repeated or not xtext
+  kBadNotify,      // NOTIFY= malformed
+  kBadOrcpt,       // ORCPT= malformed
+  kQueuedBdat,     // 250 after BDAT LAST, {size} = message octets
   kCount
+};
+
+// Where the real servers differ in what they accept, not only in what they
+// say. The defaults are the strict RFC 5321 reading; Postfix's smtpd (with
+// Debian's defaults) is lenient where noted.
+struct Rules {
+  bool helo_required = true;          // MAIL before HELO/EHLO refused
+  bool lf_ends_line = false;          // a bare LF ends a command line
+  bool truncate_long_lines = false;   // over the limit: the first bytes are
+                                      // the command, the rest is skipped
+  bool lenient_addresses = false;     // bare local parts, quoted spaces,
+                                      // no length limit below the line's
+  bool whole_param_in_error = false;  // "Unsupported option: X=1", not "X"
+  bool starttls_in_transaction = false;
+  bool state_before_data_args = false;  // DATA: recipients checked first
+  bool bdat_size_crlf = false;          // BDAT LAST reports the size after
+                                        // bare LF -> CR LF and a final CR LF
+  bool eight_bit_only = false;          // BODY=BINARYMIME unsupported
+  // A MAIL refused for its SIZE= leaves the size declared: a later MAIL
+  // without SIZE= is refused too, until RSET, HELO/EHLO or a message end
+  // (Postfix keeps msg_size until its mail_reset()).
+  bool sticky_declared_size = false;
 };
 
 struct Persona {
   std::string name;
+  Rules rules;
   std::array<std::string, int(Reply::kCount)> replies;
   // EHLO keywords after the first line; "SIZE" is followed by the limit.
   std::vector<std::string> ehlo_keywords;

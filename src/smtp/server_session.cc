@@ -18,6 +18,22 @@ void AppendSanitized(std::string* out, std::string_view s) {
   for (unsigned char c : s) out->push_back(c < ' ' || c == 0x7f ? '?' : c);
 }
 
+// Postfix's smtpd_forbidden_commands (CONNECT GET POST, and anything not
+// starting with a letter) and is_header(): a verb like "Subject:".
+bool IsForbiddenVerb(std::string_view verb) {
+  unsigned char c = verb[0];
+  if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) return true;
+  if (EqualsIgnoreCase(verb, "CONNECT") || EqualsIgnoreCase(verb, "GET") ||
+      EqualsIgnoreCase(verb, "POST")) {
+    return true;
+  }
+  if (verb.size() < 2 || verb.back() != ':') return false;
+  for (unsigned char h : verb.substr(0, verb.size() - 1)) {
+    if (h <= ' ' || h >= 0x7f || h == ':') return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 // One row per verb (OpenSMTPD's smtp_check_* / smtp_proceed_*): whether it
@@ -37,7 +53,7 @@ struct ServerSession::Command {
 
 using S = ServerSession;
 const S::Command S::kCommands[] = {
-    {"EHLO", false, false, "", &S::CheckHelo, &S::Ehlo},
+    {"EHLO", false, false, "", &S::CheckEhlo, &S::Ehlo},
     {"HELO", false, false, "", &S::CheckHelo, &S::Helo},
     {"MAIL", false, false, "", &S::CheckMail, &S::Mail},
     {"RCPT", false, false, "", &S::CheckRcpt, &S::Rcpt},
@@ -47,9 +63,11 @@ const S::Command S::kCommands[] = {
     {"RSET", true, false, "RSET", &S::CheckNoArgs, &S::Rset},
     {"NOOP", true, false, "", &S::CheckNothing, &S::Noop},
     {"QUIT", false, false, "", &S::CheckNothing, &S::Quit},
-    {"VRFY", true, false, "VRFY address", &S::CheckVrfy, &S::Vrfy},
+    {"VRFY", true, false, "VRFY address [SMTPUTF8]", &S::CheckVrfy, &S::Vrfy},
     {"EXPN", true, false, "", &S::CheckExpn, &S::Expn},
     {"HELP", true, false, "", &S::CheckHelp, &S::Help},
+    // Only where the persona has an ETRN text; otherwise unknown.
+    {"ETRN", true, false, "", &S::CheckEtrn, &S::Etrn},
     {"STARTTLS", false, false, "STARTTLS", &S::CheckStartTls, &S::StartTls},
     {"AUTH", false, true, "", &S::CheckAuth, &S::Auth},
 };
@@ -224,6 +242,7 @@ void ServerSession::Trim() {
 
 void ServerSession::TlsStarted() {
   tls_active_ = true;
+  bdat_open_ = false;
   ResetTransaction();
   EnterState(State::kFresh);
   ehlo_ = false;
@@ -248,6 +267,10 @@ Action ServerSession::Error(Reply r, std::string_view arg) {
   const std::string& t = opts_->persona.replies[int(r)];
   if (t.starts_with("501")) ++events_->syntax_errors;
   if (t.starts_with("503")) ++events_->bad_sequence;
+  if (t.starts_with("521")) {  // the server hangs up (Postfix's BDAT)
+    close_reason_ = CloseReason::kTooManyErrors;
+    return Action::kClose;
+  }
   if (++errors_ >= uint32_t(opts_->max_errors)) {
     ++events_->limit_errors;
     ++events_->limits_hit;
@@ -265,26 +288,49 @@ void ServerSession::ReadBody(std::string_view rest, size_t* pos) {
   }
   if (state_ == State::kBdatChunk) {
     uint64_t take = std::min<uint64_t>(chunk_.remaining, rest.size());
+    for (size_t i = 0; i < take; ++i) {
+      if (rest[i] == '\n' && txn_.bdat_last_byte != '\r') ++txn_.bdat_bare_lf;
+      txn_.bdat_last_byte = rest[i];
+    }
     *pos += take;
     chunk_.remaining -= take;
     return;
   }
   // kDiscard: skip to the end of the overlong line (CR LF, possibly split).
   size_t i = 0;
-  if (discard_cr_ && rest[0] == '\n') {
+  if ((discard_cr_ || opts_->persona.rules.lf_ends_line) && rest[0] == '\n') {
     i = 1;
   } else {
-    size_t crlf = rest.find("\r\n");
+    size_t crlf =
+        opts_->persona.rules.lf_ends_line ? rest.find('\n') : rest.find("\r\n");
     if (crlf == std::string_view::npos) {
       discard_cr_ = rest.back() == '\r';
       *pos += rest.size();
       return;
     }
-    i = crlf + 2;
+    i = crlf + (opts_->persona.rules.lf_ends_line ? 1 : 2);
   }
   *pos += i;
   discard_cr_ = false;
   EnterState(discard_resume_);
+}
+
+// Finds the end of a command line in rest: CR LF, or with
+// Rules::lf_ends_line a LF alone. Returns npos if none; *eol_size is the
+// terminator's length and *cr whether a CR precedes the LF.
+static size_t FindEol(std::string_view rest, bool lf, size_t* eol_size) {
+  if (!lf) {
+    *eol_size = 2;
+    return rest.find("\r\n");
+  }
+  size_t nl = rest.find('\n');
+  if (nl == std::string_view::npos) return nl;
+  if (nl > 0 && rest[nl - 1] == '\r') {
+    *eol_size = 2;
+    return nl - 1;
+  }
+  *eol_size = 1;
+  return nl;
 }
 
 Step ServerSession::Feed(std::string_view in, double wall) {
@@ -306,7 +352,13 @@ Step ServerSession::Feed(std::string_view in, double wall) {
         state_ == State::kDiscard) {
       ReadBody(rest, &pos);
       Action a = Action::kContinue;
-      if (state_ == State::kData && scanner_.done()) {
+      if (truncated_pending_ && state_ != State::kDiscard) {
+        truncated_pending_ = false;
+        ++lines_here;
+        a = state_ == State::kAuth ? AuthResponse(carry_)
+                                   : Dispatch(carry_, wall);
+        carry_.clear();
+      } else if (state_ == State::kData && scanner_.done()) {
         a = FinishMessage(wall);
       } else if (state_ == State::kBdatChunk && chunk_.remaining == 0) {
         a = FinishChunk(wall);
@@ -318,16 +370,21 @@ Step ServerSession::Feed(std::string_view in, double wall) {
     // Command mode: find one CR LF-terminated line.
     std::string_view line;
     size_t limit = size_t(opts_->max_line_length);
+    const Rules& rules = opts_->persona.rules;
+    size_t eol_size = 2;
     if (!carry_.empty() && carry_.back() == '\r' && rest[0] == '\n') {
       carry_.pop_back();
       line = carry_;
       pos += 1;
+    } else if (rules.lf_ends_line && !carry_.empty() && rest[0] == '\n') {
+      line = carry_;
+      pos += 1;
     } else {
-      size_t crlf = rest.find("\r\n");
+      size_t crlf = FindEol(rest, rules.lf_ends_line, &eol_size);
       if (crlf == std::string_view::npos) {
         if (carry_.size() + rest.size() >= limit) {
-          // Over the limit with no end in sight: answer now, skip the rest.
-          carry_.clear();
+          // Over the limit with no end in sight: answer now (or, cutting
+          // long lines, once the end is skipped), skip the rest.
           ++events_->long_lines;
           ++events_->limits_hit;
           ++facts_.limits_hit;
@@ -335,6 +392,15 @@ Step ServerSession::Feed(std::string_view in, double wall) {
           discard_resume_ = state_ == State::kAuth ? State::kGreeted : state_;
           auth_steps_ = 0;
           pos = in.size();
+          if (rules.truncate_long_lines) {
+            size_t keep =
+                limit - 2 > carry_.size() ? limit - 2 - carry_.size() : 0;
+            carry_.append(rest.substr(0, keep));
+            truncated_pending_ = true;
+            EnterState(State::kDiscard);
+            continue;
+          }
+          carry_.clear();
           Action a = Error(Reply::kLineTooLong);
           EnterState(State::kDiscard);
           if (a != Action::kContinue) return finish(pos, a);
@@ -350,12 +416,17 @@ Step ServerSession::Feed(std::string_view in, double wall) {
         carry_.append(rest.substr(0, crlf));
         line = carry_;
       }
-      pos += crlf + 2;
+      pos += crlf + eol_size;
     }
     ++lines_here;
     if (lines_here > 1 && !ehlo_) facts_.pipelined_without_ehlo = true;
     Action a;
-    if (line.size() + 2 > limit) {
+    if (line.size() + 2 > limit && rules.truncate_long_lines) {
+      ++events_->long_lines;
+      ++events_->limits_hit;
+      ++facts_.limits_hit;
+      a = Dispatch(line.substr(0, limit - 2), wall);
+    } else if (line.size() + 2 > limit) {
       ++events_->long_lines;
       ++events_->limits_hit;
       ++facts_.limits_hit;
@@ -389,8 +460,17 @@ Action ServerSession::Dispatch(std::string_view line, double wall) {
     if (EqualsIgnoreCase(verb, "QUIT")) return Quit(arg, wall);
     return Error(Reply::kOnlyQuit);
   }
+  const std::string* reply_text = opts_->persona.replies.data();
+  if (verb.empty()) {
+    ++events_->unknown_commands;
+    ++facts_.unknown_commands;
+    return Error(Reply::kEmptyLine);
+  }
   for (const auto& cmd : kCommands) {
     if (!EqualsIgnoreCase(verb, cmd.verb)) continue;
+    if (cmd.check == &S::CheckEtrn && reply_text[int(Reply::kEtrn)].empty()) {
+      break;  // no ETRN in this persona: an unknown verb
+    }
     if (cmd.junk && ++junk_ > uint32_t(opts_->max_junk_commands)) {
       ++events_->limit_commands;
       ++events_->limits_hit;
@@ -409,6 +489,9 @@ Action ServerSession::Dispatch(std::string_view line, double wall) {
   }
   ++events_->unknown_commands;
   ++facts_.unknown_commands;
+  if (!reply_text[int(Reply::kForbidden)].empty() && IsForbiddenVerb(verb)) {
+    return Close(Reply::kForbidden, CloseReason::kTooManyErrors);
+  }
   return Error(Reply::kUnknown, verb);
 }
 

@@ -31,9 +31,9 @@ enum class FinalReply { kAccept, kTempfail, kReject };
 // Everything a session needs to know, shared read-only by all sessions.
 struct SessionOptions {
   Persona persona;
-  int max_line_length = 512;
-  int max_text_line_length = 1000;
-  int max_recipients = 100;
+  int max_line_length = 2048;
+  int max_text_line_length = 0;
+  int max_recipients = 1000;  // Postfix: smtpd_recipient_limit
   int64_t max_message_size = 10240000;
   int max_commands = 10000;
   int max_junk_commands = 100;
@@ -173,6 +173,8 @@ class ServerSession {
     uint32_t rcpts = 0;
     uint64_t bdat_total = 0;           // BDAT bytes so far
     Reply bdat_error = Reply::kCount;  // kCount: chunks accepted so far
+    uint64_t bdat_bare_lf = 0;         // LFs without a CR before them
+    char bdat_last_byte = 0;           // the last chunk byte read
   };
   // The BDAT chunk being read (read whatever the verdict, RFC 3030 4.2).
   struct Chunk {
@@ -194,11 +196,15 @@ class ServerSession {
   void AppendEhlo();
   Action FinishMessage(double wall);
   Action FinishChunk(double wall);
-  Action AnswerMessage(double wall);
+  // bdat_size: the message's size as stored, after BDAT LAST.
+  static constexpr uint64_t kNotBdat = ~uint64_t{0};
+  Action AnswerMessage(double wall, uint64_t bdat_size = kNotBdat);
   void ReadBody(std::string_view rest, size_t* pos);
 
   // Checks: Reply::kCount when the verb may proceed now, else the error.
   Reply CheckHelo(std::string_view arg) const;
+  Reply CheckEhlo(std::string_view arg) const;
+  Reply CheckEtrn(std::string_view arg) const;
   Reply CheckMail(std::string_view arg) const;
   Reply CheckRcpt(std::string_view arg) const;
   Reply CheckData(std::string_view arg) const;
@@ -222,6 +228,7 @@ class ServerSession {
   Action Vrfy(std::string_view arg, double wall);
   Action Expn(std::string_view arg, double wall);
   Action Help(std::string_view arg, double wall);
+  Action Etrn(std::string_view arg, double wall);
   Action StartTls(std::string_view arg, double wall);
   Action Auth(std::string_view arg, double wall);
   Action AuthResponse(std::string_view line);
@@ -244,7 +251,13 @@ class ServerSession {
   bool ehlo_ = false;                     // PIPELINING etc. offered
   bool tls_active_ = false;
   bool discard_cr_ = false;  // kDiscard: last byte seen was CR
-  uint8_t auth_steps_ = 0;   // AUTH responses still expected
+  // Rules::truncate_long_lines: carry_ holds the first bytes of an
+  // overlong line, dispatched when its end has been skipped.
+  bool truncated_pending_ = false;
+  // BDAT chunks until LAST (even refused ones): MAIL and DATA wait.
+  bool bdat_open_ = false;
+  uint64_t declared_size_ = 0;  // Rules::sticky_declared_size
+  uint8_t auth_steps_ = 0;      // AUTH responses still expected
   uint32_t errors_ = 0;
   uint32_t junk_ = 0;
 };

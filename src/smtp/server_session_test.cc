@@ -125,14 +125,29 @@ TEST_F(SessionTest, BinaryGarbageIsAnsweredAndTheSessionStaysSane) {
   }
 }
 
-TEST_F(SessionTest, GarbageLinesHitTheErrorLimit) {
+// Postfix (smtpd_forbidden_commands): a line that does not start with a
+// letter, like a TLS ClientHello sent in the clear, ends the session.
+TEST_F(SessionTest, GarbageLineIsForbiddenByPostfix) {
   Start();
   std::string in;
   for (int i = 0; i < 30; ++i)
     in += std::string("\x16\x03\x01\x02\x00", 5) + "\r\n";
   auto step = Send(in);
   EXPECT_EQ(step.action, Action::kClose);
-  EXPECT_EQ(Count("421 4.7.0"), 1);
+  EXPECT_EQ(out_, "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n");
+  EXPECT_EQ(rec().unknown_commands, 1u);
+}
+
+TEST_F(SessionTest, GarbageLinesHitTheErrorLimit) {
+  Options cfg;
+  cfg.persona = "exim";
+  Start(cfg);
+  std::string in;
+  for (int i = 0; i < 30; ++i)
+    in += std::string("\x16\x03\x01\x02\x00", 5) + "\r\n";
+  auto step = Send(in);
+  EXPECT_EQ(step.action, Action::kClose);
+  EXPECT_EQ(Count("421 "), 1);  // Exim's says "too many syntax"
   EXPECT_EQ(rec().unknown_commands, 20u);
 }
 
@@ -141,10 +156,11 @@ TEST_F(SessionTest, MegabyteLineThenNormalMail) {
   std::string line(1 << 20, 'A');
   auto step = Send(line);
   EXPECT_EQ(step.consumed, line.size());
-  EXPECT_EQ(Count("500 5.5.2"), 1);
-  Send(line);  // still the same overlong line: no further reply
+  EXPECT_EQ(out_, "");  // Postfix cuts the line: answered at its end
+  Send(line);           // still the same overlong line: no further reply
   EXPECT_EQ(out_, "");
   Send("\r\nEHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n");
+  EXPECT_EQ(Count("500 5.5.2 Error: command not recognized"), 1);
   EXPECT_EQ(Count("354 "), 1);
   Send("hi\r\n.\r\n");
   EXPECT_EQ(Count("250 2.0.0 Ok: queued"), 1);
@@ -158,8 +174,8 @@ TEST_F(SessionTest, StartTlsStopsConsumingAtTheCommand) {
   EXPECT_EQ(step.consumed, in.find("MAIL"));
   s_->TlsStarted();
   EXPECT_TRUE(s_->tls_active());
-  Send("MAIL FROM:<a@b.c>\r\n");
-  EXPECT_EQ(Count("503 "), 1);  // EHLO again first
+  Send("RCPT TO:<a@b.c>\r\n");
+  EXPECT_EQ(Count("503 "), 1);  // the injected MAIL was never read
 }
 
 TEST_F(SessionTest, AbortAnswers421AndCloses) {
@@ -188,6 +204,11 @@ TEST(Personas, AllBuildAndKeepTheirShape) {
     ASSERT_TRUE(p.ok()) << name;
     for (int i = 0; i < int(Reply::kCount); ++i) {
       const auto& t = p->replies[i];
+      // Optional replies: empty where the server has no such behaviour.
+      if (t.empty() &&
+          (Reply(i) == Reply::kForbidden || Reply(i) == Reply::kEtrn)) {
+        continue;
+      }
       ASSERT_GE(t.size(), 4u) << name << " reply " << i;
       EXPECT_TRUE(t[0] >= '2' && t[0] <= '5') << name << " reply " << i;
       EXPECT_EQ(t.find("{host}"), std::string::npos);

@@ -12,6 +12,36 @@ void AppendLower(std::string* out, std::string_view s) {
   for (char c : s) out->push_back(c >= 'A' && c <= 'Z' ? char(c + 32) : c);
 }
 
+// "FROM:" or "TO:" followed by something: a path, if a malformed one.
+bool HasPath(std::string_view arg, std::string_view prefix) {
+  if (arg.size() <= prefix.size() ||
+      !EqualsIgnoreCase(arg.substr(0, prefix.size()), prefix)) {
+    return false;
+  }
+  return arg.find_first_not_of(" \t", prefix.size()) != std::string::npos;
+}
+
+bool MailboxOk(const Rules& rules, std::string_view address) {
+  return rules.lenient_addresses ? LenientMailbox(address)
+                                 : ValidMailbox(address);
+}
+
+// NOTIFY=NEVER, or a list of SUCCESS, FAILURE, DELAY (RFC 3461 4.1).
+bool ValidNotify(std::string_view v) {
+  if (EqualsIgnoreCase(v, "NEVER")) return true;
+  if (v.empty()) return false;
+  while (true) {
+    size_t comma = v.find(',');
+    std::string_view w = v.substr(0, comma);
+    if (!EqualsIgnoreCase(w, "SUCCESS") && !EqualsIgnoreCase(w, "FAILURE") &&
+        !EqualsIgnoreCase(w, "DELAY")) {
+      return false;
+    }
+    if (comma == std::string_view::npos) return true;
+    v.remove_prefix(comma + 1);
+  }
+}
+
 bool RefusedByPersona(const SessionOptions& o, Reply r) {
   const std::string& t = o.persona.replies[int(r)];
   return !t.empty() && t[0] == '5';
@@ -25,9 +55,16 @@ Reply ServerSession::CheckHelo(std::string_view arg) const {
   return arg.empty() ? Reply::kSyntaxHelo : Reply::kCount;
 }
 
+Reply ServerSession::CheckEhlo(std::string_view arg) const {
+  return arg.empty() ? Reply::kSyntaxEhlo : Reply::kCount;
+}
+
 Reply ServerSession::CheckMail(std::string_view) const {
-  if (state_ == State::kFresh) return Reply::kNeedHelo;
+  if (state_ == State::kFresh && opts_->persona.rules.helo_required) {
+    return Reply::kNeedHelo;
+  }
   if (state_ == State::kMail) return Reply::kNestedMail;
+  if (bdat_open_) return Reply::kMailAfterBdat;
   return Reply::kCount;
 }
 
@@ -36,6 +73,14 @@ Reply ServerSession::CheckRcpt(std::string_view) const {
 }
 
 Reply ServerSession::CheckData(std::string_view arg) const {
+  if (opts_->persona.rules.state_before_data_args) {
+    // Postfix's order: recipients, then the syntax, then BDAT.
+    if (state_ != State::kMail) return Reply::kNeedRcpt;
+    if (txn_.rcpts == 0) return Reply::kNoValidRcpts;
+    if (!arg.empty()) return Reply::kSyntaxData;
+    if (bdat_open_ || txn_.bdat_total > 0) return Reply::kDataAfterBdat;
+    return Reply::kCount;
+  }
   if (!arg.empty()) return Reply::kSyntaxData;
   if (state_ != State::kMail || txn_.rcpts == 0 || txn_.bdat_total > 0) {
     return state_ == State::kFresh  ? Reply::kNeedHelo
@@ -50,7 +95,37 @@ Reply ServerSession::CheckNoArgs(std::string_view arg) const {
 }
 
 Reply ServerSession::CheckVrfy(std::string_view arg) const {
-  return arg.empty() ? Reply::kSyntaxNoArgs : Reply::kCount;
+  if (arg.empty()) return Reply::kSyntaxNoArgs;
+  if (opts_->persona.rules.lenient_addresses) {
+    // One address, optionally followed by SMTPUTF8 (Postfix).
+    std::string_view addr, rest;
+    SplitCommand(arg, &addr, &rest);
+    if (!rest.empty() && !EqualsIgnoreCase(rest, "SMTPUTF8")) {
+      return Reply::kBadRecipient;
+    }
+    if (addr.front() == '<' && (addr.back() != '>' || addr.size() < 2)) {
+      return Reply::kBadRecipient;
+    }
+  }
+  return Reply::kCount;
+}
+
+Reply ServerSession::CheckEtrn(std::string_view arg) const {
+  if (state_ == State::kFresh && opts_->persona.rules.helo_required) {
+    return Reply::kNeedHelo;
+  }
+  if (state_ == State::kMail) return Reply::kEtrnInTransaction;
+  std::string_view domain, rest;
+  SplitCommand(arg, &domain, &rest);
+  if (domain.empty() || !rest.empty()) return Reply::kEtrnSyntax;
+  if (domain[0] == '@' || domain[0] == '#') domain.remove_prefix(1);
+  if (domain.empty() || domain.size() > 255) return Reply::kEtrnBadDomain;
+  for (unsigned char c : domain) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+    if (!ok) return Reply::kEtrnBadDomain;
+  }
+  return Reply::kCount;
 }
 
 Reply ServerSession::CheckExpn(std::string_view) const {
@@ -62,9 +137,12 @@ Reply ServerSession::CheckHelp(std::string_view) const {
 }
 
 Reply ServerSession::CheckStartTls(std::string_view arg) const {
-  if (!opts_->starttls || tls_active_) return Reply::kTlsNotAvailable;
+  if (!opts_->starttls && !tls_active_) return Reply::kTlsNotAvailable;
   if (!arg.empty()) return Reply::kSyntaxNoArgs;
-  if (state_ == State::kMail) return Reply::kBadSequenceTls;
+  if (tls_active_) return Reply::kTlsActive;
+  if (state_ == State::kMail && !opts_->persona.rules.starttls_in_transaction) {
+    return Reply::kBadSequenceTls;
+  }
   return Reply::kCount;
 }
 
@@ -72,6 +150,8 @@ Reply ServerSession::CheckStartTls(std::string_view arg) const {
 
 Action ServerSession::Helo(std::string_view arg, double) {
   ResetTransaction();
+  bdat_open_ = false;
+  declared_size_ = 0;
   helo_.assign(arg.substr(0, peer::kMaxNameLength));
   peer::AddName(&facts_.helo_names, helo_);
   ehlo_ = false;
@@ -82,6 +162,8 @@ Action ServerSession::Helo(std::string_view arg, double) {
 
 Action ServerSession::Ehlo(std::string_view arg, double) {
   ResetTransaction();
+  bdat_open_ = false;
+  declared_size_ = 0;
   helo_.assign(arg.substr(0, peer::kMaxNameLength));
   peer::AddName(&facts_.helo_names, helo_);
   ehlo_ = true;
@@ -112,15 +194,26 @@ void ServerSession::AppendEhlo() {
 }
 
 Action ServerSession::Mail(std::string_view arg, double) {
+  const Rules& rules = opts_->persona.rules;
   PathCommand pc;
-  if (!ParsePathCommand(arg, "FROM:", &pc)) return Error(Reply::kSyntaxMail);
-  if (!pc.address.empty() && !ValidMailbox(pc.address)) {
+  if (!ParsePathCommand(arg, "FROM:", &pc)) {
+    // Postfix: a path it cannot parse is a bad address, not bad syntax.
+    if (rules.lenient_addresses && HasPath(arg, "FROM:")) {
+      return Error(Reply::kBadSender, {});
+    }
+    return Error(Reply::kSyntaxMail);
+  }
+  if (!pc.address.empty() && !MailboxOk(rules, pc.address)) {
     return Error(Reply::kBadSender, pc.address);
   }
+  bool ret = false, envid = false, size_given = false;
   for (const auto& p : pc.params) {
+    std::string_view shown = rules.whole_param_in_error ? p.token : p.keyword;
     if (EqualsIgnoreCase(p.keyword, "SIZE")) {
       uint64_t size;
-      if (!ParseCount(p.value, &size)) return Error(Reply::kSyntaxMail);
+      if (!ParseCount(p.value, &size)) return Error(Reply::kBadSize);
+      size_given = true;
+      if (rules.sticky_declared_size) declared_size_ = size;
       if (size > uint64_t(opts_->max_message_size)) {
         ++events_->too_big;
         ++events_->limits_hit;
@@ -130,16 +223,30 @@ Action ServerSession::Mail(std::string_view arg, double) {
     } else if (EqualsIgnoreCase(p.keyword, "BODY")) {
       if (!EqualsIgnoreCase(p.value, "7BIT") &&
           !EqualsIgnoreCase(p.value, "8BITMIME") &&
-          !EqualsIgnoreCase(p.value, "BINARYMIME")) {
-        return Error(Reply::kBadParameter, p.keyword);
+          (rules.eight_bit_only || !EqualsIgnoreCase(p.value, "BINARYMIME"))) {
+        return Error(Reply::kBadParameter, shown);
       }
+    } else if (EqualsIgnoreCase(p.keyword, "RET")) {
+      // DSN (RFC 3461 4.3): accepted and ignored, as a discarding server.
+      if (ret || (!EqualsIgnoreCase(p.value, "FULL") &&
+                  !EqualsIgnoreCase(p.value, "HDRS"))) {
+        return Error(Reply::kBadRet);
+      }
+      ret = true;
+    } else if (EqualsIgnoreCase(p.keyword, "ENVID")) {
+      if (envid || p.value.empty()) return Error(Reply::kBadEnvid);
+      envid = true;
     } else if (!EqualsIgnoreCase(p.keyword, "SMTPUTF8") &&
                !EqualsIgnoreCase(p.keyword, "AUTH") &&
-               !EqualsIgnoreCase(p.keyword, "RET") &&
-               !EqualsIgnoreCase(p.keyword, "ENVID") &&
                !EqualsIgnoreCase(p.keyword, "REQUIRETLS")) {
-      return Error(Reply::kBadParameter, p.keyword);
+      return Error(Reply::kBadParameter, shown);
     }
+  }
+  if (!size_given && declared_size_ > uint64_t(opts_->max_message_size)) {
+    ++events_->too_big;
+    ++events_->limits_hit;
+    ++facts_.limits_hit;
+    return Error(Reply::kSizeDeclined);
   }
   std::string domain;
   AppendLower(&domain, DomainOf(pc.address));
@@ -153,12 +260,27 @@ Action ServerSession::Mail(std::string_view arg, double) {
 
 Action ServerSession::Rcpt(std::string_view arg, double) {
   PathCommand pc;
-  if (!ParsePathCommand(arg, "TO:", &pc)) return Error(Reply::kSyntaxRcpt);
-  if (!ValidMailbox(pc.address)) return Error(Reply::kBadRecipient, pc.address);
+  const Rules& rules = opts_->persona.rules;
+  if (!ParsePathCommand(arg, "TO:", &pc)) {
+    if (rules.lenient_addresses && HasPath(arg, "TO:")) {
+      return Error(Reply::kBadRecipient, {});
+    }
+    return Error(Reply::kSyntaxRcpt);
+  }
+  if (!MailboxOk(rules, pc.address))
+    return Error(Reply::kBadRecipient, pc.address);
   for (const auto& p : pc.params) {
-    if (!EqualsIgnoreCase(p.keyword, "NOTIFY") &&
-        !EqualsIgnoreCase(p.keyword, "ORCPT")) {
-      return Error(Reply::kBadParameter, p.keyword);
+    if (EqualsIgnoreCase(p.keyword, "NOTIFY")) {
+      if (!ValidNotify(p.value)) return Error(Reply::kBadNotify);
+    } else if (EqualsIgnoreCase(p.keyword, "ORCPT")) {
+      size_t semi = p.value.find(';');
+      if (semi == 0 || semi == std::string_view::npos ||
+          semi + 1 == p.value.size()) {
+        return Error(Reply::kBadOrcpt);
+      }
+    } else {
+      return Error(Reply::kBadParameter,
+                   rules.whole_param_in_error ? p.token : p.keyword);
     }
   }
   if (txn_.rcpts >= uint32_t(opts_->max_recipients)) {
@@ -182,6 +304,8 @@ Action ServerSession::Rcpt(std::string_view arg, double) {
 
 Action ServerSession::Rset(std::string_view, double) {
   ResetTransaction();
+  bdat_open_ = false;
+  declared_size_ = 0;
   Append(Reply::kRset);
   return Action::kContinue;
 }
@@ -208,6 +332,12 @@ Action ServerSession::Expn(std::string_view arg, double) {
 Action ServerSession::Help(std::string_view arg, double) {
   Append(Reply::kHelp, arg);
   return Action::kContinue;
+}
+
+Action ServerSession::Etrn(std::string_view arg, double) {
+  std::string_view domain = arg;
+  if (domain[0] == '@' || domain[0] == '#') domain.remove_prefix(1);
+  return Error(Reply::kEtrn, domain);
 }
 
 Action ServerSession::StartTls(std::string_view, double) {

@@ -50,7 +50,12 @@ Action ServerSession::Bdat(std::string_view arg, double wall) {
   // The chunk is read whatever the verdict (RFC 3030 4.2): decide the reply
   // now, send it after the bytes.
   chunk_ = Chunk{size, size, !last.empty(), Reply::kCount, state_};
-  if (state_ == State::kFresh) {
+  const Rules& rules = opts_->persona.rules;
+  if (!rules.helo_required && state_ != State::kMail) {
+    chunk_.error = Reply::kNeedRcpt;  // Postfix: whatever is missing
+  } else if (!rules.helo_required && txn_.rcpts == 0) {
+    chunk_.error = Reply::kNoValidRcpts;
+  } else if (state_ == State::kFresh) {
     chunk_.error = Reply::kNeedHelo;
   } else if (state_ != State::kMail) {
     chunk_.error = Reply::kNeedMail;
@@ -61,6 +66,8 @@ Action ServerSession::Bdat(std::string_view arg, double wall) {
   } else if (txn_.bdat_total + size > uint64_t(opts_->max_message_size)) {
     chunk_.error = txn_.bdat_error = Reply::kTooBig;
   }
+  // Until LAST, MAIL and DATA are refused even after a refused chunk.
+  bdat_open_ = !chunk_.last;
   EnterState(State::kBdatChunk);
   txn_.bdat_total += size;
   if (size == 0) return FinishChunk(wall);
@@ -78,6 +85,8 @@ Action ServerSession::FinishChunk(double wall) {
       ++facts_.limits_hit;
       ResetTransaction();
     }
+    // The last chunk ends the transaction, refused or not.
+    if (chunk_.last) ResetTransaction();
     return Error(error);
   }
   if (!chunk_.last) {
@@ -86,12 +95,18 @@ Action ServerSession::FinishChunk(double wall) {
   }
   facts_.bytes += txn_.bdat_total;
   events_->bytes += txn_.bdat_total;
+  uint64_t size = txn_.bdat_total;
+  if (opts_->persona.rules.bdat_size_crlf) {
+    // What Postfix stores: bare LF made CR LF, a missing final CR LF added.
+    size += txn_.bdat_bare_lf + (txn_.bdat_last_byte == '\n' ? 0 : 2);
+  }
   ResetTransaction();
-  return AnswerMessage(wall);
+  return AnswerMessage(wall, size);
 }
 
 // A whole message arrived within the limits: count it, answer per policy.
-Action ServerSession::AnswerMessage(double wall) {
+Action ServerSession::AnswerMessage(double wall, uint64_t bdat_size) {
+  declared_size_ = 0;
   ++facts_.messages;
   ++events_->messages;
   switch (final_reply_) {
@@ -99,7 +114,11 @@ Action ServerSession::AnswerMessage(double wall) {
       ++events_->accepted;
       std::string id;
       ids_.Append(opts_->persona.queue_id, wall, &id);
-      Append(Reply::kQueued, id, uint64_t(wall * 1000) % 100000000000ull);
+      if (bdat_size != kNotBdat) {
+        Append(Reply::kQueuedBdat, id, bdat_size);
+      } else {
+        Append(Reply::kQueued, id, uint64_t(wall * 1000) % 100000000000ull);
+      }
       break;
     }
     case FinalReply::kTempfail:

@@ -66,7 +66,7 @@ class Clients(unittest.TestCase):
             code, _ = s.rcpt("b@test.example")
             self.assertEqual(code, 503)
             code, _ = s.docmd("XYZZY")
-            self.assertEqual(code, 502)
+            self.assertEqual(code, 500)
             code, _ = s.docmd("AUTH", "PLAIN AGFiYwBkZWY=")
             self.assertEqual(code, 503)
 

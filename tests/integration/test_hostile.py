@@ -38,19 +38,23 @@ class Hostile(unittest.TestCase):
         c = Conn(self.sink.port)
         self.greet(c)
         c.send(b"A" * (1 << 20))
-        self.assertEqual(c.reply(), "500 5.5.2 Error: line too long")
+        # As Postfix: the line is cut at 2048 octets and answered at its end.
         c.send(b"\r\nNOOP\r\n")
+        self.assertEqual(c.reply(), "500 5.5.2 Error: command not recognized")
         self.assertEqual(c.reply(), "250 2.0.0 Ok")
         c.close()
 
     def test_nul_and_binary_bytes(self):
         c = Conn(self.sink.port)
         self.greet(c)
-        blob = bytes(range(256)) * 64 + b"\x00\x00\r\n"
-        c.send(blob)
-        self.assertTrue(c.reply().startswith("5"))
         c.send(b"EHLO \x00\xff\r\n")
         self.assertTrue(c.reply().startswith("250"))
+        # Binary junk ends the session, as Postfix's forbidden commands do
+        # (its first line does not start with a letter).
+        blob = bytes(range(256)) * 64 + b"\x00\x00\r\n"
+        c.send(blob)
+        self.assertEqual(c.reply(),
+                         "221 2.7.0 Error: I can break rules, too. Goodbye.")
         c.close()
 
     def test_ten_thousand_recipients(self):
@@ -67,10 +71,11 @@ class Hostile(unittest.TestCase):
                 codes.append(c.reply()[:3])
         except EOFError:
             pass
-        # 100 accepted, the rest 452 (RFC 5321 4.5.3.1.10), until the
-        # command limit (10,000 per session) answers 421 and closes.
-        self.assertEqual(codes.count("250"), 100)
-        self.assertEqual(codes.count("452"), len(codes) - 101)
+        # 1000 accepted (Postfix's smtpd_recipient_limit), the rest 452
+        # (RFC 5321 4.5.3.1.10), until the command limit (10,000 per
+        # session) answers 421 and closes.
+        self.assertEqual(codes.count("250"), 1000)
+        self.assertEqual(codes.count("452"), len(codes) - 1001)
         self.assertEqual(codes[-1], "421")
         c.close()
 
@@ -133,7 +138,8 @@ class Hostile(unittest.TestCase):
         c = Conn(self.sink.port)
         self.greet(c)
         c.send("GET / HTTP/1.1\r\nHost: mx\r\nUser-Agent: x\r\nAccept: */*\r\n\r\n")
-        self.assertTrue(c.reply().startswith("502"))
+        self.assertEqual(c.reply(),
+                         "221 2.7.0 Error: I can break rules, too. Goodbye.")
         c.close()
 
     def test_tls_client_hello_on_plain_port(self):
@@ -143,17 +149,16 @@ class Hostile(unittest.TestCase):
             b"\x00\x00\x02\x13\x01\x01\x00\x00\xfd" + b"\x00" * 253
         c.send(hello)
         c.send(b"\r\n")
-        self.assertTrue(c.reply().startswith("5"))
+        self.assertTrue(c.reply().startswith("221 2.7.0"))
         c.close()
 
     def test_overlong_ehlo_and_mail_from(self):
         c = Conn(self.sink.port)
         self.greet(c)
-        c.send("EHLO " + "h" * 600 + "\r\n")
-        self.assertEqual(c.reply(), "500 5.5.2 Error: line too long")
-        c.send("EHLO " + "h" * 300 + "\r\n")
+        # Postfix takes command lines up to 2048 octets, cuts longer ones.
+        c.send("EHLO " + "h" * 3000 + "\r\n")
         self.assertTrue(c.reply().startswith("250"))
-        c.send("MAIL FROM:<" + "a" * 300 + "@test.example>\r\n")
+        c.send("MAIL FROM:<" + "a" * 3000 + "@test.example>\r\n")
         self.assertTrue(c.reply().startswith("501 5.1.7"))
         c.close()
 

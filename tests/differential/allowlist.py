@@ -1,0 +1,31 @@
+"""Differences between a real daemon and its persona that are accepted,
+each with its reason. An entry matches a reply pair when its three regular
+expressions match the dialogue name, the real reply and spamsink's reply.
+Keep this list short: every entry is a way to tell spamsink apart.
+"""
+
+ALLOWLIST = {
+    "postfix": [
+        {
+            "dialogue": r"rcpt-literal$",
+            "real": r"^550 5\.1\.1 <r@\[127\.0\.0\.1\]>: Recipient address "
+                    r"rejected: User unknown in local recipient table$",
+            "sink": r"^250 2\.1\.5 Ok$",
+            "reason": "Postfix treats a literal of its own address as a "
+                      "local destination and looks the user up in its local "
+                      "recipient table; spamsink has no local users and "
+                      "accepts every recipient. A client must know the "
+                      "server's own address to ask.",
+        },
+        {
+            "dialogue": r"^message-bare-lf$",
+            "real": r".",
+            "sink": r".",
+            "reason": "Postfix 3.7 (smtpd_forbid_bare_newline = no) ends a "
+                      "message at LF . LF; spamsink deliberately ends it "
+                      "only at CR LF . CR LF and records bare LF as SMTP "
+                      "smuggling evidence (docs/DESIGN: smuggling), so the "
+                      "replies after such a message differ.",
+        },
+    ],
+}

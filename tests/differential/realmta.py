@@ -1,0 +1,284 @@
+"""Private instances of the real mail servers, for the differential tests.
+
+Each instance lives in its own temporary directory (configuration, queue,
+data), listens on a loopback port only, relays for any domain and discards
+every message. It is started by the test and stopped by its pid; nothing
+of the machine's own mail set-up is read or changed.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+HOSTNAME = "mx.test.example"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5) as s:
+                s.settimeout(5)
+                return s.recv(512).startswith(b"220")
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def snakeoil(directory, hostname=HOSTNAME):
+    """Makes a certificate exactly as Debian's make-ssl-cert does for the
+    snakeoil pair (ssl-cert's template, RSA 2048, 3650 days, SHA-256), in
+    directory; returns (cert, key)."""
+    with open("/usr/share/ssl-cert/ssleay.cnf") as f:
+        cnf = f.read()
+    cnf = cnf.replace("@HostName@", hostname).replace(
+        "@SubjectAltName@", "DNS:" + hostname)
+    path = os.path.join(directory, "ssleay.cnf")
+    with open(path, "w") as f:
+        f.write(cnf)
+    cert = os.path.join(directory, "ssl-cert-snakeoil.pem")
+    key = os.path.join(directory, "ssl-cert-snakeoil.key")
+    subprocess.run(["openssl", "req", "-config", path, "-new", "-x509",
+                    "-days", "3650", "-nodes", "-sha256", "-out", cert,
+                    "-keyout", key], check=True, capture_output=True,
+                   timeout=60)
+    return cert, key
+
+
+# The main.cf a fresh Debian 12 "Internet Site" install writes (postinst:
+# main.cf.debian + main.cf.tls + the relay restrictions), then the
+# differences this test needs: a private instance on a loopback port that
+# relays for every domain and discards.
+DEBIAN_MAIN_CF = """\
+smtpd_banner = $myhostname ESMTP $mail_name (Debian/GNU)
+biff = no
+append_dot_mydomain = no
+readme_directory = no
+compatibility_level = 3.6
+smtpd_tls_cert_file={cert}
+smtpd_tls_key_file={key}
+smtpd_tls_security_level=may
+smtp_tls_CApath=/etc/ssl/certs
+smtp_tls_security_level=may
+smtp_tls_session_cache_database = btree:${{data_directory}}/smtp_scache
+smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination
+myhostname = {host}
+alias_maps =
+alias_database =
+myorigin = $myhostname
+mydestination =
+relayhost =
+mynetworks = 127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128
+mailbox_size_limit = 0
+recipient_delimiter = +
+inet_protocols = ipv4
+# --- private instance ---
+inet_interfaces = 127.0.0.1
+config_directory = {dir}/etc
+queue_directory = {dir}/spool
+data_directory = {dir}/lib
+relay_domains = static:ALL
+# Stock Debian has relay_domains empty, so no fast-flush domains (ETRN).
+fast_flush_domains =
+default_transport = discard
+relay_transport = discard
+local_transport = discard
+maillog_file = {dir}/maillog
+maillog_file_prefixes = {dir}
+smtpd_client_connection_rate_limit = 0
+smtpd_client_connection_count_limit = 0
+"""
+
+# Debian's master.cf services, without chroot (the chroot needs copies of
+# /etc files inside the queue directory) and with smtpd on the test port.
+MASTER_CF = """\
+127.0.0.1:{port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+class Postfix:
+    """A private Postfix (Debian's package) on 127.0.0.1:port."""
+
+    def __init__(self, extra_main_cf=""):
+        self.tmp = tempfile.TemporaryDirectory(prefix="spamsink-postfix-")
+        d = self.tmp.name
+        os.chmod(d, 0o755)
+        self.port = free_port()
+        etc = os.path.join(d, "etc")
+        os.makedirs(etc)
+        self.cert, self.key = snakeoil(etc)
+        with open(os.path.join(etc, "main.cf"), "w") as f:
+            f.write(DEBIAN_MAIN_CF.format(dir=d, host=HOSTNAME, cert=self.cert,
+                                          key=self.key) + extra_main_cf)
+        with open(os.path.join(etc, "master.cf"), "w") as f:
+            f.write(MASTER_CF.format(port=self.port))
+        for sub in ("spool", "lib"):
+            os.makedirs(os.path.join(d, sub))
+        shutil.chown(os.path.join(d, "lib"), "postfix", "postfix")
+        with open(os.path.join(d, "maillog"), "w"):
+            pass
+        shutil.chown(os.path.join(d, "maillog"), "postfix", "postfix")
+        env = dict(os.environ, MAIL_CONFIG=etc)
+        # Creates the queue's subdirectories with their owners and modes.
+        chk = subprocess.run(["postfix", "-c", etc, "check"], env=env,
+                             capture_output=True, text=True, timeout=60)
+        if chk.returncode != 0:
+            raise RuntimeError("postfix check failed: " + chk.stdout +
+                               chk.stderr + self.logs())
+        self.log = open(os.path.join(d, "master.log"), "w+")
+        self.proc = subprocess.Popen(
+            ["/usr/lib/postfix/sbin/master", "-c", etc, "-d"], env=env,
+            stdout=self.log, stderr=subprocess.STDOUT)
+        if not wait_port(self.port, self.proc):
+            out = self.logs()
+            self.stop()
+            raise RuntimeError("postfix did not start: " + out)
+
+    def logs(self):
+        text = ""
+        for name in ("master.log", "maillog"):
+            p = os.path.join(self.tmp.name, name)
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    text += f.read()
+        return text
+
+    def stop(self):
+        """Stops the master we started, by its pid (it stops its children)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def close(self):
+        self.stop()
+        self.log.close()
+        self.tmp.cleanup()
+
+
+# Exim 4.96 from Debian's exim4-daemon-light, unpacked by scripts/setup.sh
+# (it conflicts with the installed postfix) into this cache directory.
+EXIM_ROOT = os.environ.get("SPAMSINK_MTA_CACHE",
+                           "/var/cache/spamsink-mta") + "/root"
+EXIM = EXIM_ROOT + "/usr/sbin/exim4"
+
+# Exim's built-in defaults (which Debian's split configuration keeps for
+# the SMTP dialogue) with: any recipient accepted, everything routed to
+# :blackhole:, Debian's 50 MB size limit lowered to spamsink's default so
+# SIZE compares, the snakeoil certificate, no DNS or ident lookups.
+EXIM_CONF = """\
+primary_hostname = {host}
+daemon_smtp_ports = {port}
+local_interfaces = 127.0.0.1
+spool_directory = {dir}/spool
+log_file_path = {dir}/log/%slog
+pid_file_path = {dir}/exim.pid
+exim_user = Debian-exim
+exim_group = Debian-exim
+message_size_limit = 10240000
+host_lookup =
+rfc1413_hosts =
+tls_advertise_hosts = *
+tls_certificate = {cert}
+tls_privatekey = {key}
+acl_smtp_rcpt = accept_all
+smtp_receive_timeout = {timeout}s
+
+begin acl
+accept_all:
+  accept
+
+begin routers
+blackhole:
+  driver = redirect
+  data = :blackhole:
+"""
+
+
+class Exim:
+    """A private Exim (Debian's exim4-daemon-light) on 127.0.0.1:port."""
+
+    available = os.path.exists(EXIM)
+
+    def __init__(self, timeout=300):
+        self.tmp = tempfile.TemporaryDirectory(prefix="spamsink-exim-")
+        d = self.tmp.name
+        os.chmod(d, 0o755)
+        self.port = free_port()
+        for sub in ("spool", "log"):
+            os.makedirs(os.path.join(d, sub))
+            shutil.chown(os.path.join(d, sub), "Debian-exim", "Debian-exim")
+        self.cert, self.key = snakeoil(d)
+        shutil.chown(self.key, "Debian-exim", "Debian-exim")
+        conf = os.path.join(d, "exim.conf")
+        with open(conf, "w") as f:
+            f.write(EXIM_CONF.format(dir=d, host=HOSTNAME, port=self.port,
+                                     cert=self.cert, key=self.key,
+                                     timeout=timeout))
+        self.log = open(os.path.join(d, "daemon.log"), "w+")
+        # -bdf: daemon in the foreground; -q none: no queue runner.
+        self.proc = subprocess.Popen([EXIM, "-C", conf, "-bdf", "-oX",
+                                      str(self.port)], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        if not wait_port(self.port, self.proc):
+            out = self.logs()
+            self.close()
+            raise RuntimeError("exim did not start: " + out)
+
+    def logs(self):
+        text = ""
+        for root, _, files in os.walk(self.tmp.name):
+            for name in files:
+                if name.endswith("log"):
+                    with open(os.path.join(root, name), errors="replace") as f:
+                        text += f.read()
+        return text
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def close(self):
+        self.stop()
+        self.log.close()
+        self.tmp.cleanup()

@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""Replays the differential corpus against a real daemon and spamsink.
+
+  run.py postfix [--filter SUBSTR] [--show]
+
+Prints the counts (dialogues, replies compared, equal, allowlisted,
+different) and, with --show, every difference. Exit status 1 if any
+difference is not allowlisted.
+"""
+import argparse
+import difflib
+import os
+import re
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "integration"))
+
+import corpus  # noqa: E402
+import dialogue  # noqa: E402
+import realmta  # noqa: E402
+from allowlist import ALLOWLIST  # noqa: E402
+
+IDLE_TIMEOUT = 10  # seconds, both servers (the corpus waits 12 once)
+
+
+def normalise(persona, reply):
+    """Only what legitimately differs between two instances: queue ids."""
+    if persona == "postfix":
+        reply = re.sub(r"queued as [0-9A-F]{10,12}\b", "queued as <QID>",
+                       reply)
+    elif persona == "exim":
+        reply = re.sub(r"id=[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}\b",
+                       "id=<QID>", reply)
+        reply = re.sub(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} "
+                       r"\d\d:\d\d:\d\d [+-]\d{4}", "<DATE>", reply)
+    return reply
+
+
+def allowlisted(persona, name, real, sink):
+    for entry in ALLOWLIST.get(persona, []):
+        if re.search(entry["dialogue"], name) and re.search(
+                entry["real"], real) and re.search(entry["sink"], sink):
+            return entry
+    return None
+
+
+def compare(persona, dlg, real, sink):
+    """Returns (compared, equal, allowlisted, [differences])."""
+    real = [normalise(persona, r) for r in real]
+    sink = [normalise(persona, r) for r in sink]
+    n = max(len(real), len(sink))
+    eq = allowed = 0
+    diffs = []
+    for i in range(n):
+        a = real[i] if i < len(real) else "<missing>"
+        b = sink[i] if i < len(sink) else "<missing>"
+        if a == b:
+            eq += 1
+        elif allowlisted(persona, dlg.name, a, b):
+            allowed += 1
+        else:
+            diffs.append((i, a, b))
+    return n, eq, allowed, diffs
+
+
+def start(persona):
+    if persona == "postfix":
+        real = realmta.Postfix(
+            extra_main_cf=f"smtpd_timeout = {IDLE_TIMEOUT}s\n")
+    elif persona == "exim":
+        real = realmta.Exim(timeout=IDLE_TIMEOUT)
+    else:
+        raise SystemExit("no real daemon for persona " + persona)
+    import harness
+    sink = harness.Sink("--persona", persona, "--tarpit-enabled", "false",
+                        "--hostname", realmta.HOSTNAME,
+                        "--smtp-idle-timeout", str(IDLE_TIMEOUT))
+    return real, sink
+
+
+def run(persona, flt=None, show=False, out=sys.stdout):
+    dialogues = [d for d in corpus.all_dialogues()
+                 if not flt or flt in d.name]
+    real, sink = start(persona)
+    totals = dict(dialogues=len(dialogues), replies=0, equal=0,
+                  allowlisted=0, different=0)
+    failed = []
+    try:
+        def one(d):
+            return d, dialogue.play(real.port, d), dialogue.play(sink.port, d)
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(one, dialogues))
+        for d, a, b in results:
+            n, eq, allowed, diffs = compare(persona, d, a, b)
+            totals["replies"] += n
+            totals["equal"] += eq
+            totals["allowlisted"] += allowed
+            totals["different"] += len(diffs)
+            if diffs:
+                failed.append((d, a, b, diffs))
+    finally:
+        real.close()
+        sink.close()
+    if show:
+        for d, a, b, diffs in failed:
+            a = [normalise(persona, r) for r in a]
+            b = [normalise(persona, r) for r in b]
+            print(f"--- {d.name}", file=out)
+            for line in difflib.unified_diff(a, b, "real", "spamsink",
+                                             lineterm="", n=1):
+                print("  " + line.replace("\n", "\n  | "), file=out)
+    print(f"{persona}: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
+          file=out)
+    return totals, failed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("persona")
+    ap.add_argument("--filter")
+    ap.add_argument("--show", action="store_true")
+    a = ap.parse_args()
+    t0 = time.monotonic()
+    totals, failed = run(a.persona, a.filter, a.show)
+    print(f"({time.monotonic() - t0:.1f} s)")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
