@@ -20,8 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, "src")
 DOC = os.path.join(ROOT, "docs", "ARCHITECTURE.md")
 
-LAYERS = ["app", "config", "net", "api", "sender", "conn", "ledger", "smtp",
-          "tarpit", "peer", "base"]
+LAYERS = ["app", "config", "net", "api", "dnsbl", "sender", "conn", "ledger",
+          "smtp", "tarpit", "peer", "base"]
 # Library headers and the only modules that may include them.
 OWNERS = {
     "asio": {"net"},

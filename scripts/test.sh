@@ -31,7 +31,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 step "fuzz every parser (libFuzzer, bounded: FUZZ_SECONDS each)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPAMSINK_FUZZ=ON >/dev/null
-fuzzers=(session_fuzz bdat_fuzz command_fuzz proxy_fuzz config_fuzz api_fuzz)
+fuzzers=(session_fuzz bdat_fuzz command_fuzz proxy_fuzz config_fuzz api_fuzz dns_fuzz)
 cmake --build build-fuzz -j"$jobs" --target "${fuzzers[@]}"
 for f in "${fuzzers[@]}"; do
   name=${f%_fuzz}

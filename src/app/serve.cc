@@ -13,22 +13,31 @@
 #include "api/http_server.h"
 #include "app/commands.h"
 #include "base/log.h"
+#include "dnsbl/listing.h"
+#include "dnsbl/responder.h"
 #include "ledger/export.h"
 #include "ledger/ledger.h"
+#include "net/dns_server.h"
 #include "net/server.h"
 #include "net/tls.h"
 
 namespace app {
 namespace {
 
-// Feeds ended sessions to the ledger.
+// Feeds ended sessions to the ledger and the DNSBL's index (either may be
+// null), so the DNSBL lists a sender as soon as its session ends.
 class LedgerSink final : public net::SessionSink {
  public:
-  explicit LedgerSink(ledger::Ledger* ledger) : ledger_(ledger) {}
-  void Record(const peer::SessionSummary& r) override { ledger_->Record(r); }
+  LedgerSink(ledger::Ledger* ledger, dnsbl::Index* index)
+      : ledger_(ledger), index_(index) {}
+  void Record(const peer::SessionSummary& r) override {
+    if (ledger_) ledger_->Record(r);
+    if (index_) index_->Update(r);
+  }
 
  private:
   ledger::Ledger* ledger_;
+  dnsbl::Index* index_;
 };
 
 int Fail(const std::string& message) {
@@ -96,6 +105,28 @@ void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
   }
   base::LogLine(base::LogLevel::kInfo, "reputation_loaded")
       .Kv("sources", seeded);
+}
+
+// The DNSBL starts from what the ledger knows of the sources seen within
+// its window, most recent first, up to max_entries of them.
+void SeedDnsbl(ledger::Ledger* ledger, dnsbl::Index* index,
+               const dnsbl::Options& o) {
+  constexpr uint64_t kPage = 10000;
+  ledger::SourceQuery q;
+  q.sort = ledger::SortKey::kLastSeen;
+  q.limit = kPage;
+  if (o.window_seconds > 0) {
+    q.since = base::SystemClock::Get().WallSeconds() - o.window_seconds;
+  }
+  uint64_t seeded = 0;
+  while (seeded < uint64_t(o.max_entries)) {
+    auto page = ledger->Sources(q);
+    if (!page.ok() || page->records.empty()) break;
+    for (const auto& r : page->records) index->Seed(r);
+    seeded += page->records.size();
+    q.offset += kPage;
+  }
+  base::LogLine(base::LogLevel::kInfo, "dnsbl_loaded").Kv("sources", seeded);
 }
 
 // SIGHUP: reads the configuration again and applies what can change live.
@@ -201,6 +232,18 @@ int Serve(config::Config cfg, Reloader reload) {
   params.tls = tls;
   auto server = std::make_unique<net::Server>(std::move(params));
   if (auto s = server->Bind(); !s.ok()) return Fail(s.message());
+  // The DNSBL binds before privileges go (port 53).
+  std::unique_ptr<dnsbl::Index> dnsbl_index;
+  std::unique_ptr<dnsbl::Responder> dnsbl_responder;
+  std::unique_ptr<net::DnsServer> dns;
+  if (cfg.dnsbl.enabled) {
+    dnsbl_index = std::make_unique<dnsbl::Index>(cfg.dnsbl.max_entries);
+    auto r = dnsbl::Responder::Create(cfg.dnsbl, dnsbl_index.get());
+    if (!r.ok()) return Fail(r.error());
+    dnsbl_responder = std::move(r).value();
+    dns = std::make_unique<net::DnsServer>(cfg.dnsbl, dnsbl_responder.get());
+    if (auto s = dns->Start(); !s.ok()) return Fail(s.message());
+  }
   // The packet-drop rule (tarpit.drop_percent), applied for our lifetime,
   // before privileges go (nft needs CAP_NET_ADMIN). After --user, removing
   // it at exit fails unless the process kept that capability; the warning
@@ -238,9 +281,14 @@ int Serve(config::Config cfg, Reloader reload) {
       return Fail("ledger.db_path: " + opened.error() + hint);
     }
     ledger = std::move(opened).value();
-    sink = std::make_unique<LedgerSink>(ledger.get());
+  }
+  if (ledger || dnsbl_index) {
+    sink = std::make_unique<LedgerSink>(ledger.get(), dnsbl_index.get());
   }
   server->SetSink(sink.get());
+  if (ledger && dnsbl_index) {
+    SeedDnsbl(ledger.get(), dnsbl_index.get(), cfg.dnsbl);
+  }
   if (ledger && cfg.tarpit.enabled) SeedReputation(ledger.get(), server.get());
 
   // HTTP API (JSON, /metrics, /healthz) on its own port; refuses a
@@ -256,6 +304,11 @@ int Serve(config::Config cfg, Reloader reload) {
 
   for (const auto& addr : server->LocalAddresses()) {
     base::LogLine(base::LogLevel::kInfo, "listening").Kv("address", addr);
+  }
+  if (dns) {
+    base::LogLine(base::LogLevel::kInfo, "dnsbl_listening")
+        .Kv("address", dns->LocalAddress())
+        .Kv("zone", cfg.dnsbl.zone);
   }
   base::LogLine(base::LogLevel::kInfo, "started")
       .Kv("version", SPAMSINK_VERSION)
@@ -290,6 +343,7 @@ int Serve(config::Config cfg, Reloader reload) {
     // The name was good enough for the add script, so this cannot fail.
     RunNft(FirewallScript(cfg, FirewallAction::kDelete).value(), "remove");
   }
+  if (dns) dns->Stop();
   if (http) http->Stop();  // before the ledger it reads goes away
   if (ledger) {
     if (auto s = ledger->Close(); !s.ok()) {

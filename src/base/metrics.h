@@ -62,7 +62,25 @@ namespace base {
   X(kTarpitStuttered, "tarpit_replies_stuttered_total",                        \
     "replies sent a few bytes at a time")                                      \
   X(kTarpitSlowReads, "tarpit_slow_reads_total",                               \
-    "DATA reads throttled by the slow reader")
+    "DATA reads throttled by the slow reader")                                 \
+  X(kDnsblQueries, "dnsbl_queries_total", "DNSBL queries received")            \
+  X(kDnsblTcpQueries, "dnsbl_tcp_queries_total", "DNSBL queries over TCP")     \
+  X(kDnsblListed, "dnsbl_listed_total", "DNSBL answers: listed")               \
+  X(kDnsblNxDomain, "dnsbl_nxdomain_total", "DNSBL answers: NXDOMAIN")         \
+  X(kDnsblRefused, "dnsbl_refused_total",                                      \
+    "DNSBL answers: REFUSED (outside the zone)")                               \
+  X(kDnsblFormErr, "dnsbl_formerr_total",                                      \
+    "DNSBL answers: FORMERR, NOTIMP or BADVERS")                               \
+  X(kDnsblDropped, "dnsbl_dropped_total",                                      \
+    "DNSBL packets not answered (too short, or a response)")                   \
+  X(kDnsblRateLimited, "dnsbl_rate_limited_total",                             \
+    "DNSBL UDP answers withheld by response-rate limiting")                    \
+  X(kDnsblSlipped, "dnsbl_slipped_total",                                      \
+    "rate-limited DNSBL answers sent empty with TC set instead")               \
+  X(kDnsblTruncated, "dnsbl_truncated_total",                                  \
+    "DNSBL UDP answers too large, sent with TC set")                           \
+  X(kDnsblTcpRefused, "dnsbl_tcp_refused_total",                               \
+    "DNSBL TCP connections closed at once: max_tcp_clients reached")
 
 enum class Counter : int {
 #define SPAMSINK_COUNTER_ENUM(e, name, help) e,

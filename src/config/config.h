@@ -12,6 +12,7 @@
 #include "api/options.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "dnsbl/options.h"
 #include "ledger/options.h"
 #include "net/options.h"
 #include "smtp/options.h"
@@ -36,6 +37,7 @@ struct Config {
   api::Options api;        // [api]: api/options.h
   base::LogOptions log;    // [log]: base/log.h
   tarpit::Options tarpit;  // [tarpit]: tarpit/options.h
+  dnsbl::Options dnsbl;    // [dnsbl]: dnsbl/options.h
 };
 
 // Parses TOML text. Unknown keys, wrong types and bad values are errors

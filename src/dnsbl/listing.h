@@ -1,0 +1,79 @@
+// What the DNSBL knows of each source and the listing policy over it.
+//
+// Index: per-IP facts in memory, seeded from the ledger at start and
+// updated as each session ends (the same moment the ledger records it), so
+// a sender seen a second ago is listed without waiting for a ledger commit.
+// Bounded: each shard holds at most max_entries / kShards addresses; a full
+// shard drops its oldest-seen half. Thread-safe (sharded mutexes).
+//
+// Decide: the pure policy, an entry and the time in, the reason codes and
+// the TXT text out.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/ip.h"
+#include "dnsbl/options.h"
+#include "ledger/source.h"
+#include "peer/summary.h"
+
+namespace dnsbl {
+
+// Reason codes: the last octet of the 127.0.0.x answer.
+inline constexpr uint32_t kCodeSeen = 0x7f000002;    // seen sending
+inline constexpr uint32_t kCodeBot = 0x7f000003;     // bot evidence
+inline constexpr uint32_t kCodeTarpit = 0x7f000004;  // tarpitted
+// The ledger evidence bits counted as bot evidence.
+inline constexpr uint32_t kBotEvidence =
+    uint32_t(ledger::Evidence::kEarlyTalker) |
+    uint32_t(ledger::Evidence::kPipelining) |
+    uint32_t(ledger::Evidence::kBareLf) | uint32_t(ledger::Evidence::kBareCr);
+
+struct Entry {
+  double first_seen = 0, last_seen = 0;
+  uint64_t connections = 0, messages = 0, tarpitted = 0;
+  uint32_t evidence = 0;  // ledger::Evidence bits
+};
+
+class Index {
+ public:
+  explicit Index(size_t max_entries) : per_shard_(max_entries / kShards + 1) {}
+  void Update(const peer::SessionSummary& s);
+  void Seed(const ledger::SourceRecord& r);
+  std::optional<Entry> Lookup(const base::IpAddress& ip);
+  size_t size();
+
+ private:
+  static constexpr size_t kShards = 16;
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<base::IpAddress, Entry> map;
+  };
+  Shard& ShardOf(const base::IpAddress& ip) {
+    return shards_[std::hash<base::IpAddress>()(ip) % kShards];
+  }
+  void MakeRoom(Shard* s);  // REQUIRES: s->mu held
+  size_t per_shard_;
+  std::array<Shard, kShards> shards_;
+};
+
+struct Listing {
+  std::vector<uint32_t> codes;  // A records, host order, ascending
+  std::string txt;
+};
+
+// The policy. allow: networks never listed. The RFC 5782 test points are
+// answered here: 127.0.0.2 (and so ::FFFF:7F00:2, the same address) is
+// always listed, 127.0.0.1 never.
+std::optional<Listing> Decide(const Options& o,
+                              const std::vector<base::Cidr>& allow,
+                              const base::IpAddress& ip,
+                              const std::optional<Entry>& e, double now);
+
+}  // namespace dnsbl
