@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <type_traits>
 
 #include "ledger/postgres_sql.h"
 
@@ -81,8 +82,20 @@ class PgStore final : public PostgresStore {
     return n;
   }
 
+  // Reads retry once when the reader's connection turns out to be lost (a
+  // restarted server): libpq notices only when a query fails.
   base::Result<std::optional<SourceRecord>> Get(
       const base::IpAddress& ip) override {
+    return Read([&] { return GetOnce(ip); });
+  }
+  base::Result<SourcePage> Query(const SourceQuery& q) override {
+    return Read([&] { return QueryOnce(q); });
+  }
+  base::Result<Totals> GetTotals() override {
+    return Read([&] { return TotalsOnce(); });
+  }
+
+  base::Result<std::optional<SourceRecord>> GetOnce(const base::IpAddress& ip) {
     std::lock_guard lock(r_mu_);
     if (auto s = Reconnect(r_.get()); !s.ok()) return s;
     std::string hex = Hex(ip.bytes());
@@ -95,7 +108,7 @@ class PgStore final : public PostgresStore {
     return std::optional<SourceRecord>(Decode(r->get(), 0));
   }
 
-  base::Result<SourcePage> Query(const SourceQuery& q) override {
+  base::Result<SourcePage> QueryOnce(const SourceQuery& q) {
     std::string where;
     std::vector<std::string> args;
     auto add = [&](const std::string& cond, std::string arg) {
@@ -160,7 +173,7 @@ class PgStore final : public PostgresStore {
     return page;
   }
 
-  base::Result<Totals> GetTotals() override {
+  base::Result<Totals> TotalsOnce() {
     std::lock_guard lock(r_mu_);
     if (auto s = Reconnect(r_.get()); !s.ok()) return s;
     auto r = Run(r_.get(),
@@ -183,18 +196,22 @@ class PgStore final : public PostgresStore {
   base::Result<std::vector<SinkCounts>> Sinks(
       const base::IpAddress& ip) override {
     std::string hex = Hex(ip.bytes());
-    return ReadSinks(
-        "SELECT sink_id, first_seen, last_seen, connections, messages, bytes "
-        "FROM source_sinks WHERE ip = $1::bytea ORDER BY sink_id",
-        {hex.c_str()});
+    return Read([&] {
+      return ReadSinks(
+          "SELECT sink_id, first_seen, last_seen, connections, messages, bytes "
+          "FROM source_sinks WHERE ip = $1::bytea ORDER BY sink_id",
+          {hex.c_str()});
+    });
   }
 
   base::Result<std::vector<SinkCounts>> SinkTotals() override {
-    return ReadSinks(
-        "SELECT sink_id, min(first_seen), max(last_seen), sum(connections), "
-        "sum(messages), sum(bytes) FROM source_sinks GROUP BY sink_id "
-        "ORDER BY sink_id",
-        {});
+    return Read([&] {
+      return ReadSinks(
+          "SELECT sink_id, min(first_seen), max(last_seen), sum(connections), "
+          "sum(messages), sum(bytes) FROM source_sinks GROUP BY sink_id "
+          "ORDER BY sink_id",
+          {});
+    });
   }
 
   uint64_t next_sequence() const override {
@@ -203,6 +220,17 @@ class PgStore final : public PostgresStore {
   }
 
  private:
+  template <typename F>
+  std::invoke_result_t<F> Read(F f) {
+    auto r = f();
+    if (r.ok()) return r;
+    {
+      std::lock_guard lock(r_mu_);
+      if (PQstatus(r_.get()) == CONNECTION_OK) return r;
+    }
+    return f();  // reconnects first
+  }
+
   base::Status Reconnect(PGconn* c) {
     if (PQstatus(c) == CONNECTION_OK) return {};
     PQreset(c);
