@@ -5,6 +5,7 @@
 // root (initdb refuses root), else as the test's own user. Stopped by pid.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <pwd.h>
@@ -143,21 +144,23 @@ class PgCluster {
            WEXITSTATUS(st) == 0;
   }
 
-  // Runs argv as the cluster's owner, output appended to dir/log.
+  // Runs argv as the cluster's owner, output appended to dir/log. The
+  // child only makes async-signal-safe calls (the test may have threads).
   pid_t Spawn(const std::vector<std::string>& argv) {
-    pid_t p = fork();
-    if (p != 0) return p;
     std::string log = dir_ + "/log";
-    FILE* f = fopen(log.c_str(), "a");
-    if (f) {
-      dup2(fileno(f), 1);
-      dup2(fileno(f), 2);
-    }
-    if (geteuid() == 0 && (setgid(gid_) != 0 || setuid(uid_) != 0)) _exit(126);
-    prctl(PR_SET_PDEATHSIG, SIGINT);  // never outlive a crashed test
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    bool demote = geteuid() == 0;
+    pid_t p = fork();
+    if (p != 0) return p;
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    if (demote && (setgid(gid_) != 0 || setuid(uid_) != 0)) _exit(126);
+    prctl(PR_SET_PDEATHSIG, SIGINT);  // never outlive a crashed test
     execv(args[0], args.data());
     _exit(127);
   }
