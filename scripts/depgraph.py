@@ -28,6 +28,7 @@ OWNERS = {
     "openssl": {"net"},
     "liburing": {"net"},
     "sqlite3.h": {"ledger"},
+    "libpq-fe.h": {"ledger"},
     "httplib.h": {"api"},
     "toml++": {"config"},
     "CLI/": {"app", "config"},

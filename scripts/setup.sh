@@ -10,9 +10,10 @@ PKGS=(
   # libraries
   libasio-dev libssl-dev libsqlite3-dev libtomlplusplus-dev libcli11-dev
   libcpp-httplib-dev nlohmann-json3-dev libgtest-dev libgmock-dev liburing-dev
+  libpq-dev
   # test peers and tools
   python3 swaks libnet-ssleay-perl libio-socket-ssl-perl libio-socket-inet6-perl
-  curl msmtp postfix sqlite3 openssl procps iproute2
+  curl msmtp postfix sqlite3 openssl procps iproute2 postgresql
   # differential tests: the real daemons' certificate and the scanner
   ssl-cert nmap
   nftables rbldnsd dnsutils gnuplot-nox

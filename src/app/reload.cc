@@ -63,7 +63,7 @@ base::Status CheckSystem(const config::Config& c,
                  std::strerror(errno) + ")");
     }
   }
-  if (c.ledger.enabled) {
+  if (c.ledger.enabled && c.ledger.store != "postgresql") {
     const std::string& db = c.ledger.db_path;
     bool exists = access(db.c_str(), F_OK) == 0;
     std::string target = exists ? db : Directory(db);

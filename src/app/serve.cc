@@ -272,6 +272,11 @@ int Serve(config::Config cfg, Reloader reload) {
   std::unique_ptr<LedgerSink> sink;
   if (cfg.ledger.enabled) {
     auto opened = ledger::Ledger::Open(cfg.ledger);
+    if (!opened.ok() && cfg.ledger.store == "postgresql") {
+      // The error names the setting at fault; a fleet sink does not start
+      // without its database (docs/FLEET.md).
+      return Fail(opened.error());
+    }
     if (!opened.ok()) {
       std::string hint = cfg.server.user.empty()
                              ? ""
@@ -316,7 +321,9 @@ int Serve(config::Config cfg, Reloader reload) {
       .Kv("hostname", cfg.server.hostname)
       .Kv("tarpit", cfg.tarpit.enabled ? "on" : "off")
       .Kv("exempt", uint64_t(cfg.tarpit.exempt.size()))
-      .Kv("ledger", cfg.ledger.enabled ? cfg.ledger.db_path : "off")
+      .Kv("ledger", !cfg.ledger.enabled                ? "off"
+                    : cfg.ledger.store == "postgresql" ? "postgresql"
+                                                       : cfg.ledger.db_path)
       .Kv("pid", int64_t(getpid()));
 
   // SIGHUP reloads; SIGTERM and SIGINT stop. The thread owns the running

@@ -145,8 +145,20 @@ std::vector<Field> MakeFields() {
                      "custom persona: text of the 221 reply to QUIT."),
       SPAMSINK_FIELD(ledger, enabled, kBool,
                      "Record every client IP in the ledger."),
+      SPAMSINK_FIELD(ledger, store, kString,
+                     "Where the ledger lives: sqlite (a local file) or "
+                     "postgresql (a database shared by a fleet of sinks)."),
       SPAMSINK_FIELD(ledger, db_path, kString,
                      "SQLite database file of the ledger."),
+      SPAMSINK_FIELD(ledger, postgresql_url, kString,
+                     "libpq connection string or postgresql:// URI of the "
+                     "shared ledger (store = postgresql); no password here."),
+      SPAMSINK_FIELD(ledger, postgresql_password_file, kString,
+                     "File holding the PostgreSQL password (else PGPASSWORD "
+                     "or ~/.pgpass); never logged."),
+      SPAMSINK_FIELD(ledger, sink_id, kString,
+                     "This sink's name in the shared ledger; empty: the host "
+                     "name. Unique per running sink."),
       SPAMSINK_FIELD(ledger, flush_interval, kDouble,
                      "Seconds between batch commits; a crash loses at most "
                      "this much."),
@@ -394,6 +406,7 @@ std::vector<Field> MakeFields() {
   set("server.user", [](Field& x) { x.alias = "--user"; });
   set("server.hostname", [](Field& x) { x.alias = "--hostname"; });
   set("ledger.db_path", [](Field& x) { x.alias = "--db"; });
+  set("ledger.store", [](Field& x) { x.choices = "sqlite|postgresql"; });
   return f;
 }
 

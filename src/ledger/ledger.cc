@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "base/log.h"
-#include "ledger/sqlite_store.h"
 
 namespace ledger {
 
@@ -74,7 +73,7 @@ Ledger::Ledger(std::unique_ptr<Store> store, const Options& config,
 }
 
 base::Result<std::unique_ptr<Ledger>> Ledger::Open(const Options& config) {
-  auto store = OpenSqliteStore(config.db_path);
+  auto store = OpenConfiguredStore(config);
   if (!store.ok()) return store.status();
   return Create(std::move(store).value(), config, &base::SystemClock::Get(),
                 true);
@@ -145,6 +144,13 @@ base::Status Ledger::FlushLocked() {
       w.recipients += rec.recipients;
       w.bytes += rec.bytes;
       auto it = pending_.find(ip);
+      if (it == pending_.end() && in_flight_ips_.count(ip) != 0) {
+        // Known (in the batch being retried): merges despite the bound.
+        size_t size = rec.ApproxBytes();
+        pending_bytes_ += size;
+        pending_.emplace(ip, std::move(rec));
+        continue;
+      }
       if (it != pending_.end()) {
         pending_bytes_ -= it->second.ApproxBytes();
         MergeRecord(&it->second, rec);
@@ -152,7 +158,7 @@ base::Status Ledger::FlushLocked() {
         continue;
       }
       size_t size = rec.ApproxBytes();
-      if (limit != 0 && pending_bytes_ + size > limit) {
+      if (limit != 0 && pending_bytes_ + in_flight_bytes_ + size > limit) {
         dropped_.fetch_add(rec.connections, std::memory_order_relaxed);
         continue;
       }
@@ -161,47 +167,63 @@ base::Status Ledger::FlushLocked() {
     }
   }
   if (w.connections != 0) AddToRates(w);
-  base::Status status;
-  if (!pending_.empty()) {
-    std::vector<SourceRecord> batch;
-    batch.reserve(pending_.size());
-    for (auto& [ip, rec] : pending_) batch.push_back(std::move(rec));
+  // A batch that failed is retried as it was, before anything newer: a
+  // store may have committed it without saying so (a lost COMMIT reply), and
+  // only an identical retry lets it recognise the batch (PostgresStore).
+  base::Status status = in_flight_.empty() ? base::Status() : Commit();
+  if (status.ok() && !pending_.empty()) {
+    in_flight_.reserve(pending_.size());
+    for (auto& [ip, rec] : pending_) {
+      in_flight_ips_.insert(ip);
+      in_flight_.push_back(std::move(rec));
+    }
     pending_.clear();
-    auto t0 = std::chrono::steady_clock::now();
-    status = store_->Apply(batch);
-    double took =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-            .count();
-    {
-      std::lock_guard lock(commit_hist_mu_);
-      commit_hist_.buckets[BucketOf(kCommitBounds, took)]++;
-      commit_hist_.count++;
-      commit_hist_.sum += took;
-    }
-    if (status.ok()) {
-      commits_.fetch_add(1, std::memory_order_relaxed);
-      pending_bytes_ = 0;
-      if (!healthy_) {
-        base::LogLine(base::LogLevel::kInfo, "ledger_store_recovered")
-            .Kv("sources", uint64_t(batch.size()));
-      }
-      healthy_ = true;
-    } else {
-      uint64_t errors = commit_errors_.fetch_add(1) + 1;
-      for (auto& rec : batch) pending_.emplace(rec.ip, std::move(rec));
-      // Log the first failure of a run, then every 60th.
-      if (healthy_ || errors % 60 == 0) {
-        base::LogLine(base::LogLevel::kWarning, "ledger_store_failed")
-            .Kv("error", status.message())
-            .Kv("pending_sources", uint64_t(pending_.size()))
-            .Kv("pending_bytes", pending_bytes_);
-      }
-      healthy_ = false;
-    }
+    in_flight_bytes_ = pending_bytes_;
+    pending_bytes_ = 0;
+    status = Commit();
   }
   healthy_flag_.store(healthy_);
-  pending_sources_.store(pending_.size(), std::memory_order_relaxed);
-  pending_bytes_gauge_.store(pending_bytes_, std::memory_order_relaxed);
+  uint64_t sources = in_flight_.size();
+  for (const auto& [ip, rec] : pending_) sources += !in_flight_ips_.count(ip);
+  pending_sources_.store(sources, std::memory_order_relaxed);
+  pending_bytes_gauge_.store(pending_bytes_ + in_flight_bytes_,
+                             std::memory_order_relaxed);
+  return status;
+}
+
+base::Status Ledger::Commit() {
+  auto t0 = std::chrono::steady_clock::now();
+  base::Status status = store_->Apply(in_flight_);
+  double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  {
+    std::lock_guard lock(commit_hist_mu_);
+    commit_hist_.buckets[BucketOf(kCommitBounds, took)]++;
+    commit_hist_.count++;
+    commit_hist_.sum += took;
+  }
+  if (status.ok()) {
+    commits_.fetch_add(1, std::memory_order_relaxed);
+    if (!healthy_) {
+      base::LogLine(base::LogLevel::kInfo, "ledger_store_recovered")
+          .Kv("sources", uint64_t(in_flight_.size()));
+    }
+    in_flight_.clear();
+    in_flight_ips_.clear();
+    in_flight_bytes_ = 0;
+    healthy_ = true;
+    return status;
+  }
+  uint64_t errors = commit_errors_.fetch_add(1) + 1;
+  // Log the first failure of a run, then every 60th.
+  if (healthy_ || errors % 60 == 0) {
+    base::LogLine(base::LogLevel::kWarning, "ledger_store_failed")
+        .Kv("error", status.message())
+        .Kv("pending_sources", uint64_t(pending_.size() + in_flight_.size()))
+        .Kv("pending_bytes", pending_bytes_ + in_flight_bytes_);
+  }
+  healthy_ = false;
   return status;
 }
 

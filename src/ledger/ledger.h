@@ -6,7 +6,8 @@
 // never contends across cores. A writer thread wakes every flush_interval,
 // takes every shard's map, merges them into a pending batch and commits it
 // to the Store in one transaction. When the store fails (disk full, locked,
-// removed) the batch stays pending and is retried at the next interval; new
+// removed, unreachable) the batch is retried unchanged at the next interval
+// before newer records (which gather in a new pending batch); new
 // IPs beyond max_pending_bytes are dropped (and counted), known ones still
 // merge. Close() commits everything and stops the writer.
 #pragma once
@@ -22,6 +23,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/clock.h"
@@ -79,9 +81,14 @@ struct LedgerMetrics {
   Histogram commit_duration;
 };
 
+// The store config.store names: SQLite at db_path, or the shared
+// PostgreSQL database (password file read here; sink_id defaults to the
+// host name). Errors name the setting at fault.
+base::Result<std::unique_ptr<Store>> OpenConfiguredStore(const Options& config);
+
 class Ledger {
  public:
-  // Opens the SQLite store at config.db_path and starts the writer thread.
+  // Opens the configured store (OpenConfiguredStore) and starts the writer.
   static base::Result<std::unique_ptr<Ledger>> Open(const Options& config);
   // Any store and clock. With start_writer false nothing is committed until
   // Flush() is called (tests drive time with a FakeClock).
@@ -132,6 +139,7 @@ class Ledger {
   Shard* LocalShard();
   void WriterLoop();
   base::Status FlushLocked();  // REQUIRES: flush_mu_ held
+  base::Status Commit();       // applies in_flight_; REQUIRES: flush_mu_ held
   void AddToRates(const Window& w);
   Window SumRates(int seconds);
 
@@ -146,6 +154,10 @@ class Ledger {
   std::mutex flush_mu_;  // one flush at a time; guards the members below
   std::unordered_map<base::IpAddress, SourceRecord> pending_;
   uint64_t pending_bytes_ = 0;
+  // The batch last handed to the store, kept as it was until it commits.
+  std::vector<SourceRecord> in_flight_;
+  std::unordered_set<base::IpAddress> in_flight_ips_;
+  uint64_t in_flight_bytes_ = 0;
   double last_expire_ = 0;
   bool healthy_ = true;
 

@@ -1,5 +1,6 @@
-// One suite, run against every Store: memory, SQLite, and the fault wrapper
-// (passing through) over SQLite.
+// One suite, run against every Store: memory, SQLite, the fault wrapper
+// (passing through) over SQLite, and PostgreSQL (a private cluster; skipped
+// only where no server is installed: scripts/setup.sh installs one).
 #include "ledger/store.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,8 @@
 #include <functional>
 #include <random>
 
+#include "ledger/pg_test_util.h"
+#include "ledger/postgres_store.h"
 #include "ledger/sqlite_store.h"
 #include "ledger/test_util.h"
 
@@ -39,11 +42,24 @@ void MakeFault(Env* e) {
   e->store = std::make_unique<FaultStore>(e->inner.get());
 }
 
+void MakePostgres(Env* e) {
+  auto* pg = testing::PgCluster::Shared();
+  if (pg == nullptr) return;
+  PostgresOptions o;
+  o.url = pg->NewDatabase();
+  o.password = testing::PgCluster::kPassword;
+  o.sink_id = "test";
+  auto s = OpenPostgresStore(o);
+  ASSERT_TRUE(s.ok()) << s.error();
+  e->store = std::move(s).value();
+}
+
 class StoreTest : public ::testing::TestWithParam<Param> {
  protected:
   void SetUp() override {
     env_ = std::make_unique<Env>();
     GetParam().make(env_.get());
+    if (!env_->store) GTEST_SKIP() << "no PostgreSQL server installed";
     store_ = env_->store.get();
   }
   std::unique_ptr<Env> env_;
@@ -191,7 +207,8 @@ TEST_P(StoreTest, ExpireDeletesOldRecordsAndAdjustsTotals) {
 INSTANTIATE_TEST_SUITE_P(
     Stores, StoreTest,
     ::testing::Values(Param{"memory", MakeMemory}, Param{"sqlite", MakeSqlite},
-                      Param{"fault_passthrough", MakeFault}),
+                      Param{"fault_passthrough", MakeFault},
+                      Param{"postgresql", MakePostgres}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // SQLite-only behaviour.

@@ -1,0 +1,58 @@
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "ledger/ledger.h"
+#include "ledger/postgres_store.h"
+#include "ledger/sqlite_store.h"
+
+namespace ledger {
+namespace {
+
+base::Result<std::string> ReadPassword(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return base::Status::Error("ledger.postgresql_password_file: cannot read " +
+                               path);
+  }
+  std::string line;
+  std::getline(in, line);  // the first line, without its newline
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+}  // namespace
+
+base::Result<std::unique_ptr<Store>> OpenConfiguredStore(
+    const Options& config) {
+  if (config.store == "sqlite" || config.store.empty()) {
+    return OpenSqliteStore(config.db_path);
+  }
+  if (config.store != "postgresql") {
+    return base::Status::Error("ledger.store: unknown store \"" + config.store +
+                               "\" (sqlite or postgresql)");
+  }
+  if (config.postgresql_url.empty()) {
+    return base::Status::Error(
+        "ledger.postgresql_url: required when ledger.store = \"postgresql\"");
+  }
+  PostgresOptions o;
+  o.url = config.postgresql_url;
+  o.sink_id = config.sink_id;
+  if (o.sink_id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    o.sink_id = host;
+  }
+  if (!config.postgresql_password_file.empty()) {
+    auto pw = ReadPassword(config.postgresql_password_file);
+    if (!pw.ok()) return pw.status();
+    o.password = *pw;
+  }
+  auto s = OpenPostgresStore(o);
+  if (!s.ok()) return s.status();
+  return std::unique_ptr<Store>(std::move(s).value());
+}
+
+}  // namespace ledger

@@ -1,0 +1,342 @@
+#include "ledger/postgres_sql.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "ledger/json_fields.h"
+
+namespace ledger::pg {
+namespace {
+
+// Migration i takes the schema from version i to i + 1. Version 1 is the
+// SQLite schema 3 in PostgreSQL types; version 2 adds the fleet tables.
+// Every table is keyed by ip first, so each can be distributed by ip (Citus
+// create_distributed_table('sources', 'ip')); see docs/FLEET.md.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE sources (
+  ip bytea PRIMARY KEY,
+  first_seen float8 NOT NULL DEFAULT 0,
+  last_seen float8 NOT NULL DEFAULT 0,
+  connections bigint NOT NULL DEFAULT 0,
+  sessions_with_mail bigint NOT NULL DEFAULT 0,
+  transactions bigint NOT NULL DEFAULT 0,
+  messages bigint NOT NULL DEFAULT 0,
+  recipients bigint NOT NULL DEFAULT 0,
+  bytes bigint NOT NULL DEFAULT 0,
+  seconds_held float8 NOT NULL DEFAULT 0,
+  commands bigint NOT NULL DEFAULT 0,
+  tls_sessions bigint NOT NULL DEFAULT 0,
+  proxied_sessions bigint NOT NULL DEFAULT 0,
+  auth_attempts bigint NOT NULL DEFAULT 0,
+  early_talker bigint NOT NULL DEFAULT 0,
+  pipelining bigint NOT NULL DEFAULT 0,
+  bare_lf bigint NOT NULL DEFAULT 0,
+  bare_cr bigint NOT NULL DEFAULT 0,
+  unknown_commands bigint NOT NULL DEFAULT 0,
+  protocol_errors bigint NOT NULL DEFAULT 0,
+  limits_hit bigint NOT NULL DEFAULT 0,
+  evidence bigint NOT NULL DEFAULT 0,
+  close_reasons text NOT NULL DEFAULT '{}',
+  helo_names text NOT NULL DEFAULT '[]',
+  mail_from_domains text NOT NULL DEFAULT '[]',
+  rcpt_domains text NOT NULL DEFAULT '[]',
+  tarpitted_sessions bigint NOT NULL DEFAULT 0,
+  delay_seconds float8 NOT NULL DEFAULT 0,
+  replies_stuttered bigint NOT NULL DEFAULT 0,
+  slow_reads bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX sources_by_messages ON sources (messages DESC, ip);
+CREATE INDEX sources_by_bytes ON sources (bytes DESC, ip);
+CREATE INDEX sources_by_last_seen ON sources (last_seen DESC, ip);
+CREATE INDEX sources_by_seconds_held ON sources (seconds_held DESC, ip);
+CREATE INDEX sources_by_connections ON sources (connections DESC, ip);
+CREATE INDEX sources_by_delay_seconds ON sources (delay_seconds DESC, ip);
+CREATE INDEX sources_with_evidence ON sources (evidence) WHERE evidence != 0;
+CREATE TABLE totals (
+  id int PRIMARY KEY CHECK (id = 1),
+  sources bigint NOT NULL,
+  connections bigint NOT NULL,
+  messages bigint NOT NULL,
+  recipients bigint NOT NULL,
+  bytes bigint NOT NULL,
+  seconds_held float8 NOT NULL
+);
+INSERT INTO totals VALUES (1, 0, 0, 0, 0, 0, 0);
+)sql",
+    // 2: the fleet: batch identity per sink, attribution per address+sink.
+    R"sql(
+CREATE TABLE sink_batches (
+  sink_id text PRIMARY KEY,
+  seq bigint NOT NULL,
+  committed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE source_sinks (
+  ip bytea NOT NULL,
+  sink_id text NOT NULL,
+  first_seen float8 NOT NULL,
+  last_seen float8 NOT NULL,
+  connections bigint NOT NULL,
+  messages bigint NOT NULL,
+  bytes bigint NOT NULL,
+  PRIMARY KEY (ip, sink_id)
+);
+CREATE INDEX source_sinks_by_sink ON source_sinks (sink_id);
+)sql",
+};
+static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
+
+constexpr const char kTypes[] = "bddiiiiiidiiiiiiiiiiiittttidii";
+static_assert(sizeof(kTypes) - 1 == kNumColumns);
+
+}  // namespace
+
+const char* const kColumns =
+    "ip, first_seen, last_seen, connections, sessions_with_mail, "
+    "transactions, messages, recipients, bytes, seconds_held, commands, "
+    "tls_sessions, proxied_sessions, auth_attempts, early_talker, pipelining, "
+    "bare_lf, bare_cr, unknown_commands, protocol_errors, limits_hit, "
+    "evidence, close_reasons, helo_names, mail_from_domains, rcpt_domains, "
+    "tarpitted_sessions, delay_seconds, replies_stuttered, slow_reads";
+// Array type of each column above, in order: 'b' bytea, 'd' float8,
+// 'i' bigint, 't' text.
+
+std::string Trim(const char* s) {
+  // libpq's messages span lines; a log line wants one.
+  std::string m;
+  for (const char* p = s ? s : ""; *p; ++p) {
+    bool space = *p == '\n' || *p == '\t' || *p == ' ';
+    if (space && (m.empty() || m.back() == ' ')) continue;
+    m += space ? ' ' : *p;
+  }
+  while (!m.empty() && m.back() == ' ') m.pop_back();
+  return m;
+}
+
+base::Status ConnError(PGconn* c, const std::string& what) {
+  return base::Status::Error(std::string(kSetting) + ": " + what + ": " +
+                             Trim(PQerrorMessage(c)));
+}
+
+std::string Hex(const std::array<uint8_t, 16>& b) {
+  static const char* d = "0123456789abcdef";
+  std::string s = "\\x";
+  for (uint8_t c : b) {
+    s += d[c >> 4];
+    s += d[c & 15];
+  }
+  return s;
+}
+
+base::IpAddress ParseIp(const char* text) {
+  std::array<uint8_t, 16> b{};
+  auto nib = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+  if (text && std::strlen(text) == 34 && text[0] == '\\' && text[1] == 'x') {
+    for (int i = 0; i < 16; ++i) {
+      b[i] = uint8_t(nib(text[2 + 2 * i]) << 4 | nib(text[3 + 2 * i]));
+    }
+  }
+  return base::IpAddress::FromV6(b);
+}
+
+std::string Num(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// Appends v as one quoted element of a PostgreSQL array literal.
+void AddElement(std::string* array, const std::string& v) {
+  *array += array->size() > 1 ? ",\"" : "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') *array += '\\';
+    *array += c;
+  }
+  *array += '"';
+}
+
+void AddRecord(Columns* c, const SourceRecord& r) {
+  int i = 0;
+  auto u = [&](uint64_t v) { AddElement(&c->arrays[i++], std::to_string(v)); };
+  auto d = [&](double v) { AddElement(&c->arrays[i++], Num(v)); };
+  auto t = [&](const std::string& v) { AddElement(&c->arrays[i++], v); };
+  t(Hex(r.ip.bytes()));
+  d(r.first_seen);
+  d(r.last_seen);
+  u(r.connections);
+  u(r.sessions_with_mail);
+  u(r.transactions);
+  u(r.messages);
+  u(r.recipients);
+  u(r.bytes);
+  d(r.seconds_held);
+  u(r.commands);
+  u(r.tls_sessions);
+  u(r.proxied_sessions);
+  u(r.auth_attempts);
+  u(r.early_talker);
+  u(r.pipelining);
+  u(r.bare_lf);
+  u(r.bare_cr);
+  u(r.unknown_commands);
+  u(r.protocol_errors);
+  u(r.limits_hit);
+  u(r.EvidenceMask());
+  t(ReasonsJson(r));
+  t(NamesJson(r.helo_names));
+  t(NamesJson(r.mail_from_domains));
+  t(NamesJson(r.rcpt_domains));
+  u(r.tarpitted_sessions);
+  d(r.delay_seconds);
+  u(r.replies_stuttered);
+  u(r.slow_reads);
+}
+
+SourceRecord Decode(PGresult* res, int row) {
+  SourceRecord r;
+  int c = 0;
+  auto v = [&] { return PQgetvalue(res, row, c++); };
+  auto u = [&] { return uint64_t(std::strtoull(v(), nullptr, 10)); };
+  auto d = [&] { return std::strtod(v(), nullptr); };
+  auto text = [&] { return reinterpret_cast<const unsigned char*>(v()); };
+  r.ip = ParseIp(v());
+  r.first_seen = d();
+  r.last_seen = d();
+  r.connections = u();
+  r.sessions_with_mail = u();
+  r.transactions = u();
+  r.messages = u();
+  r.recipients = u();
+  r.bytes = u();
+  r.seconds_held = d();
+  r.commands = u();
+  r.tls_sessions = u();
+  r.proxied_sessions = u();
+  r.auth_attempts = u();
+  r.early_talker = u();
+  r.pipelining = u();
+  r.bare_lf = u();
+  r.bare_cr = u();
+  r.unknown_commands = u();
+  r.protocol_errors = u();
+  r.limits_hit = u();
+  c++;  // evidence mask: derived
+  ParseReasons(text(), &r);
+  r.helo_names = ParseNames(text());
+  r.mail_from_domains = ParseNames(text());
+  r.rcpt_domains = ParseNames(text());
+  r.tarpitted_sessions = u();
+  r.delay_seconds = d();
+  r.replies_stuttered = u();
+  r.slow_reads = u();
+  return r;
+}
+
+base::Result<Conn> Connect(const PostgresOptions& o) {
+  std::string timeout = std::to_string(o.connect_timeout_seconds);
+  std::vector<const char*> keys = {"dbname", "application_name",
+                                   "connect_timeout", "options"};
+  std::vector<const char*> vals = {o.url.c_str(), "spamsink", timeout.c_str(),
+                                   "-c client_min_messages=warning"};
+  if (!o.password.empty()) {
+    keys.push_back("password");
+    vals.push_back(o.password.c_str());
+  }
+  keys.push_back(nullptr);
+  vals.push_back(nullptr);
+  Conn c(PQconnectdbParams(keys.data(), vals.data(), /*expand_dbname=*/1));
+  if (!c) return base::Status::Error(std::string(kSetting) + ": out of memory");
+  if (PQstatus(c.get()) != CONNECTION_OK) {
+    return ConnError(c.get(), "cannot connect");
+  }
+  return c;
+}
+
+base::Result<Res> Run(PGconn* c, const std::string& sql,
+                      const std::vector<const char*>& params) {
+  Res r(PQexecParams(c, sql.c_str(), int(params.size()), nullptr, params.data(),
+                     nullptr, nullptr, 0));
+  auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    return base::Status::Error(
+        "postgresql: " +
+        Trim(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c)));
+  }
+  return r;
+}
+
+base::Status Exec(PGconn* c, const std::string& sql) {
+  // The simple protocol: sql may hold several statements.
+  Res r(PQexec(c, sql.c_str()));
+  auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    return base::Status::Error(
+        "postgresql: " +
+        Trim(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c)));
+  }
+  return {};
+}
+
+base::Status Migrate(PGconn* c, int target) {
+  if (auto s = Exec(c, "BEGIN"); !s.ok()) return s;
+  auto fail = [&](base::Status s) {
+    Exec(c, "ROLLBACK");
+    return s;
+  };
+  // Several sinks may start together: one migrates, the others wait.
+  if (auto s = Exec(c,
+                    "SELECT pg_advisory_xact_lock(7311); CREATE TABLE IF NOT "
+                    "EXISTS spamsink_schema (version int NOT NULL)");
+      !s.ok()) {
+    return fail(s);
+  }
+  auto v = Run(c, "SELECT max(version) FROM spamsink_schema");
+  if (!v.ok()) return fail(v.status());
+  int version = std::atoi(PQgetvalue(v->get(), 0, 0));
+  if (version > target) {
+    return fail(base::Status::Error(
+        std::string(kSetting) + ": database schema version " +
+        std::to_string(version) + " is newer than this build's " +
+        std::to_string(target) + "; upgrade spamsink"));
+  }
+  for (int i = version; i < target; ++i) {
+    if (auto s = Exec(c, kMigrations[i]); !s.ok()) return fail(s);
+  }
+  if (auto s = Exec(c,
+                    "DELETE FROM spamsink_schema; INSERT INTO "
+                    "spamsink_schema VALUES (" +
+                        std::to_string(target) + ")");
+      !s.ok()) {
+    return fail(s);
+  }
+  return Exec(c, "COMMIT");
+}
+
+const std::string& UpdateSql() {
+  static const std::string sql = [] {
+    std::string names = kColumns, set, arrays;
+    std::vector<std::string> cols;
+    for (size_t p = 0; p <= names.size();) {
+      size_t e = names.find(", ", p);
+      if (e == std::string::npos) e = names.size();
+      cols.push_back(names.substr(p, e - p));
+      p = e + 2;
+    }
+    for (int i = 0; i < kNumColumns; ++i) {
+      const char* type = kTypes[i] == 'b'   ? "bytea"
+                         : kTypes[i] == 'd' ? "float8"
+                         : kTypes[i] == 'i' ? "bigint"
+                                            : "text";
+      arrays += std::string(i ? ", " : "") + "$" + std::to_string(i + 1) +
+                "::" + type + "[]";
+      if (i > 0) {
+        set += std::string(i > 1 ? ", " : "") + cols[i] + " = v." + cols[i];
+      }
+    }
+    return "UPDATE sources SET " + set + " FROM unnest(" + arrays + ") AS v(" +
+           names + ") WHERE sources.ip = v.ip";
+  }();
+  return sql;
+}
+
+}  // namespace ledger::pg

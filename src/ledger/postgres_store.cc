@@ -1,0 +1,414 @@
+#include "ledger/postgres_store.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <type_traits>
+
+#include "ledger/postgres_sql.h"
+
+namespace ledger::pg {
+namespace {
+
+class PgStore final : public PostgresStore {
+ public:
+  explicit PgStore(PostgresOptions o) : o_(std::move(o)) {}
+
+  base::Status Init() {
+    if (o_.sink_id.empty()) {
+      return base::Status::Error("ledger.sink_id: must not be empty");
+    }
+    auto w = Connect(o_);
+    if (!w.ok()) return w.status();
+    w_ = std::move(w).value();
+    if (auto s = Migrate(w_.get(), kPostgresSchemaVersion); !s.ok()) return s;
+    auto r = Connect(o_);
+    if (!r.ok()) return r.status();
+    r_ = std::move(r).value();
+    const char* p[] = {o_.sink_id.c_str()};
+    auto seq = Run(w_.get(), "SELECT seq FROM sink_batches WHERE sink_id = $1",
+                   {p[0]});
+    if (!seq.ok()) return seq.status();
+    if (PQntuples(seq->get()) == 1) {
+      next_seq_ = std::strtoull(PQgetvalue(seq->get(), 0, 0), nullptr, 10) + 1;
+    }
+    return {};
+  }
+
+  base::Status Apply(const std::vector<SourceRecord>& deltas) override {
+    std::lock_guard lock(w_mu_);
+    if (auto s = Reconnect(w_.get()); !s.ok()) return s;
+    auto s = ApplyOnce(deltas);
+    if (s.ok()) {
+      next_seq_++;
+      retrying_ = false;
+    } else {
+      retrying_ = true;  // the next call carries the same batch and sequence
+    }
+    return s;
+  }
+
+  base::Result<uint64_t> Expire(double cutoff) override {
+    std::lock_guard lock(w_mu_);
+    PGconn* c = w_.get();
+    if (auto s = Reconnect(c); !s.ok()) return s;
+    std::string cut = Num(cutoff);
+    if (auto s = Exec(c, "BEGIN"); !s.ok()) return s;
+    auto r = Run(c,
+                 "WITH d AS (DELETE FROM sources WHERE last_seen < $1 "
+                 "RETURNING connections, messages, recipients, bytes, "
+                 "seconds_held) SELECT count(*), coalesce(sum(connections), "
+                 "0), coalesce(sum(messages), 0), coalesce(sum(recipients), "
+                 "0), coalesce(sum(bytes), 0), coalesce(sum(seconds_held), 0) "
+                 "FROM d",
+                 {cut.c_str()});
+    if (!r.ok()) return Rollback(c, r.status());
+    std::vector<std::string> sub;
+    for (int i = 0; i < 6; ++i) sub.push_back(PQgetvalue(r->get(), 0, i));
+    uint64_t n = std::strtoull(sub[0].c_str(), nullptr, 10);
+    auto t = Run(c,
+                 "UPDATE totals SET sources = sources - $1, connections = "
+                 "connections - $2, messages = messages - $3, recipients = "
+                 "recipients - $4, bytes = bytes - $5, seconds_held = "
+                 "seconds_held - $6 WHERE id = 1",
+                 {sub[0].c_str(), sub[1].c_str(), sub[2].c_str(),
+                  sub[3].c_str(), sub[4].c_str(), sub[5].c_str()});
+    if (!t.ok()) return Rollback(c, t.status());
+    auto a =
+        Run(c, "DELETE FROM source_sinks WHERE last_seen < $1", {cut.c_str()});
+    if (!a.ok()) return Rollback(c, a.status());
+    if (auto s = Exec(c, "COMMIT"); !s.ok()) return s;
+    return n;
+  }
+
+  // Reads retry once when the reader's connection turns out to be lost (a
+  // restarted server): libpq notices only when a query fails.
+  base::Result<std::optional<SourceRecord>> Get(
+      const base::IpAddress& ip) override {
+    return Read([&] { return GetOnce(ip); });
+  }
+  base::Result<SourcePage> Query(const SourceQuery& q) override {
+    return Read([&] { return QueryOnce(q); });
+  }
+  base::Result<Totals> GetTotals() override {
+    return Read([&] { return TotalsOnce(); });
+  }
+
+  base::Result<std::optional<SourceRecord>> GetOnce(const base::IpAddress& ip) {
+    std::lock_guard lock(r_mu_);
+    if (auto s = Reconnect(r_.get()); !s.ok()) return s;
+    std::string hex = Hex(ip.bytes());
+    auto r = Run(r_.get(),
+                 "SELECT " + std::string(kColumns) +
+                     " FROM sources WHERE ip = $1::bytea",
+                 {hex.c_str()});
+    if (!r.ok()) return r.status();
+    if (PQntuples(r->get()) == 0) return std::optional<SourceRecord>();
+    return std::optional<SourceRecord>(Decode(r->get(), 0));
+  }
+
+  base::Result<SourcePage> QueryOnce(const SourceQuery& q) {
+    std::string where;
+    std::vector<std::string> args;
+    auto add = [&](const std::string& cond, std::string arg) {
+      args.push_back(std::move(arg));
+      where += where.empty() ? " WHERE " : " AND ";
+      std::string n = "$" + std::to_string(args.size());
+      std::string c = cond;
+      for (size_t p; (p = c.find('?')) != std::string::npos;)
+        c.replace(p, 1, n);
+      where += c;
+    };
+    if (q.since) add("last_seen >= ?::float8", Num(*q.since));
+    if (q.until) add("last_seen < ?::float8", Num(*q.until));
+    if (q.cidr) {
+      std::array<uint8_t, 16> lo = q.cidr->network().bytes(), hi = lo;
+      int bits = CidrBits128(*q.cidr);
+      for (int i = 0; i < 16; ++i) {
+        int keep = bits - i * 8;
+        if (keep >= 8) continue;
+        hi[i] |= keep <= 0 ? 0xff : uint8_t(0xff >> keep);
+      }
+      add("ip >= ?::bytea", Hex(lo));
+      add("ip <= ?::bytea", Hex(hi));
+    }
+    if (q.min_messages) {
+      add("messages >= ?::bigint", std::to_string(q.min_messages));
+    }
+    if (q.evidence) {
+      add("evidence != 0 AND (evidence & ?::bigint) = ?::bigint",
+          std::to_string(q.evidence));
+    }
+    std::vector<const char*> params;
+    for (const auto& a : args) params.push_back(a.c_str());
+    const char* dir = q.ascending ? " ASC" : " DESC";
+    std::string sql = "SELECT " + std::string(kColumns) + " FROM sources" +
+                      where + " ORDER BY " + SortKeyName(q.sort) + dir;
+    if (q.sort != SortKey::kIp) sql += ", ip ASC";
+    if (q.limit != 0) sql += " LIMIT " + std::to_string(q.limit);
+    if (q.offset != 0) sql += " OFFSET " + std::to_string(q.offset);
+
+    std::lock_guard lock(r_mu_);
+    PGconn* c = r_.get();
+    if (auto s = Reconnect(c); !s.ok()) return s;
+    // The page and the count from one snapshot.
+    if (auto s = Exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        !s.ok()) {
+      return s;
+    }
+    auto rows = Run(c, sql, params);
+    if (!rows.ok()) return Rollback(c, rows.status());
+    SourcePage page;
+    for (int i = 0; i < PQntuples(rows->get()); ++i) {
+      page.records.push_back(Decode(rows->get(), i));
+    }
+    auto n = Run(c,
+                 where.empty() ? "SELECT sources FROM totals WHERE id = 1"
+                               : "SELECT count(*) FROM sources" + where,
+                 params);
+    if (!n.ok()) return Rollback(c, n.status());
+    page.total = std::strtoull(PQgetvalue(n->get(), 0, 0), nullptr, 10);
+    Exec(c, "COMMIT");
+    return page;
+  }
+
+  base::Result<Totals> TotalsOnce() {
+    std::lock_guard lock(r_mu_);
+    if (auto s = Reconnect(r_.get()); !s.ok()) return s;
+    auto r = Run(r_.get(),
+                 "SELECT sources, connections, messages, recipients, bytes, "
+                 "seconds_held FROM totals WHERE id = 1");
+    if (!r.ok()) return r.status();
+    Totals t;
+    auto u = [&](int i) {
+      return std::strtoull(PQgetvalue(r->get(), 0, i), nullptr, 10);
+    };
+    t.sources = u(0);
+    t.connections = u(1);
+    t.messages = u(2);
+    t.recipients = u(3);
+    t.bytes = u(4);
+    t.seconds_held = std::strtod(PQgetvalue(r->get(), 0, 5), nullptr);
+    return t;
+  }
+
+  base::Result<std::vector<SinkCounts>> Sinks(
+      const base::IpAddress& ip) override {
+    std::string hex = Hex(ip.bytes());
+    return Read([&] {
+      return ReadSinks(
+          "SELECT sink_id, first_seen, last_seen, connections, messages, bytes "
+          "FROM source_sinks WHERE ip = $1::bytea ORDER BY sink_id",
+          {hex.c_str()});
+    });
+  }
+
+  base::Result<std::vector<SinkCounts>> SinkTotals() override {
+    return Read([&] {
+      return ReadSinks(
+          "SELECT sink_id, min(first_seen), max(last_seen), sum(connections), "
+          "sum(messages), sum(bytes) FROM source_sinks GROUP BY sink_id "
+          "ORDER BY sink_id",
+          {});
+    });
+  }
+
+  uint64_t next_sequence() const override {
+    std::lock_guard lock(w_mu_);
+    return next_seq_;
+  }
+
+ private:
+  template <typename F>
+  std::invoke_result_t<F> Read(F f) {
+    auto r = f();
+    if (r.ok()) return r;
+    {
+      std::lock_guard lock(r_mu_);
+      if (PQstatus(r_.get()) == CONNECTION_OK) return r;
+    }
+    return f();  // reconnects first
+  }
+
+  base::Status Reconnect(PGconn* c) {
+    if (PQstatus(c) == CONNECTION_OK) return {};
+    PQreset(c);
+    if (PQstatus(c) != CONNECTION_OK) return ConnError(c, "reconnect failed");
+    return {};
+  }
+
+  static base::Status Rollback(PGconn* c, base::Status s) {
+    Exec(c, "ROLLBACK");
+    return s;
+  }
+
+  base::Result<std::vector<SinkCounts>> ReadSinks(
+      const std::string& sql, const std::vector<const char*>& params) {
+    std::lock_guard lock(r_mu_);
+    if (auto s = Reconnect(r_.get()); !s.ok()) return s;
+    auto r = Run(r_.get(), sql, params);
+    if (!r.ok()) return r.status();
+    std::vector<SinkCounts> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+      auto v = [&](int k) { return PQgetvalue(r->get(), i, k); };
+      SinkCounts s;
+      s.sink_id = v(0);
+      s.first_seen = std::strtod(v(1), nullptr);
+      s.last_seen = std::strtod(v(2), nullptr);
+      s.connections = std::strtoull(v(3), nullptr, 10);
+      s.messages = std::strtoull(v(4), nullptr, 10);
+      s.bytes = std::strtoull(v(5), nullptr, 10);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  // One transaction: sequence mark, row locks, merge, write, attribution,
+  // totals. REQUIRES: w_mu_ held, w_ connected.
+  base::Status ApplyOnce(const std::vector<SourceRecord>& deltas) {
+    PGconn* c = w_.get();
+    std::vector<const SourceRecord*> sorted;
+    for (const auto& d : deltas) sorted.push_back(&d);
+    std::sort(sorted.begin(), sorted.end(),
+              [](auto* a, auto* b) { return a->ip < b->ip; });
+    std::string ips = "{";
+    for (auto* d : sorted) AddElement(&ips, Hex(d->ip.bytes()));
+    ips += '}';
+
+    if (auto s = Exec(c, "BEGIN"); !s.ok()) return s;
+    std::string seq = std::to_string(next_seq_);
+    auto mark = Run(c,
+                    "INSERT INTO sink_batches (sink_id, seq) VALUES ($1, $2) "
+                    "ON CONFLICT (sink_id) DO UPDATE SET seq = EXCLUDED.seq, "
+                    "committed_at = now() WHERE sink_batches.seq < "
+                    "EXCLUDED.seq",
+                    {o_.sink_id.c_str(), seq.c_str()});
+    if (!mark.ok()) return Rollback(c, mark.status());
+    if (std::strcmp(PQcmdTuples(mark->get()), "1") != 0) {
+      Exec(c, "ROLLBACK");
+      if (retrying_) return {};  // the lost COMMIT did commit: done once
+      return base::Status::Error(
+          "ledger.sink_id: batch " + seq + " of sink '" + o_.sink_id +
+          "' is already in the database: another process uses this sink_id");
+    }
+    // Skeleton rows for new addresses (their count is the new sources),
+    // then every row of the batch locked in address order.
+    auto fresh = Run(c,
+                     "INSERT INTO sources (ip) SELECT unnest($1::bytea[]) "
+                     "ORDER BY 1 ON CONFLICT (ip) DO NOTHING",
+                     {ips.c_str()});
+    if (!fresh.ok()) return Rollback(c, fresh.status());
+    Totals add;
+    add.sources = std::strtoull(PQcmdTuples(fresh->get()), nullptr, 10);
+    auto cur = Run(c,
+                   "SELECT " + std::string(kColumns) +
+                       " FROM sources WHERE ip = ANY($1::bytea[]) ORDER BY ip "
+                       "FOR UPDATE",
+                   {ips.c_str()});
+    if (!cur.ok()) return Rollback(c, cur.status());
+    std::map<base::IpAddress, SourceRecord> stored;
+    for (int i = 0; i < PQntuples(cur->get()); ++i) {
+      SourceRecord r = Decode(cur->get(), i);
+      stored.emplace(r.ip, std::move(r));
+    }
+    Columns cols(kNumColumns), sinks(6);
+    for (auto* d : sorted) {
+      SourceRecord& rec = stored[d->ip];
+      rec.ip = d->ip;
+      MergeRecord(&rec, *d);
+      AddRecord(&cols, rec);
+      add.connections += d->connections;
+      add.messages += d->messages;
+      add.recipients += d->recipients;
+      add.bytes += d->bytes;
+      add.seconds_held += d->seconds_held;
+      AddElement(&sinks.arrays[0], Hex(d->ip.bytes()));
+      AddElement(&sinks.arrays[1], Num(d->first_seen));
+      AddElement(&sinks.arrays[2], Num(d->last_seen));
+      AddElement(&sinks.arrays[3], std::to_string(d->connections));
+      AddElement(&sinks.arrays[4], std::to_string(d->messages));
+      AddElement(&sinks.arrays[5], std::to_string(d->bytes));
+    }
+    cols.Finish();
+    sinks.Finish();
+    if (auto s = Run(c, UpdateSql(), cols.Params()); !s.ok()) {
+      return Rollback(c, s.status());
+    }
+    auto sp = sinks.Params();
+    sp.push_back(o_.sink_id.c_str());
+    auto attr = Run(
+        c,
+        "INSERT INTO source_sinks AS s (ip, sink_id, first_seen, last_seen, "
+        "connections, messages, bytes) SELECT v.ip, $7, v.f, v.l, v.c, v.m, "
+        "v.b FROM unnest($1::bytea[], $2::float8[], $3::float8[], "
+        "$4::bigint[], $5::bigint[], $6::bigint[]) AS v(ip, f, l, c, m, b) "
+        "ON CONFLICT (ip, sink_id) DO UPDATE SET first_seen = "
+        "LEAST(s.first_seen, EXCLUDED.first_seen), last_seen = "
+        "GREATEST(s.last_seen, EXCLUDED.last_seen), connections = "
+        "s.connections + EXCLUDED.connections, messages = s.messages + "
+        "EXCLUDED.messages, bytes = s.bytes + EXCLUDED.bytes",
+        sp);
+    if (!attr.ok()) return Rollback(c, attr.status());
+    std::vector<std::string> t = {
+        std::to_string(add.sources),  std::to_string(add.connections),
+        std::to_string(add.messages), std::to_string(add.recipients),
+        std::to_string(add.bytes),    Num(add.seconds_held)};
+    auto tot = Run(c,
+                   "UPDATE totals SET sources = sources + $1, connections = "
+                   "connections + $2, messages = messages + $3, recipients = "
+                   "recipients + $4, bytes = bytes + $5, seconds_held = "
+                   "seconds_held + $6 WHERE id = 1",
+                   {t[0].c_str(), t[1].c_str(), t[2].c_str(), t[3].c_str(),
+                    t[4].c_str(), t[5].c_str()});
+    if (!tot.ok()) return Rollback(c, tot.status());
+    return Commit(c);
+  }
+
+  // COMMIT whose reply may be lost (the test hook can cut it there).
+  base::Status Commit(PGconn* c) {
+    if (!PQsendQuery(c, "COMMIT")) return ConnError(c, "COMMIT not sent");
+    if (o_.after_commit_sent) o_.after_commit_sent(PQsocket(c));
+    base::Status s;
+    while (PGresult* r = PQgetResult(c)) {
+      if (PQresultStatus(r) != PGRES_COMMAND_OK && s.ok()) {
+        s = base::Status::Error("postgresql: COMMIT outcome unknown: " +
+                                Trim(PQresultErrorMessage(r)));
+      }
+      PQclear(r);
+    }
+    if (s.ok() && PQstatus(c) != CONNECTION_OK) {
+      s = ConnError(c, "COMMIT outcome unknown");
+    }
+    return s;
+  }
+
+  PostgresOptions o_;
+  mutable std::mutex w_mu_;  // guards w_, next_seq_, retrying_
+  std::mutex r_mu_;          // guards r_
+  Conn w_, r_;
+  uint64_t next_seq_ = 1;
+  bool retrying_ = false;
+};
+
+}  // namespace
+}  // namespace ledger::pg
+
+namespace ledger {
+
+base::Result<std::unique_ptr<PostgresStore>> OpenPostgresStore(
+    const PostgresOptions& options) {
+  auto store = std::make_unique<pg::PgStore>(options);
+  if (auto s = store->Init(); !s.ok()) return s;
+  return std::unique_ptr<PostgresStore>(std::move(store));
+}
+
+base::Status CreatePostgresSchemaForTest(const std::string& url, int version) {
+  PostgresOptions o;
+  o.url = url;
+  auto c = pg::Connect(o);
+  if (!c.ok()) return c.status();
+  return pg::Migrate(c->get(), version);
+}
+
+}  // namespace ledger

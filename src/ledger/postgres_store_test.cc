@@ -1,0 +1,240 @@
+// PostgreSQL-only behaviour: migrations, bad settings, exactly-once batches,
+// and a fleet of sinks sharing one database. Each test process starts its
+// own private cluster (ledger/pg_test_util.h).
+#include "ledger/postgres_store.h"
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <sys/socket.h>
+
+#include <map>
+#include <thread>
+
+#include "base/clock.h"
+#include "ledger/ledger.h"
+#include "ledger/pg_test_util.h"
+#include "ledger/test_util.h"
+
+namespace ledger {
+namespace {
+
+using testing::Ip;
+using testing::PgCluster;
+using testing::Session;
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pg_ = PgCluster::Shared();
+    if (pg_ == nullptr) GTEST_SKIP() << "no PostgreSQL server installed";
+    url_ = pg_->NewDatabase();
+  }
+  PostgresOptions Opts(const std::string& sink) {
+    PostgresOptions o;
+    o.url = url_;
+    o.password = PgCluster::kPassword;
+    o.sink_id = sink;
+    return o;
+  }
+  // The single value of a query run on a fresh connection.
+  std::string Scalar(const std::string& sql) {
+    PGconn* c =
+        PQconnectdb((url_ + " password=" + PgCluster::kPassword).c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    std::string v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                        ? PQgetvalue(r, 0, 0)
+                        : "error: " + std::string(PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return v;
+  }
+
+  PgCluster* pg_ = nullptr;
+  std::string url_;
+};
+
+SourceRecord Delta(const std::string& ip, uint64_t messages) {
+  SourceRecord r;
+  r.ip = Ip(ip);
+  r.first_seen = 100;
+  r.last_seen = 200;
+  r.connections = 1;
+  r.messages = messages;
+  r.bytes = 10 * messages;
+  MergeName(&r.helo_names, "bot", 1);
+  return r;
+}
+
+TEST_F(PostgresStoreTest, MigratesVersion1AndKeepsRecords) {
+  ASSERT_TRUE(
+      CreatePostgresSchemaForTest(url_ + " password=" + PgCluster::kPassword, 1)
+          .ok());
+  EXPECT_EQ(Scalar("SELECT count(*) FROM pg_tables WHERE tablename = "
+                   "'source_sinks'"),
+            "0");
+  auto s = OpenPostgresStore(Opts("a"));
+  ASSERT_TRUE(s.ok()) << s.error();
+  EXPECT_EQ(Scalar("SELECT version FROM spamsink_schema"),
+            std::to_string(kPostgresSchemaVersion));
+  ASSERT_TRUE((*s)->Apply({Delta("192.0.2.1", 3)}).ok());
+  EXPECT_EQ((*s)->Get(Ip("192.0.2.1")).value()->messages, 3u);
+  // A second open (another sink starting) migrates nothing and works.
+  auto t = OpenPostgresStore(Opts("b"));
+  ASSERT_TRUE(t.ok()) << t.error();
+  EXPECT_EQ((*t)->GetTotals()->messages, 3u);
+}
+
+TEST_F(PostgresStoreTest, BadSettingsNameTheSettingAndHideThePassword) {
+  auto o = Opts("a");
+  o.password = "wrong-password";
+  auto s = OpenPostgresStore(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().find("ledger.postgresql_url"), std::string::npos)
+      << s.error();
+  EXPECT_NE(s.error().find("password"), std::string::npos) << s.error();
+  EXPECT_EQ(s.error().find("wrong-password"), std::string::npos) << s.error();
+
+  o = Opts("a");
+  o.url = "host=" + pg_->dir() + "/absent port=5432 dbname=x";
+  s = OpenPostgresStore(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().find("ledger.postgresql_url"), std::string::npos);
+
+  o = Opts("a");
+  o.url = "postgresql://[bad";
+  s = OpenPostgresStore(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().find("ledger.postgresql_url"), std::string::npos);
+
+  ASSERT_TRUE(OpenPostgresStore(Opts("a")).ok());
+  EXPECT_EQ(Scalar("UPDATE spamsink_schema SET version = 99 RETURNING 1"), "1");
+  s = OpenPostgresStore(Opts("a"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().find("newer"), std::string::npos) << s.error();
+  EXPECT_NE(s.error().find("ledger.postgresql_url"), std::string::npos);
+}
+
+TEST_F(PostgresStoreTest, LostCommitReplyIsRetriedWithoutDoubling) {
+  bool cut = true;
+  auto o = Opts("a");
+  o.after_commit_sent = [&](int fd) {
+    if (cut) shutdown(fd, SHUT_RDWR);  // COMMIT is on its way; the reply
+  };                                   // will never arrive
+  auto s = OpenPostgresStore(o).value();
+  std::vector<SourceRecord> batch = {Delta("192.0.2.1", 2),
+                                     Delta("192.0.2.2", 5)};
+  auto st = s->Apply(batch);
+  ASSERT_FALSE(st.ok()) << "the cut did not fail the commit";
+  // The server did commit: wait (bounded) until the batch is visible.
+  std::string seq;
+  for (int i = 0; i < 500 && seq != "1"; ++i) {
+    seq = Scalar("SELECT coalesce(max(seq), 0) FROM sink_batches");
+    if (seq != "1") std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(seq, "1") << "the commit did not reach the server";
+  cut = false;
+  ASSERT_TRUE(s->Apply(batch).ok());  // the ledger's identical retry
+  EXPECT_EQ(s->GetTotals()->messages, 7u);
+  EXPECT_EQ(s->GetTotals()->connections, 2u);
+  EXPECT_EQ(s->Get(Ip("192.0.2.1")).value()->messages, 2u);
+  EXPECT_EQ(s->next_sequence(), 2u);
+  ASSERT_TRUE(s->Apply({Delta("192.0.2.1", 1)}).ok());
+  EXPECT_EQ(s->Get(Ip("192.0.2.1")).value()->messages, 3u);
+  EXPECT_EQ(Scalar("SELECT seq FROM sink_batches WHERE sink_id = 'a'"), "2");
+}
+
+TEST_F(PostgresStoreTest, TwoProcessesWithOneSinkIdAreRefused) {
+  auto a = OpenPostgresStore(Opts("same")).value();
+  auto b = OpenPostgresStore(Opts("same")).value();
+  ASSERT_TRUE(a->Apply({Delta("192.0.2.1", 1)}).ok());
+  auto s = b->Apply({Delta("192.0.2.1", 1)});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("ledger.sink_id"), std::string::npos);
+  EXPECT_EQ(a->GetTotals()->messages, 1u);
+}
+
+// Three sinks, 600 addresses of 127.0.0.0/8 spread over them with
+// overlapping shares, recording concurrently through their own ledgers and
+// writer threads; the server is stopped and started again mid-load. Every
+// per-address, per-sink and total count is exact.
+TEST_F(PostgresStoreTest, ThreeSinksCountExactlyThroughAnOutage) {
+  constexpr int kSinks = 3, kAddresses = 600, kRounds = 4;
+  Options lo;
+  lo.flush_interval = 0.02;
+  lo.retention_days = 0;  // the sessions are dated 2023
+  std::vector<std::unique_ptr<Ledger>> sinks;
+  for (int k = 0; k < kSinks; ++k) {
+    auto s = OpenPostgresStore(Opts("sink-" + std::to_string(k)));
+    ASSERT_TRUE(s.ok()) << s.error();
+    sinks.push_back(Ledger::Create(std::move(s).value(), lo,
+                                   &base::SystemClock::Get(), true));
+  }
+  // Address i is seen by sink k (i % 3 + k) % 2 + 1 times per round when
+  // (i + k) % 3 != 0: some addresses by one sink, most by two.
+  auto visits = [](int i, int k) {
+    return (i + k) % 3 == 0 ? 0 : (i % 3 + k) % 2 + 1;
+  };
+  auto ip = [](int i) {
+    return "127.1." + std::to_string(i / 250) + "." + std::to_string(i % 250);
+  };
+  auto load = [&](int round) {
+    std::vector<std::thread> threads;
+    for (int k = 0; k < kSinks; ++k) {
+      threads.emplace_back([&, k] {
+        for (int i = 0; i < kAddresses; ++i) {
+          for (int v = 0; v < visits(i, k); ++v) {
+            sinks[k]->Record(Session(ip(i), 2, 100, 1.7e9 + round));
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+  };
+  load(0);
+  load(1);
+  for (auto& s : sinks) ASSERT_TRUE(s->Flush().ok());
+  pg_->Stop();
+  load(2);
+  for (auto& s : sinks) EXPECT_FALSE(s->Flush().ok());
+  ASSERT_TRUE(pg_->Start());
+  load(3);
+  for (auto& s : sinks) ASSERT_TRUE(s->Close().ok());
+
+  auto reader = OpenPostgresStore(Opts("reader")).value();
+  uint64_t total = 0;
+  std::map<std::string, uint64_t> per_sink;
+  for (int i = 0; i < kAddresses; ++i) {
+    uint64_t want = 0;
+    for (int k = 0; k < kSinks; ++k) want += visits(i, k) * kRounds;
+    total += want;
+    auto got = reader->Get(Ip(ip(i))).value();
+    ASSERT_TRUE(got.has_value()) << ip(i);
+    EXPECT_EQ(got->connections, want) << ip(i);
+    EXPECT_EQ(got->messages, 2 * want) << ip(i);
+    EXPECT_DOUBLE_EQ(got->first_seen, 1.7e9 - 2);
+    EXPECT_DOUBLE_EQ(got->last_seen, 1.7e9 + kRounds - 1);
+    auto by_sink = reader->Sinks(Ip(ip(i))).value();
+    size_t n = 0;
+    for (int k = 0; k < kSinks; ++k) {
+      if (visits(i, k) == 0) continue;
+      ASSERT_LT(n, by_sink.size());
+      EXPECT_EQ(by_sink[n].sink_id, "sink-" + std::to_string(k));
+      EXPECT_EQ(by_sink[n].connections, uint64_t(visits(i, k) * kRounds));
+      per_sink["sink-" + std::to_string(k)] += visits(i, k) * kRounds;
+      ++n;
+    }
+    EXPECT_EQ(by_sink.size(), n) << ip(i);
+  }
+  auto t = reader->GetTotals().value();
+  EXPECT_EQ(t.sources, uint64_t(kAddresses));
+  EXPECT_EQ(t.connections, total);
+  EXPECT_EQ(t.messages, 2 * total);
+  auto totals = reader->SinkTotals().value();
+  ASSERT_EQ(totals.size(), 3u);
+  for (const auto& s : totals) {
+    EXPECT_EQ(s.connections, per_sink[s.sink_id]) << s.sink_id;
+  }
+}
+
+}  // namespace
+}  // namespace ledger
