@@ -62,7 +62,9 @@ namespace base {
   X(kTarpitStuttered, "tarpit_replies_stuttered_total",                        \
     "replies sent a few bytes at a time")                                      \
   X(kTarpitSlowReads, "tarpit_slow_reads_total",                               \
-    "DATA reads throttled by the slow reader")
+    "DATA reads throttled by the slow reader")                                 \
+  X(kPeerCacheEvictions, "peer_cache_evictions_total",                         \
+    "addresses the reputation cache forgot to stay within its budget")
 
 enum class Counter : int {
 #define SPAMSINK_COUNTER_ENUM(e, name, help) e,
@@ -87,6 +89,9 @@ uint64_t CounterTotal(Counter c);
 extern std::atomic<int64_t> g_open_connections;
 // Connections the tarpit holds now (conn/ keeps it with its Gauges).
 extern std::atomic<int64_t> g_held_connections;
+// The reputation cache's estimated bytes and its budget (peer/ keeps them).
+extern std::atomic<int64_t> g_peer_cache_bytes;
+extern std::atomic<int64_t> g_peer_cache_budget_bytes;
 
 // One metric as /metrics shows it. Every figure of the process (these
 // counters, the ledger's) is given as Metrics to the one renderer below.
@@ -113,6 +118,8 @@ struct Metric {
 struct ServerGauges {
   int64_t open_connections = 0;
   int64_t held_connections = 0;
+  int64_t peer_cache_bytes = 0;
+  int64_t peer_cache_budget_bytes = 0;
   double start_time = 0;
   std::string version;
 };

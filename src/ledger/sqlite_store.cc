@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 #include "ledger/json_fields.h"
@@ -114,6 +115,8 @@ class SqliteStore final : public Store {
 
   base::Status Init(const std::string& path, const SqliteOptions& o) {
     read_only_ = o.read_only;
+    path_ = path;
+    options_ = o;
     if (!read_only_) {
       if (auto s = OpenConn(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, o,
                             &w_);
@@ -237,7 +240,12 @@ class SqliteStore final : public Store {
     return std::optional<SourceRecord>(std::move(rec));
   }
 
-  base::Result<SourcePage> Query(const SourceQuery& q) override {
+  // The SELECT q describes, its WHERE clause, and how to bind it.
+  struct Select {
+    std::string sql, where;
+    std::function<void(sqlite3_stmt*)> bind;
+  };
+  Select BuildSelect(const SourceQuery& q) const {
     std::string where;
     auto add = [&](const char* cond) {
       where += where.empty() ? " WHERE " : " AND ";
@@ -260,7 +268,7 @@ class SqliteStore final : public Store {
         hi[i] |= keep <= 0 ? 0xff : uint8_t(0xff >> keep);
       }
     }
-    auto bind = [&](sqlite3_stmt* st) {
+    auto bind = [q, lo, hi](sqlite3_stmt* st) {
       auto idx = [&](const char* name) {
         return sqlite3_bind_parameter_index(st, name);
       };
@@ -284,6 +292,11 @@ class SqliteStore final : public Store {
              " OFFSET " + std::to_string(q.offset);
     }
 
+    return {sql, where, bind};
+  }
+
+  base::Result<SourcePage> Query(const SourceQuery& q) override {
+    auto [sql, where, bind] = BuildSelect(q);
     std::lock_guard lock(r_mu_);
     SourcePage page;
     // Read the page and the count in one read transaction (one snapshot).
@@ -312,6 +325,50 @@ class SqliteStore final : public Store {
     }
     Exec(r_, "COMMIT");
     return page;
+  }
+
+  // A scan reads through its own connection (one snapshot, no lock held),
+  // so that a long export never makes API queries wait; a database that
+  // cannot be opened twice (in memory) is scanned through r_ instead.
+  base::Status Scan(const SourceQuery& q, const Visitor& each) override {
+    auto [sql, where, bind] = BuildSelect(q);
+    bool shared =
+        path_.empty() || path_ == ":memory:" || path_.rfind("file:", 0) == 0;
+    sqlite3* db = nullptr;
+    std::unique_lock<std::mutex> lock(r_mu_, std::defer_lock);
+    if (shared) {
+      lock.lock();
+      db = r_;
+    } else {
+      SqliteOptions o = options_;
+      o.cache_mib = 2;  // a sequential read needs no big cache
+      if (auto s = OpenConn(path_, SQLITE_OPEN_READONLY, o, &db); !s.ok()) {
+        sqlite3_close_v2(db);
+        return s;
+      }
+    }
+    base::Status result;
+    {
+      Stmt st;
+      if (auto s = Exec(db, "BEGIN"); !s.ok()) {
+        result = s;
+      } else if (auto p = Prepare(db, sql, &st); !p.ok()) {
+        result = p;
+      } else {
+        bind(st.get());
+        int rc;
+        while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+          if (auto e = each(Decode(st.get())); !e.ok()) {
+            result = e;
+            break;
+          }
+        }
+        if (result.ok() && rc != SQLITE_DONE) result = Error(db);
+      }
+    }
+    Exec(db, "ROLLBACK");
+    if (!shared) sqlite3_close_v2(db);
+    return result;
   }
 
   base::Result<Totals> GetTotals() override {
@@ -546,6 +603,8 @@ class SqliteStore final : public Store {
   }
 
   bool read_only_ = false;
+  std::string path_;  // for the scans' own connections
+  SqliteOptions options_;
   // r_'s select list: depends on the schema version a reader found.
   const char* read_columns_ = kColumns;
   std::mutex w_mu_;  // guards w_ and its statements
