@@ -51,5 +51,15 @@ if [[ -f bench/run.py ]]; then
   step "benchmark smoke run (checks the benchmark works; not a measurement)"
   /usr/bin/python3 bench/run.py --smoke --no-write  # keep docs/BENCHMARKS.md
 fi
+step "soak: the binary under mixed hostile load (SOAK_SECONDS, default 180)"
+/usr/bin/python3 bench/soak.py --seconds "${SOAK_SECONDS:-180}"
+step "soak under ASan+UBSan (shorter)"
+ASAN_OPTIONS=detect_leaks=1 /usr/bin/python3 bench/soak.py --build build-asan \
+  --seconds "${SOAK_ASAN_SECONDS:-60}" --max-rss-slope 16
+
+step "export memory (1,000,000 sources; figures, not a measurement gate)"
+build/export_bench --sources 1000000 \
+  --db build/export-bench-1m.db
+
 echo
 echo "all tests passed"

@@ -235,8 +235,10 @@ Response Api::Export(const Request& r) const {
   auto q = ledger::ParseQuery(r.params, ledger::ExportOptionKeys(), 0, 0);
   if (!q.ok()) return ErrorResponse(400, q.error());
   ledger::ExportQueryDefaults(r.params, &q.value());
-  auto page = ledger_->Sources(*q);
-  if (!page.ok()) return Unavailable("store: " + page.error());
+  // A store that cannot answer is a 503 before any byte is sent.
+  if (auto t = ledger_->GetStats(); !t.ok()) {
+    return Unavailable("store: " + t.error());
+  }
   options.value().now = clock_->WallSeconds();
   {
     std::lock_guard lock(exempt_mu_);
@@ -244,7 +246,10 @@ Response Api::Export(const Request& r) const {
   }
   Response resp;
   resp.content_type = ledger::ContentType(options->format);
-  resp.body = ledger::Export(page->records, *options);
+  resp.stream = [ledger = ledger_, query = *q,
+                 o = *options](const ledger::Sink& sink) {
+    return ledger->ExportSources(query, o, sink);
+  };
   return resp;
 }
 
@@ -254,6 +259,8 @@ Response Api::Metrics() const {
   base::ServerGauges gauges;
   gauges.open_connections = base::g_open_connections.load();
   gauges.held_connections = base::g_held_connections.load();
+  gauges.peer_cache_bytes = base::g_peer_cache_bytes.load();
+  gauges.peer_cache_budget_bytes = base::g_peer_cache_budget_bytes.load();
   gauges.start_time = start_time_;
   gauges.version = SPAMSINK_VERSION;
   auto metrics = base::ServerMetrics(base::SnapshotCounters(), gauges);

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -40,6 +41,10 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body is written by calling it after the headers were sent
+  // (HTTP chunked): large exports never sit in memory. An error after the
+  // first byte can only end the response early.
+  std::function<base::Status(const ledger::Sink&)> stream;
 };
 
 struct ApiOptions {

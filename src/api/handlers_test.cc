@@ -48,7 +48,15 @@ class ApiTest : public ::testing::Test {
     r.path = path;
     r.params = std::move(params);
     r.authorization = auth;
-    return api.Handle(r);
+    Response out = api.Handle(r);
+    if (out.stream) {
+      auto s = out.stream([&](std::string_view text) {
+        out.body += text;
+        return true;
+      });
+      EXPECT_TRUE(s.ok()) << s.message();
+    }
+    return out;
   }
 
   static json Body(const Response& r) { return json::parse(r.body); }

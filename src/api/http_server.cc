@@ -68,7 +68,26 @@ base::Status HttpServer::Start() {
     Response out = api_.Handle(r);
     res.status = out.status;
     for (const auto& [k, v] : out.headers) res.set_header(k, v);
-    res.set_content(std::move(out.body), out.content_type);
+    if (!out.stream) {
+      res.set_content(std::move(out.body), out.content_type);
+      return;
+    }
+    res.set_chunked_content_provider(
+        out.content_type,
+        [stream = std::move(out.stream)](size_t, httplib::DataSink& sink) {
+          auto s = stream([&sink](std::string_view text) {
+            return sink.write(text.data(), text.size());
+          });
+          if (!s.ok()) {
+            // Headers are gone: ending without the last chunk tells the
+            // client the body is incomplete.
+            base::LogLine(base::LogLevel::kWarning, "api_export_failed")
+                .Kv("error", s.message());
+            return false;
+          }
+          sink.done();
+          return true;
+        });
   };
   const char* kAll = ".*";
   server_->Get(kAll, handle);

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -238,6 +239,38 @@ TEST_F(OperatorCli, DropRuleAndExportedSetsLiveInSeparateTables) {
             "\t\telements = { 192.0.2.9 }\n\t}\n}\n"
             "==\ntable inet spamsink\n"
             "==\ntable inet spamsink\ntable inet spamsink_drop\n");
+}
+
+// The security review found NoNewPrivs 0 and the ledger's files created
+// -rw-r--r-- under the usual umask 022: now no_new_privs is set once the
+// server runs, and its files are created under umask 027.
+TEST_F(OperatorCli, NoNewPrivsAndLedgerFilesClosedToOthers) {
+  ledger::testing::TempDir dir;
+  const std::string db = dir.File("s.db");
+  mode_t old = umask(022);  // what a shell usually leaves
+  Daemon d({"--listen", "127.0.0.1:0", "--api-enabled", "false",
+            "--ledger-enabled", "true", "--db", db, "--hostname", "mx.test"});
+  umask(old);
+  std::string started = d.WaitFor("event=started");
+  ASSERT_THAT(started, HasSubstr("pid="));
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(started, m, std::regex("pid=([0-9]+)")));
+  std::ifstream status("/proc/" + m[1].str() + "/status");
+  std::string line, nnp;
+  while (std::getline(status, line)) {
+    if (line.rfind("NoNewPrivs:", 0) == 0) nnp = line;
+  }
+  EXPECT_THAT(nnp, ::testing::MatchesRegex("NoNewPrivs:[ \t]*1"));
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    struct stat st {};
+    std::string path = db + suffix;
+    if (stat(path.c_str(), &st) != 0) continue;  // -wal/-shm come later
+    EXPECT_EQ(st.st_mode & 027, 0u)
+        << path << " mode " << std::oct << (st.st_mode & 0777);
+  }
+  struct stat st {};
+  ASSERT_EQ(stat(db.c_str(), &st), 0);
+  EXPECT_EQ(d.Stop(), 0);
 }
 
 }  // namespace

@@ -4,9 +4,12 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -88,23 +91,28 @@ bool RunNft(const std::string& script, const char* what) {
 
 // The tarpit's reputation starts from what the ledger knows, most recent
 // senders first, up to kMaxSeeded of them.
+// Loads the ledger's most recent senders into the reputation until its
+// byte budget is full, reading one record at a time (a big ledger never
+// sits in memory, and no page is read twice).
 void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
-  constexpr uint64_t kMaxSeeded = 1 << 20;
-  constexpr uint64_t kPage = 10000;
   ledger::SourceQuery q;
   q.sort = ledger::SortKey::kLastSeen;
-  q.limit = kPage;
-  uint64_t seeded = 0;
-  while (seeded < kMaxSeeded) {
-    auto page = ledger->Sources(q);
-    if (!page.ok() || page->records.empty()) break;
+  q.limit = 0;
+  uint64_t seeded = 0, refused = 0;
+  constexpr uint64_t kRefusalsToStop = 256;  // shards fill unevenly
+  auto s = ledger->ScanSources(q, [&](const ledger::SourceRecord& r) {
     // A source record extends the history the reputation reads.
-    for (const auto& r : page->records) server->SeedHistory(r.ip, r);
-    seeded += page->records.size();
-    q.offset += kPage;
-  }
-  base::LogLine(base::LogLevel::kInfo, "reputation_loaded")
-      .Kv("sources", seeded);
+    if (server->SeedHistory(r.ip, r)) {
+      ++seeded;
+    } else if (++refused >= kRefusalsToStop) {
+      return base::Status::Error("full");
+    }
+    return base::Status();
+  });
+  auto line = base::LogLine(base::LogLevel::kInfo, "reputation_loaded");
+  line.Kv("sources", seeded);
+  if (refused != 0) line.Kv("left_out", "older senders beyond the budget");
+  if (!s.ok() && refused < kRefusalsToStop) line.Kv("error", s.message());
 }
 
 // The DNSBL starts from what the ledger knows of the sources seen within
@@ -186,6 +194,9 @@ void Reload(const Reloader& reload, config::Config* running,
 }  // namespace
 
 int Serve(config::Config cfg, Reloader reload) {
+  // The ledger's files (database, WAL) and anything else this server
+  // creates are never readable by other users.
+  umask(027);
   base::LogLevel level;
   base::ParseLogLevel(cfg.log.level, &level);
   base::SetLogLevel(level);
@@ -266,6 +277,12 @@ int Serve(config::Config cfg, Reloader reload) {
   } else if (geteuid() == 0) {
     base::LogLine(base::LogLevel::kWarning, "running_as_root")
         .Kv("hint", "use --user nobody to drop privileges after binding");
+  }
+  // From here on no execve (nft at exit included) can gain privileges
+  // through set-user-ID bits or file capabilities.
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    base::LogLine(base::LogLevel::kWarning, "no_new_privs_failed")
+        .Kv("error", std::strerror(errno));
   }
 
   std::unique_ptr<ledger::Ledger> ledger;

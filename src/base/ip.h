@@ -60,6 +60,15 @@ struct std::hash<base::IpAddress> {
     uint64_t a, b;
     __builtin_memcpy(&a, ip.bytes().data(), 8);
     __builtin_memcpy(&b, ip.bytes().data() + 8, 8);
-    return std::hash<uint64_t>()(a * 0x9E3779B97F4A7C15ull ^ b);
+    // Mixed (MurmurHash3's finaliser) so that every bit of the address
+    // reaches the low bits: callers shard and bucket by hash % n, and the
+    // plain product left every IPv4 address with the same low byte.
+    uint64_t x = a * 0x9E3779B97F4A7C15ull ^ b;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return size_t(x);
   }
 };

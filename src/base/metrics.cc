@@ -61,6 +61,8 @@ void AppendNumber(std::string* out, double v) {
 
 std::atomic<int64_t> g_open_connections{0};
 std::atomic<int64_t> g_held_connections{0};
+std::atomic<int64_t> g_peer_cache_bytes{0};
+std::atomic<int64_t> g_peer_cache_budget_bytes{0};
 
 void Count(Counter c, uint64_t n) {
   auto& cell = LocalShard()->v[int(c)];
@@ -133,6 +135,11 @@ std::vector<Metric> ServerMetrics(const std::vector<CounterValue>& counters,
         double(gauges.open_connections));
   gauge("held_connections", "SMTP connections the tarpit holds now",
         double(gauges.held_connections));
+  gauge("peer_cache_bytes",
+        "estimated bytes of the in-memory reputation (peer history)",
+        double(gauges.peer_cache_bytes));
+  gauge("peer_cache_budget_bytes", "the reputation's byte budget",
+        double(gauges.peer_cache_budget_bytes));
   gauge("start_time_seconds", "Unix time the server started",
         gauges.start_time);
   gauge("build_info", "always 1; the version is in the label", 1,

@@ -80,7 +80,9 @@ namespace base {
   X(kDnsblTruncated, "dnsbl_truncated_total",                                  \
     "DNSBL UDP answers too large, sent with TC set")                           \
   X(kDnsblTcpRefused, "dnsbl_tcp_refused_total",                               \
-    "DNSBL TCP connections closed at once: max_tcp_clients reached")
+    "DNSBL TCP connections closed at once: max_tcp_clients reached")           \
+  X(kPeerCacheEvictions, "peer_cache_evictions_total",                         \
+    "addresses the reputation cache forgot to stay within its budget")
 
 enum class Counter : int {
 #define SPAMSINK_COUNTER_ENUM(e, name, help) e,
@@ -105,6 +107,9 @@ uint64_t CounterTotal(Counter c);
 extern std::atomic<int64_t> g_open_connections;
 // Connections the tarpit holds now (conn/ keeps it with its Gauges).
 extern std::atomic<int64_t> g_held_connections;
+// The reputation cache's estimated bytes and its budget (peer/ keeps them).
+extern std::atomic<int64_t> g_peer_cache_bytes;
+extern std::atomic<int64_t> g_peer_cache_budget_bytes;
 
 // One metric as /metrics shows it. Every figure of the process (these
 // counters, the ledger's) is given as Metrics to the one renderer below.
@@ -131,6 +136,8 @@ struct Metric {
 struct ServerGauges {
   int64_t open_connections = 0;
   int64_t held_connections = 0;
+  int64_t peer_cache_bytes = 0;
+  int64_t peer_cache_budget_bytes = 0;
   double start_time = 0;
   std::string version;
 };

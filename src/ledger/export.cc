@@ -3,28 +3,12 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <map>
+#include <deque>
+#include <functional>
+#include <optional>
 
 namespace ledger {
 namespace {
-
-struct FormatInfo {
-  Format format;
-  const char* name;
-  const char* content_type;
-};
-constexpr FormatInfo kFormats[] = {
-    {Format::kPlain, "plain", "text/plain; charset=utf-8"},
-    {Format::kCidr, "cidr", "text/plain; charset=utf-8"},
-    {Format::kCsv, "csv", "text/csv; charset=utf-8"},
-    {Format::kJsonl, "jsonl", "application/jsonl"},
-    {Format::kRbldnsd, "rbldnsd", "text/plain; charset=utf-8"},
-    {Format::kRbldnsdIp4set, "rbldnsd-ip4set", "text/plain; charset=utf-8"},
-    {Format::kRbldnsdIp6trie, "rbldnsd-ip6trie", "text/plain; charset=utf-8"},
-    {Format::kNftables, "nftables", "text/plain; charset=utf-8"},
-    {Format::kPostfix, "postfix", "text/plain; charset=utf-8"},
-    {Format::kSpamd, "spamd", "text/plain; charset=utf-8"},
-};
 
 // A network in the 128-bit (IPv4-mapped) form.
 struct Net {
@@ -83,24 +67,45 @@ bool TouchesExempt(const ExportOptions& o, const Net& n) {
   return false;
 }
 
-std::vector<Entry> Entries(const std::vector<SourceRecord>& records,
-                           const ExportOptions& o) {
-  std::map<Net, Entry> by_net;
-  for (const auto& r : records) {
-    if (IsExempt(o, r.ip)) continue;
+using EntryFn = std::function<base::Status(const Entry&)>;
+
+// Calls f for each entry (the records' networks, merged) in network order.
+// REQUIRES: scan yields records by ascending IP, so that the records of one
+// network come together: one entry is held at a time.
+base::Status ForEachEntry(const RecordScan& scan, const ExportOptions& o,
+                          const EntryFn& f) {
+  std::optional<Entry> cur;
+  auto s = scan([&](const SourceRecord& r) -> base::Status {
+    if (IsExempt(o, r.ip)) return {};
     Net n = Widen(r.ip, r.ip.is_v4() ? 96 + o.v4_prefix : o.v6_prefix);
     if (n.bits < 128 && TouchesExempt(o, n)) n = Widen(r.ip, 128);
-    Entry& e = by_net[n];
-    e.net = n;
-    e.sources++;
-    e.connections += r.connections;
-    e.messages += r.messages;
-    e.last_seen = std::max(e.last_seen, r.last_seen);
-  }
-  std::vector<Entry> out;
-  out.reserve(by_net.size());
-  for (auto& [n, e] : by_net) out.push_back(e);
-  return out;
+    if (!cur || cur->net != n) {
+      if (cur) {
+        if (auto e = f(*cur); !e.ok()) return e;
+      }
+      cur = Entry{n};
+    }
+    cur->sources++;
+    cur->connections += r.connections;
+    cur->messages += r.messages;
+    cur->last_seen = std::max(cur->last_seen, r.last_seen);
+    return {};
+  });
+  if (!s.ok()) return s;
+  return cur ? f(*cur) : base::Status();
+}
+
+// The number of entries (of one family when v4 is set).
+base::Result<uint64_t> CountEntries(const RecordScan& scan,
+                                    const ExportOptions& o,
+                                    std::optional<bool> v4 = std::nullopt) {
+  uint64_t n = 0;
+  auto s = ForEachEntry(scan, o, [&](const Entry& e) {
+    if (!v4 || e.net.v4() == *v4) ++n;
+    return base::Status();
+  });
+  if (!s.ok()) return s;
+  return n;
 }
 
 bool Covers(const Net& a, const Net& b) {
@@ -108,29 +113,58 @@ bool Covers(const Net& a, const Net& b) {
          Widen(base::IpAddress::FromV6(b.addr), a.bits) == a;
 }
 
-// The smallest set of networks covering exactly the same addresses.
-std::vector<Net> Collapse(std::vector<Net> nets) {
-  std::sort(nets.begin(), nets.end());
-  std::vector<Net> st;
-  for (const Net& n : nets) {
-    if (!st.empty() && Covers(st.back(), n)) continue;
-    st.push_back(n);
-    while (st.size() >= 2) {
-      Net& a = st[st.size() - 2];
-      Net& b = st.back();
-      int min_bits = a.v4() ? 97 : 1;  // never merge IPv4 into IPv6 space
-      if (a.bits != b.bits || a.bits < min_bits) break;
+// The smallest set of networks covering exactly the same addresses as the
+// sorted networks added, emitted in order as soon as they can no longer
+// merge: it holds only the networks that may still merge with the next.
+class Collapser {
+ public:
+  explicit Collapser(std::function<base::Status(const Net&)> emit)
+      : emit_(std::move(emit)) {}
+
+  base::Status Add(const Net& n) {
+    if (!st_.empty() && Covers(st_.back(), n)) return {};
+    st_.push_back(n);
+    while (st_.size() >= 2) {
+      Net& a = st_[st_.size() - 2];
+      Net& b = st_.back();
+      if (a.bits != b.bits || a.bits < MinBits(a)) break;
       Net parent = Widen(base::IpAddress::FromV6(a.addr), a.bits - 1);
       if (parent != Widen(base::IpAddress::FromV6(b.addr), a.bits - 1) ||
           parent.addr != a.addr) {
         break;
       }
-      st.pop_back();
-      st.back() = parent;
+      st_.pop_back();
+      st_.back() = parent;
     }
+    while (st_.size() >= 2 && Final(st_.front(), st_.back())) {
+      if (auto s = emit_(st_.front()); !s.ok()) return s;
+      st_.pop_front();
+    }
+    return {};
   }
-  return st;
-}
+
+  base::Status Finish() {
+    for (const Net& n : st_) {
+      if (auto s = emit_(n); !s.ok()) return s;
+    }
+    st_.clear();
+    return {};
+  }
+
+ private:
+  static int MinBits(const Net& n) { return n.v4() ? 97 : 1; }
+  // Whether a can no longer change once last (and what follows) came: only
+  // a left half can still merge, with a sibling made of what follows.
+  static bool Final(const Net& a, const Net& last) {
+    if (a.bits < MinBits(a)) return true;
+    Net parent = Widen(base::IpAddress::FromV6(a.addr), a.bits - 1);
+    if (parent.addr != a.addr) return true;  // a right half
+    return !Covers(parent, last);
+  }
+
+  std::function<base::Status(const Net&)> emit_;
+  std::deque<Net> st_;
+};
 
 std::string Reason(const Entry& e) {
   std::string s = "spamsink: " + std::to_string(e.messages) + " messages, " +
@@ -190,328 +224,255 @@ void RbldnsdHeader(std::string* out, const ExportOptions& o) {
   *out += "$TTL " + ttl + "\n";
 }
 
-void RbldnsdEntries(std::string* out, const std::vector<Entry>& entries,
-                    bool v4, const ExportOptions& o) {
-  for (const auto& e : entries) {
-    if (e.net.v4() != v4) continue;
+// Collects text and hands it to the sink in pieces of about kChunk bytes.
+class Writer {
+ public:
+  static constexpr size_t kChunk = 64 * 1024;
+  explicit Writer(const Sink& sink) : sink_(sink) { buf_.reserve(kChunk); }
+  Writer& operator+=(std::string_view text) {
+    buf_ += text;
+    if (buf_.size() >= kChunk) Flush();
+    return *this;
+  }
+  // Errors once the sink refused: the scan feeding this writer then stops.
+  base::Status status() const {
+    return ok_ ? base::Status()
+               : base::Status::Error("export: the reader went away");
+  }
+  base::Status Flush() {
+    if (ok_ && !buf_.empty()) ok_ = sink_(buf_);
+    buf_.clear();
+    return status();
+  }
+
+ private:
+  const Sink& sink_;
+  std::string buf_;
+  bool ok_ = true;
+};
+
+std::string CsvRow(const SourceRecord& r) {
+  const uint64_t counts[] = {r.connections,  r.sessions_with_mail,
+                             r.transactions, r.messages,
+                             r.recipients,   r.bytes};
+  std::string out = r.ip.ToString() + "," + FormatTime(r.first_seen) + "," +
+                    FormatTime(r.last_seen);
+  for (uint64_t c : counts) out += "," + std::to_string(c);
+  out += "," + Number(r.seconds_held);
+  const uint64_t more[] = {
+      r.commands,        r.tls_sessions, r.proxied_sessions,
+      r.auth_attempts,   r.early_talker, r.pipelining,
+      r.bare_lf,         r.bare_cr,      r.unknown_commands,
+      r.protocol_errors, r.limits_hit};
+  for (uint64_t c : more) out += "," + std::to_string(c);
+  out += "," + NamesField(r.helo_names) + "," +
+         NamesField(r.mail_from_domains) + "," + NamesField(r.rcpt_domains) +
+         "," + std::to_string(r.tarpitted_sessions) + "," +
+         Number(r.delay_seconds) + "," + std::to_string(r.replies_stuttered) +
+         "," + std::to_string(r.slow_reads) + "\r\n";
+  return out;
+}
+
+constexpr const char* kCsvHeader =
+    "ip,first_seen,last_seen,connections,sessions_with_mail,"
+    "transactions,messages,recipients,bytes,seconds_held,commands,"
+    "tls_sessions,proxied_sessions,auth_attempts,early_talker,"
+    "pipelining,bare_lf,bare_cr,unknown_commands,protocol_errors,"
+    "limits_hit,helo_names,mail_from_domains,rcpt_domains,"
+    "tarpit_sessions,tarpit_delay_seconds,tarpit_replies_stuttered,"
+    "tarpit_slow_reads\r\n";
+
+// The formats written one record at a time, in the query's order.
+bool RowWise(const ExportOptions& o) {
+  return o.format == Format::kCsv || o.format == Format::kJsonl ||
+         (o.format == Format::kPlain && o.v4_prefix == 32 &&
+          o.v6_prefix == 128);
+}
+
+base::Status RowWiseExport(const RecordScan& scan, const ExportOptions& o,
+                           Writer& w) {
+  if (o.format == Format::kCsv) w += kCsvHeader;
+  return scan([&](const SourceRecord& r) -> base::Status {
+    if (IsExempt(o, r.ip)) return {};
+    switch (o.format) {
+      case Format::kCsv:
+        w += CsvRow(r);
+        break;
+      case Format::kJsonl:
+        w += SourceToJson(r).dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace);
+        w += "\n";
+        break;
+      default:
+        w += r.ip.ToString();
+        w += "\n";
+    }
+    return w.status();
+  });
+}
+
+// The rbldnsd entries of one family.
+base::Status RbldnsdEntries(const RecordScan& scan, bool v4,
+                            const ExportOptions& o, Writer& w) {
+  return ForEachEntry(scan, o, [&](const Entry& e) {
     // Colons would end the A field only before the TXT; '$' would be
     // replaced by the address: the reason text contains neither issue.
-    *out += NetString(e.net, true) + " :" + o.a + ":" + Reason(e) + "\n";
-  }
+    if (e.net.v4() == v4) {
+      w += NetString(e.net, true) + " :" + o.a + ":" + Reason(e) + "\n";
+    }
+    return w.status();
+  });
 }
 
-std::string Nftables(const std::vector<Entry>& entries,
-                     const ExportOptions& o) {
-  std::string out = Header(o, "#", entries.size());
+base::Status Nftables(const RecordScan& scan, const ExportOptions& o,
+                      Writer& w) {
+  auto count = CountEntries(scan, o);
+  if (!count.ok()) return count.status();
+  w += Header(o, "#", *count);
   const std::string fam_table = "inet " + o.table;
-  out += "table " + fam_table + " {\n";
-  out +=
+  w += "table " + fam_table + " {\n";
+  w +=
       "\tset " + o.set + "_v4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n";
-  out +=
+  w +=
       "\tset " + o.set + "_v6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t}\n";
-  out += "}\n";
+  w += "}\n";
   for (bool v4 : {true, false}) {
     std::string set = o.set + (v4 ? "_v4" : "_v6");
-    out += "flush set " + fam_table + " " + set + "\n";
+    w += "flush set " + fam_table + " " + set + "\n";
     size_t n = 0;
-    for (const auto& e : entries) {
-      if (e.net.v4() != v4) continue;
+    auto s = ForEachEntry(scan, o, [&](const Entry& e) {
+      if (e.net.v4() != v4) return w.status();
       // Chunks keep each statement a reasonable size.
       if (n % 1024 == 0) {
-        if (n != 0) out += " }\n";
-        out += "add element " + fam_table + " " + set + " { ";
+        if (n != 0) w += " }\n";
+        w += "add element " + fam_table + " " + set + " { ";
       } else {
-        out += ", ";
+        w += ", ";
       }
-      out += NetString(e.net, false);
+      w += NetString(e.net, false);
       ++n;
-    }
-    if (n != 0) out += " }\n";
+      return w.status();
+    });
+    if (!s.ok()) return s;
+    if (n != 0) w += " }\n";
   }
-  return out;
+  return w.status();
 }
 
-base::Result<int> IntParam(const std::string& key, const std::string& v, int lo,
-                           int hi) {
-  int out = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || out < lo ||
-      out > hi) {
-    return base::Status::Error("bad " + key + ": want an integer from " +
-                               std::to_string(lo) + " to " +
-                               std::to_string(hi));
-  }
-  return out;
-}
-
-// Words safe to paste into zone data, nft scripts and map files.
-bool SafeWord(const std::string& v) {
-  if (v.empty() || v.size() > 253) return false;
-  for (char c : v) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
-          c == '_')) {
-      return false;
+base::Status AggregatedExport(const RecordScan& scan, const ExportOptions& o,
+                              Writer& w) {
+  auto lines = [&](std::optional<bool> v4, auto line) {
+    return ForEachEntry(scan, o, [&](const Entry& e) {
+      if (!v4 || e.net.v4() == *v4) w += line(e);
+      return w.status();
+    });
+  };
+  switch (o.format) {
+    case Format::kPlain:  // widened like cidr, spamd and postfix
+      return lines(std::nullopt, [](const Entry& e) {
+        return NetString(e.net, false) + "\n";
+      });
+    case Format::kCidr: {
+      Collapser c([&](const Net& n) {
+        w += NetString(n, true) + "\n";
+        return w.status();
+      });
+      auto s =
+          ForEachEntry(scan, o, [&](const Entry& e) { return c.Add(e.net); });
+      return s.ok() ? c.Finish() : s;
     }
+    case Format::kRbldnsd:
+    case Format::kRbldnsdIp4set:
+    case Format::kRbldnsdIp6trie: {
+      bool both = o.format == Format::kRbldnsd;
+      bool v4 = o.format == Format::kRbldnsdIp4set;
+      auto count =
+          CountEntries(scan, o, both ? std::nullopt : std::optional<bool>(v4));
+      if (!count.ok()) return count.status();
+      std::string head = Header(o, "#", *count);
+      RbldnsdHeader(&head, o);
+      w += head;
+      if (!both) return RbldnsdEntries(scan, v4, o, w);
+      w += "$DATASET ip4set @\n";
+      if (auto s = RbldnsdEntries(scan, true, o, w); !s.ok()) return s;
+      w += "$DATASET ip6trie @\n";
+      return RbldnsdEntries(scan, false, o, w);
+    }
+    case Format::kNftables:
+      return Nftables(scan, o, w);
+    case Format::kPostfix:
+    case Format::kSpamd: {
+      auto count = CountEntries(scan, o);
+      if (!count.ok()) return count.status();
+      w += Header(o, "#", *count);
+      if (o.format == Format::kSpamd) {
+        return lines(std::nullopt, [](const Entry& e) {
+          return NetString(e.net, false) + "\n";
+        });
+      }
+      return lines(std::nullopt, [&](const Entry& e) {
+        return NetString(e.net, true) + " " + o.action + " " + Reason(e) + "\n";
+      });
+    }
+    default:
+      return base::Status::Error("export: unknown format");
   }
-  return true;
 }
 
 }  // namespace
 
-bool ParseFormat(std::string_view name, Format* out) {
-  for (const auto& f : kFormats) {
-    if (name == f.name) {
-      *out = f.format;
-      return true;
+base::Status ExportStream(const RecordScan& scan, const ExportOptions& o,
+                          const Sink& sink) {
+  Writer w(sink);
+  auto s =
+      RowWise(o) ? RowWiseExport(scan, o, w) : AggregatedExport(scan, o, w);
+  if (!s.ok()) return s;
+  return w.Flush();
+}
+
+base::Status ExportFromStore(Store* store, const SourceQuery& q,
+                             const ExportOptions& o, const Sink& sink) {
+  if (RowWise(o) || (q.sort == SortKey::kIp && q.ascending)) {
+    return ExportStream(
+        [&](const Store::Visitor& each) { return store->Scan(q, each); }, o,
+        sink);
+  }
+  // Aggregated formats of a page chosen by another order (e.g. the top 1000
+  // senders): the page is read, then ordered by address.
+  auto page = store->Query(q);
+  if (!page.ok()) return page.status();
+  return ExportStream(VectorScan(SortedByIp(std::move(page->records))), o,
+                      sink);
+}
+
+std::vector<SourceRecord> SortedByIp(std::vector<SourceRecord> records) {
+  std::stable_sort(records.begin(), records.end(),
+                   [](const SourceRecord& a, const SourceRecord& b) {
+                     return a.ip.bytes() < b.ip.bytes();
+                   });
+  return records;
+}
+
+RecordScan VectorScan(std::vector<SourceRecord> records) {
+  auto shared =
+      std::make_shared<const std::vector<SourceRecord>>(std::move(records));
+  return [shared](const Store::Visitor& each) {
+    for (const auto& r : *shared) {
+      if (auto s = each(r); !s.ok()) return s;
     }
-  }
-  return false;
-}
-
-const char* FormatName(Format f) {
-  for (const auto& i : kFormats) {
-    if (i.format == f) return i.name;
-  }
-  return "?";
-}
-
-std::string FormatNames() {
-  std::string s;
-  for (const auto& f : kFormats) {
-    if (!s.empty()) s += ", ";
-    s += f.name;
-  }
-  return s;
-}
-
-const char* ContentType(Format f) {
-  for (const auto& i : kFormats) {
-    if (i.format == f) return i.content_type;
-  }
-  return "text/plain";
-}
-
-const std::vector<std::string>& ExportOptionKeys() {
-  static const std::vector<std::string> keys = {
-      "format",     "v4_prefix", "v6_prefix", "ttl", "ns",
-      "hostmaster", "a",         "table",     "set", "action"};
-  return keys;
-}
-
-base::Result<ExportOptions> ParseExportOptions(const Params& params) {
-  ExportOptions o;
-  bool have_format = false;
-  for (const auto& [k, v] : params) {
-    if (k == "format") {
-      if (!ParseFormat(v, &o.format)) {
-        return base::Status::Error("bad format '" + v + "': want one of " +
-                                   FormatNames());
-      }
-      have_format = true;
-    } else if (k == "v4_prefix" || k == "v6_prefix" || k == "ttl") {
-      auto n = k == "v4_prefix"   ? IntParam(k, v, 8, 32)
-               : k == "v6_prefix" ? IntParam(k, v, 16, 128)
-                                  : IntParam(k, v, 0, 7 * 86400);
-      if (!n.ok()) return n.status();
-      (k == "v4_prefix"   ? o.v4_prefix
-       : k == "v6_prefix" ? o.v6_prefix
-                          : o.ttl) = *n;
-    } else if (k == "ns" || k == "hostmaster" || k == "table" || k == "set" ||
-               k == "action") {
-      if (!SafeWord(v)) {
-        return base::Status::Error("bad " + k +
-                                   ": letters, digits, '.', '-', '_' only");
-      }
-      (k == "ns"           ? o.ns
-       : k == "hostmaster" ? o.hostmaster
-       : k == "table"      ? o.table
-       : k == "set"        ? o.set
-                           : o.action) = v;
-    } else if (k == "a") {
-      auto ip = base::IpAddress::Parse(v);
-      if (!ip.ok() || !ip->is_v4()) {
-        return base::Status::Error("bad a: want an IPv4 address");
-      }
-      o.a = ip->ToString();
-    }
-  }
-  if (!have_format) {
-    return base::Status::Error("missing format: want one of " + FormatNames());
-  }
-  return o;
-}
-
-void ExportQueryDefaults(const Params& params, SourceQuery* q) {
-  if (params.count("sort") == 0) {
-    q->sort = SortKey::kIp;
-    auto order = params.find("order");
-    q->ascending = order == params.end() || order->second == "asc";
-  }
-  if (params.count("min_messages") == 0) q->min_messages = 1;
-}
-
-base::Result<std::vector<base::Cidr>> ParseExempt(
-    const std::vector<std::string>& networks) {
-  std::vector<base::Cidr> out;
-  for (const auto& n : networks) {
-    auto c = base::Cidr::Parse(n);
-    if (!c.ok()) {
-      return base::Status::Error("tarpit.exempt: \"" + n + "\": " + c.error());
-    }
-    out.push_back(*c);
-  }
-  return out;
-}
-
-nlohmann::ordered_json SourceToJson(const SourceRecord& r) {
-  auto names = [](const std::vector<peer::NameCount>& list) {
-    nlohmann::ordered_json a = nlohmann::ordered_json::array();
-    for (const auto& n : list)
-      a.push_back({{"name", n.name}, {"count", n.count}});
-    return a;
-  };
-  nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
-  for (int i = 0; i < kNumCloseReasons; ++i) {
-    if (r.close_reasons[i] != 0)
-      reasons[CloseReasonKey(i)] = r.close_reasons[i];
-  }
-  return {
-      {"ip", r.ip.ToString()},
-      {"first_seen", FormatTime(r.first_seen)},
-      {"last_seen", FormatTime(r.last_seen)},
-      {"connections", r.connections},
-      {"sessions_with_mail", r.sessions_with_mail},
-      {"transactions", r.transactions},
-      {"messages", r.messages},
-      {"recipients", r.recipients},
-      {"bytes", r.bytes},
-      {"seconds_held", std::round(r.seconds_held * 1000) / 1000},
-      {"commands", r.commands},
-      {"tls_sessions", r.tls_sessions},
-      {"proxied_sessions", r.proxied_sessions},
-      {"auth_attempts", r.auth_attempts},
-      {"evidence",
-       {{"early_talker", r.early_talker},
-        {"pipelining", r.pipelining},
-        {"bare_lf", r.bare_lf},
-        {"bare_cr", r.bare_cr},
-        {"unknown_commands", r.unknown_commands},
-        {"protocol_errors", r.protocol_errors},
-        {"limits_hit", r.limits_hit}}},
-      {"tarpit",
-       {{"sessions", r.tarpitted_sessions},
-        {"delay_seconds", std::round(r.delay_seconds * 1000) / 1000},
-        {"replies_stuttered", r.replies_stuttered},
-        {"slow_reads", r.slow_reads}}},
-      {"close_reasons", reasons},
-      {"helo_names", names(r.helo_names)},
-      {"mail_from_domains", names(r.mail_from_domains)},
-      {"rcpt_domains", names(r.rcpt_domains)},
+    return base::Status();
   };
 }
 
 std::string Export(const std::vector<SourceRecord>& records,
                    const ExportOptions& o) {
   std::string out;
-  switch (o.format) {
-    case Format::kPlain:
-      if (o.v4_prefix == 32 && o.v6_prefix == 128) {
-        for (const auto& r : records) {
-          if (!IsExempt(o, r.ip)) out += r.ip.ToString() + "\n";
-        }
-        return out;
-      }
-      // Widened like cidr, spamd and postfix (not collapsed).
-      for (const auto& e : Entries(records, o)) {
-        out += NetString(e.net, false) + "\n";
-      }
-      return out;
-    case Format::kCidr: {
-      std::vector<Net> nets;
-      for (const auto& e : Entries(records, o)) nets.push_back(e.net);
-      for (const auto& n : Collapse(std::move(nets))) {
-        out += NetString(n, true) + "\n";
-      }
-      return out;
-    }
-    case Format::kCsv:
-      out =
-          "ip,first_seen,last_seen,connections,sessions_with_mail,"
-          "transactions,messages,recipients,bytes,seconds_held,commands,"
-          "tls_sessions,proxied_sessions,auth_attempts,early_talker,"
-          "pipelining,bare_lf,bare_cr,unknown_commands,protocol_errors,"
-          "limits_hit,helo_names,mail_from_domains,rcpt_domains,"
-          "tarpit_sessions,tarpit_delay_seconds,tarpit_replies_stuttered,"
-          "tarpit_slow_reads\r\n";
-      for (const auto& r : records) {
-        if (IsExempt(o, r.ip)) continue;
-        const uint64_t counts[] = {r.connections,  r.sessions_with_mail,
-                                   r.transactions, r.messages,
-                                   r.recipients,   r.bytes};
-        out += r.ip.ToString() + "," + FormatTime(r.first_seen) + "," +
-               FormatTime(r.last_seen);
-        for (uint64_t c : counts) out += "," + std::to_string(c);
-        out += "," + Number(r.seconds_held);
-        const uint64_t more[] = {
-            r.commands,        r.tls_sessions, r.proxied_sessions,
-            r.auth_attempts,   r.early_talker, r.pipelining,
-            r.bare_lf,         r.bare_cr,      r.unknown_commands,
-            r.protocol_errors, r.limits_hit};
-        for (uint64_t c : more) out += "," + std::to_string(c);
-        out += "," + NamesField(r.helo_names) + "," +
-               NamesField(r.mail_from_domains) + "," +
-               NamesField(r.rcpt_domains) + "," +
-               std::to_string(r.tarpitted_sessions) + "," +
-               Number(r.delay_seconds) + "," +
-               std::to_string(r.replies_stuttered) + "," +
-               std::to_string(r.slow_reads) + "\r\n";
-      }
-      return out;
-    case Format::kJsonl:
-      for (const auto& r : records) {
-        if (IsExempt(o, r.ip)) continue;
-        out += SourceToJson(r).dump(-1, ' ', false,
-                                    nlohmann::json::error_handler_t::replace);
-        out += '\n';
-      }
-      return out;
-    case Format::kRbldnsd: {
-      auto entries = Entries(records, o);
-      out = Header(o, "#", entries.size());
-      RbldnsdHeader(&out, o);
-      out += "$DATASET ip4set @\n";
-      RbldnsdEntries(&out, entries, true, o);
-      out += "$DATASET ip6trie @\n";
-      RbldnsdEntries(&out, entries, false, o);
-      return out;
-    }
-    case Format::kRbldnsdIp4set:
-    case Format::kRbldnsdIp6trie: {
-      bool v4 = o.format == Format::kRbldnsdIp4set;
-      auto entries = Entries(records, o);
-      std::erase_if(entries, [&](const Entry& e) { return e.net.v4() != v4; });
-      out = Header(o, "#", entries.size());
-      RbldnsdHeader(&out, o);
-      RbldnsdEntries(&out, entries, v4, o);
-      return out;
-    }
-    case Format::kNftables:
-      return Nftables(Entries(records, o), o);
-    case Format::kPostfix: {
-      auto entries = Entries(records, o);
-      out = Header(o, "#", entries.size());
-      for (const auto& e : entries) {
-        out += NetString(e.net, true) + " " + o.action + " " + Reason(e) + "\n";
-      }
-      return out;
-    }
-    case Format::kSpamd: {
-      auto entries = Entries(records, o);
-      out = Header(o, "#", entries.size());
-      for (const auto& e : entries) out += NetString(e.net, false) + "\n";
-      return out;
-    }
-  }
+  auto scan =
+      RowWise(o) ? VectorScan(records) : VectorScan(SortedByIp(records));
+  (void)ExportStream(scan, o, [&](std::string_view text) {
+    out += text;
+    return true;
+  });
   return out;
 }
 

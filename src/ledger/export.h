@@ -3,6 +3,7 @@
 // cidr: access map and an OpenBSD spamd list. Pure functions of the records.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -75,8 +76,31 @@ base::Result<ExportOptions> ParseExportOptions(const Params& params);
 // The API's JSON object for one source.
 nlohmann::ordered_json SourceToJson(const SourceRecord& r);
 
+// Renders records in memory: for tests and small pages.
 std::string Export(const std::vector<SourceRecord>& records,
                    const ExportOptions& options);
+
+// Where streamed export text goes, in pieces of about 64 KiB; returns false
+// when the reader went away (the export then stops with an error).
+using Sink = std::function<bool(std::string_view)>;
+// Yields records to a visitor; may be called more than once (the formats
+// whose header counts entries read twice or three times).
+using RecordScan = std::function<base::Status(const Store::Visitor&)>;
+
+// Writes the export of what scan yields to sink, holding one record and
+// one entry at a time (cidr also holds the networks that may still merge
+// with the next). plain (/32, /128), csv and jsonl keep scan's order; every
+// other format REQUIRES records by ascending IP (SortedByIp).
+base::Status ExportStream(const RecordScan& scan, const ExportOptions& options,
+                          const Sink& sink);
+// The export of what q selects from store, streamed through Store::Scan:
+// constant memory unless the format aggregates and q sorts by something
+// other than ascending IP (then q's page is read into memory; exports sort
+// by IP unless told otherwise, ExportQueryDefaults).
+base::Status ExportFromStore(Store* store, const SourceQuery& q,
+                             const ExportOptions& options, const Sink& sink);
+std::vector<SourceRecord> SortedByIp(std::vector<SourceRecord> records);
+RecordScan VectorScan(std::vector<SourceRecord> records);
 
 // The body of `spamsink export`: args are the export's own options,
 // "--format F [--output FILE] [query and export options as --name value or

@@ -81,27 +81,32 @@ int RunExportCommand(const std::vector<std::string>& args,
     err << "spamsink export: " << store.error() << "\n";
     return 1;
   }
-  auto page = (*store)->Query(*query);
-  if (!page.ok()) {
-    err << "spamsink export: " << page.error() << "\n";
-    return 1;
-  }
   options.value().now = double(time(nullptr));
-  std::string text = Export(page->records, *options);
+  // Streamed from the store: memory stays flat whatever the ledger's size.
+  auto run = [&](std::ostream& to) {
+    return ExportFromStore(
+        store->get(), *query, *options, [&to](std::string_view text) {
+          to.write(text.data(), std::streamsize(text.size()));
+          return bool(to);
+        });
+  };
   if (output.empty()) {
-    out << text;
+    auto s = run(out);
     out.flush();
-    return out ? 0 : 1;
+    if (!s.ok()) err << "spamsink export: " << s.message() << "\n";
+    return s.ok() && out ? 0 : 1;
   }
   // Write beside the target and rename, so a consumer never reads half a
   // file.
   std::string tmp = output + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
+    auto s = run(f);
     f.close();
-    if (!f) {
-      err << "spamsink export: cannot write " << tmp << "\n";
+    if (!s.ok() || !f) {
+      err << "spamsink export: "
+          << (s.ok() ? "cannot write " + tmp : s.message()) << "\n";
+      std::remove(tmp.c_str());
       return 1;
     }
   }

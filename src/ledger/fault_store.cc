@@ -59,6 +59,11 @@ base::Result<SourcePage> FaultStore::Query(const SourceQuery& q) {
   return base_->Query(q);
 }
 
+base::Status FaultStore::Scan(const SourceQuery& q, const Visitor& each) {
+  SPAMSINK_FAULT_READ();
+  return base_->Scan(q, each);
+}
+
 base::Result<Totals> FaultStore::GetTotals() {
   SPAMSINK_FAULT_READ();
   return base_->GetTotals();

@@ -315,6 +315,16 @@ base::Result<SourcePage> Ledger::Sources(const SourceQuery& q) {
   return store_->Query(q);
 }
 
+base::Status Ledger::ScanSources(const SourceQuery& q,
+                                 const Store::Visitor& each) {
+  return store_->Scan(q, each);
+}
+
+base::Status Ledger::ExportSources(const SourceQuery& q, const ExportOptions& o,
+                                   const Sink& sink) {
+  return ExportFromStore(store_.get(), q, o, sink);
+}
+
 base::Result<std::optional<SourceRecord>> Ledger::Source(
     const base::IpAddress& ip) {
   return store_->Get(ip);

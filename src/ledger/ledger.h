@@ -30,6 +30,7 @@
 #include "base/ip.h"
 #include "base/metrics.h"
 #include "base/status.h"
+#include "ledger/export.h"
 #include "ledger/options.h"
 #include "ledger/query.h"
 #include "ledger/source.h"
@@ -117,6 +118,12 @@ class Ledger {
 
   // Queries see committed data (at most one flush interval behind).
   base::Result<SourcePage> Sources(const SourceQuery& q);
+  // Streams the export of what q selects (ExportFromStore): constant
+  // memory whatever the number of sources.
+  // Visits what q selects one record at a time (Store::Scan).
+  base::Status ScanSources(const SourceQuery& q, const Store::Visitor& each);
+  base::Status ExportSources(const SourceQuery& q, const ExportOptions& o,
+                             const Sink& sink);
   base::Result<std::optional<SourceRecord>> Source(const base::IpAddress& ip);
   base::Result<Stats> GetStats();
   LedgerMetrics Metrics();

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 #include "ledger/json_fields.h"
@@ -10,84 +11,7 @@
 namespace ledger {
 namespace {
 
-// Migration i takes the schema from version i to i + 1.
-const char* const kMigrations[] = {
-    R"sql(
-CREATE TABLE sources (
-  ip BLOB PRIMARY KEY NOT NULL,           -- 16 bytes, IPv4 mapped
-  first_seen REAL NOT NULL,
-  last_seen REAL NOT NULL,
-  connections INTEGER NOT NULL,
-  sessions_with_mail INTEGER NOT NULL,
-  transactions INTEGER NOT NULL,
-  messages INTEGER NOT NULL,
-  recipients INTEGER NOT NULL,
-  bytes INTEGER NOT NULL,
-  seconds_held REAL NOT NULL,
-  commands INTEGER NOT NULL,
-  tls_sessions INTEGER NOT NULL,
-  proxied_sessions INTEGER NOT NULL,
-  auth_attempts INTEGER NOT NULL,
-  early_talker INTEGER NOT NULL,
-  pipelining INTEGER NOT NULL,
-  bare_lf INTEGER NOT NULL,
-  bare_cr INTEGER NOT NULL,
-  unknown_commands INTEGER NOT NULL,
-  protocol_errors INTEGER NOT NULL,
-  limits_hit INTEGER NOT NULL,
-  evidence INTEGER NOT NULL,              -- Evidence bit mask
-  close_reasons TEXT NOT NULL,            -- JSON {"quit": 3, ...}
-  helo_names TEXT NOT NULL,               -- JSON [["name", count], ...]
-  mail_from_domains TEXT NOT NULL,
-  rcpt_domains TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX sources_by_messages ON sources (messages DESC, ip);
-CREATE INDEX sources_by_bytes ON sources (bytes DESC, ip);
-CREATE INDEX sources_by_last_seen ON sources (last_seen DESC, ip);
-CREATE INDEX sources_by_seconds_held ON sources (seconds_held DESC, ip);
-CREATE INDEX sources_by_connections ON sources (connections DESC, ip);
-CREATE TABLE totals (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  sources INTEGER NOT NULL,
-  connections INTEGER NOT NULL,
-  messages INTEGER NOT NULL,
-  recipients INTEGER NOT NULL,
-  bytes INTEGER NOT NULL,
-  seconds_held REAL NOT NULL
-);
-INSERT INTO totals VALUES (1, 0, 0, 0, 0, 0, 0);
-)sql",
-    // 2: evidence filters scan only the records that have any evidence.
-    R"sql(
-CREATE INDEX sources_with_evidence ON sources (evidence) WHERE evidence != 0;
-)sql",
-    // 3: tarpit accounting; older records read as never tarpitted.
-    R"sql(
-ALTER TABLE sources ADD COLUMN tarpitted_sessions INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE sources ADD COLUMN delay_seconds REAL NOT NULL DEFAULT 0;
-ALTER TABLE sources ADD COLUMN replies_stuttered INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE sources ADD COLUMN slow_reads INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX sources_by_delay_seconds ON sources (delay_seconds DESC, ip);
-)sql",
-};
-static_assert(std::size(kMigrations) == kSchemaVersion);
-
-// Columns every schema has, in select order.
-#define SPAMSINK_COLUMNS_V1                                                   \
-  "ip, first_seen, last_seen, connections, sessions_with_mail, "              \
-  "transactions, messages, recipients, bytes, seconds_held, commands, "       \
-  "tls_sessions, proxied_sessions, auth_attempts, early_talker, pipelining, " \
-  "bare_lf, bare_cr, unknown_commands, protocol_errors, limits_hit, "         \
-  "evidence, close_reasons, helo_names, mail_from_domains, rcpt_domains"
-constexpr const char* kColumns = SPAMSINK_COLUMNS_V1
-    ", tarpitted_sessions, delay_seconds, replies_stuttered, slow_reads";
-constexpr int kNumColumns = 30;
-// What a reader selects from a schema older than 3: the same shape, the
-// tarpit fields as zero (the names keep ORDER BY delay_seconds valid).
-constexpr const char* kColumnsBeforeV3 = SPAMSINK_COLUMNS_V1
-    ", 0 AS tarpitted_sessions, 0.0 AS delay_seconds, "
-    "0 AS replies_stuttered, 0 AS slow_reads";
-#undef SPAMSINK_COLUMNS_V1
+#include "ledger/sqlite_schema.inc"  // kMigrations, kColumns
 
 // Statement handle owned by a unique_ptr.
 struct StmtDeleter {
@@ -114,6 +38,8 @@ class SqliteStore final : public Store {
 
   base::Status Init(const std::string& path, const SqliteOptions& o) {
     read_only_ = o.read_only;
+    path_ = path;
+    options_ = o;
     if (!read_only_) {
       if (auto s = OpenConn(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, o,
                             &w_);
@@ -237,7 +163,12 @@ class SqliteStore final : public Store {
     return std::optional<SourceRecord>(std::move(rec));
   }
 
-  base::Result<SourcePage> Query(const SourceQuery& q) override {
+  // The SELECT q describes, its WHERE clause, and how to bind it.
+  struct Select {
+    std::string sql, where;
+    std::function<void(sqlite3_stmt*)> bind;
+  };
+  Select BuildSelect(const SourceQuery& q) const {
     std::string where;
     auto add = [&](const char* cond) {
       where += where.empty() ? " WHERE " : " AND ";
@@ -260,7 +191,7 @@ class SqliteStore final : public Store {
         hi[i] |= keep <= 0 ? 0xff : uint8_t(0xff >> keep);
       }
     }
-    auto bind = [&](sqlite3_stmt* st) {
+    auto bind = [q, lo, hi](sqlite3_stmt* st) {
       auto idx = [&](const char* name) {
         return sqlite3_bind_parameter_index(st, name);
       };
@@ -284,6 +215,11 @@ class SqliteStore final : public Store {
              " OFFSET " + std::to_string(q.offset);
     }
 
+    return {sql, where, bind};
+  }
+
+  base::Result<SourcePage> Query(const SourceQuery& q) override {
+    auto [sql, where, bind] = BuildSelect(q);
     std::lock_guard lock(r_mu_);
     SourcePage page;
     // Read the page and the count in one read transaction (one snapshot).
@@ -312,6 +248,50 @@ class SqliteStore final : public Store {
     }
     Exec(r_, "COMMIT");
     return page;
+  }
+
+  // A scan reads through its own connection (one snapshot, no lock held),
+  // so that a long export never makes API queries wait; a database that
+  // cannot be opened twice (in memory) is scanned through r_ instead.
+  base::Status Scan(const SourceQuery& q, const Visitor& each) override {
+    auto [sql, where, bind] = BuildSelect(q);
+    bool shared =
+        path_.empty() || path_ == ":memory:" || path_.rfind("file:", 0) == 0;
+    sqlite3* db = nullptr;
+    std::unique_lock<std::mutex> lock(r_mu_, std::defer_lock);
+    if (shared) {
+      lock.lock();
+      db = r_;
+    } else {
+      SqliteOptions o = options_;
+      o.cache_mib = 2;  // a sequential read needs no big cache
+      if (auto s = OpenConn(path_, SQLITE_OPEN_READONLY, o, &db); !s.ok()) {
+        sqlite3_close_v2(db);
+        return s;
+      }
+    }
+    base::Status result;
+    {
+      Stmt st;
+      if (auto s = Exec(db, "BEGIN"); !s.ok()) {
+        result = s;
+      } else if (auto p = Prepare(db, sql, &st); !p.ok()) {
+        result = p;
+      } else {
+        bind(st.get());
+        int rc;
+        while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+          if (auto e = each(Decode(st.get())); !e.ok()) {
+            result = e;
+            break;
+          }
+        }
+        if (result.ok() && rc != SQLITE_DONE) result = Error(db);
+      }
+    }
+    Exec(db, "ROLLBACK");
+    if (!shared) sqlite3_close_v2(db);
+    return result;
   }
 
   base::Result<Totals> GetTotals() override {
@@ -546,6 +526,8 @@ class SqliteStore final : public Store {
   }
 
   bool read_only_ = false;
+  std::string path_;  // for the scans' own connections
+  SqliteOptions options_;
   // r_'s select list: depends on the schema version a reader found.
   const char* read_columns_ = kColumns;
   std::mutex w_mu_;  // guards w_ and its statements

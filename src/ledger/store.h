@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,6 +43,22 @@ class Store {
       const base::IpAddress& ip) = 0;
   virtual base::Result<SourcePage> Query(const SourceQuery& q) = 0;
   virtual base::Result<Totals> GetTotals() = 0;
+
+  // Calls each for every record q selects, in q's order and page, holding
+  // one record at a time: what the exports use, so that their memory does
+  // not grow with the number of sources. Stops at the first error each
+  // returns and returns it. Records committed during the scan may or may
+  // not be seen. The default reads the page through Query (constant memory
+  // only for stores that override it).
+  using Visitor = std::function<base::Status(const SourceRecord&)>;
+  virtual base::Status Scan(const SourceQuery& q, const Visitor& each) {
+    auto page = Query(q);
+    if (!page.ok()) return page.status();
+    for (const auto& r : page->records) {
+      if (auto s = each(r); !s.ok()) return s;
+    }
+    return {};
+  }
 };
 
 // Keeps everything in a map. For tests, and as the reference semantics.
@@ -65,6 +82,7 @@ class FaultStore final : public Store {
       const base::IpAddress& ip) override;
   base::Result<SourcePage> Query(const SourceQuery& q) override;
   base::Result<Totals> GetTotals() override;
+  base::Status Scan(const SourceQuery& q, const Visitor& each) override;
 
  private:
   base::Status NextWrite();

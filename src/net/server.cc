@@ -259,8 +259,8 @@ std::vector<std::string> Server::LocalAddresses() const {
 
 void Server::SetSink(SessionSink* sink) { impl_->p.sink = sink; }
 
-void Server::SeedHistory(const base::IpAddress& ip, const peer::History& h) {
-  impl_->host.cache.Seed(ip, h);
+bool Server::SeedHistory(const base::IpAddress& ip, const peer::History& h) {
+  return impl_->host.cache.Seed(ip, h);
 }
 
 int64_t Server::open_connections() const { return impl_->gauges.open.load(); }

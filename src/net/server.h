@@ -60,7 +60,8 @@ class Server {
 
   // Tells the tarpit what is already known of a client (from the ledger),
   // so reputation survives restarts. REQUIRES: before Run().
-  void SeedHistory(const base::IpAddress& ip, const peer::History& h);
+  // False when the reputation's budget is full (stop seeding).
+  bool SeedHistory(const base::IpAddress& ip, const peer::History& h);
 
   // Sets where ended sessions are reported. REQUIRES: before Run().
   void SetSink(SessionSink* sink);

@@ -1,14 +1,24 @@
 // What this process knows of each client IP, for the tarpit's reputation:
 // read once when a session starts, merged once when it ends, seeded from
 // the ledger at start. In memory only (the ledger is the durable record), so
-// the SMTP path never waits for disk. Bounded: each shard holds at most
-// max_entries / kShards addresses and is cleared when it overflows.
+// the SMTP path never waits for disk.
+//
+// Bounded by bytes: each address costs about kEntryBytes (the map node, its
+// bucket and the allocator's overhead), and the cache never holds more than
+// its budget allows. A new address arriving at the budget replaces the
+// least valuable of a few sampled entries: the least evidence (messages,
+// early talking, bare LFs, protocol errors, connections), discounted by how
+// long ago it was last seen, so the worst senders stay known while one-off
+// addresses (an IPv6 rotation) come and go. The seed stops when the budget
+// is full. The use and the budget are published as base::g_peer_cache_bytes
+// and g_peer_cache_budget_bytes; evictions count kPeerCacheEvictions.
 //
 // Threading: every method is safe from any thread (sharded mutexes, touched
 // twice per session, never per command).
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <mutex>
 #include <unordered_map>
 
@@ -19,23 +29,49 @@ namespace peer {
 
 class Cache {
  public:
-  explicit Cache(size_t max_entries = 1 << 20)
-      : per_shard_(max_entries / kShards + 1) {}
+  struct Entry {
+    History history;
+    uint64_t last_use = 0;  // the shard's use count when last touched
+  };
+  // Estimated bytes per address: the node (key, entry, next pointer and
+  // cached hash), its bucket pointer and malloc's header, rounded up.
+  static constexpr size_t kEntryBytes =
+      (sizeof(base::IpAddress) + sizeof(Entry) + 2 * sizeof(void*) + 8 + 16 +
+       15) /
+      16 * 16;
+  static constexpr size_t kDefaultBudgetBytes = size_t(64) << 20;
+
+  explicit Cache(size_t budget_bytes = kDefaultBudgetBytes);
+  ~Cache();
   History Lookup(const base::IpAddress& ip);
   void Update(const SessionSummary& s);
-  // Sets what was known before this process started (the ledger).
-  void Seed(const base::IpAddress& ip, const History& h);
+  // Sets what was known before this process started (the ledger). False
+  // when the budget is full and ip was not known: the caller stops seeding
+  // (it seeds the most recent senders first).
+  bool Seed(const base::IpAddress& ip, const History& h);
   size_t size();
+  size_t capacity() const { return per_shard_ * kShards; }
+  uint64_t evictions();
 
  private:
   static constexpr size_t kShards = 16;
+  static constexpr int kSample = 8;
   struct Shard {
     std::mutex mu;
-    std::unordered_map<base::IpAddress, History> map;
+    std::unordered_map<base::IpAddress, Entry> map;
+    uint64_t uses = 0;
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    uint64_t evictions = 0;
   };
   Shard& ShardOf(const base::IpAddress& ip) {
     return shards_[std::hash<base::IpAddress>()(ip) % kShards];
   }
+  // Removes the least valuable of up to kSample entries. REQUIRES: s.mu.
+  void EvictOne(Shard& s);
+  // Publishes a change of n entries to the byte gauge.
+  static void Account(int64_t n);
+
+  size_t budget_bytes_;
   size_t per_shard_;
   std::array<Shard, kShards> shards_;
 };

@@ -1,12 +1,13 @@
 #include <gtest/gtest.h>
 
+#include "base/metrics.h"
 #include "peer/cache.h"
 
 namespace peer {
 namespace {
 
 TEST(PeerCache, SeedThenUpdateAccumulates) {
-  Cache m(1000);
+  Cache m(Cache::kEntryBytes * 1000);
   auto ip = *base::IpAddress::Parse("198.51.100.4");
   EXPECT_EQ(m.Lookup(ip).connections, 0u);
   History seeded;
@@ -33,13 +34,69 @@ TEST(PeerCache, SeedThenUpdateAccumulates) {
 }
 
 TEST(PeerCache, StaysBounded) {
-  Cache m(16 * 4);  // 4 per shard
+  Cache m(Cache::kEntryBytes * 16 * 4);  // 4 per shard
   SessionSummary r;
   for (uint32_t i = 0; i < 10000; ++i) {
     r.client = base::IpAddress::FromV4(0x0a000000u + i);
     m.Update(r);
   }
-  EXPECT_LE(m.size(), 16u * 5);
+  EXPECT_LE(m.size(), 16u * 4);
+  EXPECT_EQ(m.evictions(), 10000u - m.size());
+}
+
+// A full cache used to clear a whole shard: an IPv6 rotation (one session
+// per address) made the tarpit forget its worst senders. Now a new address
+// replaces the least evidence seen least recently, and the heavy senders
+// stay known.
+TEST(PeerCache, RotationDoesNotForgetTheWorstSenders) {
+  Cache m(Cache::kEntryBytes * 1024);
+  SessionSummary heavy;
+  heavy.messages = 10;
+  heavy.early_talker = true;
+  for (int round = 0; round < 5; ++round) {
+    for (uint32_t i = 0; i < 200; ++i) {
+      heavy.client = base::IpAddress::FromV4(0xc6336400u + i);
+      m.Update(heavy);
+    }
+  }
+  SessionSummary once;
+  for (uint32_t i = 0; i < 50000; ++i) {
+    std::array<uint8_t, 16> b{0x20, 0x01, 0x0d, 0xb8};
+    b[12] = uint8_t(i >> 24), b[13] = uint8_t(i >> 16);
+    b[14] = uint8_t(i >> 8), b[15] = uint8_t(i);
+    once.client = base::IpAddress::FromV6(b);
+    m.Update(once);
+  }
+  EXPECT_LE(m.size(), m.capacity());
+  int known = 0;
+  for (uint32_t i = 0; i < 200; ++i) {
+    known += m.Lookup(base::IpAddress::FromV4(0xc6336400u + i)).messages == 50;
+  }
+  EXPECT_GE(known, 190);
+}
+
+TEST(PeerCache, SeedLoadsOnlyWhatFitsAndTheGaugeFollows) {
+  int64_t bytes0 = base::g_peer_cache_bytes.load();
+  int64_t budget0 = base::g_peer_cache_budget_bytes.load();
+  {
+    Cache m(Cache::kEntryBytes * 16 * 8);
+    EXPECT_EQ(base::g_peer_cache_budget_bytes.load() - budget0,
+              int64_t(Cache::kEntryBytes * 16 * 8));
+    History h;
+    h.messages = 1;
+    int accepted = 0, refused = 0;
+    for (uint32_t i = 0; i < 1000; ++i) {
+      (m.Seed(base::IpAddress::FromV4(0x0a000000u + i), h) ? accepted
+                                                           : refused)++;
+    }
+    EXPECT_EQ(size_t(accepted), m.size());
+    EXPECT_LE(m.size(), m.capacity());
+    EXPECT_GT(refused, 0);
+    EXPECT_EQ(base::g_peer_cache_bytes.load() - bytes0,
+              int64_t(m.size() * Cache::kEntryBytes));
+  }
+  EXPECT_EQ(base::g_peer_cache_bytes.load(), bytes0);
+  EXPECT_EQ(base::g_peer_cache_budget_bytes.load(), budget0);
 }
 
 // What an attacker sends as HELO or a domain is stored short and clean:
