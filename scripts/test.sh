@@ -37,7 +37,7 @@ for f in "${fuzzers[@]}"; do
   name=${f%_fuzz}
   mkdir -p "build-fuzz/corpus/$name"
   echo "-- $f"
-  if ! build-fuzz/$f -max_total_time="${FUZZ_SECONDS:-60}" -max_len=4096 \
+  if ! build-fuzz/$f -max_total_time="${FUZZ_SECONDS:-45}" -max_len=4096 \
       -print_final_stats=1 "build-fuzz/corpus/$name" "fuzz/corpus/$name" \
       >"build-fuzz/$f.log" 2>&1; then
     tail -60 "build-fuzz/$f.log"
@@ -51,11 +51,11 @@ if [[ -f bench/run.py ]]; then
   step "benchmark smoke run (checks the benchmark works; not a measurement)"
   /usr/bin/python3 bench/run.py --smoke --no-write  # keep docs/BENCHMARKS.md
 fi
-step "soak: the binary under mixed hostile load (SOAK_SECONDS, default 180)"
-/usr/bin/python3 bench/soak.py --seconds "${SOAK_SECONDS:-180}"
+step "soak: the binary under mixed hostile load (SOAK_SECONDS, default 120)"
+/usr/bin/python3 bench/soak.py --seconds "${SOAK_SECONDS:-120}"
 step "soak under ASan+UBSan (shorter)"
 ASAN_OPTIONS=detect_leaks=1 /usr/bin/python3 bench/soak.py --build build-asan \
-  --seconds "${SOAK_ASAN_SECONDS:-60}" --max-rss-slope 16
+  --seconds "${SOAK_ASAN_SECONDS:-45}" --max-rss-slope 16
 
 step "export memory (1,000,000 sources; figures, not a measurement gate)"
 build/export_bench --sources 1000000 \
