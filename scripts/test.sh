@@ -54,8 +54,12 @@ fi
 step "soak: the binary under mixed hostile load (SOAK_SECONDS, default 120)"
 /usr/bin/python3 bench/soak.py --seconds "${SOAK_SECONDS:-120}"
 step "soak under ASan+UBSan (shorter)"
+# Under ASan the soak checks crashes, sanitizer reports, descriptors,
+# threads and that every session got its replies; RSS is not meaningful
+# (ASan's quarantine holds freed memory), so the release soak above is the
+# one that bounds its slope.
 ASAN_OPTIONS=detect_leaks=1 /usr/bin/python3 bench/soak.py --build build-asan \
-  --seconds "${SOAK_ASAN_SECONDS:-45}" --max-rss-slope 16
+  --seconds "${SOAK_ASAN_SECONDS:-45}" --max-rss-slope 100000
 
 step "export memory (1,000,000 sources; figures, not a measurement gate)"
 build/export_bench --sources 1000000 \
