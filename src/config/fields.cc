@@ -1,10 +1,12 @@
 #include "config/fields.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
 #include "base/endpoint.h"
 #include "base/ip.h"
+#include "config/field_macros.h"
 #include "tarpit/firewall.h"
 
 namespace config {
@@ -14,26 +16,7 @@ namespace {
 static_assert(sizeof(tarpit::Mode) == sizeof(int));
 static_assert(sizeof(tarpit::Verdict) == sizeof(int));
 
-#define SPAMSINK_FIELD(sec, name, kind, ...)            \
-  Field {                                               \
-#sec, #name, Kind::kind, __VA_ARGS__,               \
-        [](Config & c) -> void* { return &c.sec.name; } \
-  }
-
-// For keys that are not the member's own name (tarpit delay ranges).
-#define SPAMSINK_FIELD_AT(sec, key, member, kind, ...)    \
-  Field {                                                 \
-#sec, key, Kind::kind, __VA_ARGS__,                   \
-        [](Config & c) -> void* { return &c.sec.member; } \
-  }
-
-#define SPAMSINK_DELAY(stage, what)                                \
-  SPAMSINK_FIELD_AT(tarpit, #stage "_min", stage.min, kDouble,     \
-                    "Shortest delay in seconds before " what       \
-                    " for a sender nothing is known of."),         \
-      SPAMSINK_FIELD_AT(tarpit, #stage "_max", stage.max, kDouble, \
-                        "Longest delay in seconds before " what    \
-                        " for a sender nothing is known of.")
+}  // namespace
 
 base::Status CheckEndpoint(std::string_view v) {
   return base::Endpoint::Parse(v).status();
@@ -45,6 +28,8 @@ base::Status CheckNetwork(std::string_view v) {
                              "\" is not a network; e.g. 10.0.0.0/8, "
                              "2001:db8::/32 or 192.0.2.7");
 }
+
+namespace {
 
 base::Status CheckNftTable(std::string_view v) {
   return tarpit::CheckTableName(v);
@@ -271,58 +256,14 @@ std::vector<Field> MakeFields() {
       SPAMSINK_FIELD(tarpit, nft_table, kString,
                      "nftables table (family inet) owned by spamsink: a "
                      "letter or _, then letters, digits, _ and -, at most 32."),
-      SPAMSINK_FIELD(dnsbl, enabled, kBool,
-                     "Answer DNSBL queries (RFC 5782) live from what the "
-                     "sink has seen; see docs/DNSBL.md."),
-      SPAMSINK_FIELD(dnsbl, zone, kString,
-                     "The DNSBL zone; queries outside it are REFUSED."),
-      SPAMSINK_FIELD(dnsbl, listen, kString,
-                     "UDP and TCP address of the DNSBL, \"host:port\" (port "
-                     "53 needs CAP_NET_BIND_SERVICE, kept by binding before "
-                     "--user)."),
-      SPAMSINK_FIELD(dnsbl, min_messages, kInt,
-                     "List (127.0.0.2) a source that sent this many "
-                     "messages; 0: off."),
-      SPAMSINK_FIELD(dnsbl, min_connections, kInt,
-                     "List (127.0.0.2) a source that opened this many "
-                     "connections; 0: off."),
-      SPAMSINK_FIELD(dnsbl, list_bot_evidence, kBool,
-                     "List (127.0.0.3) a source that showed bot evidence: "
-                     "early talking, pipelining, bare LF or CR."),
-      SPAMSINK_FIELD(dnsbl, list_tarpitted, kBool,
-                     "List (127.0.0.4) a source the tarpit held."),
-      SPAMSINK_FIELD(dnsbl, window_seconds, kDouble,
-                     "Only sources seen within this many seconds are "
-                     "listed; 0: no limit."),
-      SPAMSINK_FIELD(dnsbl, allow, kStrings, "Networks (CIDR) never listed."),
-      SPAMSINK_FIELD(dnsbl, ttl, kInt, "TTL in seconds of listed answers."),
-      SPAMSINK_FIELD(dnsbl, negative_ttl, kInt,
-                     "TTL in seconds of NXDOMAIN and NODATA (the SOA "
-                     "minimum)."),
-      SPAMSINK_FIELD(dnsbl, ns, kString,
-                     "NS name at the apex; empty: ns.<zone>."),
-      SPAMSINK_FIELD(dnsbl, hostmaster, kString,
-                     "SOA mailbox as a name; empty: hostmaster.<zone>."),
-      SPAMSINK_FIELD(dnsbl, rate_limit, kInt,
-                     "UDP answers per second per source prefix; beyond it "
-                     "answers are dropped (0: no limit)."),
-      SPAMSINK_FIELD(dnsbl, slip, kInt,
-                     "Every slip-th rate-limited answer is sent empty with "
-                     "TC set, so real clients retry over TCP; 0: none."),
-      SPAMSINK_FIELD(dnsbl, ipv4_prefix, kInt,
-                     "IPv4 prefix length that shares one rate limit."),
-      SPAMSINK_FIELD(dnsbl, ipv6_prefix, kInt,
-                     "IPv6 prefix length that shares one rate limit."),
-      SPAMSINK_FIELD(dnsbl, max_tcp_clients, kInt,
-                     "Open DNSBL TCP connections at most; more are closed."),
-      SPAMSINK_FIELD(dnsbl, tcp_idle_timeout, kDouble,
-                     "Seconds a DNSBL TCP connection may wait for a query."),
-      SPAMSINK_FIELD(dnsbl, max_entries, kInt,
-                     "Sources the DNSBL holds in memory; the oldest-seen "
-                     "are forgotten first."),
       SPAMSINK_FIELD(log, level, kString, "debug, info, warning or error."),
       SPAMSINK_FIELD(log, sessions, kBool, "One summary line per session."),
   };
+  AppendDnsblFields(&f);
+  // Sections appended from their own files come before [log], which stays
+  // last in the reference as it always was.
+  std::stable_partition(f.begin(), f.end(),
+                        [](const Field& x) { return x.section != "log"; });
   auto set = [&](std::string_view name, auto fn) {
     for (auto& x : f) {
       if (x.Name() == name) fn(x);
@@ -352,20 +293,6 @@ std::vector<Field> MakeFields() {
   range("ledger.flush_interval", 0.01, 3600);
   range("ledger.retention_days", 0.001, 36500);
   range("ledger.max_pending_bytes", 1 << 16, 1ll << 40);
-  range("dnsbl.min_messages", 0, 1e9);
-  range("dnsbl.min_connections", 0, 1e9);
-  range("dnsbl.window_seconds", 0, 1e10);
-  range("dnsbl.ttl", 0, 604800);
-  range("dnsbl.negative_ttl", 0, 86400);
-  range("dnsbl.rate_limit", 0, 1e7);
-  range("dnsbl.slip", 0, 100);
-  range("dnsbl.ipv4_prefix", 8, 32);
-  range("dnsbl.ipv6_prefix", 16, 128);
-  range("dnsbl.max_tcp_clients", 1, 100000);
-  range("dnsbl.tcp_idle_timeout", 0.1, 3600);
-  range("dnsbl.max_entries", 1000, 1e9);
-  set("dnsbl.listen", [](Field& x) { x.check = CheckEndpoint; });
-  set("dnsbl.allow", [](Field& x) { x.check = CheckNetwork; });
   set("smtp.persona", [](Field& x) {
     x.choices = "postfix|exim|sendmail|exchange|custom";
     x.alias = "--persona";
@@ -438,6 +365,23 @@ std::string Quote(const std::string& s) {
 }
 
 }  // namespace
+
+void SetField(std::vector<Field>* f, std::string_view name,
+              void (*fn)(Field&)) {
+  for (auto& x : *f) {
+    if (x.Name() == name) fn(x);
+  }
+}
+
+void SetRange(std::vector<Field>* f, std::string_view name, double lo,
+              double hi) {
+  for (auto& x : *f) {
+    if (x.Name() == name) {
+      x.min = lo;
+      x.max = hi;
+    }
+  }
+}
 
 std::string FormatNumber(double v) {
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
