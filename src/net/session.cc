@@ -14,6 +14,7 @@
 // descriptor, with readiness waits) or TLS over it (asio::ssl::stream);
 // only DoRead, DoSend and the handshake tell them apart.
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <asio/ssl.hpp>
@@ -82,6 +83,14 @@ Got Recv(int fd, char* buf, size_t want, size_t* n) {
   }
 }
 
+// Whether the peer has sent its FIN or reset the connection (input still
+// queued or not).
+bool PeerGone(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 1 &&
+         (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 using TlsStream = asio::ssl::stream<Socket&>;
 constexpr size_t kTlsBuffer = 16 * 1024;
 
@@ -95,6 +104,9 @@ struct Session : Conn {
   void Run(conn::Command c);
   void DoRead();
   void DoSend();
+  // A tarpit wait: the timer, and the watch for the peer's departure.
+  void WatchPeer();
+  void WaitDone();
   void Finish();
   // The pending operation ended: its result, or the abort the sweeper or
   // shutdown ordered meanwhile.
@@ -133,6 +145,8 @@ struct Session : Conn {
   std::unique_ptr<Extra> extra_;
   uint32_t serial = 0;
   bool peek = false;  // the timer's wait asks whether input is waiting
+  bool gone = false;  // the peer left during the wait
+  uint8_t waits = 0;  // a wait's operations pending: the timer, the watch
 };
 
 void Server::Impl::StartSession(Worker& w, Socket sock,
@@ -200,14 +214,22 @@ void Session::Run(conn::Command c) {
           c = m.OnTimer(c.peek && sock.available(ec) > 0);
           continue;
         }
+        // The timer, and beside it a wait for the socket to turn readable
+        // (input, the peer's FIN, or a reset) so that a peer that leaves
+        // during the delay frees its slot at once. Whichever ends first
+        // cancels the other; the machine hears of it when both are done.
         peek = c.peek;
+        gone = false;
+        waits = 2;
         extra().timer.expires_after(c.delay);
         extra().timer.async_wait(Bind([this](const asio::error_code&) {
-          Complete([this] {
-            asio::error_code ec;
-            return m.OnTimer(peek && sock.available(ec) > 0);
-          });
+          if (waits == 2) {  // the delay ran out (or an abort): stop watching
+            asio::error_code ignored;
+            sock.cancel(ignored);
+          }
+          WaitDone();
         }));
+        WatchPeer();
         return;
       case Kind::kStartTls:
         extra().tls = std::make_unique<Tls>(sock, *s.p.tls);
@@ -227,6 +249,32 @@ void Session::Run(conn::Command c) {
         return Finish();
     }
   }
+}
+
+// asio's reactor learns of readiness by edge (EPOLLET), so the watch wakes
+// at each arrival during the wait: input, then perhaps the FIN. A FIN that
+// came before the wait began is not an edge seen here; the machine learns
+// of it at its next read or write, as before.
+void Session::WatchPeer() {
+  sock.async_wait(Socket::wait_read, Bind([this](const asio::error_code& ec) {
+                    if (!ec && waits == 2) {
+                      if (!PeerGone(sock.native_handle())) {
+                        return WatchPeer();  // input: the peer is still there
+                      }
+                      gone = true;
+                      extra().timer.cancel();
+                    }
+                    WaitDone();
+                  }));
+}
+
+void Session::WaitDone() {
+  if (--waits > 0) return;
+  Complete([this] {
+    if (gone) return m.OnEof();
+    asio::error_code ec;
+    return m.OnTimer(peek && sock.available(ec) > 0);
+  });
 }
 
 void Session::DoRead() {

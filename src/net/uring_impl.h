@@ -133,6 +133,11 @@ struct Uring {
     }
     return s;
   }
+  // Makes room for n submissions in a row (a linked pair must go to the
+  // kernel in one submission).
+  void Reserve(unsigned n) {
+    while (io_uring_sq_space_left(&ring) < n) io_uring_submit(&ring);
+  }
   char* Buffer(unsigned bid) { return buffers + size_t(bid) * kBufferSize; }
   void Recycle(unsigned bid) {
     io_uring_buf_ring_add(br, Buffer(bid), kBufferSize, uint16_t(bid),

@@ -299,9 +299,14 @@ std::string ProbeUring() {
     why = "cannot probe io_uring opcodes (kernel before 5.6)";
   } else {
     const std::pair<int, const char*> ops[] = {
-        {IORING_OP_ACCEPT, "accept"},       {IORING_OP_RECV, "recv"},
-        {IORING_OP_SEND, "send"},           {IORING_OP_TIMEOUT, "timeout"},
-        {IORING_OP_ASYNC_CANCEL, "cancel"}, {IORING_OP_READ, "read"}};
+        {IORING_OP_ACCEPT, "accept"},
+        {IORING_OP_RECV, "recv"},
+        {IORING_OP_SEND, "send"},
+        {IORING_OP_TIMEOUT, "timeout"},
+        {IORING_OP_ASYNC_CANCEL, "cancel"},
+        {IORING_OP_READ, "read"},
+        {IORING_OP_POLL_ADD, "poll"},
+        {IORING_OP_LINK_TIMEOUT, "link timeout"}};
     for (auto [op, name] : ops) {
       if (!io_uring_opcode_supported(probe, op)) {
         why = std::string("io_uring lacks ") + name;
