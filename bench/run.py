@@ -153,6 +153,10 @@ class Server:
             # the kernel allows it); "spamsink-asio" the epoll fallback.
             if self.kind == "spamsink-asio":
                 cmd += ["--server-executor", "asio"]
+            # The default executor with the ledger off (--ledger): the
+            # ledger-on cost is spamsink against this one.
+            if self.kind == "spamsink-noledger":
+                cmd += ["--ledger-enabled", "false"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL,
                                      cwd=self.tmp)
@@ -339,6 +343,9 @@ def main():
     ap.add_argument("--idle", type=int, default=None,
                     help="held idle connections (default 10000; smoke 200)")
     ap.add_argument("--only", default="", help="comma-separated scenario names")
+    ap.add_argument("--ledger", action="store_true",
+                    help="also run spamsink-noledger (--ledger-enabled "
+                         "false) for the ledger on/off comparison")
     ap.add_argument("--no-write", action="store_true",
                     help="do not rewrite docs/BENCHMARKS.md")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
@@ -367,6 +374,8 @@ def main():
         print("bench: smtpsend has no --bulk; bulk loads not run",
               file=sys.stderr)
         args.no_bulk = True
+    if args.ledger and "spamsink" in servers:
+        servers.insert(servers.index("spamsink") + 1, "spamsink-noledger")
     # floor_sink (bench/floor_sink.cc): the syscall floor of the protocol,
     # a yardstick for what any sink can reach on this kernel.
     if os.access(os.path.join(args.build, "floor_sink"), os.X_OK):
@@ -396,7 +405,8 @@ def main():
                           file=sys.stderr)
             if not args.only or "idle" in args.only:
                 name = f"idle {idle} held"
-                held = [s for s in servers if s != "floor"]
+                held = [s for s in servers
+                        if s not in ("floor", "spamsink-noledger")]
                 order = held if rep % 2 == 0 else list(reversed(held))
                 for kind in order:
                     cell = run_idle(Server(kind, args, tmp), smtpsend, idle, hold)
@@ -414,7 +424,8 @@ def main():
 
     info = machine()
     command = "bench/run.py" + (" --smoke" if args.smoke else "") + \
-        (f" --repeats {repeats}" if args.repeats else "")
+        (f" --repeats {repeats}" if args.repeats else "") + \
+        (" --ledger" if args.ledger else "")
     text = report.render_tables(results, servers, cpu, repeats)
     print(text)
     if not args.no_write:
