@@ -232,6 +232,14 @@ class ServerSession {
   Action StartTls(std::string_view arg, double wall);
   Action Auth(std::string_view arg, double wall);
   Action AuthResponse(std::string_view line);
+  // Rules::exim_envelope (session_exim.cc): Exim's reading of the
+  // arguments; the common tails open the transaction or add the recipient.
+  static bool EximVerbComplete(std::string_view line, std::string_view verb);
+  Action EximMail(std::string_view arg);
+  Action EximRcpt(std::string_view arg);
+  Action EximVrfy(std::string_view arg);
+  Action OpenTransaction(std::string_view address, std::string_view shown);
+  Action AddRecipient(std::string_view address, std::string_view shown);
 
   const SessionOptions* opts_;
   Output* out_;
