@@ -93,6 +93,7 @@ enum class Reply : int {
   kEnvelopeError,
   kBdatNotAdvertised,  // Rules::bdat_needs_ehlo: BDAT after HELO or none
   kBdatNeedRcpt,       // BDAT without MAIL or RCPT (empty: kNeedMail/Rcpt)
+  kTlsNotAdvertised,   // Rules::exim_sequence: STARTTLS without EHLO
   kCount
 };
 
@@ -127,6 +128,12 @@ struct Rules {
   // BDAT without EHLO (CHUNKING not advertised) is refused at once and its
   // chunk is not read: the bytes that follow are commands.
   bool bdat_needs_ehlo = false;
+  // Exim's order of things: QUIT takes no argument, ETRN needs no HELO,
+  // STARTTLS needs EHLO (kTlsNotAdvertised), DATA without a transaction
+  // asks for RCPT, and after a non-LAST BDAT only BDAT goes (MAIL and DATA
+  // get kMailAfterBdat / kDataAfterBdat); a BDAT refused for a missing
+  // RCPT neither opens a chunk sequence nor ends the transaction.
+  bool exim_sequence = false;
 };
 
 struct Persona {

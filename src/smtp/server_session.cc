@@ -62,7 +62,7 @@ const S::Command S::kCommands[] = {
     {"BDAT", false, false, "", &S::CheckNothing, &S::Bdat},
     {"RSET", true, false, "RSET", &S::CheckNoArgs, &S::Rset},
     {"NOOP", true, false, "", &S::CheckNothing, &S::Noop},
-    {"QUIT", false, false, "", &S::CheckNothing, &S::Quit},
+    {"QUIT", false, false, "", &S::CheckQuit, &S::Quit},
     {"VRFY", true, false, "VRFY address [SMTPUTF8]", &S::CheckVrfy, &S::Vrfy},
     {"EXPN", true, false, "", &S::CheckExpn, &S::Expn},
     {"HELP", true, false, "", &S::CheckHelp, &S::Help},

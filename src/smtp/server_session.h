@@ -215,6 +215,7 @@ class ServerSession {
   Reply CheckStartTls(std::string_view arg) const;
   Reply CheckAuth(std::string_view arg) const;
   Reply CheckNothing(std::string_view) const { return Reply::kCount; }
+  Reply CheckQuit(std::string_view arg) const;
   // Proceeds (the check passed).
   Action Helo(std::string_view arg, double wall);
   Action Ehlo(std::string_view arg, double wall);

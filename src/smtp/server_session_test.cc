@@ -191,6 +191,26 @@ TEST_F(SessionTest, EximEnvelopeRepliesLikeExim) {
             "501 \"@\" or \".\" expected after \"bad\"\r\n");
 }
 
+TEST_F(SessionTest, EximSequenceRulesLikeExim) {
+  Options cfg;
+  cfg.persona = "exim";
+  Start(cfg);
+  Send("ETRN example.org\r\nSTARTTLS\r\nQUIT now\r\n");
+  EXPECT_EQ(out_,
+            "458 Administrative prohibition\r\n"
+            "503 STARTTLS command used when not advertised\r\n"
+            "501 unexpected argument data\r\n");
+  Send("EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n");
+  Send("BDAT 5\r\nhelloMAIL FROM:<a@b.example>\r\n");
+  EXPECT_EQ(out_,
+            "503 valid RCPT command must precede BDAT\r\n"
+            "503 sender already given\r\n");
+  Send("RCPT TO:<r@b.example>\r\nBDAT 5\r\nhelloDATA\r\n");
+  EXPECT_EQ(out_,
+            "250 Accepted\r\n250 5 byte chunk received\r\n"
+            "503 only BDAT permissible after non-LAST BDAT\r\n");
+}
+
 TEST_F(SessionTest, MegabyteLineThenNormalMail) {
   Start();
   std::string line(1 << 20, 'A');

@@ -84,9 +84,18 @@ Reply ServerSession::CheckEhlo(std::string_view arg) const {
                                                : Reply::kSyntaxEhlo;
 }
 
+Reply ServerSession::CheckQuit(std::string_view arg) const {
+  return opts_->persona.rules.exim_sequence && !arg.empty()
+             ? Reply::kSyntaxNoArgs
+             : Reply::kCount;
+}
+
 Reply ServerSession::CheckMail(std::string_view) const {
   if (state_ == State::kFresh && opts_->persona.rules.helo_required) {
     return Reply::kNeedHelo;
+  }
+  if (bdat_open_ && opts_->persona.rules.exim_sequence) {
+    return Reply::kMailAfterBdat;
   }
   if (state_ == State::kMail) return Reply::kNestedMail;
   if (bdat_open_) return Reply::kMailAfterBdat;
@@ -107,6 +116,11 @@ Reply ServerSession::CheckData(std::string_view arg) const {
     return Reply::kCount;
   }
   if (!arg.empty()) return Reply::kSyntaxData;
+  if (opts_->persona.rules.exim_sequence) {
+    if (bdat_open_) return Reply::kDataAfterBdat;
+    if (state_ == State::kFresh) return Reply::kNeedHelo;
+    if (state_ != State::kMail || txn_.rcpts == 0) return Reply::kNeedRcpt;
+  }
   if (state_ != State::kMail || txn_.rcpts == 0 || txn_.bdat_total > 0) {
     return state_ == State::kFresh  ? Reply::kNeedHelo
            : state_ == State::kMail ? Reply::kNeedRcpt
@@ -137,7 +151,8 @@ Reply ServerSession::CheckVrfy(std::string_view arg) const {
 }
 
 Reply ServerSession::CheckEtrn(std::string_view arg) const {
-  if (state_ == State::kFresh && opts_->persona.rules.helo_required) {
+  const Rules& rules = opts_->persona.rules;
+  if (state_ == State::kFresh && rules.helo_required && !rules.exim_sequence) {
     return Reply::kNeedHelo;
   }
   if (state_ == State::kMail) return Reply::kEtrnInTransaction;
@@ -166,6 +181,9 @@ Reply ServerSession::CheckStartTls(std::string_view arg) const {
   if (!opts_->starttls && !tls_active_) return Reply::kTlsNotAvailable;
   if (!arg.empty()) return Reply::kSyntaxNoArgs;
   if (tls_active_) return Reply::kTlsActive;
+  if (!ehlo_ && opts_->persona.rules.exim_sequence) {
+    return Reply::kTlsNotAdvertised;
+  }
   if (state_ == State::kMail && !opts_->persona.rules.starttls_in_transaction) {
     return Reply::kBadSequenceTls;
   }

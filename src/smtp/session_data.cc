@@ -75,8 +75,11 @@ Action ServerSession::Bdat(std::string_view arg, double wall) {
   } else if (txn_.bdat_total + size > uint64_t(opts_->max_message_size)) {
     chunk_.error = txn_.bdat_error = Reply::kTooBig;
   }
-  // Until LAST, MAIL and DATA are refused even after a refused chunk.
-  bdat_open_ = !chunk_.last;
+  // Until LAST, MAIL and DATA are refused even after a refused chunk
+  // (Exim: unless refused for want of a recipient).
+  bool keep_txn = chunk_.error == Reply::kBdatNeedRcpt && rules.exim_sequence;
+  bdat_open_ = !chunk_.last && !keep_txn;
+  if (keep_txn) chunk_.last = false;  // the transaction stays open
   EnterState(State::kBdatChunk);
   txn_.bdat_total += size;
   if (size == 0) return FinishChunk(wall);
