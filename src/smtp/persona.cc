@@ -101,6 +101,11 @@ void SetPostfix(Persona* p) {
   r[int(R::kBadNotify)] = "501 5.5.4 Error: Bad NOTIFY parameter syntax";
   r[int(R::kBadOrcpt)] = "501 5.5.4 Error: Bad ORCPT parameter syntax";
   r[int(R::kQueuedBdat)] = "250 2.0.0 Ok: {size} bytes queued as {id}";
+  // Only with Rules::exim_envelope / bdat_needs_ehlo / exim_sequence (not
+  // Postfix's).
+  r[int(R::kEnvelopeError)] = "501 5.5.4 {text}";
+  r[int(R::kBdatNotAdvertised)] = r[int(R::kNeedHelo)];
+  r[int(R::kTlsNotAdvertised)] = r[int(R::kNeedHelo)];
   p->ehlo_keywords = {"PIPELINING",
                       "SIZE",
                       "VRFY",
@@ -150,6 +155,10 @@ void SetGeneric(Persona* p) {
   r[int(R::kBadNotify)] = r[int(R::kBadParameter)];
   r[int(R::kBadOrcpt)] = r[int(R::kBadParameter)];
   r[int(R::kQueuedBdat)] = r[int(R::kQueued)];
+  r[int(R::kEnvelopeError)] = "501 {text}";
+  r[int(R::kBdatNotAdvertised)] = r[int(R::kNeedHelo)];
+  r[int(R::kBdatNeedRcpt)] = "";
+  r[int(R::kTlsNotAdvertised)] = r[int(R::kTlsNotAvailable)];
 }
 
 void SetExim(Persona* p) {
@@ -199,9 +208,6 @@ void SetExim(Persona* p) {
   r[int(R::kTextLineTooLong)] = "500 message has lines too long for transport";
   r[int(R::kTooManyErrors)] = "421 {host} too many syntax or protocol errors";
   r[int(R::kTooManyCommands)] = "421 {host} too many nonmail commands";
-  r[int(R::kIdleTimeout)] =
-      "421 {host} SMTP incoming data timeout - closing connection.";
-  r[int(R::kSessionTimeout)] = r[int(R::kIdleTimeout)];
   r[int(R::kCapTotal)] =
       "421 {host} Too many concurrent SMTP connections; please try again "
       "later.";
@@ -227,6 +233,26 @@ void SetExim(Persona* p) {
   r[int(R::kEtrnBadDomain)] = "458 Administrative prohibition";
   r[int(R::kEtrnInTransaction)] =
       "503 ETRN is not permitted inside a transaction";
+  r[int(R::kIdleTimeout)] =
+      "421 {host}: SMTP command timeout - closing connection";
+  r[int(R::kSessionTimeout)] = r[int(R::kIdleTimeout)];
+  r[int(R::kBdatNotAdvertised)] =
+      "503 BDAT command used when CHUNKING not advertised";
+  r[int(R::kBdatNeedRcpt)] = "503 valid RCPT command must precede BDAT";
+  r[int(R::kTlsNotAdvertised)] =
+      "503 STARTTLS command used when not advertised";
+  r[int(R::kTlsActive)] = r[int(R::kTlsNotAdvertised)];
+  r[int(R::kMailAfterBdat)] = "503 only BDAT permissible after non-LAST BDAT";
+  r[int(R::kDataAfterBdat)] = r[int(R::kMailAfterBdat)];
+  // Exim's command buffer is 16 KiB: a longer line than spamsink's limit
+  // is still only a command Exim does not know.
+  r[int(R::kLineTooLong)] = r[int(R::kUnknown)];
+  p->rules.exim_envelope = true;
+  p->rules.helo_checked = true;
+  p->rules.bdat_needs_ehlo = true;
+  p->rules.exim_sequence = true;
+  p->rules.lf_ends_line = true;  // command lines only; DATA keeps CR LF
+  p->rules.starttls_in_transaction = true;
 }
 
 void SetSendmail(Persona* p) {

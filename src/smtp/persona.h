@@ -88,6 +88,12 @@ enum class Reply : int {
   kBadNotify,      // NOTIFY= malformed
   kBadOrcpt,       // ORCPT= malformed
   kQueuedBdat,     // 250 after BDAT LAST, {size} = message octets
+  // Rules::exim_envelope: a refused envelope argument; {text} = the reason
+  // (up to a line's length: Exim quotes the whole argument).
+  kEnvelopeError,
+  kBdatNotAdvertised,  // Rules::bdat_needs_ehlo: BDAT after HELO or none
+  kBdatNeedRcpt,       // BDAT without MAIL or RCPT (empty: kNeedMail/Rcpt)
+  kTlsNotAdvertised,   // Rules::exim_sequence: STARTTLS without EHLO
   kCount
 };
 
@@ -111,6 +117,23 @@ struct Rules {
   // without SIZE= is refused too, until RSET, HELO/EHLO or a message end
   // (Postfix keeps msg_size until its mail_reset()).
   bool sticky_declared_size = false;
+  // Exim: "MAIL FROM:" and "RCPT TO:" are the verbs (else unknown), ESMTP
+  // options are taken off the end of MAIL after EHLO only (none on RCPT),
+  // addresses are parsed and refused with Exim's texts (exim_envelope.h),
+  // VRFY parses its address too.
+  bool exim_envelope = false;
+  // HELO/EHLO take one host name (letters, digits, '.', '-') or an address
+  // literal, else kSyntaxHelo/kSyntaxEhlo.
+  bool helo_checked = false;
+  // BDAT without EHLO (CHUNKING not advertised) is refused at once and its
+  // chunk is not read: the bytes that follow are commands.
+  bool bdat_needs_ehlo = false;
+  // Exim's order of things: QUIT takes no argument, ETRN needs no HELO,
+  // STARTTLS needs EHLO (kTlsNotAdvertised), DATA without a transaction
+  // asks for RCPT, and after a non-LAST BDAT only BDAT goes (MAIL and DATA
+  // get kMailAfterBdat / kDataAfterBdat); a BDAT refused for a missing
+  // RCPT neither opens a chunk sequence nor ends the transaction.
+  bool exim_sequence = false;
 };
 
 struct Persona {

@@ -13,8 +13,8 @@ namespace smtp {
 namespace {
 
 // Text from the client shown in a reply: bounded and printable.
-void AppendSanitized(std::string* out, std::string_view s) {
-  if (s.size() > 64) s = s.substr(0, 64);
+void AppendSanitized(std::string* out, std::string_view s, size_t max = 64) {
+  if (s.size() > max) s = s.substr(0, max);
   for (unsigned char c : s) out->push_back(c < ' ' || c == 0x7f ? '?' : c);
 }
 
@@ -62,7 +62,7 @@ const S::Command S::kCommands[] = {
     {"BDAT", false, false, "", &S::CheckNothing, &S::Bdat},
     {"RSET", true, false, "RSET", &S::CheckNoArgs, &S::Rset},
     {"NOOP", true, false, "", &S::CheckNothing, &S::Noop},
-    {"QUIT", false, false, "", &S::CheckNothing, &S::Quit},
+    {"QUIT", false, false, "", &S::CheckQuit, &S::Quit},
     {"VRFY", true, false, "VRFY address [SMTPUTF8]", &S::CheckVrfy, &S::Vrfy},
     {"EXPN", true, false, "", &S::CheckExpn, &S::Expn},
     {"HELP", true, false, "", &S::CheckHelp, &S::Help},
@@ -183,6 +183,8 @@ void ServerSession::Append(Reply r, std::string_view arg, uint64_t size) {
       std::string_view var(t.data() + i + 1, close - i - 1);
       if (var == "arg") {
         AppendSanitized(out, arg);
+      } else if (var == "text") {  // bounded by the command line's limit
+        AppendSanitized(out, arg, size_t(opts_->max_line_length) * 2);
       } else if (var == "client") {
         out->append(client_ip_);
       } else if (var == "helo") {
@@ -468,6 +470,9 @@ Action ServerSession::Dispatch(std::string_view line, double wall) {
   }
   for (const auto& cmd : kCommands) {
     if (!EqualsIgnoreCase(verb, cmd.verb)) continue;
+    if (opts_->persona.rules.exim_envelope && !EximVerbComplete(line, verb)) {
+      break;  // "MAIL" without " FROM:": unknown to Exim
+    }
     if (cmd.check == &S::CheckEtrn && reply_text[int(Reply::kEtrn)].empty()) {
       break;  // no ETRN in this persona: an unknown verb
     }

@@ -215,6 +215,7 @@ class ServerSession {
   Reply CheckStartTls(std::string_view arg) const;
   Reply CheckAuth(std::string_view arg) const;
   Reply CheckNothing(std::string_view) const { return Reply::kCount; }
+  Reply CheckQuit(std::string_view arg) const;
   // Proceeds (the check passed).
   Action Helo(std::string_view arg, double wall);
   Action Ehlo(std::string_view arg, double wall);
@@ -232,6 +233,14 @@ class ServerSession {
   Action StartTls(std::string_view arg, double wall);
   Action Auth(std::string_view arg, double wall);
   Action AuthResponse(std::string_view line);
+  // Rules::exim_envelope (session_exim.cc): Exim's reading of the
+  // arguments; the common tails open the transaction or add the recipient.
+  static bool EximVerbComplete(std::string_view line, std::string_view verb);
+  Action EximMail(std::string_view arg);
+  Action EximRcpt(std::string_view arg);
+  Action EximVrfy(std::string_view arg);
+  Action OpenTransaction(std::string_view address, std::string_view shown);
+  Action AddRecipient(std::string_view address, std::string_view shown);
 
   const SessionOptions* opts_;
   Output* out_;

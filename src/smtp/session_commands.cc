@@ -42,6 +42,29 @@ bool ValidNotify(std::string_view v) {
   }
 }
 
+// Rules::helo_checked: one name of letters, digits, '.', '-', or an
+// address literal ("[192.0.2.1]", "[IPv6:...]"); else anything but nothing.
+bool HeloNameOk(const Rules& rules, std::string_view name) {
+  if (name.empty()) return false;
+  if (!rules.helo_checked) return true;
+  if (name.front() == '[') {
+    if (name.size() < 3 || name.back() != ']') return false;
+    for (unsigned char c : name.substr(1, name.size() - 2)) {
+      bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                (c >= 'A' && c <= 'F') || c == '.' || c == ':' || c == 'I' ||
+                c == 'P' || c == 'v' || c == 'V';
+      if (!ok) return false;
+    }
+    return true;
+  }
+  for (unsigned char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool RefusedByPersona(const SessionOptions& o, Reply r) {
   const std::string& t = o.persona.replies[int(r)];
   return !t.empty() && t[0] == '5';
@@ -52,16 +75,27 @@ bool RefusedByPersona(const SessionOptions& o, Reply r) {
 // --- Checks -----------------------------------------------------------------
 
 Reply ServerSession::CheckHelo(std::string_view arg) const {
-  return arg.empty() ? Reply::kSyntaxHelo : Reply::kCount;
+  return HeloNameOk(opts_->persona.rules, arg) ? Reply::kCount
+                                               : Reply::kSyntaxHelo;
 }
 
 Reply ServerSession::CheckEhlo(std::string_view arg) const {
-  return arg.empty() ? Reply::kSyntaxEhlo : Reply::kCount;
+  return HeloNameOk(opts_->persona.rules, arg) ? Reply::kCount
+                                               : Reply::kSyntaxEhlo;
+}
+
+Reply ServerSession::CheckQuit(std::string_view arg) const {
+  return opts_->persona.rules.exim_sequence && !arg.empty()
+             ? Reply::kSyntaxNoArgs
+             : Reply::kCount;
 }
 
 Reply ServerSession::CheckMail(std::string_view) const {
   if (state_ == State::kFresh && opts_->persona.rules.helo_required) {
     return Reply::kNeedHelo;
+  }
+  if (bdat_open_ && opts_->persona.rules.exim_sequence) {
+    return Reply::kMailAfterBdat;
   }
   if (state_ == State::kMail) return Reply::kNestedMail;
   if (bdat_open_) return Reply::kMailAfterBdat;
@@ -82,6 +116,11 @@ Reply ServerSession::CheckData(std::string_view arg) const {
     return Reply::kCount;
   }
   if (!arg.empty()) return Reply::kSyntaxData;
+  if (opts_->persona.rules.exim_sequence) {
+    if (bdat_open_) return Reply::kDataAfterBdat;
+    if (state_ == State::kFresh) return Reply::kNeedHelo;
+    if (state_ != State::kMail || txn_.rcpts == 0) return Reply::kNeedRcpt;
+  }
   if (state_ != State::kMail || txn_.rcpts == 0 || txn_.bdat_total > 0) {
     return state_ == State::kFresh  ? Reply::kNeedHelo
            : state_ == State::kMail ? Reply::kNeedRcpt
@@ -95,6 +134,7 @@ Reply ServerSession::CheckNoArgs(std::string_view arg) const {
 }
 
 Reply ServerSession::CheckVrfy(std::string_view arg) const {
+  if (opts_->persona.rules.exim_envelope) return Reply::kCount;  // EximVrfy
   if (arg.empty()) return Reply::kSyntaxNoArgs;
   if (opts_->persona.rules.lenient_addresses) {
     // One address, optionally followed by SMTPUTF8 (Postfix).
@@ -111,7 +151,8 @@ Reply ServerSession::CheckVrfy(std::string_view arg) const {
 }
 
 Reply ServerSession::CheckEtrn(std::string_view arg) const {
-  if (state_ == State::kFresh && opts_->persona.rules.helo_required) {
+  const Rules& rules = opts_->persona.rules;
+  if (state_ == State::kFresh && rules.helo_required && !rules.exim_sequence) {
     return Reply::kNeedHelo;
   }
   if (state_ == State::kMail) return Reply::kEtrnInTransaction;
@@ -140,6 +181,9 @@ Reply ServerSession::CheckStartTls(std::string_view arg) const {
   if (!opts_->starttls && !tls_active_) return Reply::kTlsNotAvailable;
   if (!arg.empty()) return Reply::kSyntaxNoArgs;
   if (tls_active_) return Reply::kTlsActive;
+  if (!ehlo_ && opts_->persona.rules.exim_sequence) {
+    return Reply::kTlsNotAdvertised;
+  }
   if (state_ == State::kMail && !opts_->persona.rules.starttls_in_transaction) {
     return Reply::kBadSequenceTls;
   }
@@ -195,6 +239,7 @@ void ServerSession::AppendEhlo() {
 
 Action ServerSession::Mail(std::string_view arg, double) {
   const Rules& rules = opts_->persona.rules;
+  if (rules.exim_envelope) return EximMail(arg);
   PathCommand pc;
   if (!ParsePathCommand(arg, "FROM:", &pc)) {
     // Postfix: a path it cannot parse is a bad address, not bad syntax.
@@ -248,19 +293,25 @@ Action ServerSession::Mail(std::string_view arg, double) {
     ++facts_.limits_hit;
     return Error(Reply::kSizeDeclined);
   }
+  return OpenTransaction(pc.address, arg.substr(5));
+}
+
+Action ServerSession::OpenTransaction(std::string_view address,
+                                      std::string_view shown) {
   std::string domain;
-  AppendLower(&domain, DomainOf(pc.address));
-  peer::AddName(&facts_.mail_from_domains, pc.address.empty() ? "<>" : domain);
+  AppendLower(&domain, DomainOf(address));
+  peer::AddName(&facts_.mail_from_domains, address.empty() ? "<>" : domain);
   ++facts_.transactions;
   txn_ = Transaction{};
   EnterState(State::kMail);
-  Append(Reply::kMailOk, arg.substr(5));
+  Append(Reply::kMailOk, shown);
   return Action::kContinue;
 }
 
 Action ServerSession::Rcpt(std::string_view arg, double) {
   PathCommand pc;
   const Rules& rules = opts_->persona.rules;
+  if (rules.exim_envelope) return EximRcpt(arg);
   if (!ParsePathCommand(arg, "TO:", &pc)) {
     if (rules.lenient_addresses && HasPath(arg, "TO:")) {
       return Error(Reply::kBadRecipient, {});
@@ -283,6 +334,11 @@ Action ServerSession::Rcpt(std::string_view arg, double) {
                    rules.whole_param_in_error ? p.token : p.keyword);
     }
   }
+  return AddRecipient(pc.address, arg.substr(3));
+}
+
+Action ServerSession::AddRecipient(std::string_view address,
+                                   std::string_view shown) {
   if (txn_.rcpts >= uint32_t(opts_->max_recipients)) {
     // 452 is a temporary condition (RFC 5321 4.5.3.1.10): the client should
     // send the rest later. Not counted as a client error.
@@ -296,9 +352,9 @@ Action ServerSession::Rcpt(std::string_view arg, double) {
   ++facts_.recipients;
   ++events_->recipients;
   std::string domain;
-  AppendLower(&domain, DomainOf(pc.address));
+  AppendLower(&domain, DomainOf(address));
   peer::AddName(&facts_.rcpt_domains, domain);
-  Append(Reply::kRcptOk, arg.substr(3));
+  Append(Reply::kRcptOk, shown);
   return Action::kContinue;
 }
 
@@ -320,6 +376,7 @@ Action ServerSession::Quit(std::string_view, double) {
 }
 
 Action ServerSession::Vrfy(std::string_view arg, double) {
+  if (opts_->persona.rules.exim_envelope) return EximVrfy(arg);
   Append(Reply::kVrfy, arg);
   return Action::kContinue;
 }

@@ -40,6 +40,12 @@ Action ServerSession::FinishMessage(double wall) {
 }
 
 Action ServerSession::Bdat(std::string_view arg, double wall) {
+  const Rules& rules = opts_->persona.rules;
+  if (rules.bdat_needs_ehlo && !ehlo_) {
+    // CHUNKING was not offered: no chunk follows as far as the server
+    // knows, so its bytes are read as commands (Exim).
+    return Error(Reply::kBdatNotAdvertised);
+  }
   std::string_view size_text, last;
   SplitCommand(arg, &size_text, &last);
   uint64_t size;
@@ -50,13 +56,16 @@ Action ServerSession::Bdat(std::string_view arg, double wall) {
   // The chunk is read whatever the verdict (RFC 3030 4.2): decide the reply
   // now, send it after the bytes.
   chunk_ = Chunk{size, size, !last.empty(), Reply::kCount, state_};
-  const Rules& rules = opts_->persona.rules;
+  const bool bdat_need_rcpt =
+      !opts_->persona.replies[int(Reply::kBdatNeedRcpt)].empty();
   if (!rules.helo_required && state_ != State::kMail) {
     chunk_.error = Reply::kNeedRcpt;  // Postfix: whatever is missing
   } else if (!rules.helo_required && txn_.rcpts == 0) {
     chunk_.error = Reply::kNoValidRcpts;
   } else if (state_ == State::kFresh) {
     chunk_.error = Reply::kNeedHelo;
+  } else if (bdat_need_rcpt && (state_ != State::kMail || txn_.rcpts == 0)) {
+    chunk_.error = Reply::kBdatNeedRcpt;
   } else if (state_ != State::kMail) {
     chunk_.error = Reply::kNeedMail;
   } else if (txn_.rcpts == 0) {
@@ -66,8 +75,11 @@ Action ServerSession::Bdat(std::string_view arg, double wall) {
   } else if (txn_.bdat_total + size > uint64_t(opts_->max_message_size)) {
     chunk_.error = txn_.bdat_error = Reply::kTooBig;
   }
-  // Until LAST, MAIL and DATA are refused even after a refused chunk.
-  bdat_open_ = !chunk_.last;
+  // Until LAST, MAIL and DATA are refused even after a refused chunk
+  // (Exim: unless refused for want of a recipient).
+  bool keep_txn = chunk_.error == Reply::kBdatNeedRcpt && rules.exim_sequence;
+  bdat_open_ = !chunk_.last && !keep_txn;
+  if (keep_txn) chunk_.last = false;  // the transaction stays open
   EnterState(State::kBdatChunk);
   txn_.bdat_total += size;
   if (size == 0) return FinishChunk(wall);

@@ -28,4 +28,25 @@ ALLOWLIST = {
                       "replies after such a message differ.",
         },
     ],
+    "exim": [
+        {
+            "dialogue": r"^message-bare-lf$",
+            "real": r".",
+            "sink": r".",
+            "reason": "Exim 4.96 ends a message at LF . LF (then finds the "
+                      "client's CR LF . CR LF pipelined early: 554 SMTP "
+                      "synchronization error); spamsink deliberately ends it "
+                      "only at CR LF . CR LF and records bare LF as SMTP "
+                      "smuggling evidence (docs/DESIGN: smuggling).",
+        },
+        {
+            "dialogue": r"^rcpt-limit-1001$",
+            "real": r"^250 Accepted$",
+            "sink": r"^452 too many recipients$",
+            "reason": "Exim 4.96 has no recipient limit by default; "
+                      "spamsink keeps smtp.max_recipients (1000, stock "
+                      "Postfix's) whatever the persona, to bound a "
+                      "session's memory and work.",
+        },
+    ],
 }

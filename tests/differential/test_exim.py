@@ -1,8 +1,8 @@
 """The differential suite for the exim persona against a private Exim 4.96
 (Debian's exim4-daemon-light, unpacked by scripts/setup.sh). The persona
 does not match Exim fully yet (docs/PERSONAS.md lists what differs): this
-test is a ratchet, failing if the share of equal replies falls below what
-it has reached."""
+test is a ratchet, failing if the share of equal (or allowlisted) replies
+falls below what it has reached."""
 import io
 import os
 import sys
@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import realmta  # noqa: E402
 import run  # noqa: E402
 
-FLOOR = 0.94  # equal / compared, reached 2026-11-27 (4927 / 5228)
+FLOOR = 0.985  # (equal + allowlisted) / compared: 5164 / 5226 on 2026-11-27
 
 
 class EximDifferential(unittest.TestCase):
@@ -22,7 +22,7 @@ class EximDifferential(unittest.TestCase):
         out = io.StringIO()
         totals, _ = run.run("exim", out=out)
         print(out.getvalue().splitlines()[-1])
-        share = totals["equal"] / totals["replies"]
+        share = (totals["equal"] + totals["allowlisted"]) / totals["replies"]
         self.assertGreaterEqual(share, FLOOR, out.getvalue())
 
 

@@ -1,5 +1,6 @@
-"""Scanners agree: nmap -sV names spamsink's persona as the real product,
-the same name it gives the real daemon (Debian's nmap, loopback only)."""
+"""Scanners agree: nmap -sV names spamsink's personas (postfix, exim) as
+the real products, the same names it gives the real daemons (Debian's
+nmap, loopback only)."""
 import os
 import re
 import subprocess
@@ -36,6 +37,23 @@ class NmapAgrees(unittest.TestCase):
         print("real Postfix:", a)
         print("spamsink postfix persona:", b)
         self.assertEqual(a, ("smtp", "Postfix smtpd"), out_a)
+        self.assertEqual(b, a, out_b)
+
+    def test_exim(self):
+        self.assertTrue(realmta.Exim.available,
+                        "exim4 not unpacked: run scripts/setup.sh")
+        real = realmta.Exim()
+        sink = harness.Sink("--persona", "exim", "--tarpit-enabled",
+                            "false", "--hostname", realmta.HOSTNAME)
+        try:
+            a, out_a = nmap_sv(real.port)
+            b, out_b = nmap_sv(sink.port)
+        finally:
+            real.close()
+            sink.close()
+        print("real Exim:", a)
+        print("spamsink exim persona:", b)
+        self.assertEqual(a, ("smtp", "Exim smtpd 4.96"), out_a)
         self.assertEqual(b, a, out_b)
 
 

@@ -1,0 +1,116 @@
+// Rules::exim_envelope: MAIL, RCPT and VRFY read as Exim 4.96 reads them
+// (the parsing is in exim_envelope.cc), with its refusal texts. The state
+// checks (HELO first, nested MAIL, MAIL before RCPT) are the table's.
+#include "smtp/command.h"
+#include "smtp/exim_envelope.h"
+#include "smtp/server_session.h"
+
+namespace smtp {
+namespace {
+
+bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() &&
+         EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view SkipBlanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  return s;
+}
+
+// What Exim shows for an address refused: the argument, then the reason.
+std::string Quoted(std::string_view data, std::string_view why) {
+  std::string t(data);
+  t.append(": ");
+  t.append(why);
+  return t;
+}
+
+}  // namespace
+
+// Exim's verbs are "MAIL FROM:" and "RCPT TO:" (one space): "MAIL" alone,
+// "MAIL TO:" or "RCPT FROM:" are unrecognized commands.
+bool ServerSession::EximVerbComplete(std::string_view line,
+                                     std::string_view verb) {
+  line = SkipBlanks(line);
+  if (EqualsIgnoreCase(verb, "MAIL")) {
+    return StartsWithIgnoreCase(line, "MAIL FROM:");
+  }
+  if (EqualsIgnoreCase(verb, "RCPT")) {
+    return StartsWithIgnoreCase(line, "RCPT TO:");
+  }
+  return true;
+}
+
+Action ServerSession::EximMail(std::string_view arg) {
+  std::string_view data = SkipBlanks(arg.substr(5));  // after "FROM:"
+  if (data.empty()) return Error(Reply::kSyntaxMail);
+  uint64_t size = 0;
+  if (ehlo_) {
+    // Options come off the end until one Exim does not know; that one and
+    // all before it stay and make the address malformed.
+    EximOption o;
+    for (std::string_view rest = data; EximTakeOption(&rest, &o);) {
+      bool needs_value = EqualsIgnoreCase(o.name, "SIZE") ||
+                         EqualsIgnoreCase(o.name, "BODY") ||
+                         EqualsIgnoreCase(o.name, "AUTH") ||
+                         EqualsIgnoreCase(o.name, "RET") ||
+                         EqualsIgnoreCase(o.name, "ENVID");
+      if (!needs_value && !EqualsIgnoreCase(o.name, "SMTPUTF8")) break;
+      data = rest;
+      if (needs_value && o.value.empty()) break;
+      if (EqualsIgnoreCase(o.name, "SIZE")) {
+        if (!ParseCount(o.value, &size)) size = 0;
+      } else if (EqualsIgnoreCase(o.name, "BODY") &&
+                 !EqualsIgnoreCase(o.value, "8BITMIME") &&
+                 !EqualsIgnoreCase(o.value, "7BIT")) {
+        return Error(Reply::kEnvelopeError, "invalid data for BODY");
+      }
+      // RET and ENVID without DSN advertised, AUTH unauthenticated:
+      // taken off and ignored, as Exim does.
+    }
+  }
+  if (size > uint64_t(opts_->max_message_size)) {
+    ++events_->too_big;
+    ++events_->limits_hit;
+    ++facts_.limits_hit;
+    return Error(Reply::kSizeDeclined);
+  }
+  EximAddress a = EximParseAddress(data, /*allow_null=*/true);
+  if (!a.error.empty())
+    return Error(Reply::kEnvelopeError, Quoted(data, a.error));
+  if (!a.null && !a.has_domain) {
+    return Error(Reply::kEnvelopeError,
+                 Quoted(data, "sender address must contain a domain"));
+  }
+  return OpenTransaction(a.mailbox, data);
+}
+
+Action ServerSession::EximRcpt(std::string_view arg) {
+  // No option is known without DSN advertised: any stays in the address.
+  std::string_view data = SkipBlanks(arg.substr(3));  // after "TO:"
+  if (data.empty()) return Error(Reply::kSyntaxRcpt);
+  EximAddress a = EximParseAddress(data, /*allow_null=*/false);
+  if (!a.error.empty())
+    return Error(Reply::kEnvelopeError, Quoted(data, a.error));
+  if (!a.has_domain && !EqualsIgnoreCase(a.mailbox, "postmaster")) {
+    return Error(Reply::kEnvelopeError,
+                 Quoted(data, "recipient address must contain a domain"));
+  }
+  return AddRecipient(a.mailbox, data);
+}
+
+Action ServerSession::EximVrfy(std::string_view arg) {
+  EximAddress a = EximParseAddress(arg, /*allow_null=*/false);
+  if (!a.error.empty()) return Error(Reply::kEnvelopeError, a.error);
+  if (!a.has_domain && !EqualsIgnoreCase(a.mailbox, "postmaster")) {
+    return Error(Reply::kEnvelopeError,
+                 Quoted(arg, "recipient address must contain a domain"));
+  }
+  Append(Reply::kVrfy, arg);
+  return Action::kContinue;
+}
+
+}  // namespace smtp
