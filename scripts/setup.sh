@@ -17,6 +17,9 @@ PKGS=(
   # differential tests: the real daemons' certificate and the scanner
   ssl-cert nmap
   nftables rbldnsd dnsutils gnuplot-nox
+  # the console: its chart library (embedded at build time) and the browser
+  # its test drives over the DevTools protocol
+  libjs-dygraphs chromium python3-websocket
   # the VM appliance (image/): initramfs, disk image, boot test, .deb
   busybox-static cpio lz4 xz-utils binutils file e2fsprogs qemu-system-x86
   qemu-utils ovmf dosfstools mtools syslinux syslinux-common fdisk
