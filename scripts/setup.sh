@@ -19,6 +19,9 @@ PKGS=(
   nftables rbldnsd dnsutils gnuplot-nox
   # the DNSBL differential test and benchmark (docs/DNSBL.md)
   python3-dnspython dnsperf
+  # the console: its chart library (embedded at build time) and the browser
+  # its test drives over the DevTools protocol
+  libjs-dygraphs chromium python3-websocket
   # the VM appliance (image/): initramfs, disk image, boot test, .deb
   busybox-static cpio lz4 xz-utils binutils file e2fsprogs qemu-system-x86
   qemu-utils ovmf dosfstools mtools syslinux syslinux-common fdisk

@@ -2,9 +2,11 @@
 
 #include <sys/resource.h>
 
+#include <cctype>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "api/dashboard.h"
 #include "base/metrics.h"
 #include "ledger/export.h"
 
@@ -20,15 +22,6 @@ Response Json(int status, const json& body) {
   r.status = status;
   r.body = body.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   return r;
-}
-
-// Compares without an early exit, so timing does not reveal the token.
-bool SameSecret(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() != b.size();
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff |= a[i] ^ (i < b.size() ? b[i] : 0);
-  }
-  return diff == 0;
 }
 
 json WindowJson(const ledger::Window& w) {
@@ -47,6 +40,32 @@ Response Unavailable(const std::string& why) { return ErrorResponse(503, why); }
 
 }  // namespace
 
+bool IsLoopbackHost(std::string_view host) {
+  if (host.empty()) return true;
+  std::string_view name = host;
+  if (name.front() == '[') {
+    size_t close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    std::string_view after = name.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return false;
+    name = name.substr(1, close - 1);
+  } else if (size_t colon = name.rfind(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  std::string lower(name);
+  for (char& c : lower) c = char(std::tolower((unsigned char)c));
+  if (!lower.empty() && lower.back() == '.') lower.pop_back();
+  constexpr std::string_view kLocal = "localhost";
+  if (lower == kLocal) return true;
+  if (lower.size() > kLocal.size() + 1 &&
+      lower.compare(lower.size() - kLocal.size() - 1, std::string::npos,
+                    ".localhost") == 0) {
+    return true;
+  }
+  auto ip = base::IpAddress::Parse(lower);
+  return ip.ok() && ip->IsLoopback();
+}
+
 Response ErrorResponse(int status, const std::string& message) {
   return Json(status, {{"error", message}, {"status", status}});
 }
@@ -56,7 +75,11 @@ Api::Api(ledger::Ledger* ledger, ApiOptions options, const base::Clock* clock)
       options_(std::move(options)),
       clock_(clock),
       start_time_(options_.start_time > 0 ? options_.start_time
-                                          : clock->WallSeconds()) {}
+                                          : clock->WallSeconds()),
+      dashboard_(
+          std::make_unique<Dashboard>(ledger, clock, &options_, start_time_)) {}
+
+Api::~Api() = default;
 
 void Api::SetExempt(std::vector<base::Cidr> exempt) {
   std::lock_guard lock(exempt_mu_);
@@ -65,6 +88,11 @@ void Api::SetExempt(std::vector<base::Cidr> exempt) {
 
 bool Api::Authorized(const Request& r) const {
   if (options_.token.empty()) return true;
+  if (r.authorization.empty() &&
+      sessions_.Valid(CookieValue(r.cookie, kSessionCookie),
+                      clock_->WallSeconds())) {
+    return true;
+  }
   constexpr std::string_view kBearer = "Bearer ";
   if (r.authorization.size() <= kBearer.size() ||
       r.authorization.compare(0, kBearer.size(), kBearer) != 0) {
@@ -74,6 +102,14 @@ bool Api::Authorized(const Request& r) const {
 }
 
 Response Api::Handle(const Request& r) const {
+  // Without a token the API trusts whoever can reach loopback; a browser
+  // tricked by DNS rebinding reaches it too but sends the attacker's name
+  // as Host. Refused before anything else, /healthz included.
+  if (options_.token.empty() && !IsLoopbackHost(r.host)) {
+    return ErrorResponse(403,
+                         "Host is not a loopback name: without api.token "
+                         "the API answers only requests for localhost");
+  }
   if (r.path == "/healthz") {
     if (r.method != "GET" && r.method != "HEAD") {
       Response resp = ErrorResponse(405, "method not allowed: use GET");
@@ -82,6 +118,7 @@ Response Api::Handle(const Request& r) const {
     }
     return Health();
   }
+  if (Dashboard::Owns(r.path)) return Console(r);
   bool known = r.path == "/metrics" || r.path.rfind(kPrefix, 0) == 0;
   if (!known) return ErrorResponse(404, "no such endpoint: " + r.path);
   if (!Authorized(r)) {

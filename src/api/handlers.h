@@ -10,19 +10,24 @@
 //   GET /api/v1/sources/{ip}      one source
 //   GET /api/v1/stats             totals and recent rates
 //   GET /api/v1/export?format=F   a blocklist file (see ledger/export.h)
+//   GET /, /sources, ...          the console (dashboard.h); POST /login
+//                                 and /logout with a CSRF token
 //
 // Errors are JSON {"error": "..."} with 400 (bad parameter), 401 (token
-// missing or wrong), 404 (unknown path or IP), 405 (not GET), 503 (ledger
-// off or store failing).
+// missing or wrong), 403 (Host not loopback while no token is set: a page
+// reached through DNS rebinding), 404 (unknown path or IP), 405 (not GET),
+// 503 (ledger off or store failing).
 #pragma once
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "api/dashboard_auth.h"
 #include "base/clock.h"
 #include "ledger/ledger.h"
 #include "ledger/query.h"
@@ -34,7 +39,17 @@ struct Request {
   std::string path;           // decoded, without the query string
   ledger::Params params;      // decoded query parameters
   std::string authorization;  // the Authorization header, if any
+  std::string host;           // the Host header, if any
+  std::string cookie;         // the Cookie header, if any
+  std::string content_type;   // the Content-Type header, if any
+  std::string body;           // the request body (a POSTed form)
 };
+
+// True when a Host header names this machine's loopback: "localhost" or a
+// name under ".localhost" (RFC 6761), or a loopback address (127.0.0.0/8,
+// ::1 in brackets), each with an optional port. An empty Host (HTTP/1.0
+// clients, never a browser) counts as loopback.
+bool IsLoopbackHost(std::string_view host);
 
 struct Response {
   int status = 200;
@@ -59,13 +74,19 @@ struct ApiOptions {
   // Unix seconds the server started (spamsink_start_time_seconds); 0: when
   // the Api is made.
   double start_time = 0;
+  // What the console's Server page lists (version, persona, listeners; the
+  // key "config" holds the effective settings with secrets redacted).
+  std::vector<std::pair<std::string, std::string>> server_info;
 };
+
+class Dashboard;
 
 class Api {
  public:
   // ledger may be null (ledger disabled): its endpoints answer 503.
   // REQUIRES: ledger and clock outlive the Api.
   Api(ledger::Ledger* ledger, ApiOptions options, const base::Clock* clock);
+  ~Api();
   // Thread-safe.
   Response Handle(const Request& request) const;
   // Replaces the exempt networks (a reload). Thread-safe.
@@ -79,6 +100,11 @@ class Api {
   Response Export(const Request& r) const;
   Response Metrics() const;
   Response Health() const;
+  // The console's paths (dashboard.h), its login form and logout
+  // (dashboard_console.cc).
+  Response Console(const Request& r) const;
+  Response LoginForm(int status, const std::string& message) const;
+  // A bearer token or a logged-in session cookie (when a token is set).
   bool Authorized(const Request& r) const;
 
   ledger::Ledger* ledger_;
@@ -89,6 +115,8 @@ class Api {
   // a failure (one answer per new loss).
   mutable std::atomic<uint64_t> dropped_seen_{0};
   mutable std::mutex exempt_mu_;  // guards options_.exempt
+  mutable Sessions sessions_;
+  std::unique_ptr<Dashboard> dashboard_;
 };
 
 // A JSON error response.

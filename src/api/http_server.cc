@@ -16,19 +16,24 @@ constexpr size_t kServerThreads = 4;
 }  // namespace
 
 namespace {
-ApiOptions MakeApiOptions(const Options& config,
-                          std::vector<base::Cidr> exempt) {
+ApiOptions MakeApiOptions(
+    const Options& config, std::vector<base::Cidr> exempt,
+    std::vector<std::pair<std::string, std::string>> server_info) {
   ApiOptions o;
+  o.server_info = std::move(server_info);
   o.token = config.token;
   o.exempt = std::move(exempt);
   return o;
 }
 }  // namespace
 
-HttpServer::HttpServer(const Options& config, ledger::Ledger* ledger,
-                       std::vector<base::Cidr> exempt)
+HttpServer::HttpServer(
+    const Options& config, ledger::Ledger* ledger,
+    std::vector<base::Cidr> exempt,
+    std::vector<std::pair<std::string, std::string>> server_info)
     : config_(config),
-      api_(ledger, MakeApiOptions(config, std::move(exempt)),
+      api_(ledger,
+           MakeApiOptions(config, std::move(exempt), std::move(server_info)),
            &base::SystemClock::Get()) {}
 
 HttpServer::~HttpServer() { Stop(); }
@@ -65,6 +70,10 @@ base::Status HttpServer::Start() {
     r.path = req.path;
     r.params = req.params;
     r.authorization = req.get_header_value("Authorization");
+    r.host = req.get_header_value("Host");
+    r.cookie = req.get_header_value("Cookie");
+    r.content_type = req.get_header_value("Content-Type");
+    r.body = req.body;
     Response out = api_.Handle(r);
     res.status = out.status;
     for (const auto& [k, v] : out.headers) res.set_header(k, v);

@@ -22,8 +22,10 @@ class HttpServer {
  public:
   // ledger may be null (ledger disabled); exempt networks are never
   // exported. REQUIRES: ledger outlives this.
+  // server_info: the console's Server page (ApiOptions::server_info).
   HttpServer(const Options& config, ledger::Ledger* ledger,
-             std::vector<base::Cidr> exempt = {});
+             std::vector<base::Cidr> exempt = {},
+             std::vector<std::pair<std::string, std::string>> server_info = {});
   ~HttpServer();  // Stop()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

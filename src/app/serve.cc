@@ -319,8 +319,19 @@ int Serve(config::Config cfg, Reloader reload) {
   if (cfg.api.enabled) {
     auto exempt = ledger::ParseExempt(cfg.tarpit.exempt);
     if (!exempt.ok()) return Fail(exempt.error());
-    http = std::make_unique<api::HttpServer>(cfg.api, ledger.get(),
-                                             std::move(exempt).value());
+    // The console's Server page: what runs, with api.token shown only as
+    // set or unset.
+    config::Config shown = cfg;
+    if (!shown.api.token.empty()) shown.api.token = "(set)";
+    std::vector<std::pair<std::string, std::string>> info = {
+        {"Persona", cfg.smtp.persona}, {"Host name", cfg.server.hostname}};
+    for (const auto& addr : server->LocalAddresses()) {
+      info.push_back({"SMTP listener", addr});
+    }
+    info.push_back({"API listener", cfg.api.listen});
+    info.push_back({"config", config::EffectiveToml(shown, false)});
+    http = std::make_unique<api::HttpServer>(
+        cfg.api, ledger.get(), std::move(exempt).value(), std::move(info));
     if (auto s = http->Start(); !s.ok()) return Fail(s.message());
   }
 

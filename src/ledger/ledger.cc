@@ -311,6 +311,25 @@ Window Ledger::SumRates(int seconds) {
   return w;
 }
 
+std::vector<Window> Ledger::RateSeries(int bucket_seconds, int count) {
+  std::vector<Window> out(size_t(std::max(count, 0)));
+  if (bucket_seconds <= 0 || out.empty()) return out;
+  int64_t now = int64_t(std::floor(clock_->WallSeconds()));
+  int64_t span = int64_t(bucket_seconds) * count;
+  for (auto& w : out) w.seconds = bucket_seconds;
+  std::lock_guard lock(rates_mu_);
+  for (const auto& b : rates_) {
+    if (b.second < 0 || b.second <= now - span || b.second > now) continue;
+    size_t i = size_t((b.second - (now - span) - 1) / bucket_seconds);
+    Window& w = out[std::min(i, out.size() - 1)];
+    w.connections += b.w.connections;
+    w.messages += b.w.messages;
+    w.recipients += b.w.recipients;
+    w.bytes += b.w.bytes;
+  }
+  return out;
+}
+
 base::Result<SourcePage> Ledger::Sources(const SourceQuery& q) {
   return store_->Query(q);
 }

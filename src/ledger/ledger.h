@@ -126,6 +126,10 @@ class Ledger {
                              const Sink& sink);
   base::Result<std::optional<SourceRecord>> Source(const base::IpAddress& ip);
   base::Result<Stats> GetStats();
+  // Committed traffic in count buckets of bucket_seconds each, oldest
+  // first, the last one ending now (the dashboard's per-minute chart).
+  // Reaches back at most an hour (the rate ring); older buckets are empty.
+  std::vector<Window> RateSeries(int bucket_seconds, int count);
   LedgerMetrics Metrics();
   // The same figures for /metrics (ledger_*, session_duration_seconds),
   // rendered with the server's by base::RenderPrometheus.

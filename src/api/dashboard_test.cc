@@ -1,0 +1,225 @@
+// The console's pages as strings: escaping, filters, paging, login.
+#include "api/dashboard.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "api/dashboard_html.h"
+#include "ledger/test_util.h"
+
+namespace api {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Header(const Response& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+class DashboardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ledger_ =
+        ledger::Ledger::Create(ledger::NewMemoryStore(), {}, &clock_, false);
+    double now = clock_.WallSeconds();
+    for (int i = 1; i <= 30; ++i) {
+      auto s = ledger::testing::Session("192.0.2." + std::to_string(i),
+                                        uint32_t(i), 1000 * i, now - i);
+      peer::AddName(&s.helo_names, "host" + std::to_string(i) + ".example");
+      ledger_->Record(s);
+    }
+    auto bad = ledger::testing::Session("198.51.100.7", 1, 10, now - 5);
+    peer::AddName(&bad.helo_names, "<script>alert(1)</script>");
+    peer::AddName(&bad.mail_from_domains, "\"q\"<x>'.example");
+    ledger_->Record(bad);
+    ASSERT_TRUE(ledger_->Flush().ok());
+  }
+
+  Response Do(const std::string& method, const std::string& path,
+              ledger::Params params = {}, const std::string& cookie = "",
+              const std::string& body = "") {
+    if (!api_) api_ = std::make_unique<Api>(ledger_.get(), options_, &clock_);
+    Request r;
+    r.method = method;
+    r.path = path;
+    r.params = std::move(params);
+    r.cookie = cookie;
+    r.body = body;
+    r.host = "127.0.0.1:8025";
+    return api_->Handle(r);
+  }
+  Response Get(const std::string& path, ledger::Params params = {},
+               const std::string& cookie = "") {
+    return Do("GET", path, std::move(params), cookie);
+  }
+
+  base::FakeClock clock_;
+  std::unique_ptr<ledger::Ledger> ledger_;
+  ApiOptions options_;
+  std::unique_ptr<Api> api_;
+};
+
+TEST(Html, EscapeAndUrl) {
+  EXPECT_EQ(html::Escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  EXPECT_EQ(html::UrlEncode("192.0.2.0/24 x"), "192.0.2.0%2F24%20x");
+  EXPECT_EQ(html::UrlDecode("a+b%2Fc%zz%4"), "a b/c%zz%4");
+  auto form = html::ParseForm("csrf=ab&token=s%3Dcret&&x");
+  EXPECT_EQ(form.find("token")->second, "s=cret");
+  EXPECT_EQ(form.find("x")->second, "");
+  EXPECT_EQ(html::Count(1234567), "1,234,567");
+  EXPECT_EQ(html::Bytes(1500), "1.5 kB");
+}
+
+TEST_F(DashboardTest, OverviewHasTotalsAndAStrictCsp) {
+  auto r = Get("/");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "text/html; charset=utf-8");
+  EXPECT_THAT(r.body, HasSubstr("<td data-key=\"sources\">31</td>"));
+  EXPECT_THAT(r.body, HasSubstr("id=\"chart-minute\""));
+  std::string csp = Header(r, "Content-Security-Policy");
+  EXPECT_THAT(csp, HasSubstr("script-src 'self'"));
+  EXPECT_THAT(csp, Not(HasSubstr("unsafe")));
+  // No inline script or style: everything comes from /assets/.
+  EXPECT_THAT(r.body, Not(HasSubstr("<script>")));
+  EXPECT_THAT(r.body, Not(HasSubstr("style=")));
+  auto j = Get("/overview.json");
+  ASSERT_EQ(j.status, 200);
+  EXPECT_THAT(j.body, HasSubstr("\"sources\":31"));
+  EXPECT_THAT(j.body, HasSubstr("\"per_minute\":[["));
+}
+
+TEST_F(DashboardTest, HostileNamesAreEscapedEverywhere) {
+  for (const auto& path :
+       {std::string("/sources"), std::string("/source/198.51.100.7")}) {
+    auto r = Get(path, {{"cidr", "198.51.100.0/24"}});
+    ASSERT_EQ(r.status, 200) << path << r.body;
+    EXPECT_THAT(r.body, Not(HasSubstr("<script>alert")));
+    // peer/ already replaced ( ) / with '?'; < and > reach the page.
+    EXPECT_THAT(r.body, HasSubstr("&lt;script&gt;alert?1?&lt;?script&gt;"));
+  }
+  auto r = Get("/source/198.51.100.7");
+  EXPECT_THAT(r.body, HasSubstr("?q?&lt;x&gt;?.example"));
+  // Export lines of the source, ready to copy.
+  EXPECT_THAT(r.body, HasSubstr("198.51.100.7/32 REJECT"));
+}
+
+TEST_F(DashboardTest, SourcesPageSortAndFilter) {
+  auto r = Get("/sources");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("<span data-key=\"total\">31</span>"));
+  EXPECT_THAT(r.body, HasSubstr("page 1 of 2"));
+  // Default: most messages first.
+  EXPECT_LT(r.body.find(">192.0.2.30<"), r.body.find(">192.0.2.29<"));
+  EXPECT_THAT(r.body, HasSubstr("rel=\"next\""));
+  auto p2 = Get("/sources", {{"page", "2"}});
+  EXPECT_THAT(p2.body, HasSubstr("page 2 of 2"));
+  EXPECT_THAT(p2.body, HasSubstr(">192.0.2.1<"));
+  auto by_ip = Get("/sources", {{"sort", "ip"}, {"order", "asc"}});
+  EXPECT_LT(by_ip.body.find(">192.0.2.1<"), by_ip.body.find(">192.0.2.2<"));
+  EXPECT_THAT(by_ip.body, HasSubstr("aria-sort=\"ascending\""));
+  auto cidr = Get("/sources", {{"cidr", "192.0.2.0/29"}, {"min_messages", ""}});
+  EXPECT_THAT(cidr.body, HasSubstr("<span data-key=\"total\">7</span>"));
+  auto bad = Get("/sources", {{"cidr", "nonsense"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, HasSubstr("class=\"error\""));
+}
+
+TEST_F(DashboardTest, SourcePageAndErrors) {
+  auto r = Get("/source/192.0.2.4");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("host4.example"));
+  EXPECT_EQ(Get("/source/192.0.2.200").status, 404);
+  EXPECT_EQ(Get("/source/nonsense").status, 400);
+}
+
+TEST_F(DashboardTest, AssetsAreEmbedded) {
+  auto js = Get("/assets/app.js");
+  ASSERT_EQ(js.status, 200);
+  EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
+  EXPECT_THAT(js.body, HasSubstr("textContent"));
+  auto chart = Get("/assets/dygraph.min.js");
+  ASSERT_EQ(chart.status, 200);
+  EXPECT_GT(chart.body.size(), 50000u);
+  EXPECT_EQ(Get("/assets/style.css").content_type, "text/css; charset=utf-8");
+  EXPECT_THAT(Get("/assets/LICENSES.txt").body, HasSubstr("MIT"));
+  EXPECT_EQ(Get("/assets/nope.js").status, 404);
+  EXPECT_EQ(Get("/assets/../handlers.cc").status, 404);
+}
+
+TEST_F(DashboardTest, NoStateChangeByGetAndNoOtherMethods) {
+  EXPECT_EQ(Do("POST", "/").status, 405);
+  EXPECT_EQ(Do("DELETE", "/sources").status, 405);
+  EXPECT_EQ(Get("/logout").status, 405);
+}
+
+TEST_F(DashboardTest, LoginSetsAStrictHttpOnlyCookie) {
+  options_.token = "s3cret";
+  auto r = Get("/");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_THAT(r.body, HasSubstr("action=\"/login\""));
+  EXPECT_EQ(Get("/sources").status, 401);
+  EXPECT_EQ(Get("/api/v1/stats").status, 401);
+  // The CSRF token: in a cookie and in the form.
+  std::string set = Header(r, "Set-Cookie");
+  ASSERT_EQ(set.rfind("spamsink_csrf=", 0), 0u) << set;
+  std::string csrf = set.substr(14, 32);
+  EXPECT_THAT(r.body, HasSubstr("value=\"" + csrf + "\""));
+  std::string csrf_cookie = "spamsink_csrf=" + csrf;
+  // No cookie, or a field that does not match it: refused.
+  EXPECT_EQ(
+      Do("POST", "/login", {}, "", "csrf=" + csrf + "&token=s3cret").status,
+      403);
+  EXPECT_EQ(Do("POST", "/login", {}, csrf_cookie, "csrf=x&token=s3cret").status,
+            403);
+  EXPECT_EQ(
+      Do("POST", "/login", {}, csrf_cookie, "csrf=" + csrf + "&token=wrong")
+          .status,
+      401);
+  auto ok =
+      Do("POST", "/login", {}, csrf_cookie, "csrf=" + csrf + "&token=s3cret");
+  ASSERT_EQ(ok.status, 303);
+  EXPECT_EQ(Header(ok, "Location"), "/");
+  std::string session = Header(ok, "Set-Cookie");
+  EXPECT_THAT(session, HasSubstr("HttpOnly"));
+  EXPECT_THAT(session, HasSubstr("SameSite=Strict"));
+  std::string id = session.substr(0, session.find(';'));
+  std::string cookies = csrf_cookie + "; " + id;
+  auto page = Get("/", {}, cookies);
+  EXPECT_EQ(page.status, 200);
+  EXPECT_THAT(page.body, HasSubstr("action=\"/logout\""));
+  EXPECT_EQ(Get("/api/v1/stats", {}, cookies).status, 200);
+  EXPECT_EQ(Get("/", {}, csrf_cookie + "; spamsink_session=forged").status,
+            401);
+  // Logout needs the CSRF token too, then the cookie is worthless.
+  EXPECT_EQ(Do("POST", "/logout", {}, id, "csrf=" + csrf).status, 403);
+  EXPECT_EQ(Do("POST", "/logout", {}, cookies, "csrf=" + csrf).status, 303);
+  EXPECT_EQ(Get("/", {}, cookies).status, 401);
+}
+
+TEST_F(DashboardTest, BearerTokenStillWorks) {
+  options_.token = "s3cret";
+  api_ = std::make_unique<Api>(ledger_.get(), options_, &clock_);
+  Request r;
+  r.path = "/sources";
+  r.authorization = "Bearer s3cret";
+  EXPECT_EQ(api_->Handle(r).status, 200);
+  r.authorization = "Bearer wrong";
+  EXPECT_EQ(api_->Handle(r).status, 401);
+}
+
+TEST_F(DashboardTest, RateSeriesFillsTheLastBucket) {
+  auto w = ledger_->RateSeries(60, 60);
+  ASSERT_EQ(w.size(), 60u);
+  uint64_t total = 0;
+  for (const auto& x : w) total += x.connections;
+  EXPECT_EQ(total, 31u);
+  EXPECT_EQ(w.back().connections, 31u);  // all flushed in this minute
+}
+
+}  // namespace
+}  // namespace api
