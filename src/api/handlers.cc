@@ -158,6 +158,15 @@ Response Api::Health() const {
           "ledger store failing: commits are retried, records wait in "
           "memory (see the log's ledger_commit_failed)");
     }
+    // The database's budget: reached means new sources evict old ones, not
+    // an operator emergency (a 200), but visible here.
+    if (m.usage.max_db_bytes != 0 || m.usage.max_sources != 0) {
+      body["ledger_db"] = {{"bytes", m.usage.db_bytes},
+                           {"budget_bytes", m.usage.max_db_bytes},
+                           {"max_sources", m.usage.max_sources},
+                           {"evicted", m.usage.evicted},
+                           {"at_budget", m.usage.at_budget}};
+    }
     uint64_t dropped = m.sessions_dropped;
     uint64_t seen = dropped_seen_.exchange(dropped);
     if (dropped > seen) {
@@ -177,16 +186,28 @@ Response Api::Sources(const Request& r) const {
   auto q = ledger::ParseQuery(r.params, {}, options_.default_page,
                               options_.max_page);
   if (!q.ok()) return ErrorResponse(400, q.error());
+  if (q->offset > options_.max_offset) {
+    return ErrorResponse(
+        400, "bad offset: must be at most " +
+                 std::to_string(options_.max_offset) +
+                 " (page deeper with after=, the previous page's \"next\")");
+  }
   auto page = ledger_->Sources(*q);
   if (!page.ok()) return Unavailable("store: " + page.error());
   json list = json::array();
   for (const auto& rec : page->records)
     list.push_back(ledger::SourceToJson(rec));
+  // A full page may have a next one: its cursor (null after the last).
+  json next = nullptr;
+  if (!page->records.empty() && page->records.size() == q->limit) {
+    next = ledger::FormatCursor(q->sort, page->records.back());
+  }
   return Json(200, {{"total", page->total},
                     {"offset", q->offset},
                     {"limit", q->limit},
                     {"sort", ledger::SortKeyName(q->sort)},
                     {"order", q->ascending ? "asc" : "desc"},
+                    {"next", std::move(next)},
                     {"sources", std::move(list)}});
 }
 

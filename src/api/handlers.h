@@ -69,6 +69,9 @@ struct ApiOptions {
   double (*cpu_seconds)() = nullptr;
   uint64_t default_page = 100;
   uint64_t max_page = 1000;
+  // /sources offsets above this are 400: an offset reads and drops every
+  // record before it; deeper pages come from the cursor (after=next).
+  uint64_t max_offset = 100000;
   // Never exported (tarpit.exempt).
   std::vector<base::Cidr> exempt;
   // Unix seconds the server started (spamsink_start_time_seconds); 0: when

@@ -21,8 +21,10 @@ using ::testing::HasSubstr;
 class ApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    ledger::Options o;
+    o.ipv6_prefix = 128;  // the /64 aggregation: ledger_test
     ledger_ =
-        ledger::Ledger::Create(ledger::NewMemoryStore(), {}, &clock_, false);
+        ledger::Ledger::Create(ledger::NewMemoryStore(), o, &clock_, false);
     now_ = clock_.WallSeconds();
     auto a = Session("192.0.2.1", 5, 5000, now_ - 100, 30);
     a.early_talker = true;
@@ -128,6 +130,27 @@ TEST_F(ApiTest, BadParametersAre400) {
   }
   auto r = Get("/api/v1/sources/not-an-ip");
   EXPECT_EQ(r.status, 400);
+}
+
+// Pages chain through "next"; the last page's next is null; an offset
+// beyond the bound is a 400 that names the cursor.
+TEST_F(ApiTest, SourcesPageWithTheNextCursor) {
+  std::vector<std::string> seen;
+  ledger::Params p{{"limit", "2"}};
+  json j;
+  for (int page = 0; page < 4; ++page) {
+    j = Body(Get("/api/v1/sources", p));
+    for (const auto& s : j["sources"]) seen.push_back(s["ip"]);
+    if (j["next"].is_null()) break;
+    p = {{"limit", "2"}, {"after", j["next"].get<std::string>()}};
+  }
+  EXPECT_TRUE(j["next"].is_null());
+  EXPECT_EQ(seen, (std::vector<std::string>{"192.0.2.1", "198.51.100.2",
+                                            "2001:db8::9"}));
+  auto r = Get("/api/v1/sources", {{"offset", "100001"}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("after="));
+  EXPECT_EQ(Get("/api/v1/sources", {{"offset", "100000"}}).status, 200);
 }
 
 TEST_F(ApiTest, OneSourceOr404) {

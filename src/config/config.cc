@@ -192,6 +192,11 @@ base::Status Validate(const Config& c) {
         "server.listen: at least one address is needed; e.g. "
         "[\"0.0.0.0:25\", \"[::]:25\"]");
   }
+  if (c.ledger.store == "postgresql" && c.ledger.max_db_bytes != 0) {
+    return err(
+        "ledger.max_db_bytes: not supported with store = \"postgresql\" "
+        "(the database server's own quotas apply)");
+  }
   if (c.smtp.tls_cert.empty() != c.smtp.tls_key.empty()) {
     return err("smtp.tls_cert and smtp.tls_key must be given together");
   }

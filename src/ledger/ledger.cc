@@ -109,8 +109,9 @@ void Ledger::Record(const peer::SessionSummary& session) {
   }
   Shard* s = LocalShard();
   std::lock_guard lock(s->mu);
-  auto [it, inserted] = s->records.try_emplace(session.client);
-  if (inserted) it->second.ip = session.client;
+  base::IpAddress key = Key(session.client);
+  auto [it, inserted] = s->records.try_emplace(key);
+  if (inserted) it->second.ip = key;
   MergeSession(&it->second, session);
   s->sessions++;
   s->duration[BucketOf(kDurationBounds, session.duration_seconds)]++;
@@ -339,14 +340,30 @@ base::Status Ledger::ScanSources(const SourceQuery& q,
   return store_->Scan(q, each);
 }
 
-base::Status Ledger::ExportSources(const SourceQuery& q, const ExportOptions& o,
+base::Status Ledger::ExportSources(const SourceQuery& q,
+                                   const ExportOptions& options,
                                    const Sink& sink) {
+  // A record stands for its whole network: list the network.
+  ExportOptions o = options;
+  o.v6_prefix = std::min(o.v6_prefix, config_.ipv6_prefix);
   return ExportFromStore(store_.get(), q, o, sink);
+}
+
+base::IpAddress Ledger::Key(const base::IpAddress& ip) const {
+  int bits = config_.ipv6_prefix;
+  if (ip.is_v4() || bits >= 128 || bits < 0) return ip;
+  std::array<uint8_t, 16> b = ip.bytes();
+  for (int i = 0; i < 16; ++i) {
+    int keep = bits - i * 8;
+    if (keep >= 8) continue;
+    b[i] &= keep <= 0 ? 0 : uint8_t(0xff << (8 - keep));
+  }
+  return base::IpAddress::FromV6(b);
 }
 
 base::Result<std::optional<SourceRecord>> Ledger::Source(
     const base::IpAddress& ip) {
-  return store_->Get(ip);
+  return store_->Get(Key(ip));
 }
 
 base::Result<Stats> Ledger::GetStats() {
@@ -386,6 +403,7 @@ LedgerMetrics Ledger::Metrics() {
   m.pending_sources = pending_sources_.load();
   m.pending_bytes = pending_bytes_gauge_.load();
   m.store_healthy = healthy_flag_.load();
+  m.usage = store_->Usage();
   return m;
 }
 
@@ -413,6 +431,16 @@ std::vector<base::Metric> Ledger::PrometheusMetrics() {
             double(m.pending_bytes)),
       Value("ledger_store_healthy", kGauge, "1 if the last commit succeeded",
             m.store_healthy ? 1 : 0),
+      Value("ledger_sources_evicted_total", kCounter,
+            "source records evicted by ledger.max_sources or max_db_bytes",
+            double(m.usage.evicted)),
+      Value("ledger_db_bytes", kGauge,
+            "database pages in use (SQLite), at the last commit",
+            double(m.usage.db_bytes)),
+      Value("ledger_db_budget_bytes", kGauge,
+            "ledger.max_db_bytes (0: no budget)", double(m.usage.max_db_bytes)),
+      Value("ledger_max_sources", kGauge, "ledger.max_sources (0: no cap)",
+            double(m.usage.max_sources)),
   };
   if (auto t = store_->GetTotals(); t.ok()) {
     out.push_back(Value("ledger_sources", kGauge, "source IPs in the store",

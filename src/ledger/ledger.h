@@ -78,6 +78,7 @@ struct LedgerMetrics {
   uint64_t pending_sources = 0;
   uint64_t pending_bytes = 0;
   bool store_healthy = true;  // the last commit succeeded
+  StoreUsage usage;           // the store's bounds and what they evicted
   Histogram session_duration;
   Histogram commit_duration;
 };
@@ -134,6 +135,11 @@ class Ledger {
   // The same figures for /metrics (ledger_*, session_duration_seconds),
   // rendered with the server's by base::RenderPrometheus.
   std::vector<base::Metric> PrometheusMetrics();
+
+  // The ledger's key for ip: itself for IPv4, its network of
+  // config.ipv6_prefix bits for IPv6 (what Record files it under and
+  // Source looks up).
+  base::IpAddress Key(const base::IpAddress& ip) const;
 
   Store* store() { return store_.get(); }
   double flush_interval() const { return config_.flush_interval; }

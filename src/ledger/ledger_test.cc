@@ -112,7 +112,8 @@ TEST(Ledger, CloseCommitsEverythingThenDrops) {
     auto l = Ledger::Open(c);
     ASSERT_TRUE(l.ok()) << l.error();
     for (int i = 0; i < 100; ++i) {
-      (*l)->Record(Session("2001:db8::" + std::to_string(i % 10), 1, 50));
+      (*l)->Record(
+          Session("2001:db8:" + std::to_string(i % 10) + "::1", 1, 50));
     }
     ASSERT_TRUE((*l)->Close().ok());
     (*l)->Record(Session("2001:db8::1", 1, 50));
@@ -197,6 +198,49 @@ TEST(Ledger, PrometheusTextHasLedgerFigures) {
   EXPECT_NE(text.find("spamsink_session_duration_seconds_count 1\n"),
             std::string::npos);
   EXPECT_NE(text.find("spamsink_ledger_commits_total 1\n"), std::string::npos);
+}
+
+// One host rotating through its /64 is one source; other /64s, IPv4 and
+// ipv6_prefix = 128 are not merged. Lookups and exports use the network.
+TEST(Ledger, Ipv6SourcesAreAggregatedPerPrefix) {
+  base::FakeClock clock;
+  for (int prefix : {64, 128}) {
+    Options c = Config();
+    c.ipv6_prefix = prefix;
+    auto l = Ledger::Create(NewMemoryStore(), c, &clock, false);
+    for (int i = 1; i <= 50; ++i) {
+      l->Record(Session("2001:db8:1:2::" + std::to_string(i), 1, 10));
+    }
+    l->Record(Session("2001:db8:1:3::1", 1, 10));
+    l->Record(Session("::ffff:192.0.2.1", 1, 10));
+    ASSERT_TRUE(l->Flush().ok());
+    auto t = l->GetStats()->totals;
+    EXPECT_EQ(t.sources, prefix == 64 ? 3u : 52u) << prefix;
+    EXPECT_EQ(t.connections, 52u);
+    auto r = l->Source(Ip("2001:db8:1:2::ffff"));
+    ASSERT_TRUE(r.ok());
+    if (prefix == 128) {
+      EXPECT_FALSE(r->has_value());
+      continue;
+    }
+    ASSERT_TRUE(r->has_value());
+    EXPECT_EQ((*r)->ip, Ip("2001:db8:1:2::"));
+    EXPECT_EQ((*r)->connections, 50u);
+    EXPECT_EQ(l->Key(Ip("192.0.2.1")), Ip("192.0.2.1"));
+    std::string out;
+    SourceQuery q;
+    q.sort = SortKey::kIp;
+    q.ascending = true;
+    q.limit = 0;
+    ExportOptions o;
+    ASSERT_TRUE(l->ExportSources(q, o, [&](std::string_view text) {
+                   out += text;
+                   return true;
+                 }).ok());
+    EXPECT_NE(out.find("2001:db8:1:2::/64"), std::string::npos) << out;
+    EXPECT_NE(out.find("2001:db8:1:3::/64"), std::string::npos) << out;
+    EXPECT_EQ(out.find("2001:db8:1:2::1\n"), std::string::npos) << out;
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -27,7 +28,10 @@ base::Result<std::string> ReadPassword(const std::string& path) {
 base::Result<std::unique_ptr<Store>> OpenConfiguredStore(
     const Options& config) {
   if (config.store == "sqlite" || config.store.empty()) {
-    return OpenSqliteStore(config.db_path);
+    SqliteOptions o;
+    o.max_sources = uint64_t(std::max<int64_t>(0, config.max_sources));
+    o.max_db_bytes = uint64_t(std::max<int64_t>(0, config.max_db_bytes));
+    return OpenSqliteStore(config.db_path, o);
   }
   if (config.store != "postgresql") {
     return base::Status::Error("ledger.store: unknown store \"" + config.store +

@@ -21,6 +21,15 @@ struct Options {
   double flush_interval = 1;              // seconds between batch commits
   double retention_days = 90;             // expire records not seen for this
   int64_t max_pending_bytes = 256 << 20;  // memory bound while store fails
+  // SQLite store bounds (SqliteOptions); 0: none. The PostgreSQL store has
+  // neither: max_sources is ignored there, and config refuses a
+  // max_db_bytes with store = "postgresql".
+  int64_t max_sources = 10'000'000;
+  int64_t max_db_bytes = 0;
+  // IPv6 sources are recorded per network of this many bits: a host is
+  // usually given a /64 and can rotate through all of it, one record per
+  // address would let it fill the disk. 128 keeps every address.
+  int ipv6_prefix = 64;
 };
 
 }  // namespace ledger

@@ -53,6 +53,111 @@ const char* SortKeyName(SortKey key) {
   return "?";
 }
 
+bool IsRealKey(SortKey key) {
+  return key == SortKey::kLastSeen || key == SortKey::kSecondsHeld ||
+         key == SortKey::kDelaySeconds;
+}
+
+namespace {
+
+// A record holding the cursor's position, for SortsBefore.
+SourceRecord CursorRecord(SortKey key, const Cursor& c) {
+  SourceRecord r;
+  r.ip = c.ip;
+  switch (key) {
+    case SortKey::kMessages:
+      r.messages = c.count;
+      break;
+    case SortKey::kBytes:
+      r.bytes = c.count;
+      break;
+    case SortKey::kLastSeen:
+      r.last_seen = c.real;
+      break;
+    case SortKey::kSecondsHeld:
+      r.seconds_held = c.real;
+      break;
+    case SortKey::kConnections:
+      r.connections = c.count;
+      break;
+    case SortKey::kDelaySeconds:
+      r.delay_seconds = c.real;
+      break;
+    case SortKey::kIp:
+      break;
+  }
+  return r;
+}
+
+}  // namespace
+
+std::string FormatCursor(SortKey key, const SourceRecord& rec) {
+  if (key == SortKey::kIp) return rec.ip.ToString();
+  char buf[64];
+  char* end = buf + sizeof buf;
+  std::to_chars_result res;
+  switch (key) {
+    case SortKey::kMessages:
+      res = std::to_chars(buf, end, rec.messages);
+      break;
+    case SortKey::kBytes:
+      res = std::to_chars(buf, end, rec.bytes);
+      break;
+    case SortKey::kConnections:
+      res = std::to_chars(buf, end, rec.connections);
+      break;
+    case SortKey::kLastSeen:
+      res = std::to_chars(buf, end, rec.last_seen);
+      break;
+    case SortKey::kSecondsHeld:
+      res = std::to_chars(buf, end, rec.seconds_held);
+      break;
+    case SortKey::kDelaySeconds:
+    default:
+      res = std::to_chars(buf, end, rec.delay_seconds);
+      break;
+  }
+  return std::string(buf, res.ptr) + "_" + rec.ip.ToString();
+}
+
+base::Result<Cursor> ParseCursor(SortKey key, std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return base::Status::Error("bad after: " + why + " (want the \"next\" " +
+                               "of the previous page, sorted by " +
+                               SortKeyName(key) + ")");
+  };
+  Cursor c;
+  std::string_view ip_text = text;
+  if (key != SortKey::kIp) {
+    auto sep = text.find('_');
+    if (sep == std::string_view::npos) return bad("no '_'");
+    std::string_view v = text.substr(0, sep);
+    ip_text = text.substr(sep + 1);
+    const char* end = v.data() + v.size();
+    std::from_chars_result r;
+    if (IsRealKey(key)) {
+      r = std::from_chars(v.data(), end, c.real);
+      if (r.ec == std::errc() && !std::isfinite(c.real))
+        r.ec = std::errc::invalid_argument;
+    } else {
+      r = std::from_chars(v.data(), end, c.count);
+    }
+    if (v.empty() || r.ec != std::errc() || r.ptr != end) {
+      return bad("not a " + std::string(IsRealKey(key) ? "number" : "count") +
+                 ": '" + std::string(v) + "'");
+    }
+  }
+  auto ip = base::IpAddress::Parse(ip_text);
+  if (!ip.ok()) return bad(ip.error());
+  c.ip = *ip;
+  return c;
+}
+
+bool AfterCursor(const SourceQuery& q, const SourceRecord& rec) {
+  if (!q.after) return true;
+  return SortsBefore(q, CursorRecord(q.sort, *q.after), rec);
+}
+
 bool Matches(const SourceQuery& q, const SourceRecord& r) {
   if (q.since && r.last_seen < *q.since) return false;
   if (q.until && r.last_seen >= *q.until) return false;
@@ -98,6 +203,7 @@ SourcePage RunQuery(const SourceQuery& q, std::vector<SourceRecord> all) {
   SourcePage page;
   std::erase_if(all, [&](const SourceRecord& r) { return !Matches(q, r); });
   page.total = all.size();
+  std::erase_if(all, [&](const SourceRecord& r) { return !AfterCursor(q, r); });
   auto cmp = [&](const SourceRecord& a, const SourceRecord& b) {
     return SortsBefore(q, a, b);
   };
@@ -208,6 +314,8 @@ base::Result<SourceQuery> ParseQuery(const Params& params,
     } else if (key == "order") {
       if (value != "asc" && value != "desc") return err("want asc or desc");
       q.ascending = value == "asc";
+    } else if (key == "after") {
+      // Parsed below: it depends on sort, which may come later.
     } else if (key == "offset") {
       auto v = ParseUint(key, value);
       if (!v.ok()) return v.status();
@@ -233,6 +341,11 @@ base::Result<SourceQuery> ParseQuery(const Params& params,
   }
   bool order_given = params.count("order") != 0;
   if (!order_given) q.ascending = q.sort == SortKey::kIp;
+  if (auto it = params.find("after"); it != params.end()) {
+    auto c = ParseCursor(q.sort, it->second);
+    if (!c.ok()) return c.status();
+    q.after = *c;
+  }
   if (q.since && q.until && *q.until < *q.since) {
     return base::Status::Error("bad until: before since");
   }

@@ -184,5 +184,40 @@ TEST(ParseQuery, OffsetAndLimitBeyondSigned64AreErrors) {
   EXPECT_TRUE(ParseQuery(ok, {}, 100, 0).ok());
 }
 
+TEST(Cursor, FormatsAndParsesEveryKeyExactly) {
+  SourceRecord r;
+  r.ip = base::IpAddress::Parse("2001:db8::7").value();
+  r.messages = 12;
+  r.last_seen = 1714564800.1 + 1e-7;  // needs 17 digits
+  EXPECT_EQ(FormatCursor(SortKey::kMessages, r), "12_2001:db8::7");
+  EXPECT_EQ(FormatCursor(SortKey::kIp, r), "2001:db8::7");
+  auto c = ParseCursor(SortKey::kLastSeen, FormatCursor(SortKey::kLastSeen, r));
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->real, r.last_seen);
+  EXPECT_EQ(c->ip, r.ip);
+  c = ParseCursor(SortKey::kMessages, "12_192.0.2.1");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->count, 12u);
+  for (const char* bad : {"", "12", "x_192.0.2.1", "1.5_192.0.2.1",
+                          "12_not-an-ip", "-1_192.0.2.1", "12_"}) {
+    EXPECT_FALSE(ParseCursor(SortKey::kMessages, bad).ok()) << bad;
+  }
+  EXPECT_FALSE(ParseCursor(SortKey::kLastSeen, "nan_192.0.2.1").ok());
+  EXPECT_FALSE(ParseCursor(SortKey::kLastSeen, "inf_192.0.2.1").ok());
+}
+
+TEST(ParseQuery, AfterIsReadWithTheSortGivenAfterIt) {
+  // "after" sorts before "sort" in the parameter map.
+  Params p{{"after", "1714564800.5_192.0.2.1"}, {"sort", "last_seen"}};
+  auto q = ParseQuery(p, {}, 100, 1000);
+  ASSERT_TRUE(q.ok()) << q.error();
+  ASSERT_TRUE(q->after.has_value());
+  EXPECT_EQ(q->after->real, 1714564800.5);
+  Params bad{{"after", "1714564800.5_192.0.2.1"}};  // sorted by messages
+  auto e = ParseQuery(bad, {}, 100, 1000);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().find("bad after"), std::string::npos) << e.error();
+}
+
 }  // namespace
 }  // namespace ledger

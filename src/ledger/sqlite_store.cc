@@ -2,11 +2,14 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <mutex>
 
 #include "ledger/json_fields.h"
+#include "ledger/sqlite_select.h"
 
 namespace ledger {
 namespace {
@@ -52,6 +55,9 @@ class SqliteStore final : public Store {
         return s;
       }
       if (auto s = Migrate(); !s.ok()) return s;
+      auto used = SqliteUsedBytes(w_);
+      if (!used.ok()) return used.status();
+      db_bytes_ = *used;
     }
     if (auto s = OpenConn(path, SQLITE_OPEN_READONLY, o, &r_); !s.ok()) {
       return s;
@@ -109,8 +115,21 @@ class SqliteStore final : public Store {
       if (auto s = Store(rec); !s.ok()) return Rollback(s);
     }
     if (auto s = AddTotals(add, +1); !s.ok()) return Rollback(s);
+    auto evicted = EnforceBounds(add.sources);
+    if (!evicted.ok()) return Rollback(evicted.status());
     if (auto s = Exec(w_, "COMMIT"); !s.ok()) return Rollback(s);
+    evicted_ += *evicted;
     return {};
+  }
+
+  StoreUsage Usage() override {
+    StoreUsage u;
+    u.db_bytes = db_bytes_.load();
+    u.max_db_bytes = options_.max_db_bytes;
+    u.max_sources = options_.max_sources;
+    u.evicted = evicted_.load();
+    u.at_budget = at_budget_.load();
+    return u;
   }
 
   base::Result<uint64_t> Expire(double cutoff) override {
@@ -163,63 +182,8 @@ class SqliteStore final : public Store {
     return std::optional<SourceRecord>(std::move(rec));
   }
 
-  // The SELECT q describes, its WHERE clause, and how to bind it.
-  struct Select {
-    std::string sql, where;
-    std::function<void(sqlite3_stmt*)> bind;
-  };
-  Select BuildSelect(const SourceQuery& q) const {
-    std::string where;
-    auto add = [&](const char* cond) {
-      where += where.empty() ? " WHERE " : " AND ";
-      where += cond;
-    };
-    if (q.since) add("last_seen >= :since");
-    if (q.until) add("last_seen < :until");
-    if (q.cidr) add("ip BETWEEN :lo AND :hi");
-    if (q.min_messages) add("messages >= :min_messages");
-    // "evidence != 0" lets SQLite use the partial index.
-    if (q.evidence) add("evidence != 0 AND (evidence & :evidence) = :evidence");
-    std::array<uint8_t, 16> lo{}, hi{};
-    if (q.cidr) {
-      lo = q.cidr->network().bytes();
-      hi = lo;
-      int bits = CidrBits128(*q.cidr);
-      for (int i = 0; i < 16; ++i) {
-        int keep = bits - i * 8;
-        if (keep >= 8) continue;
-        hi[i] |= keep <= 0 ? 0xff : uint8_t(0xff >> keep);
-      }
-    }
-    auto bind = [q, lo, hi](sqlite3_stmt* st) {
-      auto idx = [&](const char* name) {
-        return sqlite3_bind_parameter_index(st, name);
-      };
-      if (q.since) sqlite3_bind_double(st, idx(":since"), *q.since);
-      if (q.until) sqlite3_bind_double(st, idx(":until"), *q.until);
-      if (q.cidr) {
-        sqlite3_bind_blob(st, idx(":lo"), lo.data(), 16, SQLITE_TRANSIENT);
-        sqlite3_bind_blob(st, idx(":hi"), hi.data(), 16, SQLITE_TRANSIENT);
-      }
-      if (q.min_messages) {
-        sqlite3_bind_int64(st, idx(":min_messages"), int64_t(q.min_messages));
-      }
-      if (q.evidence) sqlite3_bind_int64(st, idx(":evidence"), q.evidence);
-    };
-    const char* dir = q.ascending ? " ASC" : " DESC";
-    std::string sql = "SELECT " + std::string(read_columns_) + " FROM sources" +
-                      where + " ORDER BY " + SortKeyName(q.sort) + dir;
-    if (q.sort != SortKey::kIp) sql += ", ip ASC";
-    if (q.limit != 0 || q.offset != 0) {
-      sql += " LIMIT " + std::to_string(q.limit == 0 ? -1 : int64_t(q.limit)) +
-             " OFFSET " + std::to_string(q.offset);
-    }
-
-    return {sql, where, bind};
-  }
-
   base::Result<SourcePage> Query(const SourceQuery& q) override {
-    auto [sql, where, bind] = BuildSelect(q);
+    auto [sql, where, bind] = BuildSqliteSelect(q, read_columns_);
     std::lock_guard lock(r_mu_);
     SourcePage page;
     // Read the page and the count in one read transaction (one snapshot).
@@ -254,7 +218,7 @@ class SqliteStore final : public Store {
   // so that a long export never makes API queries wait; a database that
   // cannot be opened twice (in memory) is scanned through r_ instead.
   base::Status Scan(const SourceQuery& q, const Visitor& each) override {
-    auto [sql, where, bind] = BuildSelect(q);
+    auto [sql, where, bind] = BuildSqliteSelect(q, read_columns_);
     bool shared =
         path_.empty() || path_ == ":memory:" || path_.rfind("file:", 0) == 0;
     sqlite3* db = nullptr;
@@ -484,6 +448,72 @@ class SqliteStore final : public Store {
     return rc == SQLITE_DONE ? base::Status() : Error(w_);
   }
 
+  // Within Apply's transaction: evicts what the bounds require after
+  // new_sources were added; returns how many.
+  base::Result<uint64_t> EnforceBounds(uint64_t new_sources) {
+    uint64_t evict = 0;
+    if (options_.max_sources != 0) {
+      auto t = ReadTotals(w_);
+      if (!t.ok()) return t.status();
+      if (t->sources > options_.max_sources) {
+        evict = std::min(t->sources - options_.max_sources,
+                         new_sources + kMaxEvictPerCommit);
+      }
+    }
+    auto used = SqliteUsedBytes(w_);
+    if (!used.ok()) return used.status();
+    db_bytes_ = *used;
+    bool full = options_.max_db_bytes != 0 && *used >= options_.max_db_bytes;
+    at_budget_ = full;
+    if (full) evict = std::max(evict, new_sources);
+    if (evict == 0) return uint64_t(0);
+    Stmt pick, del;
+    if (auto s = Prepare(w_,
+                         "SELECT ip FROM (SELECT ip, evidence, messages, "
+                         "last_seen FROM sources ORDER BY last_seen ASC "
+                         "LIMIT ?1) ORDER BY evidence != 0, messages, "
+                         "last_seen LIMIT ?2",
+                         &pick);
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = Prepare(w_, "DELETE FROM sources WHERE ip = ?", &del);
+        !s.ok()) {
+      return s;
+    }
+    sqlite3_bind_int64(pick.get(), 1, int64_t(evict * 64));
+    sqlite3_bind_int64(pick.get(), 2, int64_t(evict));
+    std::vector<base::IpAddress> victims;
+    int rc;
+    while ((rc = sqlite3_step(pick.get())) == SQLITE_ROW) {
+      std::array<uint8_t, 16> b{};
+      if (sqlite3_column_bytes(pick.get(), 0) == 16) {
+        std::memcpy(b.data(), sqlite3_column_blob(pick.get(), 0), 16);
+      }
+      victims.push_back(base::IpAddress::FromV6(b));
+    }
+    if (rc != SQLITE_DONE) return Error(w_);
+    pick.reset();
+    Totals sub;
+    for (const auto& ip : victims) {
+      SourceRecord r;
+      auto found = Load(w_, select_one_w_.get(), ip, &r);
+      if (!found.ok()) return found.status();
+      if (!*found) continue;
+      sub.sources++;
+      sub.connections += r.connections;
+      sub.messages += r.messages;
+      sub.recipients += r.recipients;
+      sub.bytes += r.bytes;
+      sub.seconds_held += r.seconds_held;
+      sqlite3_reset(del.get());
+      sqlite3_bind_blob(del.get(), 1, ip.bytes().data(), 16, SQLITE_STATIC);
+      if (sqlite3_step(del.get()) != SQLITE_DONE) return Error(w_);
+    }
+    if (auto s = AddTotals(sub, -1); !s.ok()) return s;
+    return sub.sources;
+  }
+
   base::Status AddTotals(const Totals& t, int sign) {
     Stmt st;
     if (auto s =
@@ -535,6 +565,8 @@ class SqliteStore final : public Store {
   sqlite3* w_ = nullptr;
   sqlite3* r_ = nullptr;
   Stmt upsert_, select_one_w_, select_one_r_;
+  std::atomic<uint64_t> db_bytes_{0}, evicted_{0};
+  std::atomic<bool> at_budget_{false};
 };
 
 }  // namespace

@@ -17,7 +17,16 @@ struct SqliteOptions {
   bool read_only = false;
   int cache_mib = 32;  // page cache per connection
   int busy_timeout_ms = 5000;
+  // Bounds (0: none). A commit that takes the store above max_sources, or
+  // adds sources while the database's used pages reach max_db_bytes,
+  // evicts as many of the least valuable records: among the oldest-seen
+  // (64 per eviction), those without evidence first, then fewest messages,
+  // then oldest. At most kMaxEvictPerCommit beyond the batch's new sources
+  // per commit, so lowering a cap shrinks the store over several commits.
+  uint64_t max_sources = 0;
+  uint64_t max_db_bytes = 0;
 };
+inline constexpr uint64_t kMaxEvictPerCommit = 10000;
 
 // The newest schema version this build knows.
 inline constexpr int kSchemaVersion = 3;

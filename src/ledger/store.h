@@ -29,6 +29,16 @@ struct Totals {
   bool operator==(const Totals&) const = default;
 };
 
+// What a store's bounds (SqliteOptions::max_sources, max_db_bytes) have
+// done; zero where a store has none.
+struct StoreUsage {
+  uint64_t db_bytes = 0;      // pages in use (freed pages not counted)
+  uint64_t max_db_bytes = 0;  // 0: no budget
+  uint64_t max_sources = 0;   // 0: no cap
+  uint64_t evicted = 0;       // records evicted to stay within them
+  bool at_budget = false;     // the last commit found db_bytes >= budget
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -50,6 +60,8 @@ class Store {
   // returns and returns it. Records committed during the scan may or may
   // not be seen. The default reads the page through Query (constant memory
   // only for stores that override it).
+  virtual StoreUsage Usage() { return {}; }
+
   using Visitor = std::function<base::Status(const SourceRecord&)>;
   virtual base::Status Scan(const SourceQuery& q, const Visitor& each) {
     auto page = Query(q);

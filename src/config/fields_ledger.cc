@@ -1,0 +1,34 @@
+#include <algorithm>
+
+#include "config/field_macros.h"
+
+namespace config {
+
+// The ledger's bounds. Inserted after the [ledger] rows of fields.cc, so
+// the reference keeps one [ledger] table.
+void AppendLedgerFields(std::vector<Field>* out) {
+  std::vector<Field> f = {
+      SPAMSINK_FIELD(ledger, max_sources, kInt64,
+                     "Source records kept at most (SQLite store); beyond, "
+                     "each new source evicts one of the least valuable of "
+                     "the oldest-seen (no evidence first, then fewest "
+                     "messages). 0: no cap."),
+      SPAMSINK_FIELD(ledger, max_db_bytes, kInt64,
+                     "Size budget of the SQLite database (pages in use); "
+                     "once reached, each new source evicts one as above "
+                     "and /healthz says so. 0: no budget."),
+      SPAMSINK_FIELD(ledger, ipv6_prefix, kInt,
+                     "IPv6 sources are recorded per network of this many "
+                     "bits (one host usually holds a /64); exports list the "
+                     "networks. 128: one record per address."),
+  };
+  SetRange(&f, "ledger.max_sources", 0, 1e12);
+  SetRange(&f, "ledger.ipv6_prefix", 32, 128);
+  SetRange(&f, "ledger.max_db_bytes", 0, 1ll << 50);
+  auto last = std::find_if(out->rbegin(), out->rend(), [](const Field& x) {
+    return x.section == "ledger";
+  });
+  out->insert(last.base(), f.begin(), f.end());
+}
+
+}  // namespace config
