@@ -9,6 +9,7 @@
 #include "api/dashboard.h"
 #include "base/metrics.h"
 #include "ledger/export.h"
+#include "ledger/postgres_store.h"
 
 namespace api {
 namespace {
@@ -22,6 +23,25 @@ Response Json(int status, const json& body) {
   r.status = status;
   r.body = body.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   return r;
+}
+
+// Per-sink rows as JSON; with the PostgreSQL store only (one sink's own
+// ledger has no breakdown to give).
+json SinksJson(const std::vector<ledger::SinkCounts>& sinks) {
+  json list = json::array();
+  for (const auto& s : sinks) {
+    list.push_back({{"sink_id", s.sink_id},
+                    {"first_seen", ledger::FormatTime(s.first_seen)},
+                    {"last_seen", ledger::FormatTime(s.last_seen)},
+                    {"connections", s.connections},
+                    {"messages", s.messages},
+                    {"bytes", s.bytes}});
+  }
+  return list;
+}
+
+ledger::PostgresStore* FleetStore(ledger::Ledger* l) {
+  return dynamic_cast<ledger::PostgresStore*>(l->store());
 }
 
 json WindowJson(const ledger::Window& w) {
@@ -220,7 +240,13 @@ Response Api::Source(const std::string& text) const {
   if (!rec->has_value()) {
     return ErrorResponse(404, "no record for " + ip->ToString());
   }
-  return Json(200, ledger::SourceToJson(**rec));
+  json body = ledger::SourceToJson(**rec);
+  if (auto* fleet = FleetStore(ledger_)) {
+    auto sinks = fleet->Sinks(*ip);
+    if (!sinks.ok()) return Unavailable("store: " + sinks.error());
+    body["sinks"] = SinksJson(*sinks);
+  }
+  return Json(200, body);
 }
 
 Response Api::Stats() const {
@@ -233,8 +259,13 @@ Response Api::Stats() const {
     server[std::string(c.name)] = c.value;
   }
   server["open_connections"] = base::g_open_connections.load();
-  return Json(200,
-              {{"totals",
+  json sinks;
+  if (auto* fleet = FleetStore(ledger_)) {
+    auto per_sink = fleet->SinkTotals();
+    if (!per_sink.ok()) return Unavailable("store: " + per_sink.error());
+    sinks = SinksJson(*per_sink);
+  }
+  json body = {{"totals",
                 {{"sources", t.sources},
                  {"connections", t.connections},
                  {"messages", t.messages},
@@ -245,7 +276,9 @@ Response Api::Stats() const {
                {"last_hour", WindowJson(s->last_hour)},
                {"pending_sources", s->pending_sources},
                {"server", std::move(server)},
-               {"time", ledger::FormatTime(clock_->WallSeconds())}});
+               {"time", ledger::FormatTime(clock_->WallSeconds())}};
+  if (!sinks.is_null()) body["sinks"] = std::move(sinks);
+  return Json(200, body);
 }
 
 // The asymmetry the tarpit buys: how long senders were kept connected for

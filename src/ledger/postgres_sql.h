@@ -41,24 +41,29 @@ std::string Num(double v);
 // Appends v as one quoted element to an array literal that starts "{".
 void AddElement(std::string* array, const std::string& v);
 
-// Per-column array literals, bound as $n::type[] and read with unnest.
-struct Columns {
-  std::vector<std::string> arrays;
-  explicit Columns(int n) : arrays(n, "{") {}
-  void Finish() {
-    for (auto& a : arrays) a += '}';
-  }
-  std::vector<const char*> Params() const {
-    std::vector<const char*> p;
-    for (const auto& a : arrays) p.push_back(a.c_str());
-    return p;
-  }
-};
-// Adds r's columns (kColumns order) to c.
-void AddRecord(Columns* c, const SourceRecord& r);
 SourceRecord Decode(PGresult* res, int row);
-// UPDATE sources from one unnest of kNumColumns arrays.
-const std::string& UpdateSql();
+// The batch path: merged rows go by COPY into a temporary staging table
+// (this connection's own, emptied at each COMMIT), then one INSERT of the
+// new rows, one UPDATE of the existing ones and one per-sink upsert read
+// from it. Text COPY: no array literals to build or parse.
+// CREATE TEMP TABLE IF NOT EXISTS for the staging table (run per batch: a
+// reconnect loses it), and the transaction's join settings.
+extern const char* const kStageTableSql;
+// COPY ... FROM STDIN into the staging table, in AppendStageRow's order.
+const std::string& StageCopySql();
+// Appends one staging row: the merged record, whether it is new, and the
+// batch's own delta (for the per-sink attribution).
+void AppendStageRow(std::string* out, const SourceRecord& merged, bool is_new,
+                    const SourceRecord& delta);
+// INSERT of the staged new rows (ON CONFLICT DO NOTHING: its row count
+// tells whether another sink inserted one of them meanwhile).
+const std::string& StageInsertSql();
+// UPDATE of sources from the staged existing rows.
+const std::string& StageUpdateSql();
+// Per-sink upsert from the staged deltas; $1 is the sink_id.
+extern const char* const kStageSinksSql;
+// Sends buf as the data of a COPY already started on c, then ends it.
+base::Status PutCopy(PGconn* c, const std::string& buf);
 
 base::Result<Conn> Connect(const PostgresOptions& o);
 // Runs sql with text parameters; an error unless COMMAND_OK / TUPLES_OK.

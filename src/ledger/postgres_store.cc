@@ -11,6 +11,12 @@
 namespace ledger::pg {
 namespace {
 
+// Each race with another sink's insert makes progress for that sink, so a
+// few attempts suffice; beyond them the ledger retries the batch later.
+constexpr int kRaceAttempts = 4;
+// Rows per FETCH of an export's cursor.
+constexpr int kScanRows = 1000;
+
 class PgStore final : public PostgresStore {
  public:
   explicit PgStore(PostgresOptions o) : o_(std::move(o)) {}
@@ -39,7 +45,12 @@ class PgStore final : public PostgresStore {
   base::Status Apply(const std::vector<SourceRecord>& deltas) override {
     std::lock_guard lock(w_mu_);
     if (auto s = Reconnect(w_.get()); !s.ok()) return s;
-    auto s = ApplyOnce(deltas);
+    base::Status s;
+    for (int attempt = 0; attempt < kRaceAttempts; ++attempt) {
+      bool raced = false;
+      s = ApplyOnce(deltas, &raced);
+      if (!raced) break;
+    }
     if (s.ok()) {
       next_seq_++;
       retrying_ = false;
@@ -108,22 +119,19 @@ class PgStore final : public PostgresStore {
     return std::optional<SourceRecord>(Decode(r->get(), 0));
   }
 
-  base::Result<SourcePage> QueryOnce(const SourceQuery& q) {
-    if (q.after) {
-      return base::Status::Error(
-          "after= (cursor paging) is not supported by the postgresql store: "
-          "use offset");
-    }
-    std::string where;
-    std::vector<std::string> args;
+  // The SELECT of q's page; its filter (" WHERE ...", or "") in *where and
+  // the filter's parameters in *args.
+  static std::string SelectSql(const SourceQuery& q,
+                               std::vector<std::string>* args,
+                               std::string* where) {
     auto add = [&](const std::string& cond, std::string arg) {
-      args.push_back(std::move(arg));
-      where += where.empty() ? " WHERE " : " AND ";
-      std::string n = "$" + std::to_string(args.size());
+      args->push_back(std::move(arg));
+      *where += where->empty() ? " WHERE " : " AND ";
+      std::string n = "$" + std::to_string(args->size());
       std::string c = cond;
       for (size_t p; (p = c.find('?')) != std::string::npos;)
         c.replace(p, 1, n);
-      where += c;
+      *where += c;
     };
     if (q.since) add("last_seen >= ?::float8", Num(*q.since));
     if (q.until) add("last_seen < ?::float8", Num(*q.until));
@@ -145,14 +153,21 @@ class PgStore final : public PostgresStore {
       add("evidence != 0 AND (evidence & ?::bigint) = ?::bigint",
           std::to_string(q.evidence));
     }
-    std::vector<const char*> params;
-    for (const auto& a : args) params.push_back(a.c_str());
     const char* dir = q.ascending ? " ASC" : " DESC";
     std::string sql = "SELECT " + std::string(kColumns) + " FROM sources" +
-                      where + " ORDER BY " + SortKeyName(q.sort) + dir;
+                      *where + " ORDER BY " + SortKeyName(q.sort) + dir;
     if (q.sort != SortKey::kIp) sql += ", ip ASC";
     if (q.limit != 0) sql += " LIMIT " + std::to_string(q.limit);
     if (q.offset != 0) sql += " OFFSET " + std::to_string(q.offset);
+    return sql;
+  }
+
+  base::Result<SourcePage> QueryOnce(const SourceQuery& q) {
+    std::string where;
+    std::vector<std::string> args;
+    std::string sql = SelectSql(q, &args, &where);
+    std::vector<const char*> params;
+    for (const auto& a : args) params.push_back(a.c_str());
 
     std::lock_guard lock(r_mu_);
     PGconn* c = r_.get();
@@ -196,6 +211,41 @@ class PgStore final : public PostgresStore {
     t.bytes = u(4);
     t.seconds_held = std::strtod(PQgetvalue(r->get(), 0, 5), nullptr);
     return t;
+  }
+
+  // Exports stream through a server-side cursor on a connection of their
+  // own, kScanRows rows at a time: constant memory however many rows match,
+  // and API reads do not wait behind a long export.
+  base::Status Scan(const SourceQuery& q, const Visitor& each) override {
+    std::string where;
+    std::vector<std::string> args;
+    std::string sql = SelectSql(q, &args, &where);
+    std::vector<const char*> params;
+    for (const auto& a : args) params.push_back(a.c_str());
+    auto conn = Connect(o_);
+    if (!conn.ok()) return conn.status();
+    PGconn* c = conn->get();
+    if (auto s = Exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        !s.ok()) {
+      return s;
+    }
+    if (auto s =
+            Run(c, "DECLARE spamsink_scan NO SCROLL CURSOR FOR " + sql, params);
+        !s.ok()) {
+      return s.status();
+    }
+    const std::string fetch =
+        "FETCH FORWARD " + std::to_string(kScanRows) + " FROM spamsink_scan";
+    for (;;) {  // ends at the cursor's end: each FETCH moves it on
+      auto rows = Run(c, fetch);
+      if (!rows.ok()) return rows.status();
+      int n = PQntuples(rows->get());
+      for (int i = 0; i < n; ++i) {
+        if (auto s = each(Decode(rows->get(), i)); !s.ok()) return s;
+      }
+      if (n < kScanRows) break;
+    }
+    return Exec(c, "COMMIT");
   }
 
   base::Result<std::vector<SinkCounts>> Sinks(
@@ -271,7 +321,9 @@ class PgStore final : public PostgresStore {
 
   // One transaction: sequence mark, row locks, merge, write, attribution,
   // totals. REQUIRES: w_mu_ held, w_ connected.
-  base::Status ApplyOnce(const std::vector<SourceRecord>& deltas) {
+  // *raced: the batch met another sink's insert of one of its new
+  // addresses and was rolled back; running it again will succeed.
+  base::Status ApplyOnce(const std::vector<SourceRecord>& deltas, bool* raced) {
     PGconn* c = w_.get();
     std::vector<const SourceRecord*> sorted;
     for (const auto& d : deltas) sorted.push_back(&d);
@@ -297,63 +349,63 @@ class PgStore final : public PostgresStore {
           "ledger.sink_id: batch " + seq + " of sink '" + o_.sink_id +
           "' is already in the database: another process uses this sink_id");
     }
-    // Skeleton rows for new addresses (their count is the new sources),
-    // then every row of the batch locked in address order.
-    auto fresh = Run(c,
-                     "INSERT INTO sources (ip) SELECT unnest($1::bytea[]) "
-                     "ORDER BY 1 ON CONFLICT (ip) DO NOTHING",
-                     {ips.c_str()});
-    if (!fresh.ok()) return Rollback(c, fresh.status());
-    Totals add;
-    add.sources = std::strtoull(PQcmdTuples(fresh->get()), nullptr, 10);
+    // Every existing row of the batch locked in address order, merged
+    // here, staged by COPY; new rows inserted once, existing ones updated.
     auto cur = Run(c,
                    "SELECT " + std::string(kColumns) +
                        " FROM sources WHERE ip = ANY($1::bytea[]) ORDER BY ip "
                        "FOR UPDATE",
                    {ips.c_str()});
     if (!cur.ok()) return Rollback(c, cur.status());
+    if (o_.after_rows_locked) o_.after_rows_locked();
     std::map<base::IpAddress, SourceRecord> stored;
     for (int i = 0; i < PQntuples(cur->get()); ++i) {
       SourceRecord r = Decode(cur->get(), i);
       stored.emplace(r.ip, std::move(r));
     }
-    Columns cols(kNumColumns), sinks(6);
+    Totals add;
+    std::string rows;
     for (auto* d : sorted) {
-      SourceRecord& rec = stored[d->ip];
+      auto it = stored.find(d->ip);
+      bool is_new = it == stored.end();
+      SourceRecord rec;
+      if (!is_new) rec = std::move(it->second);
       rec.ip = d->ip;
       MergeRecord(&rec, *d);
-      AddRecord(&cols, rec);
+      AppendStageRow(&rows, rec, is_new, *d);
+      add.sources += is_new;
       add.connections += d->connections;
       add.messages += d->messages;
       add.recipients += d->recipients;
       add.bytes += d->bytes;
       add.seconds_held += d->seconds_held;
-      AddElement(&sinks.arrays[0], Hex(d->ip.bytes()));
-      AddElement(&sinks.arrays[1], Num(d->first_seen));
-      AddElement(&sinks.arrays[2], Num(d->last_seen));
-      AddElement(&sinks.arrays[3], std::to_string(d->connections));
-      AddElement(&sinks.arrays[4], std::to_string(d->messages));
-      AddElement(&sinks.arrays[5], std::to_string(d->bytes));
     }
-    cols.Finish();
-    sinks.Finish();
-    if (auto s = Run(c, UpdateSql(), cols.Params()); !s.ok()) {
+    if (auto s = Exec(c, kStageTableSql); !s.ok()) return Rollback(c, s);
+    if (!PQsendQuery(c, StageCopySql().c_str())) {
+      return Rollback(c, ConnError(c, "COPY not sent"));
+    }
+    if (Res r(PQgetResult(c)); PQresultStatus(r.get()) != PGRES_COPY_IN) {
+      base::Status s = base::Status::Error(
+          "postgresql: " +
+          Trim(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c)));
+      while (PGresult* x = PQgetResult(c)) PQclear(x);
+      return Rollback(c, s);
+    }
+    if (auto s = PutCopy(c, rows); !s.ok()) return Rollback(c, s);
+    auto ins = Run(c, StageInsertSql());
+    if (!ins.ok()) return Rollback(c, ins.status());
+    if (std::strtoull(PQcmdTuples(ins->get()), nullptr, 10) != add.sources) {
+      // Another sink inserted one of our new addresses after our SELECT:
+      // start again, and that row will be locked and merged like the rest.
+      *raced = true;
+      return Rollback(
+          c, base::Status::Error("postgresql: a new address was inserted by "
+                                 "another sink during the batch"));
+    }
+    if (auto s = Run(c, StageUpdateSql()); !s.ok()) {
       return Rollback(c, s.status());
     }
-    auto sp = sinks.Params();
-    sp.push_back(o_.sink_id.c_str());
-    auto attr = Run(
-        c,
-        "INSERT INTO source_sinks AS s (ip, sink_id, first_seen, last_seen, "
-        "connections, messages, bytes) SELECT v.ip, $7, v.f, v.l, v.c, v.m, "
-        "v.b FROM unnest($1::bytea[], $2::float8[], $3::float8[], "
-        "$4::bigint[], $5::bigint[], $6::bigint[]) AS v(ip, f, l, c, m, b) "
-        "ON CONFLICT (ip, sink_id) DO UPDATE SET first_seen = "
-        "LEAST(s.first_seen, EXCLUDED.first_seen), last_seen = "
-        "GREATEST(s.last_seen, EXCLUDED.last_seen), connections = "
-        "s.connections + EXCLUDED.connections, messages = s.messages + "
-        "EXCLUDED.messages, bytes = s.bytes + EXCLUDED.bytes",
-        sp);
+    auto attr = Run(c, kStageSinksSql, {o_.sink_id.c_str()});
     if (!attr.ok()) return Rollback(c, attr.status());
     std::vector<std::string> t = {
         std::to_string(add.sources),  std::to_string(add.connections),

@@ -1,9 +1,12 @@
 // The fleet Store: one PostgreSQL database shared by many sinks. Each sink's
-// writer commits a batch in one transaction: row locks on the batch's
-// addresses (taken in address order), the merge done here with MergeRecord
-// (the same semantics as every other store), one array-bound UPDATE, the
-// per-sink attribution rows, the fleet totals, and the batch's (sink_id,
-// sequence) mark. Only this file and postgres_store.cc include libpq.
+// writer commits a batch in one transaction: the batch's (sink_id,
+// sequence) mark, row locks on the batch's existing addresses (taken in
+// address order), the merge done here with MergeRecord (the same semantics
+// as every other store), the merged rows COPied into a temporary staging
+// table, one INSERT of the new rows (if another sink inserted one of them
+// meanwhile, the transaction starts again), one UPDATE of the others, the
+// per-sink attribution rows and the fleet totals. Only this file and
+// postgres_store.cc include libpq.
 //
 // Exactly once: a batch that failed, for whatever reason (including a
 // COMMIT whose reply was lost), must be retried before any other and with
@@ -35,10 +38,13 @@ struct PostgresOptions {
   // Test hook: called with the connection's socket after COMMIT was sent
   // and before its reply is read (to cut the connection there).
   std::function<void(int socket)> after_commit_sent;
+  // Test hook: called in a batch's transaction once its existing rows are
+  // locked, before the new ones are inserted.
+  std::function<void()> after_rows_locked;
 };
 
 // The newest schema version this build knows (table spamsink_schema).
-inline constexpr int kPostgresSchemaVersion = 2;
+inline constexpr int kPostgresSchemaVersion = 3;
 
 // One sink's share of one address.
 struct SinkCounts {

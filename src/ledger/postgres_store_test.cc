@@ -65,23 +65,37 @@ SourceRecord Delta(const std::string& ip, uint64_t messages) {
   return r;
 }
 
-TEST_F(PostgresStoreTest, MigratesVersion1AndKeepsRecords) {
-  ASSERT_TRUE(
-      CreatePostgresSchemaForTest(url_ + " password=" + PgCluster::kPassword, 1)
-          .ok());
-  EXPECT_EQ(Scalar("SELECT count(*) FROM pg_tables WHERE tablename = "
-                   "'source_sinks'"),
-            "0");
-  auto s = OpenPostgresStore(Opts("a"));
-  ASSERT_TRUE(s.ok()) << s.error();
-  EXPECT_EQ(Scalar("SELECT version FROM spamsink_schema"),
-            std::to_string(kPostgresSchemaVersion));
-  ASSERT_TRUE((*s)->Apply({Delta("192.0.2.1", 3)}).ok());
-  EXPECT_EQ((*s)->Get(Ip("192.0.2.1")).value()->messages, 3u);
-  // A second open (another sink starting) migrates nothing and works.
-  auto t = OpenPostgresStore(Opts("b"));
-  ASSERT_TRUE(t.ok()) << t.error();
-  EXPECT_EQ((*t)->GetTotals()->messages, 3u);
+// From every earlier version, with a record written by that version.
+TEST_F(PostgresStoreTest, MigratesEveryEarlierVersionAndKeepsRecords) {
+  for (int v = 1; v < kPostgresSchemaVersion; ++v) {
+    SCOPED_TRACE(v);
+    url_ = pg_->NewDatabase();
+    ASSERT_TRUE(CreatePostgresSchemaForTest(
+                    url_ + " password=" + PgCluster::kPassword, v)
+                    .ok());
+    EXPECT_EQ(Scalar("SELECT count(*) FROM pg_tables WHERE tablename = "
+                     "'source_sinks'"),
+              v >= 2 ? "1" : "0");
+    EXPECT_EQ(Scalar("INSERT INTO sources (ip, messages) VALUES "
+                     "('\\x00000000000000000000ffffc0000201', 3) RETURNING 1"),
+              "1");
+    EXPECT_EQ(Scalar("UPDATE totals SET sources = 1, messages = 3 RETURNING 1"),
+              "1");
+    auto s = OpenPostgresStore(Opts("a"));
+    ASSERT_TRUE(s.ok()) << s.error();
+    EXPECT_EQ(Scalar("SELECT version FROM spamsink_schema"),
+              std::to_string(kPostgresSchemaVersion));
+    EXPECT_EQ(Scalar("SELECT count(*) FROM pg_indexes WHERE tablename = "
+                     "'sources'"),
+              "4");  // ip, messages, last_seen, evidence (version 3)
+    ASSERT_TRUE((*s)->Apply({Delta("192.0.2.1", 3)}).ok());
+    EXPECT_EQ((*s)->Get(Ip("192.0.2.1")).value()->messages, 6u);
+    // A second open (another sink starting) migrates nothing and works.
+    auto t = OpenPostgresStore(Opts("b"));
+    ASSERT_TRUE(t.ok()) << t.error();
+    EXPECT_EQ((*t)->GetTotals()->messages, 6u);
+    EXPECT_EQ((*t)->GetTotals()->sources, 1u);
+  }
 }
 
 TEST_F(PostgresStoreTest, BadSettingsNameTheSettingAndHideThePassword) {
@@ -151,6 +165,66 @@ TEST_F(PostgresStoreTest, TwoProcessesWithOneSinkIdAreRefused) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("ledger.sink_id"), std::string::npos);
   EXPECT_EQ(a->GetTotals()->messages, 1u);
+}
+
+// Sink B inserts an address that sink A's batch found new, after A's
+// SELECT and before A's INSERT: A's batch starts again and merges B's row
+// instead of skipping its own counts.
+TEST_F(PostgresStoreTest, NewAddressRacingAnotherSinkIsMergedNotLost) {
+  auto b = OpenPostgresStore(Opts("sink-b")).value();
+  auto o = Opts("sink-a");
+  int locked = 0;
+  o.after_rows_locked = [&] {
+    if (locked++ == 0) {
+      EXPECT_TRUE(b->Apply({Delta("192.0.2.7", 2)}).ok());
+    }
+  };
+  auto a = OpenPostgresStore(o).value();
+  ASSERT_TRUE(a->Apply({Delta("192.0.2.7", 3), Delta("192.0.2.8", 1)}).ok());
+  EXPECT_EQ(locked, 2);  // the batch ran twice
+  EXPECT_EQ(a->Get(Ip("192.0.2.7")).value()->messages, 5u);
+  EXPECT_EQ(a->Get(Ip("192.0.2.8")).value()->messages, 1u);
+  auto t = a->GetTotals().value();
+  EXPECT_EQ(t.sources, 2u);
+  EXPECT_EQ(t.messages, 6u);
+  auto sinks = a->Sinks(Ip("192.0.2.7")).value();
+  ASSERT_EQ(sinks.size(), 2u);
+  EXPECT_EQ(sinks[0].messages, 3u);  // sink-a
+  EXPECT_EQ(sinks[1].messages, 2u);  // sink-b
+}
+
+// The export scan goes through a cursor, several FETCHes here: it visits
+// exactly what Query returns, in the same order, and stops at the first
+// error of its visitor.
+TEST_F(PostgresStoreTest, ScanVisitsWhatQueryReturnsThroughACursor) {
+  auto s = OpenPostgresStore(Opts("a")).value();
+  std::vector<SourceRecord> batch;
+  for (uint32_t i = 0; i < 2500; ++i) {
+    SourceRecord r = Delta("192.0.2.1", 1 + i % 7);
+    r.ip = base::IpAddress::FromV4(0x0a000000u + i);
+    batch.push_back(r);
+  }
+  ASSERT_TRUE(s->Apply(batch).ok());
+  SourceQuery q;
+  q.sort = SortKey::kIp;
+  q.ascending = true;
+  q.min_messages = 2;
+  q.limit = 0;  // all
+  auto page = s->Query(q).value();
+  ASSERT_GT(page.records.size(), 2000u);  // more than two FETCHes
+  std::vector<SourceRecord> seen;
+  ASSERT_TRUE(s->Scan(q, [&](const SourceRecord& r) {
+                 seen.push_back(r);
+                 return base::Status();
+               }).ok());
+  EXPECT_EQ(seen, page.records);
+  int n = 0;
+  auto st = s->Scan(q, [&](const SourceRecord&) {
+    return ++n == 1500 ? base::Status::Error("reader went away")
+                       : base::Status();
+  });
+  EXPECT_EQ(st.message(), "reader went away");
+  EXPECT_EQ(n, 1500);
 }
 
 // Three sinks, 600 addresses of 127.0.0.0/8 spread over them with

@@ -194,12 +194,23 @@ class Fleet(unittest.TestCase):
             self.assertEqual(per_address[v4_hex(address(i))],
                              sum(visits(i, k) * self.ROUNDS
                                  for k in range(3)), address(i))
-        # Through any sink's API, for a sample of addresses.
+        # Through any sink's API, for a sample of addresses, with the
+        # per-sink breakdown.
         for i in range(0, self.ADDRESSES, 37):
             rec = self.api(i % 3, "/api/v1/sources/" + address(i))
             self.assertEqual(rec["connections"],
                              sum(visits(i, k) * self.ROUNDS
                                  for k in range(3)), address(i))
+            self.assertEqual(
+                {s["sink_id"]: s["connections"] for s in rec["sinks"]},
+                {"sink-%d" % k: visits(i, k) * self.ROUNDS
+                 for k in range(3) if visits(i, k)}, address(i))
+        per_sink = {}
+        for (_, sink), (n, _) in want.items():
+            per_sink[sink] = per_sink.get(sink, 0) + n
+        stats = self.api(2, "/api/v1/stats")
+        self.assertEqual({s["sink_id"]: s["connections"]
+                          for s in stats["sinks"]}, per_sink)
         for s in self.sinks:
             self.assertEqual(s.stop(), 0, s.stderr())
 
