@@ -51,6 +51,12 @@ Response ErrorResponse(int status, const std::string& message) {
   return Json(status, {{"error", message}, {"status", status}});
 }
 
+Response MethodNotAllowed() {
+  Response r = ErrorResponse(405, "method not allowed: use GET or HEAD");
+  r.headers.push_back({"Allow", "GET, HEAD"});
+  return r;
+}
+
 Api::Api(ledger::Ledger* ledger, ApiOptions options, const base::Clock* clock)
     : ledger_(ledger),
       options_(std::move(options)),
@@ -63,22 +69,30 @@ void Api::SetExempt(std::vector<base::Cidr> exempt) {
   options_.exempt = std::move(exempt);
 }
 
+void Api::SetToken(std::string token) {
+  std::lock_guard lock(exempt_mu_);
+  options_.token = std::move(token);
+}
+
 bool Api::Authorized(const Request& r) const {
-  if (options_.token.empty()) return true;
+  std::string token;
+  {
+    std::lock_guard lock(exempt_mu_);
+    token = options_.token;
+  }
+  if (token.empty()) return true;
   constexpr std::string_view kBearer = "Bearer ";
   if (r.authorization.size() <= kBearer.size() ||
       r.authorization.compare(0, kBearer.size(), kBearer) != 0) {
     return false;
   }
-  return SameSecret(r.authorization.substr(kBearer.size()), options_.token);
+  return SameSecret(r.authorization.substr(kBearer.size()), token);
 }
 
 Response Api::Handle(const Request& r) const {
   if (r.path == "/healthz") {
     if (r.method != "GET" && r.method != "HEAD") {
-      Response resp = ErrorResponse(405, "method not allowed: use GET");
-      resp.headers.push_back({"Allow", "GET"});
-      return resp;
+      return MethodNotAllowed();
     }
     return Health();
   }
@@ -92,9 +106,7 @@ Response Api::Handle(const Request& r) const {
     return resp;
   }
   if (r.method != "GET" && r.method != "HEAD") {
-    Response resp = ErrorResponse(405, "method not allowed: use GET");
-    resp.headers.push_back({"Allow", "GET"});
-    return resp;
+    return MethodNotAllowed();
   }
   if (r.path == "/metrics") return Metrics();
   std::string rest = r.path.substr(std::string_view(kPrefix).size());

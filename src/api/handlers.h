@@ -12,7 +12,8 @@
 //   GET /api/v1/export?format=F   a blocklist file (see ledger/export.h)
 //
 // Errors are JSON {"error": "..."} with 400 (bad parameter), 401 (token
-// missing or wrong), 404 (unknown path or IP), 405 (not GET), 503 (ledger
+// missing or wrong), 404 (unknown path or IP), 405 (not GET or
+// HEAD; HEAD answers as GET without the body), 503 (ledger
 // off or store failing).
 #pragma once
 
@@ -70,6 +71,9 @@ class Api {
   Response Handle(const Request& request) const;
   // Replaces the exempt networks (a reload). Thread-safe.
   void SetExempt(std::vector<base::Cidr> exempt);
+  // Replaces the bearer token (a reload of api.token_file); empty: no
+  // authentication. Thread-safe.
+  void SetToken(std::string token);
 
  private:
   Response Sources(const Request& r) const;
@@ -88,10 +92,12 @@ class Api {
   // The ledger's sessions_dropped at the last /healthz: more since then is
   // a failure (one answer per new loss).
   mutable std::atomic<uint64_t> dropped_seen_{0};
-  mutable std::mutex exempt_mu_;  // guards options_.exempt
+  mutable std::mutex exempt_mu_;  // guards options_.exempt and .token
 };
 
 // A JSON error response.
 Response ErrorResponse(int status, const std::string& message);
+// 405 with "Allow: GET, HEAD": every endpoint is read-only.
+Response MethodNotAllowed();
 
 }  // namespace api

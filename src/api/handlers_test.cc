@@ -258,6 +258,11 @@ TEST_F(ApiTest, OnlyGet) {
   r.path = "/api/v1/sources";
   auto resp = api.Handle(r);
   EXPECT_EQ(resp.status, 405);
+  ASSERT_EQ(resp.headers.size(), 1u);
+  EXPECT_EQ(resp.headers[0].first, "Allow");
+  EXPECT_EQ(resp.headers[0].second, "GET, HEAD");
+  r.method = "HEAD";
+  EXPECT_EQ(api.Handle(r).status, 200);
 }
 
 TEST(ApiNoLedger, LedgerEndpointsAre503HealthIsOk) {
