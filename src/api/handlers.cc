@@ -141,6 +141,11 @@ Response Api::Health() const {
           "check (ledger.max_pending_bytes)");
     }
   }
+  if (base::g_paused_accepts.load(std::memory_order_relaxed) > 0) {
+    problems.push_back(
+        "listeners paused: out of file descriptors (server.fd_reserve); new "
+        "connections wait until sessions end");
+  }
   if (problems.empty()) return Json(200, body);
   body["status"] = "failing";
   body["reasons"] = problems;
@@ -271,6 +276,7 @@ Response Api::Metrics() const {
   base::ServerGauges gauges;
   gauges.open_connections = base::g_open_connections.load();
   gauges.held_connections = base::g_held_connections.load();
+  gauges.paused_accepts = base::g_paused_accepts.load();
   gauges.peer_cache_bytes = base::g_peer_cache_bytes.load();
   gauges.peer_cache_budget_bytes = base::g_peer_cache_budget_bytes.load();
   gauges.start_time = start_time_;

@@ -4,7 +4,8 @@
 //
 //   GET /healthz                  health (never needs the token): 200, or
 //                                 503 with "reasons" when the ledger's
-//                                 store fails or it dropped sessions
+//                                 store fails or it dropped sessions, or
+//                                 accepting is paused (descriptors)
 //   GET /metrics                  Prometheus text, spamsink_*
 //   GET /api/v1/sources           filtered, sorted, paged list
 //   GET /api/v1/sources/{ip}      one source

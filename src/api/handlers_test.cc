@@ -293,6 +293,27 @@ TEST(ApiStoreFailing, QueriesAre503) {
   EXPECT_THAT(resp.body, HasSubstr("injected fault"));
 }
 
+// Paused accepting (net/ keeps the gauge) fails the health check, and
+// /metrics shows the gauge.
+TEST(ApiListenersPaused, HealthIs503WhileAcceptingIsPaused) {
+  base::FakeClock clock;
+  Api api(nullptr, {}, &clock);
+  Request r;
+  r.path = "/healthz";
+  EXPECT_EQ(api.Handle(r).status, 200);
+  base::g_paused_accepts.fetch_add(1);
+  auto h = api.Handle(r);
+  r.path = "/metrics";
+  auto m = api.Handle(r);
+  base::g_paused_accepts.fetch_sub(1);
+  EXPECT_EQ(h.status, 503);
+  EXPECT_THAT(json::parse(h.body)["reasons"][0].get<std::string>(),
+              HasSubstr("listeners paused"));
+  EXPECT_THAT(m.body, HasSubstr("\nspamsink_paused_accepts 1\n"));
+  r.path = "/healthz";
+  EXPECT_EQ(api.Handle(r).status, 200);
+}
+
 // /healthz used to answer 200 "ok" with ledger "store_failing".
 TEST(ApiStoreFailing, HealthIs503WithTheReason) {
   base::FakeClock clock;
