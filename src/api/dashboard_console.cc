@@ -65,7 +65,7 @@ Response Api::Console(const Request& r) const {
   const double now = clock_->WallSeconds();
   const std::string csrf_cookie = CookieValue(r.cookie, kCsrfCookie);
   if (r.path == "/login") {
-    if (options_.token.empty()) return Redirect("/");
+    if (Token().empty()) return Redirect("/");
     if (read) return LoginForm(200, "");
     if (r.method != "POST") return NotAllowed("GET, POST");
     ledger::Params form = html::ParseForm(r.body);
@@ -75,7 +75,7 @@ Response Api::Console(const Request& r) const {
                        "The form expired or came from elsewhere; "
                        "please log in again.");
     }
-    if (!SameSecret(FormValue(form, "token"), options_.token)) {
+    if (!SameSecret(FormValue(form, "token"), Token())) {
       return LoginForm(401, "Wrong token.");
     }
     Response resp = Redirect("/");
@@ -86,7 +86,7 @@ Response Api::Console(const Request& r) const {
   }
   if (r.path == "/logout") {
     if (r.method != "POST") return NotAllowed("POST");
-    if (options_.token.empty()) return Redirect("/");
+    if (Token().empty()) return Redirect("/");
     ledger::Params form = html::ParseForm(r.body);
     std::string csrf = FormValue(form, "csrf");
     if (csrf.empty() || !SameSecret(csrf, csrf_cookie)) {
@@ -106,7 +106,7 @@ Response Api::Console(const Request& r) const {
   if (!read) return NotAllowed("GET");
   // The logout form needs the CSRF cookie's value; with no token there is
   // nobody to log out.
-  return dashboard_->Handle(r, options_.token.empty() ? "" : csrf_cookie);
+  return dashboard_->Handle(r, Token().empty() ? "" : csrf_cookie);
 }
 
 }  // namespace api

@@ -90,6 +90,12 @@ Response ErrorResponse(int status, const std::string& message) {
   return Json(status, {{"error", message}, {"status", status}});
 }
 
+Response MethodNotAllowed() {
+  Response r = ErrorResponse(405, "method not allowed: use GET or HEAD");
+  r.headers.push_back({"Allow", "GET, HEAD"});
+  return r;
+}
+
 Api::Api(ledger::Ledger* ledger, ApiOptions options, const base::Clock* clock)
     : ledger_(ledger),
       options_(std::move(options)),
@@ -106,8 +112,19 @@ void Api::SetExempt(std::vector<base::Cidr> exempt) {
   options_.exempt = std::move(exempt);
 }
 
+void Api::SetToken(std::string token) {
+  std::lock_guard lock(exempt_mu_);
+  options_.token = std::move(token);
+}
+
+std::string Api::Token() const {
+  std::lock_guard lock(exempt_mu_);
+  return options_.token;
+}
+
 bool Api::Authorized(const Request& r) const {
-  if (options_.token.empty()) return true;
+  std::string token = Token();
+  if (token.empty()) return true;
   if (r.authorization.empty() &&
       sessions_.Valid(CookieValue(r.cookie, kSessionCookie),
                       clock_->WallSeconds())) {
@@ -118,23 +135,21 @@ bool Api::Authorized(const Request& r) const {
       r.authorization.compare(0, kBearer.size(), kBearer) != 0) {
     return false;
   }
-  return SameSecret(r.authorization.substr(kBearer.size()), options_.token);
+  return SameSecret(r.authorization.substr(kBearer.size()), token);
 }
 
 Response Api::Handle(const Request& r) const {
   // Without a token the API trusts whoever can reach loopback; a browser
   // tricked by DNS rebinding reaches it too but sends the attacker's name
   // as Host. Refused before anything else, /healthz included.
-  if (options_.token.empty() && !IsLoopbackHost(r.host)) {
+  if (Token().empty() && !IsLoopbackHost(r.host)) {
     return ErrorResponse(403,
                          "Host is not a loopback name: without api.token "
                          "the API answers only requests for localhost");
   }
   if (r.path == "/healthz") {
     if (r.method != "GET" && r.method != "HEAD") {
-      Response resp = ErrorResponse(405, "method not allowed: use GET");
-      resp.headers.push_back({"Allow", "GET"});
-      return resp;
+      return MethodNotAllowed();
     }
     return Health();
   }
@@ -149,9 +164,7 @@ Response Api::Handle(const Request& r) const {
     return resp;
   }
   if (r.method != "GET" && r.method != "HEAD") {
-    Response resp = ErrorResponse(405, "method not allowed: use GET");
-    resp.headers.push_back({"Allow", "GET"});
-    return resp;
+    return MethodNotAllowed();
   }
   if (r.path == "/metrics") return Metrics();
   std::string rest = r.path.substr(std::string_view(kPrefix).size());
@@ -194,6 +207,11 @@ Response Api::Health() const {
           "ledger pending memory full: sessions dropped since the last "
           "check (ledger.max_pending_bytes)");
     }
+  }
+  if (base::g_paused_accepts.load(std::memory_order_relaxed) > 0) {
+    problems.push_back(
+        "listeners paused: out of file descriptors (server.fd_reserve); new "
+        "connections wait until sessions end");
   }
   if (problems.empty()) return Json(200, body);
   body["status"] = "failing";
@@ -350,6 +368,7 @@ Response Api::Metrics() const {
   base::ServerGauges gauges;
   gauges.open_connections = base::g_open_connections.load();
   gauges.held_connections = base::g_held_connections.load();
+  gauges.paused_accepts = base::g_paused_accepts.load();
   gauges.peer_cache_bytes = base::g_peer_cache_bytes.load();
   gauges.peer_cache_budget_bytes = base::g_peer_cache_budget_bytes.load();
   gauges.start_time = start_time_;

@@ -4,7 +4,8 @@
 //
 //   GET /healthz                  health (never needs the token): 200, or
 //                                 503 with "reasons" when the ledger's
-//                                 store fails or it dropped sessions
+//                                 store fails or it dropped sessions, or
+//                                 accepting is paused (descriptors)
 //   GET /metrics                  Prometheus text, spamsink_*
 //   GET /api/v1/sources           filtered, sorted, paged list
 //   GET /api/v1/sources/{ip}      one source
@@ -15,8 +16,9 @@
 //
 // Errors are JSON {"error": "..."} with 400 (bad parameter), 401 (token
 // missing or wrong), 403 (Host not loopback while no token is set: a page
-// reached through DNS rebinding), 404 (unknown path or IP), 405 (not GET),
-// 503 (ledger off or store failing).
+// reached through DNS rebinding), 404 (unknown path or IP), 405 (not GET
+// or HEAD; HEAD answers as GET without the body), 503 (ledger off or
+// store failing).
 #pragma once
 
 #include <atomic>
@@ -94,6 +96,9 @@ class Api {
   Response Handle(const Request& request) const;
   // Replaces the exempt networks (a reload). Thread-safe.
   void SetExempt(std::vector<base::Cidr> exempt);
+  // Replaces the bearer token (a reload of api.token_file); empty: no
+  // authentication. Thread-safe.
+  void SetToken(std::string token);
 
  private:
   Response Sources(const Request& r) const;
@@ -109,6 +114,7 @@ class Api {
   Response LoginForm(int status, const std::string& message) const;
   // A bearer token or a logged-in session cookie (when a token is set).
   bool Authorized(const Request& r) const;
+  std::string Token() const;  // options_.token, read under the lock
 
   ledger::Ledger* ledger_;
   ApiOptions options_;
@@ -117,12 +123,14 @@ class Api {
   // The ledger's sessions_dropped at the last /healthz: more since then is
   // a failure (one answer per new loss).
   mutable std::atomic<uint64_t> dropped_seen_{0};
-  mutable std::mutex exempt_mu_;  // guards options_.exempt
+  mutable std::mutex exempt_mu_;  // guards options_.exempt and .token
   mutable Sessions sessions_;
   std::unique_ptr<Dashboard> dashboard_;
 };
 
 // A JSON error response.
 Response ErrorResponse(int status, const std::string& message);
+// 405 with "Allow: GET, HEAD": every endpoint is read-only.
+Response MethodNotAllowed();
 
 }  // namespace api

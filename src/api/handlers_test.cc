@@ -282,6 +282,11 @@ TEST_F(ApiTest, OnlyGet) {
   r.path = "/api/v1/sources";
   auto resp = api.Handle(r);
   EXPECT_EQ(resp.status, 405);
+  ASSERT_EQ(resp.headers.size(), 1u);
+  EXPECT_EQ(resp.headers[0].first, "Allow");
+  EXPECT_EQ(resp.headers[0].second, "GET, HEAD");
+  r.method = "HEAD";
+  EXPECT_EQ(api.Handle(r).status, 200);
 }
 
 TEST(ApiNoLedger, LedgerEndpointsAre503HealthIsOk) {
@@ -310,6 +315,27 @@ TEST(ApiStoreFailing, QueriesAre503) {
   auto resp = api.Handle(r);
   EXPECT_EQ(resp.status, 503);
   EXPECT_THAT(resp.body, HasSubstr("injected fault"));
+}
+
+// Paused accepting (net/ keeps the gauge) fails the health check, and
+// /metrics shows the gauge.
+TEST(ApiListenersPaused, HealthIs503WhileAcceptingIsPaused) {
+  base::FakeClock clock;
+  Api api(nullptr, {}, &clock);
+  Request r;
+  r.path = "/healthz";
+  EXPECT_EQ(api.Handle(r).status, 200);
+  base::g_paused_accepts.fetch_add(1);
+  auto h = api.Handle(r);
+  r.path = "/metrics";
+  auto m = api.Handle(r);
+  base::g_paused_accepts.fetch_sub(1);
+  EXPECT_EQ(h.status, 503);
+  EXPECT_THAT(json::parse(h.body)["reasons"][0].get<std::string>(),
+              HasSubstr("listeners paused"));
+  EXPECT_THAT(m.body, HasSubstr("\nspamsink_paused_accepts 1\n"));
+  r.path = "/healthz";
+  EXPECT_EQ(api.Handle(r).status, 200);
 }
 
 // /healthz used to answer 200 "ok" with ledger "store_failing".

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "api/token.h"
 #include "base/endpoint.h"
 #include "base/log.h"
 
@@ -43,11 +44,16 @@ base::Status HttpServer::Start() {
   if (!endpoint.ok()) {
     return base::Status::Error("api.listen: " + endpoint.error());
   }
-  if (!endpoint->address.IsLoopback() && config_.token.empty()) {
+  auto token = ResolveToken(config_);
+  if (!token.ok()) return token.status();
+  if (!endpoint->address.IsLoopback() && token->empty()) {
     return base::Status::Error(
         "api.token: required because api.listen (" + config_.listen +
-        ") is not a loopback address; set a bearer token to expose the API");
+        ") is not a loopback address; set a bearer token (api.token_file) "
+        "to expose the API");
   }
+  const bool auth = !token->empty();
+  api_.SetToken(std::move(token).value());
   const std::string host = endpoint->address.ToString();
   const int port = endpoint->port;
   server_ = std::make_unique<httplib::Server>();
@@ -98,6 +104,23 @@ base::Status HttpServer::Start() {
           return true;
         });
   };
+  // httplib reads a POST/PUT/DELETE body before routing, and without
+  // Content-Length it reads until the peer closes (an empty 400 after the
+  // read timeout). A request without a body has none to read (RFC 9112
+  // 6.3): it is answered at once (405 for a known path). One with a body
+  // is read (bounded above) and then answered by the same handler.
+  server_->set_pre_routing_handler(
+      [handle](const httplib::Request& req, httplib::Response& res) {
+        using R = httplib::Server::HandlerResponse;
+        if (req.method == "GET" || req.method == "HEAD") return R::Unhandled;
+        if (req.has_header("Content-Length") &&
+            req.get_header_value("Content-Length") != "0") {
+          return R::Unhandled;
+        }
+        if (req.has_header("Transfer-Encoding")) return R::Unhandled;
+        handle(req, res);
+        return R::Handled;
+      });
   const char* kAll = ".*";
   server_->Get(kAll, handle);
   server_->Post(kAll, handle);
@@ -126,7 +149,7 @@ base::Status HttpServer::Start() {
       host.find(':') != std::string::npos ? "[" + host + "]" : host;
   base::LogLine(base::LogLevel::kInfo, "api_listening")
       .Kv("address", shown + ":" + std::to_string(port_))
-      .Kv("auth", config_.token.empty() ? "none" : "bearer");
+      .Kv("auth", auth ? "bearer" : "none");
   return {};
 }
 

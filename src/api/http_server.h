@@ -30,9 +30,10 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and starts serving on a thread of its own. Refuses a non-loopback
-  // address without a token, and a bad (see base::Endpoint) or busy
-  // address; errors name api.listen or api.token.
+  // Reads api.token_file (if set), binds and starts serving on a thread of
+  // its own. Refuses a non-loopback address without a token, an unreadable
+  // or unsafe token file, and a bad (see base::Endpoint) or busy address;
+  // errors name api.listen, api.token or api.token_file.
   base::Status Start();
   // Stops accepting and waits for the serving thread. Idempotent.
   void Stop();
@@ -40,6 +41,9 @@ class HttpServer {
   void SetExempt(std::vector<base::Cidr> exempt) {
     api_.SetExempt(std::move(exempt));
   }
+  // A reload's token (api::ResolveToken); empty: no authentication.
+  // Thread-safe.
+  void SetToken(std::string token) { api_.SetToken(std::move(token)); }
   // The bound port (useful with port 0); 0 before Start().
   int port() const { return port_; }
 

@@ -1,7 +1,11 @@
 #include "api/http_server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +13,33 @@
 
 namespace api {
 namespace {
+
+// Writes `request` to 127.0.0.1:port and returns what the server sent
+// before it closed or `seconds` passed (the socket never half-closes, so
+// a server waiting for more of the request gets nothing more).
+std::string RawExchange(int port, const std::string& request, int seconds) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  timeval tv{seconds, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          ssize_t(request.size())) {
+    char buf[4096];
+    for (int i = 0; i < 64; ++i) {  // bounded: 256 KB at most
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, n);
+    }
+  }
+  close(fd);
+  return out;
+}
 
 // api.listen is read by base::Endpoint; a bad value is an error naming the
 // setting and the value, never an exception (std::stoi used to throw).
@@ -81,6 +112,65 @@ TEST(HttpServer, ServesOverLoopback) {
   EXPECT_EQ(r->status, 405);
   s.Stop();
   EXPECT_FALSE(cli.Get("/healthz"));
+}
+
+// A write without a body (curl -X POST) is answered at once with 405 and
+// the methods that work; httplib alone waited for a body until its read
+// timeout and then sent an empty 400. HEAD answers every GET endpoint.
+TEST(HttpServer, BodilessWritesAre405AndHeadWorksEverywhere) {
+  base::FakeClock clock;
+  auto l = ledger::Ledger::Create(ledger::NewMemoryStore(), {}, &clock, false);
+  l->Record(ledger::testing::Session("192.0.2.44", 3, 300));
+  ASSERT_TRUE(l->Flush().ok());
+  Options c;
+  c.listen = "127.0.0.1:0";
+  c.token = "tok";
+  HttpServer s(c, l.get());
+  ASSERT_TRUE(s.Start().ok());
+  for (const char* method : {"POST", "PUT", "DELETE", "PATCH"}) {
+    std::string reply = RawExchange(
+        s.port(),
+        std::string(method) +
+            " /api/v1/sources HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Authorization: Bearer tok\r\nConnection: close\r\n\r\n",
+        3);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 405", 0), 0u) << method << ": " << reply;
+    EXPECT_NE(reply.find("Allow: GET, HEAD\r\n"), std::string::npos) << reply;
+  }
+  // The token is still checked first, and an unknown path is still 404.
+  std::string reply =
+      RawExchange(s.port(),
+                  "POST /api/v1/sources HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Connection: close\r\n\r\n",
+                  3);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 401", 0), 0u) << reply;
+  reply = RawExchange(s.port(),
+                      "DELETE /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Connection: close\r\n\r\n",
+                      3);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 404", 0), 0u) << reply;
+
+  httplib::Client cli("127.0.0.1", s.port());
+  cli.set_connection_timeout(5, 0);
+  httplib::Headers auth = {{"Authorization", "Bearer tok"}};
+  // With a body: read, then 405, and the connection stays usable.
+  auto r = cli.Post("/api/v1/stats", auth, "{\"a\":1}", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->get_header_value("Allow"), "GET, HEAD");
+  for (const char* path :
+       {"/healthz", "/metrics", "/api/v1/sources", "/api/v1/sources/192.0.2.44",
+        "/api/v1/stats", "/api/v1/cost", "/api/v1/export?format=plain"}) {
+    r = cli.Head(path, auth);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200) << path;
+    EXPECT_EQ(r->body, "") << path;
+    auto get = cli.Get(path, auth);
+    ASSERT_TRUE(get) << path;
+    EXPECT_EQ(r->get_header_value("Content-Type"),
+              get->get_header_value("Content-Type"))
+        << path;
+  }
 }
 
 TEST(HttpServer, BusyPortIsAnError) {

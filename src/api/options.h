@@ -12,6 +12,8 @@ struct Options {
   // token.
   std::string listen = "127.0.0.1:8025";
   std::string token;  // bearer token; empty: no authentication
+  // A file holding the token (see api/token.h); excludes token.
+  std::string token_file;
 };
 
 }  // namespace api

@@ -4,10 +4,13 @@
 // makes) and stops it by pid.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <regex>
@@ -81,6 +84,84 @@ TEST_F(OperatorCli, SighupReloadsAndABrokenFileKeepsTheRunningConfig) {
   EXPECT_TRUE(d.Running());
   EXPECT_EQ(Banner(port), "220 mx.test second ESMTP");
   EXPECT_EQ(d.Stop(), 0);
+}
+
+// The status of GET path on 127.0.0.1:port with a bearer token ("" for
+// none); 0 on a failure. A few lines of HTTP/1.0, so this test needs no
+// HTTP library.
+int HttpStatus(int port, const std::string& path, const std::string& token) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string req = "GET " + path + " HTTP/1.0\r\n";
+  if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+  req += "\r\n";
+  char buf[64] = {};
+  ssize_t n = -1;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size())) {
+    n = recv(fd, buf, sizeof buf - 1, MSG_WAITALL);
+  }
+  close(fd);
+  int status = 0;
+  if (n > 0) std::sscanf(buf, "HTTP/1.%*d %d", &status);
+  return status;
+}
+
+// The API's port from its event=api_listening line (0 if none yet).
+int ApiPort(Daemon& d) {
+  std::string line = d.WaitFor("event=api_listening");
+  std::smatch m;
+  if (!std::regex_search(line, m, std::regex("address=[^ ]*:([0-9]+)"))) {
+    return 0;
+  }
+  return std::stoi(m[1]);
+}
+
+// The token can live in a file (not in the configuration, not in ps) that
+// SIGHUP reads again: rotating it is writing the file and reloading. A
+// file others can read is refused at start and at reload.
+TEST_F(OperatorCli, ApiTokenFromAFileRotatesOnSighup) {
+  ledger::testing::TempDir dir;
+  const std::string token = dir.File("api.token");
+  WriteFile(token, "first-token\n");
+  chmod(token.c_str(), 0600);
+  Daemon d({"--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+            "--api-token-file", token, "--ledger-enabled", "false"});
+  int api = ApiPort(d);
+  ASSERT_GT(api, 0) << d.err();
+  EXPECT_EQ(HttpStatus(api, "/metrics", ""), 401);
+  EXPECT_EQ(HttpStatus(api, "/metrics", "first-token"), 200);
+
+  WriteFile(token, "second-token\n");
+  d.Signal(SIGHUP);
+  std::string line = d.WaitFor("event=reloaded");
+  EXPECT_THAT(line, HasSubstr("api_token=file")) << d.err();
+  EXPECT_EQ(HttpStatus(api, "/metrics", "first-token"), 401);
+  EXPECT_EQ(HttpStatus(api, "/metrics", "second-token"), 200);
+
+  chmod(token.c_str(), 0644);
+  d.Signal(SIGHUP);
+  line = d.WaitFor("event=reload_failed");
+  EXPECT_THAT(line, HasSubstr("error=\"api.token_file: "));
+  EXPECT_THAT(line, HasSubstr(token + "\\\": mode 0644 lets other users"));
+  EXPECT_EQ(HttpStatus(api, "/metrics", "second-token"), 200);
+  EXPECT_EQ(d.Stop(), 0);
+
+  RunResult r =
+      RunSpamsink({"--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+                   "--api-token-file", token, "--ledger-enabled", "false"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err, HasSubstr("mode 0644 lets other users read"));
+  RunResult both = RunSpamsink(
+      {"--check-config", "--api-token", "x", "--api-token-file", token});
+  EXPECT_NE(both.status, 0);
+  EXPECT_THAT(both.err, HasSubstr("api.token and api.token_file"));
 }
 
 std::string SessionId(Daemon& d, int port) {

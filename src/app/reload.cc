@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "api/token.h"
 #include "app/commands.h"
 
 namespace app {
@@ -27,7 +28,12 @@ void KeepRestartOnly(const config::Config& running, config::Config* c) {
   c->smtp.tls_cert = running.smtp.tls_cert;
   c->smtp.tls_key = running.smtp.tls_key;
   c->ledger = running.ledger;
+  // The token is re-read (a rotated token_file) and may change; the
+  // listener may not.
+  std::string token = c->api.token, token_file = c->api.token_file;
   c->api = running.api;
+  c->api.token = token;
+  c->api.token_file = token_file;
   c->tarpit.drop_percent = running.tarpit.drop_percent;
   c->tarpit.drop_data_only = running.tarpit.drop_data_only;
   c->tarpit.nft_table = running.tarpit.nft_table;
@@ -61,6 +67,15 @@ base::Status CheckSystem(const config::Config& c,
     if (access(path->c_str(), R_OK) != 0) {
       return err(std::string(name) + ": \"" + *path + "\": cannot be read (" +
                  std::strerror(errno) + ")");
+    }
+  }
+  if (c.api.enabled && !c.api.token_file.empty()) {
+    auto token = api::ReadTokenFile(c.api.token_file);
+    if (!token.ok()) return token.status();
+    if (!c.server.user.empty()) {
+      warnings->push_back("api.token_file: \"" + c.api.token_file +
+                          "\" must also be readable by user '" + c.server.user +
+                          "' (checked as the current user)");
     }
   }
   if (c.ledger.enabled && c.ledger.store != "postgresql") {

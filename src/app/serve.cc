@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "api/http_server.h"
+#include "api/token.h"
 #include "app/commands.h"
 #include "base/log.h"
 #include "dnsbl/listing.h"
@@ -167,6 +168,19 @@ void Reload(const Reloader& reload, config::Config* running,
         .Kv("kept", "the running configuration");
     return;
   }
+  // The token file is read again even when its name did not change: that
+  // is how a token is rotated.
+  std::string token;
+  if (http) {
+    auto t = api::ResolveToken(plan.apply.api);
+    if (!t.ok()) {
+      base::LogLine(base::LogLevel::kError, "reload_failed")
+          .Kv("error", t.error())
+          .Kv("kept", "the running configuration");
+      return;
+    }
+    token = std::move(t).value();
+  }
   net::ServerParams params;
   params.server = plan.apply.server;
   params.smtp = plan.apply.smtp;
@@ -174,7 +188,10 @@ void Reload(const Reloader& reload, config::Config* running,
   params.log_sessions = plan.apply.log.sessions;
   params.session = *session;
   server->Reload(params);
-  if (http) http->SetExempt(std::move(exempt).value());
+  if (http) {
+    http->SetExempt(std::move(exempt).value());
+    http->SetToken(std::move(token));
+  }
   base::LogLevel level;
   if (base::ParseLogLevel(plan.apply.log.level, &level)) {
     base::SetLogLevel(level);
@@ -188,6 +205,11 @@ void Reload(const Reloader& reload, config::Config* running,
   line.Kv("applied", join(plan.applied));
   line.Kv("restart_needed", join(plan.need_restart));
   line.Kv("tarpit", plan.apply.tarpit.enabled ? "on" : "off");
+  if (http) {
+    line.Kv("api_token", !plan.apply.api.token_file.empty() ? "file"
+                         : !plan.apply.api.token.empty()    ? "inline"
+                                                            : "none");
+  }
   *running = std::move(plan.apply);
 }
 

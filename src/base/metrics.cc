@@ -61,6 +61,7 @@ void AppendNumber(std::string* out, double v) {
 
 std::atomic<int64_t> g_open_connections{0};
 std::atomic<int64_t> g_held_connections{0};
+std::atomic<int64_t> g_paused_accepts{0};
 std::atomic<int64_t> g_peer_cache_bytes{0};
 std::atomic<int64_t> g_peer_cache_budget_bytes{0};
 
@@ -135,6 +136,9 @@ std::vector<Metric> ServerMetrics(const std::vector<CounterValue>& counters,
         double(gauges.open_connections));
   gauge("held_connections", "SMTP connections the tarpit holds now",
         double(gauges.held_connections));
+  gauge("paused_accepts",
+        "accept loops paused now for lack of descriptors (server.fd_reserve)",
+        double(gauges.paused_accepts));
   gauge("peer_cache_bytes",
         "estimated bytes of the in-memory reputation (peer history)",
         double(gauges.peer_cache_bytes));

@@ -107,6 +107,9 @@ uint64_t CounterTotal(Counter c);
 extern std::atomic<int64_t> g_open_connections;
 // Connections the tarpit holds now (conn/ keeps it with its Gauges).
 extern std::atomic<int64_t> g_held_connections;
+// Accept loops paused now for lack of descriptors (server.fd_reserve):
+// net/ keeps it through net::AcceptPause; /healthz fails while it is > 0.
+extern std::atomic<int64_t> g_paused_accepts;
 // The reputation cache's estimated bytes and its budget (peer/ keeps them).
 extern std::atomic<int64_t> g_peer_cache_bytes;
 extern std::atomic<int64_t> g_peer_cache_budget_bytes;
@@ -136,6 +139,7 @@ struct Metric {
 struct ServerGauges {
   int64_t open_connections = 0;
   int64_t held_connections = 0;
+  int64_t paused_accepts = 0;
   int64_t peer_cache_bytes = 0;
   int64_t peer_cache_budget_bytes = 0;
   double start_time = 0;

@@ -200,7 +200,10 @@ base::Status Validate(const Config& c) {
   if (c.smtp.tls_cert.empty() != c.smtp.tls_key.empty()) {
     return err("smtp.tls_cert and smtp.tls_key must be given together");
   }
-  if (c.api.enabled && c.api.token.empty() &&
+  if (!c.api.token.empty() && !c.api.token_file.empty()) {
+    return err("api.token and api.token_file: set one of them, not both");
+  }
+  if (c.api.enabled && c.api.token.empty() && c.api.token_file.empty() &&
       !base::Endpoint::Parse(c.api.listen)->address.IsLoopback()) {
     return err("api.token: required because api.listen (" + c.api.listen +
                ") is not a loopback address");

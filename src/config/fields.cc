@@ -151,12 +151,6 @@ std::vector<Field> MakeFields() {
                      "Days after which a record not seen again expires."),
       SPAMSINK_FIELD(ledger, max_pending_bytes, kInt64,
                      "Memory kept for records the store could not take yet."),
-      SPAMSINK_FIELD(api, enabled, kBool, "Serve the HTTP API."),
-      SPAMSINK_FIELD(api, listen, kString,
-                     "HTTP API address, \"host:port\"; a non-loopback address "
-                     "requires a token."),
-      SPAMSINK_FIELD(api, token, kString,
-                     "Bearer token required by the API when set."),
       SPAMSINK_FIELD(tarpit, enabled, kBool,
                      "Tarpit: delay, stutter and slow-read senders (see "
                      "docs/TARPIT.md). Off: every reply is prompt."),
@@ -259,6 +253,7 @@ std::vector<Field> MakeFields() {
       SPAMSINK_FIELD(log, level, kString, "debug, info, warning or error."),
       SPAMSINK_FIELD(log, sessions, kBool, "One summary line per session."),
   };
+  AppendApiFields(&f);
   AppendDnsblFields(&f);
   AppendLedgerFields(&f);
   // Sections appended from their own files come before [log], which stays
@@ -327,7 +322,6 @@ std::vector<Field> MakeFields() {
     x.alias = "--listen";
     x.check = CheckEndpoint;
   });
-  set("api.listen", [](Field& x) { x.check = CheckEndpoint; });
   set("server.proxy_trusted", [](Field& x) { x.check = CheckNetwork; });
   set("tarpit.exempt", [](Field& x) { x.check = CheckNetwork; });
   set("tarpit.nft_table", [](Field& x) { x.check = CheckNftTable; });

@@ -163,6 +163,11 @@ class PgStore final : public PostgresStore {
   }
 
   base::Result<SourcePage> QueryOnce(const SourceQuery& q) {
+    if (q.after) {
+      return base::Status::Error(
+          "after= (cursor paging) is not supported by the postgresql store: "
+          "use offset");
+    }
     std::string where;
     std::vector<std::string> args;
     std::string sql = SelectSql(q, &args, &where);

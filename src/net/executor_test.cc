@@ -2,6 +2,10 @@
 // that a refused io_uring falls back to asio or, when demanded, fails Bind.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
+#include "base/metrics.h"
 #include "net/server.h"
 #include "net/server_impl.h"
 
@@ -69,6 +73,30 @@ TEST(Executor, AutoPicksIoUringWhereTheKernelAllowsIt) {
                      "io_uring is usable\""),
             std::string::npos)
       << log;
+}
+
+// fd_reserve beyond the descriptor limit: every accept loop pauses at once,
+// the gauge behind /healthz's "listeners paused" says so, and it is back to
+// 0 when the server stops.
+TEST(Executor, PausedAcceptingIsAGaugeOnBothExecutors) {
+  for (std::string executor : {"asio", "io_uring"}) {
+    if (executor == "io_uring" && !ProbeUring().empty()) continue;
+    ServerParams p = Params(executor, nullptr);
+    p.server.fd_reserve = 1 << 30;
+    Server s(std::move(p));
+    ASSERT_TRUE(s.Bind().ok());
+    EXPECT_EQ(base::g_paused_accepts.load(), 0);
+    std::thread t([&] { s.Run(); });
+    bool seen = false;
+    for (int i = 0; i < 500 && !seen; ++i) {  // 5 s at most
+      seen = base::g_paused_accepts.load() > 0;
+      if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(seen) << executor;
+    s.Stop();
+    t.join();
+    EXPECT_EQ(base::g_paused_accepts.load(), 0) << executor;
+  }
 }
 
 }  // namespace

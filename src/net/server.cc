@@ -332,14 +332,17 @@ asio::awaitable<void> Server::Impl::Sweep(Worker& w) {
 asio::awaitable<void> Server::Impl::AcceptLoop(Worker& w, tcp::acceptor& acc) {
   asio::steady_timer pause(w.io);
   const int64_t reserve = p.server.fd_reserve + 16;
+  AcceptPause paused;
   while (!w.stopping) {
     if (gauges.open.load(std::memory_order_relaxed) + reserve >= fd_limit) {
       // Out of descriptors: wait for sessions to end instead of spinning.
+      paused.Set(true);
       Count(Counter::kAcceptPauses);
       pause.expires_after(milliseconds(100));
       co_await pause.async_wait(kNoThrow);
       continue;
     }
+    paused.Set(false);
     tcp::endpoint peer;  // filled by accept(2): no getpeername per session
     auto [ec, sock] =
         co_await acc.async_accept(w.io.get_executor(), peer, kNoThrow);
@@ -350,6 +353,7 @@ asio::awaitable<void> Server::Impl::AcceptLoop(Worker& w, tcp::acceptor& acc) {
                     ec == asio::error::no_buffer_space ||
                     ec == asio::error::no_memory;
       if (no_fds) Count(Counter::kAcceptPauses);
+      paused.Set(no_fds);
       base::LogLine(base::LogLevel::kWarning, "accept_error")
           .Kv("error", ec.message());
       // A failed accept backs off and carries on; it never ends the server.

@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "base/metrics.h"
 #include "conn/connection.h"
 #include "net/server.h"
 #include "peer/cache.h"
@@ -93,6 +94,27 @@ class PeerHost final : public conn::Host {
   peer::Cache cache;
 };
 
+// One accept loop's "paused for lack of descriptors" flag, mirrored in
+// base::g_paused_accepts (/healthz, /metrics). Cleared when the loop
+// accepts again and when it ends (destroyed with a coroutine frame or a
+// worker). Used by its loop's thread only.
+class AcceptPause {
+ public:
+  AcceptPause() = default;
+  AcceptPause(const AcceptPause&) = delete;
+  AcceptPause& operator=(const AcceptPause&) = delete;
+  ~AcceptPause() { Set(false); }
+  void Set(bool paused) {
+    if (paused == paused_) return;
+    paused_ = paused;
+    base::g_paused_accepts.fetch_add(paused ? 1 : -1,
+                                     std::memory_order_relaxed);
+  }
+
+ private:
+  bool paused_ = false;
+};
+
 struct Worker {
   Worker(int index, uint64_t seed)
       : index(index), io(1), rng(seed), sweeper(io) {}
@@ -114,6 +136,7 @@ struct Worker {
   uint64_t next_session = 0;
   std::thread thread;
   std::unique_ptr<Uring, void (*)(Uring*)> uring{nullptr, nullptr};
+  AcceptPause accept_pause;  // io_uring workers (Asio: one per AcceptLoop)
 };
 
 // What a reload may change, as one immutable snapshot that the workers'

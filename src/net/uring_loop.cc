@@ -77,12 +77,14 @@ struct UringLoop {
            s.fd_limit;
   }
   // Accepts again on a slot, unless descriptors are short (then later).
-  void Rearm(AcceptSlot& a) {
+  void Rearm(AcceptSlot& a) {  // keeps w.accept_pause
     if (w.stopping) return;
     if (OutOfDescriptors()) {
+      w.accept_pause.Set(true);
       Count(Counter::kAcceptPauses);
       return Pause(std::chrono::milliseconds(100));
     }
+    w.accept_pause.Set(false);
     SubmitAccept(a);
   }
   void OnAccept(AcceptSlot& a, int res) {
@@ -102,6 +104,7 @@ struct UringLoop {
     bool no_fds =
         res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM;
     if (no_fds) Count(Counter::kAcceptPauses);
+    w.accept_pause.Set(no_fds);
     base::LogLine(base::LogLevel::kWarning, "accept_error")
         .Kv("error", std::strerror(-res));
     // A failed accept backs off and carries on; it never ends the server.
@@ -258,7 +261,7 @@ void Server::Impl::RunUring(Worker& w) {
       u.slots.push_back(std::move(a));
     }
   }
-  for (auto& a : u.slots) loop.SubmitAccept(*a);
+  for (auto& a : u.slots) loop.Rearm(*a);  // paused at once if fds are short
   loop.ArmWake();
   loop.ArmSweep();
   if (stopping.load()) loop.Stop();
@@ -282,6 +285,7 @@ void Server::Impl::RunUring(Worker& w) {
     u.stash[(u.turn + 1) & 1].Reset();
     ++u.turn;
   }
+  w.accept_pause.Set(false);  // a stopped loop is not a paused one
 }
 
 std::string ProbeUring() {
