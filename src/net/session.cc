@@ -214,13 +214,14 @@ void Session::Run(conn::Command c) {
           c = m.OnTimer(c.peek && sock.available(ec) > 0);
           continue;
         }
-        // The timer, and beside it a wait for the socket to turn readable
-        // (input, the peer's FIN, or a reset) so that a peer that leaves
-        // during the delay frees its slot at once. Whichever ends first
-        // cancels the other; the machine hears of it when both are done.
+        // The timer, and beside it (if the wait is long: kWatchPeerFrom) a
+        // wait for the socket to turn readable (input, the peer's FIN, or a
+        // reset) so that a peer that leaves during the delay frees its slot
+        // at once. Whichever ends first cancels the other; the machine
+        // hears of it when both are done.
         peek = c.peek;
         gone = false;
-        waits = 2;
+        waits = c.delay >= kWatchPeerFrom ? 2 : 1;
         extra().timer.expires_after(c.delay);
         extra().timer.async_wait(Bind([this](const asio::error_code&) {
           if (waits == 2) {  // the delay ran out (or an abort): stop watching
@@ -229,7 +230,7 @@ void Session::Run(conn::Command c) {
           }
           WaitDone();
         }));
-        WatchPeer();
+        if (waits == 2) WatchPeer();
         return;
       case Kind::kStartTls:
         extra().tls = std::make_unique<Tls>(sock, *s.p.tls);

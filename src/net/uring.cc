@@ -97,16 +97,22 @@ void USession::Run(conn::Command c) {
           c = m.OnTimer(c.peek && InputWaiting());
           continue;
         }
-        // The wait is a poll for the peer's departure (FIN: POLLRDHUP;
+        peek = c.peek;
+        op = Op::kTimer;
+        u.specs.push_back(Spec(c.delay));
+        if (c.delay < kWatchPeerFrom) {  // a short wait: a plain timeout
+          io_uring_sqe* q = u.Sqe();
+          io_uring_prep_timeout(q, &u.specs.back(), 0, 0);
+          io_uring_sqe_set_data64(q, Data(this, kSession));
+          return;
+        }
+        // A long wait is a poll for the peer's departure (FIN: POLLRDHUP;
         // reset: POLLERR/POLLHUP, always reported) linked to a timeout of
         // the delay: one completion either way, the poll's. Its result is
         // -ECANCELED when the delay ran out, the events when the peer left
         // (the timeout then ends cancelled, ignored). So a client that
         // leaves a tarpit frees its slot at once. Input arriving meanwhile
         // does not end the wait.
-        peek = c.peek;
-        op = Op::kTimer;
-        u.specs.push_back(Spec(c.delay));
         u.Reserve(2);  // a link cut by a submission would lose its timeout
         io_uring_sqe* q = u.Sqe();
         io_uring_prep_poll_add(q, fd, POLLRDHUP);
@@ -179,7 +185,7 @@ void USession::OnCompletion(int res, unsigned flags) {
       return Run(m.OnSent(size_t(res)));
     case Op::kTimer:
       // The peer left (see Run's kWait): the machine counts the part of
-      // the wait served and closes.
+      // the wait served and closes. (A plain timeout's result is -ETIME.)
       if (res > 0) return Run(m.OnEof());
       return Run(m.OnTimer(peek && InputWaiting()));
     case Op::kTlsFlush:
