@@ -84,19 +84,6 @@ CREATE TABLE source_sinks (
 );
 CREATE INDEX source_sinks_by_sink ON source_sinks (sink_id);
 )sql",
-    // 3: fewer indexes on the hot table. Every batch changes every indexed
-    // counter of its rows (no HOT update), so each index costs a write per
-    // row; ledger_pg_bench: 5 of the 8 indexes took ~30 % of the updates'
-    // time. Kept: ip (the key), messages (the API's default order),
-    // last_seen (expiry, since/until) and the evidence filter. Ordering by
-    // bytes, connections, seconds held or delay now sorts the filtered rows
-    // (docs/FLEET.md says how to add an index back).
-    R"sql(
-DROP INDEX sources_by_bytes;
-DROP INDEX sources_by_seconds_held;
-DROP INDEX sources_by_connections;
-DROP INDEX sources_by_delay_seconds;
-)sql",
 };
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 

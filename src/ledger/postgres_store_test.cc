@@ -85,9 +85,6 @@ TEST_F(PostgresStoreTest, MigratesEveryEarlierVersionAndKeepsRecords) {
     ASSERT_TRUE(s.ok()) << s.error();
     EXPECT_EQ(Scalar("SELECT version FROM spamsink_schema"),
               std::to_string(kPostgresSchemaVersion));
-    EXPECT_EQ(Scalar("SELECT count(*) FROM pg_indexes WHERE tablename = "
-                     "'sources'"),
-              "4");  // ip, messages, last_seen, evidence (version 3)
     ASSERT_TRUE((*s)->Apply({Delta("192.0.2.1", 3)}).ok());
     EXPECT_EQ((*s)->Get(Ip("192.0.2.1")).value()->messages, 6u);
     // A second open (another sink starting) migrates nothing and works.
