@@ -134,12 +134,14 @@ def main():
     print("listed sources: %d (export: %d lines)" % (a.sources, sum(
         1 for _ in open(os.path.join(zone_dir, "bl.zone")))))
 
-    common = ["--dnsbl-rate-limit", "0", "--dnsbl-window-seconds", "0",
+    # The generated sources are from 2023: the ledger must not expire them.
+    keep = ["--ledger-retention-days", "36500"]
+    common = keep + ["--dnsbl-rate-limit", "0", "--dnsbl-window-seconds", "0",
               "--dnsbl-min-messages", "1", "--dnsbl-max-entries",
               str(max(1000, 2 * a.sources))]
     rows = []
     # Memory: the DNSBL off and on over the same ledger.
-    off = Sink(tmp, db, dnsbl=False)
+    off = Sink(tmp, db, keep, dnsbl=False)
     rss_off = settle(off.pid)
     off.stop()
     sink = Sink(tmp, db, common)

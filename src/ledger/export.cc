@@ -7,6 +7,8 @@
 #include <functional>
 #include <optional>
 
+#include "ledger/export_stix.h"
+
 namespace ledger {
 namespace {
 
@@ -285,6 +287,7 @@ constexpr const char* kCsvHeader =
 // The formats written one record at a time, in the query's order.
 bool RowWise(const ExportOptions& o) {
   return o.format == Format::kCsv || o.format == Format::kJsonl ||
+         o.format == Format::kStix ||
          (o.format == Format::kPlain && o.v4_prefix == 32 &&
           o.v6_prefix == 128);
 }
@@ -292,7 +295,9 @@ bool RowWise(const ExportOptions& o) {
 base::Status RowWiseExport(const RecordScan& scan, const ExportOptions& o,
                            Writer& w) {
   if (o.format == Format::kCsv) w += kCsvHeader;
-  return scan([&](const SourceRecord& r) -> base::Status {
+  if (o.format == Format::kStix) w += StixBundleHead(o.now);
+  bool first = true;
+  auto s = scan([&](const SourceRecord& r) -> base::Status {
     if (IsExempt(o, r.ip)) return {};
     switch (o.format) {
       case Format::kCsv:
@@ -303,12 +308,20 @@ base::Status RowWiseExport(const RecordScan& scan, const ExportOptions& o,
                                   nlohmann::json::error_handler_t::replace);
         w += "\n";
         break;
+      case Format::kStix:
+        if (!first) w += ",";
+        w += StixIndicator(r);
+        break;
       default:
         w += r.ip.ToString();
         w += "\n";
     }
+    first = false;
     return w.status();
   });
+  if (!s.ok()) return s;
+  if (o.format == Format::kStix) w += StixBundleTail();
+  return w.status();
 }
 
 // The rbldnsd entries of one family.

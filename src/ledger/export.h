@@ -28,6 +28,7 @@ enum class Format {
   kNftables,        // nft -f script: sets <set>_v4 / <set>_v6, refilled
   kPostfix,         // cidr: table for check_client_access
   kSpamd,           // OpenBSD spamd.conf file:// list
+  kStix,            // STIX 2.1 bundle of indicators (export_stix.h)
 };
 bool ParseFormat(std::string_view name, Format* out);
 const char* FormatName(Format f);

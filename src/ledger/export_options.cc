@@ -24,6 +24,7 @@ constexpr FormatInfo kFormats[] = {
     {Format::kNftables, "nftables", "text/plain; charset=utf-8"},
     {Format::kPostfix, "postfix", "text/plain; charset=utf-8"},
     {Format::kSpamd, "spamd", "text/plain; charset=utf-8"},
+    {Format::kStix, "stix", "application/stix+json;version=2.1"},
 };
 
 base::Result<int> IntParam(const std::string& key, const std::string& v, int lo,

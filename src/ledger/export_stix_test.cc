@@ -1,0 +1,182 @@
+// The STIX 2.1 export checked against the parts of the specification it
+// implements: the bundle and indicator required properties (sections 8 and
+// 4.7), identifiers (2.9: "<type>--" and an RFC 4122 UUID), timestamps
+// (3.2: RFC 3339, UTC, "Z"; created/modified with milliseconds), the
+// pattern grammar for the one comparison form written (9: "[" object-type
+// ":" property " = " quoted string "]"), and valid_until after valid_from.
+#include "ledger/export_stix.h"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+
+#include "ledger/export.h"
+#include "ledger/test_util.h"
+#include "nlohmann/json.hpp"
+
+namespace ledger {
+namespace {
+
+using testing::Ip;
+
+const std::regex kUuid(
+    "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+const std::regex kTime(
+    R"(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:)"
+    R"(([0-5]\d|60)\.\d{3}Z)");
+const std::regex kPattern(
+    R"(\[(ipv4-addr|ipv6-addr):value = '([0-9a-f.:]+)'\])");
+
+SourceRecord Rec(const std::string& ip, double first, double last) {
+  SourceRecord r;
+  r.ip = Ip(ip);
+  r.first_seen = first;
+  r.last_seen = last;
+  r.connections = 2;
+  r.messages = 3;
+  return r;
+}
+
+std::vector<SourceRecord> Sample() {
+  auto bot = Rec("198.51.100.7", 1.7e9 + 0.25, 1.7e9 + 60);
+  bot.bare_lf = 4;
+  bot.early_talker = 1;
+  auto tarpitted = Rec("2001:db8::5", 1.7e9, 1.7e9 + 3600);
+  tarpitted.tarpitted_sessions = 1;
+  return {bot, tarpitted, Rec("203.0.113.200", 1.7e9, 1.7e9)};
+}
+
+ExportOptions Stix() {
+  ExportOptions o;
+  o.format = Format::kStix;
+  o.now = 1.8e9;
+  return o;
+}
+
+bool IsId(const nlohmann::json& v, const std::string& type) {
+  if (!v.is_string()) return false;
+  std::string s = v;
+  return s.rfind(type + "--", 0) == 0 &&
+         std::regex_match(s.substr(type.size() + 2), kUuid);
+}
+
+bool IsTime(const nlohmann::json& v) {
+  return v.is_string() && std::regex_match(v.get<std::string>(), kTime);
+}
+
+// Checks one indicator against section 4.7; returns its address.
+std::string CheckIndicator(const nlohmann::json& o) {
+  EXPECT_EQ(o.at("type"), "indicator");
+  EXPECT_EQ(o.at("spec_version"), "2.1");
+  EXPECT_TRUE(IsId(o.at("id"), "indicator")) << o.at("id");
+  for (const char* k : {"created", "modified", "valid_from", "valid_until"}) {
+    EXPECT_TRUE(IsTime(o.at(k))) << k << " " << o.at(k);
+  }
+  // Same format, so text order is time order.
+  EXPECT_GE(o.at("modified").get<std::string>(),
+            o.at("created").get<std::string>());
+  EXPECT_GT(o.at("valid_until").get<std::string>(),
+            o.at("valid_from").get<std::string>());
+  EXPECT_EQ(o.at("pattern_type"), "stix");
+  EXPECT_EQ(o.at("indicator_types"), nlohmann::json({"malicious-activity"}));
+  std::smatch m;
+  std::string pattern = o.at("pattern");
+  EXPECT_TRUE(std::regex_match(pattern, m, kPattern)) << pattern;
+  if (m.empty()) return "";
+  auto ip = base::IpAddress::Parse(m[2].str());
+  EXPECT_TRUE(ip.ok()) << pattern;
+  if (!ip.ok()) return "";
+  EXPECT_EQ(ip->is_v4(), m[1] == "ipv4-addr") << pattern;
+  EXPECT_EQ(ip->ToString(), m[2].str()) << "canonical text";
+  return m[2].str();
+}
+
+TEST(Stix, BundleOfIndicatorsFollowsTheSpecification) {
+  auto text = Export(Sample(), Stix());
+  auto bundle = nlohmann::json::parse(text);  // throws if not JSON
+  EXPECT_EQ(bundle.at("type"), "bundle");
+  EXPECT_TRUE(IsId(bundle.at("id"), "bundle"));
+  ASSERT_TRUE(bundle.at("objects").is_array());
+  std::set<std::string> ips, ids;
+  for (const auto& o : bundle["objects"]) {
+    ips.insert(CheckIndicator(o));
+    ids.insert(o.at("id"));
+  }
+  EXPECT_EQ(ips, (std::set<std::string>{"198.51.100.7", "2001:db8::5",
+                                        "203.0.113.200"}));
+  EXPECT_EQ(ids.size(), 3u);
+}
+
+TEST(Stix, FieldsOfOneIndicator) {
+  auto o = nlohmann::json::parse(StixIndicator(Sample()[0]));
+  EXPECT_EQ(o["pattern"], "[ipv4-addr:value = '198.51.100.7']");
+  EXPECT_EQ(o["created"], "2023-11-14T22:13:20.250Z");
+  EXPECT_EQ(o["modified"], "2023-11-14T22:14:20.000Z");
+  EXPECT_EQ(o["valid_from"], "2023-11-14T22:13:20.250Z");
+  EXPECT_EQ(o["valid_until"], "2023-11-21T22:14:20.000Z");  // + 7 days
+  EXPECT_EQ(o["labels"],
+            nlohmann::json({"spam-source", "early_talker", "bare_lf"}));
+  EXPECT_NE(o["description"].get<std::string>().find("3 messages in 2"),
+            std::string::npos);
+  auto v6 = nlohmann::json::parse(StixIndicator(Sample()[1]));
+  EXPECT_EQ(v6["pattern"], "[ipv6-addr:value = '2001:db8::5']");
+  EXPECT_NE(v6["description"].get<std::string>().find("tarpit"),
+            std::string::npos);
+}
+
+TEST(Stix, IdsAreStablePerAddressAndDistinct) {
+  EXPECT_EQ(StixId("indicator", "spamsink source 192.0.2.1"),
+            StixId("indicator", "spamsink source 192.0.2.1"));
+  std::set<std::string> ids;
+  for (int i = 0; i < 10000; ++i) {
+    auto id =
+        StixId("indicator", "spamsink source 10.0." + std::to_string(i / 256) +
+                                "." + std::to_string(i % 256));
+    EXPECT_TRUE(IsId(id, "indicator")) << id;
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 10000u);
+  // A later export of the same source: same id, newer modified.
+  auto later = Sample()[0];
+  later.last_seen += 86400;
+  auto a = nlohmann::json::parse(StixIndicator(Sample()[0]));
+  auto b = nlohmann::json::parse(StixIndicator(later));
+  EXPECT_EQ(a["id"], b["id"]);
+  EXPECT_GT(b["modified"].get<std::string>(), a["modified"].get<std::string>());
+}
+
+TEST(Stix, EmptyAndExemptAndStreamed) {
+  auto empty = nlohmann::json::parse(Export({}, Stix()));
+  EXPECT_EQ(empty["objects"], nlohmann::json::array());
+  auto o = Stix();
+  o.exempt = {base::Cidr::Parse("198.51.100.0/24").value()};
+  auto bundle = nlohmann::json::parse(Export(Sample(), o));
+  EXPECT_EQ(bundle["objects"].size(), 2u);
+  // Many records stream in several pieces; the whole is still one bundle.
+  std::vector<SourceRecord> many;
+  for (uint32_t i = 0; i < 3000; ++i) {
+    many.push_back(Rec(base::IpAddress::FromV4(0x0a000000u + i).ToString(),
+                       1.7e9, 1.7e9 + i));
+  }
+  int pieces = 0;
+  std::string text;
+  ASSERT_TRUE(ExportStream(VectorScan(many), Stix(), [&](std::string_view t) {
+                ++pieces;
+                text += t;
+                return true;
+              }).ok());
+  EXPECT_GT(pieces, 1);
+  EXPECT_EQ(nlohmann::json::parse(text)["objects"].size(), 3000u);
+}
+
+TEST(Stix, FormatNameAndContentType) {
+  Format f;
+  ASSERT_TRUE(ParseFormat("stix", &f));
+  EXPECT_EQ(f, Format::kStix);
+  EXPECT_STREQ(ContentType(f), "application/stix+json;version=2.1");
+  EXPECT_EQ(StixTime(0), "1970-01-01T00:00:00.000Z");
+}
+
+}  // namespace
+}  // namespace ledger
