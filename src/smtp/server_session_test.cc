@@ -201,6 +201,7 @@ TEST_F(SessionTest, EximSequenceRulesLikeExim) {
             "503 STARTTLS command used when not advertised\r\n"
             "501 unexpected argument data\r\n");
   Send("EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n");
+  EXPECT_NE(out_.find("250-PIPECONNECT\r\n"), std::string::npos) << out_;
   Send("BDAT 5\r\nhelloMAIL FROM:<a@b.example>\r\n");
   EXPECT_EQ(out_,
             "503 valid RCPT command must precede BDAT\r\n"
@@ -209,6 +210,8 @@ TEST_F(SessionTest, EximSequenceRulesLikeExim) {
   EXPECT_EQ(out_,
             "250 Accepted\r\n250 5 byte chunk received\r\n"
             "503 only BDAT permissible after non-LAST BDAT\r\n");
+  Send("BDAT 0 LAST\r\nEHLO c.example\r\n");
+  EXPECT_EQ(out_.find("PIPECONNECT"), std::string::npos) << out_;
 }
 
 TEST_F(SessionTest, MegabyteLineThenNormalMail) {

@@ -224,6 +224,9 @@ void ServerSession::AppendEhlo() {
   for (const auto& k : opts_->persona.ehlo_keywords) {
     if (k.starts_with("AUTH") && !opts_->auth) continue;
     if (k == "STARTTLS" && (!opts_->starttls || tls_active_)) continue;
+    // Exim offers PIPECONNECT only before a connection's first message (as
+    // the real daemon does after one).
+    if (k == "PIPECONNECT" && facts_.messages > 0) continue;
     last_line = out->size();
     out->append("250-");
     out->append(k);
@@ -387,7 +390,16 @@ Action ServerSession::Expn(std::string_view arg, double) {
 }
 
 Action ServerSession::Help(std::string_view arg, double) {
+  size_t start = out_->bytes.size();
   Append(Reply::kHelp, arg);
+  if (tls_active_ || !opts_->starttls) {
+    // The list names STARTTLS only while it is offered (Exim).
+    size_t at = out_->bytes.find(" STARTTLS", start);
+    if (at != std::string::npos) {
+      out_->bytes.erase(at, 9);
+      out_->marks.back().end -= 9;
+    }
+  }
   return Action::kContinue;
 }
 
