@@ -261,6 +261,7 @@ std::vector<Field> MakeFields() {
   };
   AppendDnsblFields(&f);
   AppendLedgerFields(&f);
+  AppendApiFields(&f);
   // Sections appended from their own files come before [log], which stays
   // last in the reference as it always was.
   std::stable_partition(f.begin(), f.end(),
