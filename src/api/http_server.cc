@@ -1,9 +1,16 @@
 #include "api/http_server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
 
 #include "api/token.h"
 #include "base/endpoint.h"
@@ -12,9 +19,198 @@
 namespace api {
 namespace {
 
-constexpr size_t kServerThreads = 4;
+// Set while a connection the queue refused passes through
+// process_and_close_socket: it is answered 503 and closed at once.
+thread_local bool t_refuse = false;
+// The connection this worker serves (for the routing and logger hooks).
+thread_local int t_sock = -1;
+
+void RefuseConnection(int sock, const char* why) {
+  static constexpr char kBusy[] =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+      "Connection: close\r\n\r\n";
+  // Never blocks: a client that does not read gets nothing.
+  (void)!send(sock, kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+  close(sock);
+  base::LogLine(base::LogLevel::kWarning, "api_connection_refused")
+      .Kv("reason", why);
+}
+
+std::string PeerAddress(int sock) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(sock, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return "";
+  }
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf,
+              sizeof buf);
+  } else if (ss.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, buf,
+              sizeof buf);
+  }
+  return buf;
+}
+
+// httplib 0.11.4 (Debian 12) declares Server::process_and_close_socket
+// private virtual: an override cannot call it by name. It is the library's
+// exported function; this calls that definition by its symbol (Itanium C++
+// ABI: the object is the first argument), which links only against a
+// library that has it.
+extern "C++" bool HttplibProcessAndCloseSocket(
+    httplib::Server* server,
+    socket_t sock) asm("_ZN7httplib6Server24process_and_close_socketEi");
+
+// httplib's ThreadPool queues without limit: this one holds max_queued
+// connections, and runs the task of any beyond with t_refuse set.
+class BoundedPool final : public httplib::TaskQueue {
+ public:
+  BoundedPool(int threads, int max_queued) : max_queued_(max_queued) {
+    for (int i = 0; i < threads; ++i) {
+      workers_.emplace_back([this] { Work(); });
+    }
+  }
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard lock(mu_);
+      if (int(jobs_.size()) < max_queued_) {
+        jobs_.push_back(std::move(fn));
+        cv_.notify_one();
+        return;
+      }
+    }
+    t_refuse = true;
+    fn();
+    t_refuse = false;
+  }
+  void shutdown() override {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;  // stopping, and nothing left
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      fn();
+    }
+  }
+
+  const int max_queued_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stop_ = false;
+  std::vector<std::thread> workers_;
+};
 
 }  // namespace
+
+// Admission per client address and the header deadline, around httplib's
+// handling of each connection.
+class HttpServer::Guarded final : public httplib::Server {
+ public:
+  explicit Guarded(const api::Options& o) : o_(o) {
+    set_pre_routing_handler(
+        [this](const httplib::Request&, httplib::Response&) {
+          SetBusy(true);
+          return HandlerResponse::Unhandled;
+        });
+    // Called once a response is written: the next request's header is
+    // due within header_timeout.
+    set_logger([this](const httplib::Request&, const httplib::Response&) {
+      SetBusy(false);
+    });
+  }
+
+  // Closes (shuts down) the connections whose header is overdue at now;
+  // returns how many.
+  int CutOverdue(base::SteadyTime now) {
+    std::lock_guard lock(mu_);
+    int n = 0;
+    for (auto& [sock, c] : conns_) {
+      if (!c.busy && !c.cut && now >= c.deadline) {
+        shutdown(c.dup, SHUT_RDWR);  // the worker's read ends
+        c.cut = true;
+        ++n;
+      }
+    }
+    return n;
+  }
+  int connections() {
+    std::lock_guard lock(mu_);
+    return int(conns_.size());
+  }
+
+ protected:
+  bool process_and_close_socket(socket_t sock) override {
+    if (t_refuse) {
+      RefuseConnection(sock, "queue_full");
+      return false;
+    }
+    std::string peer = PeerAddress(sock);
+    {
+      std::lock_guard lock(mu_);
+      int& n = per_ip_[peer];
+      if (n >= o_.max_connections_per_ip) {
+        if (n == 0) per_ip_.erase(peer);
+        RefuseConnection(sock, "per_ip_limit");
+        return false;
+      }
+      ++n;
+      // A descriptor of our own on the socket: the watchdog may shut it
+      // down however late, never a number httplib closed and reused.
+      conns_[sock] = {Deadline(), dup(sock), false, false};
+    }
+    t_sock = sock;
+    bool ok = HttplibProcessAndCloseSocket(this, sock);
+    t_sock = -1;
+    std::lock_guard lock(mu_);
+    if (auto it = conns_.find(sock); it != conns_.end()) {
+      if (it->second.dup >= 0) close(it->second.dup);
+      conns_.erase(it);
+    }
+    if (--per_ip_[peer] <= 0) per_ip_.erase(peer);
+    return ok;
+  }
+
+ private:
+  struct Conn {
+    base::SteadyTime deadline;
+    int dup = -1;
+    bool busy = false;  // a request is being handled or answered
+    bool cut = false;
+  };
+  base::SteadyTime Deadline() const {
+    return std::chrono::steady_clock::now() +
+           std::chrono::duration_cast<base::Duration>(
+               std::chrono::duration<double>(o_.header_timeout));
+  }
+  void SetBusy(bool busy) {
+    std::lock_guard lock(mu_);
+    auto it = conns_.find(t_sock);
+    if (it == conns_.end()) return;
+    it->second.busy = busy;
+    if (!busy) it->second.deadline = Deadline();
+  }
+
+  const api::Options o_;
+  std::mutex mu_;
+  std::map<int, Conn> conns_;  // by httplib's descriptor
+  std::map<std::string, int> per_ip_;
+};
 
 namespace {
 ApiOptions MakeApiOptions(
@@ -56,9 +252,9 @@ base::Status HttpServer::Start() {
   api_.SetToken(std::move(token).value());
   const std::string host = endpoint->address.ToString();
   const int port = endpoint->port;
-  server_ = std::make_unique<httplib::Server>();
-  server_->new_task_queue = [] {
-    return new httplib::ThreadPool(kServerThreads);
+  server_ = std::make_unique<Guarded>(config_);
+  server_->new_task_queue = [t = config_.threads, q = config_.max_queued] {
+    return new BoundedPool(t, q);
   };
   // httplib's default also sets SO_REUSEPORT, which would let a second
   // instance share the port silently: SO_REUSEADDR only.
@@ -139,6 +335,17 @@ base::Status HttpServer::Start() {
   }
   port_ = bound;
   thread_ = std::thread([s = server_.get()] { s->listen_after_bind(); });
+  watchdog_ = std::thread([this] {
+    std::unique_lock lock(watch_mu_);
+    while (!watch_stop_) {
+      watch_cv_.wait_for(lock, std::chrono::milliseconds(250));
+      int n = server_->CutOverdue(std::chrono::steady_clock::now());
+      if (n > 0) {
+        base::LogLine(base::LogLevel::kWarning, "api_header_timeout")
+            .Kv("connections", n);
+      }
+    }
+  });
   // stop() is a no-op until the server runs: wait for it (bounded) so that
   // an early Stop() cannot leave the thread listening forever.
   for (int i = 0; i < 5000 && !server_->is_running(); ++i) {
@@ -155,9 +362,21 @@ base::Status HttpServer::Start() {
 
 void HttpServer::Stop() {
   if (!server_) return;
+  {
+    std::lock_guard lock(watch_mu_);
+    watch_stop_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
   server_->stop();
   if (thread_.joinable()) thread_.join();
   server_.reset();
 }
+
+int HttpServer::CutOverdue(base::SteadyTime now) {
+  return server_ ? server_->CutOverdue(now) : 0;
+}
+
+int HttpServer::connections() { return server_ ? server_->connections() : 0; }
 
 }  // namespace api

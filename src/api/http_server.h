@@ -2,13 +2,16 @@
 // only file that includes httplib.h.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "api/handlers.h"
 #include "api/options.h"
+#include "base/clock.h"
 #include "base/status.h"
 #include "ledger/ledger.h"
 
@@ -47,11 +50,24 @@ class HttpServer {
   // The bound port (useful with port 0); 0 before Start().
   int port() const { return port_; }
 
+  // What the watchdog does every 250 ms with the steady clock's now: shuts
+  // down the connections that owe a request header past their deadline
+  // (config.header_timeout); returns how many. Tests call it with a later
+  // now instead of waiting.
+  int CutOverdue(base::SteadyTime now);
+  // Connections in the workers' hands (not the queued ones).
+  int connections();
+
  private:
+  class Guarded;
   Options config_;
   Api api_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<Guarded> server_;
   std::thread thread_;
+  std::thread watchdog_;
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  bool watch_stop_ = false;
   int port_ = 0;
 };
 

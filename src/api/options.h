@@ -14,6 +14,17 @@ struct Options {
   std::string token;  // bearer token; empty: no authentication
   // A file holding the token (see api/token.h); excludes token.
   std::string token_file;
+  // Abuse bounds: requests are served by `threads` workers; connections
+  // beyond them wait in a queue of max_queued, beyond which they get an
+  // immediate 503. One client address holds at most
+  // max_connections_per_ip workers (more: 503). A connection that has not
+  // sent a whole request header within header_timeout seconds (from its
+  // start or the end of its previous response) is closed, so slow clients
+  // cannot keep the workers from /healthz.
+  int threads = 8;
+  int max_queued = 64;
+  int max_connections_per_ip = 4;
+  double header_timeout = 10;
 };
 
 }  // namespace api

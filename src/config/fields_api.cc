@@ -2,6 +2,7 @@
 
 namespace config {
 
+// The [api] table: where it listens, its token, and its abuse bounds.
 void AppendApiFields(std::vector<Field>* out) {
   std::vector<Field> f = {
       SPAMSINK_FIELD(api, enabled, kBool, "Serve the HTTP API."),
@@ -16,8 +17,23 @@ void AppendApiFields(std::vector<Field>* out) {
                      "at start and on SIGHUP as the server's user; refused "
                      "when others may read it or the group may write it. "
                      "Not with api.token."),
+      SPAMSINK_FIELD(api, threads, kInt, "Workers serving API requests."),
+      SPAMSINK_FIELD(api, max_queued, kInt,
+                     "API connections waiting for a worker at most; more "
+                     "get an immediate 503."),
+      SPAMSINK_FIELD(api, max_connections_per_ip, kInt,
+                     "API connections one client address may have in the "
+                     "workers' hands; more get an immediate 503."),
+      SPAMSINK_FIELD(api, header_timeout, kDouble,
+                     "Seconds an API connection has to send a whole request "
+                     "header (from its start or its previous response); "
+                     "then it is closed (slowloris)."),
   };
   SetField(&f, "api.listen", [](Field& x) { x.check = CheckEndpoint; });
+  SetRange(&f, "api.threads", 1, 256);
+  SetRange(&f, "api.max_queued", 0, 100000);
+  SetRange(&f, "api.max_connections_per_ip", 1, 100000);
+  SetRange(&f, "api.header_timeout", 0.1, 3600);
   out->insert(out->end(), f.begin(), f.end());
 }
 
