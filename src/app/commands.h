@@ -45,6 +45,13 @@ enum class FirewallAction {
   kPrint,   // the script that adds the drop table (tarpit.drop_percent)
   kDelete,  // the script that removes it
 };
+// Switches to `user` (its uid, gid, no supplementary groups). With
+// keep_net_admin (the drop rule was applied and must be removed at exit)
+// it keeps CAP_NET_ADMIN and nothing else: permitted and ambient, never
+// effective, so only the nft it runs gets it; failing to keep it is a
+// warning, never fatal. REQUIRES: root.
+base::Status DropPrivileges(const std::string& user, bool keep_net_admin);
+
 // The nft script for the configuration: tarpit.nft_table, drop_percent,
 // drop_data_only and server.listen. Errors name the setting.
 base::Result<std::string> FirewallScript(const config::Config& config,

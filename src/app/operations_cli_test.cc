@@ -323,6 +323,41 @@ TEST_F(OperatorCli, DropRuleAndExportedSetsLiveInSeparateTables) {
             "==\ntable inet spamsink\ntable inet spamsink_drop\n");
 }
 
+// Started as root with --user, the server used to lose CAP_NET_ADMIN with
+// its other privileges and leave its drop rule behind at exit. It now keeps
+// that one capability (not effective; ambient for nft), removes the rule
+// when it stops, and has no other capability while it runs.
+TEST_F(OperatorCli, DropRuleIsRemovedAtExitAfterUser) {
+  auto probe = InNetns("nft list ruleset");
+  if (!probe || probe->starts_with("FAILED") || geteuid() != 0) {
+    GTEST_SKIP() << "needs root, a network namespace and nft: "
+                 << probe.value_or("popen failed");
+  }
+  ledger::testing::TempDir dir;
+  const std::string log = dir.File("log");
+  // Bounded waits (100 x 50 ms) for states, not for a delay.
+  auto out = InNetns(
+      "ip link set lo up 2>/dev/null || true; " + SpamsinkPath() +
+      " --listen 127.0.0.1:2525 --api-enabled false --ledger-enabled false "
+      "--user nobody --tarpit-drop-percent 10 2>" +
+      log + " & pid=$!; i=0; until grep -q event=started " + log +
+      "; do i=$((i+1)); [ $i -lt 100 ] || exit 3; sleep 0.05; done; "
+      "nft list tables; grep -E \"^Cap(Prm|Eff|Amb)\" /proc/$pid/status; "
+      "kill -TERM $pid; st=0; wait $pid || st=$?; echo status=$st; echo ==; "
+      "nft list tables");
+  ASSERT_TRUE(out.has_value());
+  std::ifstream in(log);
+  std::string err((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(*out,
+            "table inet spamsink_drop\n"
+            "CapPrm:\t0000000000001000\n"
+            "CapEff:\t0000000000000000\n"
+            "CapAmb:\t0000000000001000\n"
+            "status=0\n==\n")
+      << err;
+  EXPECT_THAT(err, HasSubstr("event=firewall action=remove"));
+}
+
 // The security review found NoNewPrivs 0 and the ledger's files created
 // -rw-r--r-- under the usual umask 022: now no_new_privs is set once the
 // server runs, and its files are created under umask 027.

@@ -1,8 +1,6 @@
 // spamsink's main command: builds the parts from the configuration, runs
 // the server until SIGTERM/SIGINT, reloads on SIGHUP, and flushes the ledger
 // before exiting.
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -47,17 +45,6 @@ class LedgerSink final : public net::SessionSink {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "spamsink: %s\n", message.c_str());
   return 1;
-}
-
-base::Status DropPrivileges(const std::string& user) {
-  passwd* pw = getpwnam(user.c_str());
-  if (!pw) return base::Status::Error("--user: no such user '" + user + "'");
-  if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 ||
-      setuid(pw->pw_uid) != 0) {
-    return base::Status::Error("--user: cannot switch to '" + user +
-                               "' (start as root to drop privileges)");
-  }
-  return {};
 }
 
 std::string SystemHostname() {
@@ -278,9 +265,10 @@ int Serve(config::Config cfg, Reloader reload) {
     if (auto s = dns->Start(); !s.ok()) return Fail(s.message());
   }
   // The packet-drop rule (tarpit.drop_percent), applied for our lifetime,
-  // before privileges go (nft needs CAP_NET_ADMIN). After --user, removing
-  // it at exit fails unless the process kept that capability; the warning
-  // then says how ('spamsink firewall --delete | nft -f -').
+  // before privileges go (nft needs CAP_NET_ADMIN). Once applied, --user
+  // keeps CAP_NET_ADMIN (and nothing else) so the rule is removed at exit;
+  // where that fails, the warning says how ('spamsink firewall --delete |
+  // nft -f -').
   bool firewall = false;
   if (cfg.tarpit.drop_percent > 0) {
     auto script = FirewallScript(cfg, FirewallAction::kPrint);
@@ -293,7 +281,7 @@ int Serve(config::Config cfg, Reloader reload) {
   }
 
   if (!cfg.server.user.empty()) {
-    if (auto s = DropPrivileges(cfg.server.user); !s.ok()) {
+    if (auto s = DropPrivileges(cfg.server.user, firewall); !s.ok()) {
       return Fail(s.message());
     }
   } else if (geteuid() == 0) {

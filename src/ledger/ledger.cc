@@ -198,6 +198,13 @@ base::Status Ledger::Commit() {
   double took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();
+  if (base::LogEnabled(base::LogLevel::kDebug)) {
+    base::LogLine(base::LogLevel::kDebug, "ledger_batch")
+        .Kv("sources", uint64_t(in_flight_.size()))
+        .Kv("bytes", uint64_t(in_flight_bytes_))
+        .Kv("seconds", took)
+        .Kv("ok", status.ok() ? "yes" : "no");
+  }
   {
     std::lock_guard lock(commit_hist_mu_);
     commit_hist_.buckets[BucketOf(kCommitBounds, took)]++;

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "base/log.h"
 #include "ledger/sqlite_store.h"
 #include "ledger/test_util.h"
 
@@ -178,6 +179,29 @@ TEST(Ledger, RetentionExpiresByLastSeen) {
   EXPECT_FALSE(l->Source(Ip("192.0.2.1"))->has_value());
   EXPECT_TRUE(l->Source(Ip("192.0.2.2"))->has_value());
   EXPECT_EQ(l->Metrics().expired, 1u);
+}
+
+// --log-level debug: one line per store batch (sources, bytes, time, ok);
+// at info level nothing.
+TEST(Ledger, DebugLevelLogsEachBatch) {
+  base::FakeClock clock;
+  auto l = Ledger::Create(NewMemoryStore(), Config(), &clock, false);
+  base::LogLevel was = base::GetLogLevel();
+  ::testing::internal::CaptureStderr();
+  base::SetLogLevel(base::LogLevel::kInfo);
+  l->Record(Session("192.0.2.1", 1, 10));
+  ASSERT_TRUE(l->Flush().ok());
+  base::SetLogLevel(base::LogLevel::kDebug);
+  l->Record(Session("192.0.2.2", 1, 10));
+  l->Record(Session("192.0.2.3", 1, 10));
+  ASSERT_TRUE(l->Flush().ok());
+  base::SetLogLevel(was);
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(log.find("sources=1 "), std::string::npos) << log;
+  EXPECT_NE(log.find("debug event=ledger_batch sources=2 bytes="),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find(" ok=yes"), std::string::npos) << log;
 }
 
 TEST(Ledger, PrometheusTextHasLedgerFigures) {

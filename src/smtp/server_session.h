@@ -188,7 +188,10 @@ class ServerSession {
   Step Begin();
   Step End(size_t consumed, Action a);
   void EnterState(State s);
+  // Runs one command; at debug level also logs it (verb, argument size,
+  // the first line of the reply).
   Action Dispatch(std::string_view line, double wall);
+  Action Execute(std::string_view line, double wall);
   Action Error(Reply r, std::string_view arg = {});
   Action Close(Reply r, CloseReason why);
   void ResetTransaction();

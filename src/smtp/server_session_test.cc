@@ -4,6 +4,8 @@
 
 #include <random>
 
+#include "base/log.h"
+
 namespace smtp {
 namespace {
 
@@ -36,6 +38,32 @@ class SessionTest : public ::testing::Test {
   std::string out_;
   CloseReason close_reason_ = CloseReason::kClientClosed;
 };
+
+// --log-level debug: one line per command with the first line of its
+// reply, never the argument itself. At info level, nothing.
+TEST_F(SessionTest, DebugLevelTracesEachCommandAndItsReply) {
+  Start();
+  base::LogLevel was = base::GetLogLevel();
+  base::SetLogLevel(base::LogLevel::kDebug);
+  ::testing::internal::CaptureStderr();
+  Send("EHLO bot.example\r\nMAIL FROM:<secret@x.example>\r\nFOO\r\n");
+  base::SetLogLevel(base::LogLevel::kInfo);
+  Send("NOOP\r\n");
+  std::string log = ::testing::internal::GetCapturedStderr();
+  base::SetLogLevel(was);
+  EXPECT_NE(log.find("event=smtp_command client=198.51.100.7 verb=EHLO "
+                     "arg_bytes=11 reply=250-mx.example.net state=greeted"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("verb=MAIL arg_bytes=23 reply=\"250 2.1.0"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("verb=FOO arg_bytes=0 reply=\"500 5.5."),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("secret"), std::string::npos) << log;
+  EXPECT_EQ(log.find("verb=NOOP"), std::string::npos) << log;
+}
 
 TEST_F(SessionTest, RecordsWhatTheClientDid) {
   Start();
