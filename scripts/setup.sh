@@ -17,6 +17,8 @@ PKGS=(
   # differential tests: the real daemons' certificate and the scanner
   ssl-cert nmap
   nftables rbldnsd dnsutils gnuplot-nox
+  # the trap site: its word list, and the crawler that walks it in tests
+  wamerican wget
   # the VM appliance (image/): initramfs, disk image, boot test, .deb
   busybox-static cpio lz4 xz-utils binutils file e2fsprogs qemu-system-x86
   qemu-utils ovmf dosfstools mtools syslinux syslinux-common fdisk
