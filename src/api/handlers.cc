@@ -5,6 +5,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "api/trap_json.h"
 #include "base/metrics.h"
 #include "ledger/export.h"
 
@@ -103,6 +104,7 @@ Response Api::Handle(const Request& r) const {
   if (rest == "stats") return Stats();
   if (rest == "cost") return Cost();
   if (rest == "export") return Export(r);
+  if (rest == "harvesters") return Harvesters(r);
   return ErrorResponse(404, "no such endpoint: " + r.path);
 }
 
@@ -162,7 +164,21 @@ Response Api::Source(const std::string& text) const {
   if (!rec->has_value()) {
     return ErrorResponse(404, "no record for " + ip->ToString());
   }
-  return Json(200, ledger::SourceToJson(**rec));
+  json body = ledger::SourceToJson(**rec);
+  if (traps_) {
+    auto links = traps_->LinksOf(ip->ToString());
+    if (links.ok()) body["harvesters"] = TrapLinksJson(*links);
+  }
+  return Json(200, body);
+}
+
+Response Api::Harvesters(const Request& r) const {
+  if (traps_ == nullptr) return Unavailable("trap attribution off");
+  auto harvesters = traps_->Harvesters(options_.max_page);
+  if (!harvesters.ok()) return Unavailable(harvesters.error());
+  auto domains = traps_->Domains();
+  if (!domains.ok()) return Unavailable(domains.error());
+  return Json(200, HarvestersJson(*harvesters, *domains));
 }
 
 Response Api::Stats() const {

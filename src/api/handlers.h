@@ -26,6 +26,7 @@
 #include "base/clock.h"
 #include "ledger/ledger.h"
 #include "ledger/query.h"
+#include "ledger/trap_ledger.h"
 
 namespace api {
 
@@ -70,6 +71,9 @@ class Api {
   Response Handle(const Request& request) const;
   // Replaces the exempt networks (a reload). Thread-safe.
   void SetExempt(std::vector<base::Cidr> exempt);
+  // The trap attribution (/api/v1/harvesters, "harvesters" of a source);
+  // null: 503 there. Set before serving. REQUIRES: outlives the Api.
+  void SetTraps(ledger::TrapLedger* traps) { traps_ = traps; }
 
  private:
   Response Sources(const Request& r) const;
@@ -79,9 +83,11 @@ class Api {
   Response Export(const Request& r) const;
   Response Metrics() const;
   Response Health() const;
+  Response Harvesters(const Request& r) const;
   bool Authorized(const Request& r) const;
 
   ledger::Ledger* ledger_;
+  ledger::TrapLedger* traps_ = nullptr;
   ApiOptions options_;
   const base::Clock* clock_;
   double start_time_;

@@ -38,6 +38,9 @@ class HttpServer {
   void SetExempt(std::vector<base::Cidr> exempt) {
     api_.SetExempt(std::move(exempt));
   }
+  // The trap attribution for the API; before Start(). REQUIRES: outlives
+  // this.
+  void SetTraps(ledger::TrapLedger* traps) { api_.SetTraps(traps); }
   // The bound port (useful with port 0); 0 before Start().
   int port() const { return port_; }
 

@@ -43,5 +43,6 @@ void SetRange(std::vector<Field>* f, std::string_view name, double lo,
 
 // Each appends its section's rows, with their ranges and checks.
 void AppendDnsblFields(std::vector<Field>* f);
+void AppendTrapsFields(std::vector<Field>* f);
 
 }  // namespace config

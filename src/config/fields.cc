@@ -260,6 +260,7 @@ std::vector<Field> MakeFields() {
       SPAMSINK_FIELD(log, sessions, kBool, "One summary line per session."),
   };
   AppendDnsblFields(&f);
+  AppendTrapsFields(&f);
   // Sections appended from their own files come before [log], which stays
   // last in the reference as it always was.
   std::stable_partition(f.begin(), f.end(),

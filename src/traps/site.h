@@ -37,6 +37,7 @@ struct Harvest {
   std::string ip;
   std::string user_agent;
   std::string page;
+  std::string label;  // addresses made for elsewhere (spamsink traps): where
   double time = 0;
   int addresses = 0;  // shown on this page
 };
