@@ -29,10 +29,18 @@ int Status(int port, const std::string& request, std::string* body = nullptr) {
   (void)send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string reply;
   char buf[8192];
+  // Until the body is complete (cpp-httplib may keep a connection open for
+  // a while after an error reply), or the peer closes.
   for (int i = 0; i < 1000; ++i) {
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n <= 0) break;
     reply.append(buf, size_t(n));
+    size_t end = reply.find("\r\n\r\n");
+    size_t cl = reply.find("Content-Length: ");
+    if (end != std::string::npos && cl != std::string::npos && cl < end &&
+        reply.size() >= end + 4 + std::stoul(reply.substr(cl + 16))) {
+      break;
+    }
   }
   close(fd);
   if (body)
