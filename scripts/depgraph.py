@@ -21,11 +21,15 @@ SRC = os.path.join(ROOT, "src")
 DOC = os.path.join(ROOT, "docs", "ARCHITECTURE.md")
 
 LAYERS = ["app", "config", "net", "api", "dnsbl", "sender", "conn", "ledger",
-          "smtp", "tarpit", "peer", "base"]
-# Library headers and the only modules that may include them.
+          "traps", "smtp", "tarpit", "peer", "base"]
+# Library headers and the only modules that may include them; the longest
+# matching prefix decides.
 OWNERS = {
     "asio": {"net"},
     "openssl": {"net"},
+    # The trap tokens' HMAC (traps/token.cc): libcrypto only, no TLS.
+    "openssl/hmac.h": {"traps"},
+    "openssl/evp.h": {"net", "traps"},
     "liburing": {"net"},
     "sqlite3.h": {"ledger"},
     "libpq-fe.h": {"ledger"},
@@ -56,9 +60,9 @@ def scan():
                 if kind == '"' and "/" in target and head != module and \
                         os.path.isdir(os.path.join(SRC, head)):
                     edges[module].add(head)
-                for lib in OWNERS:
-                    if target.startswith(lib):
-                        libs.append((module, name, target, lib))
+                owners = [lib for lib in OWNERS if target.startswith(lib)]
+                if owners:
+                    libs.append((module, name, target, max(owners, key=len)))
     return edges, libs
 
 

@@ -22,6 +22,8 @@ PKGS=(
   # the console: its chart library (embedded at build time) and the browser
   # its test drives over the DevTools protocol
   libjs-dygraphs chromium python3-websocket
+  # the trap site: its word list, and the crawler that walks it in tests
+  wamerican wget
   # the VM appliance (image/): initramfs, disk image, boot test, .deb
   busybox-static cpio lz4 xz-utils binutils file e2fsprogs qemu-system-x86
   qemu-utils ovmf dosfstools mtools syslinux syslinux-common fdisk

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/dashboard.h"
+#include "api/trap_json.h"
 #include "base/metrics.h"
 #include "ledger/export.h"
 #include "ledger/postgres_store.h"
@@ -173,6 +174,7 @@ Response Api::Handle(const Request& r) const {
   if (rest == "stats") return Stats();
   if (rest == "cost") return Cost();
   if (rest == "export") return Export(r);
+  if (rest == "harvesters") return Harvesters(r);
   return ErrorResponse(404, "no such endpoint: " + r.path);
 }
 
@@ -264,7 +266,20 @@ Response Api::Source(const std::string& text) const {
     if (!sinks.ok()) return Unavailable("store: " + sinks.error());
     body["sinks"] = SinksJson(*sinks);
   }
+  if (traps_) {
+    auto links = traps_->LinksOf(ip->ToString());
+    if (links.ok()) body["harvesters"] = TrapLinksJson(*links);
+  }
   return Json(200, body);
+}
+
+Response Api::Harvesters(const Request& r) const {
+  if (traps_ == nullptr) return Unavailable("trap attribution off");
+  auto harvesters = traps_->Harvesters(options_.max_page);
+  if (!harvesters.ok()) return Unavailable(harvesters.error());
+  auto domains = traps_->Domains();
+  if (!domains.ok()) return Unavailable(domains.error());
+  return Json(200, HarvestersJson(*harvesters, *domains));
 }
 
 Response Api::Stats() const {

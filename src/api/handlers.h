@@ -33,6 +33,7 @@
 #include "base/clock.h"
 #include "ledger/ledger.h"
 #include "ledger/query.h"
+#include "ledger/trap_ledger.h"
 
 namespace api {
 
@@ -99,6 +100,9 @@ class Api {
   // Replaces the bearer token (a reload of api.token_file); empty: no
   // authentication. Thread-safe.
   void SetToken(std::string token);
+  // The trap attribution (/api/v1/harvesters, "harvesters" of a source);
+  // null: 503 there. Set before serving. REQUIRES: outlives the Api.
+  void SetTraps(ledger::TrapLedger* traps) { traps_ = traps; }
 
  private:
   Response Sources(const Request& r) const;
@@ -108,6 +112,7 @@ class Api {
   Response Export(const Request& r) const;
   Response Metrics() const;
   Response Health() const;
+  Response Harvesters(const Request& r) const;
   // The console's paths (dashboard.h), its login form and logout
   // (dashboard_console.cc).
   Response Console(const Request& r) const;
@@ -117,6 +122,7 @@ class Api {
   std::string Token() const;  // options_.token, read under the lock
 
   ledger::Ledger* ledger_;
+  ledger::TrapLedger* traps_ = nullptr;
   ApiOptions options_;
   const base::Clock* clock_;
   double start_time_;

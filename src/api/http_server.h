@@ -47,6 +47,9 @@ class HttpServer {
   // A reload's token (api::ResolveToken); empty: no authentication.
   // Thread-safe.
   void SetToken(std::string token) { api_.SetToken(std::move(token)); }
+  // The trap attribution for the API; before Start(). REQUIRES: outlives
+  // this.
+  void SetTraps(ledger::TrapLedger* traps) { api_.SetTraps(traps); }
   // The bound port (useful with port 0); 0 before Start().
   int port() const { return port_; }
 

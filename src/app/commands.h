@@ -60,4 +60,15 @@ base::Result<std::string> FirewallScript(const config::Config& config,
 int RunFirewall(const config::Config& config, FirewallAction action,
                 std::ostream& out, std::ostream& err);
 
+struct TrapsRequest {
+  int count = 0;       // --generate N
+  std::string domain;  // --domain D, one of traps.domains
+  std::string label;   // --label L: where they will be published
+};
+// spamsink traps --generate N --domain D --label L: records a harvest for
+// the label in the ledger (ledger.db_path) and prints N signed addresses,
+// one a line. now: Unix seconds.
+int RunTraps(const config::Config& config, const TrapsRequest& request,
+             double now, std::ostream& out, std::ostream& err);
+
 }  // namespace app

@@ -9,16 +9,19 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "api/http_server.h"
 #include "api/token.h"
+#include "api/trap_site.h"
 #include "app/commands.h"
 #include "base/log.h"
 #include "dnsbl/listing.h"
 #include "dnsbl/responder.h"
 #include "ledger/export.h"
 #include "ledger/ledger.h"
+#include "ledger/trap_ledger.h"
 #include "net/dns_server.h"
 #include "net/server.h"
 #include "net/tls.h"
@@ -26,20 +29,26 @@
 namespace app {
 namespace {
 
-// Feeds ended sessions to the ledger and the DNSBL's index (either may be
-// null), so the DNSBL lists a sender as soon as its session ends.
+// Feeds ended sessions to the ledger, the DNSBL's index and the trap
+// attribution (any may be null), so the DNSBL lists a sender as soon as its
+// session ends.
 class LedgerSink final : public net::SessionSink {
  public:
-  LedgerSink(ledger::Ledger* ledger, dnsbl::Index* index)
-      : ledger_(ledger), index_(index) {}
+  LedgerSink(ledger::Ledger* ledger, dnsbl::Index* index,
+             ledger::TrapLedger* traps)
+      : ledger_(ledger), index_(index), traps_(traps) {}
   void Record(const peer::SessionSummary& r) override {
     if (ledger_) ledger_->Record(r);
     if (index_) index_->Update(r);
+    if (traps_ && !r.trap_rcpts.empty()) {
+      traps_->AddSession(r.client.ToString(), r.end_wall, r.trap_rcpts);
+    }
   }
 
  private:
   ledger::Ledger* ledger_;
   dnsbl::Index* index_;
+  ledger::TrapLedger* traps_;
 };
 
 int Fail(const std::string& message) {
@@ -174,6 +183,7 @@ void Reload(const Reloader& reload, config::Config* running,
   params.tarpit = plan.apply.tarpit;
   params.log_sessions = plan.apply.log.sessions;
   params.session = *session;
+  params.session.trap_domains = plan.apply.traps.domains;
   server->Reload(params);
   if (http) {
     http->SetExempt(std::move(exempt).value());
@@ -249,6 +259,7 @@ int Serve(config::Config cfg, Reloader reload) {
   params.tarpit = cfg.tarpit;
   params.log_sessions = cfg.log.sessions;
   params.session = *session;
+  params.session.trap_domains = cfg.traps.domains;
   params.tls = tls;
   auto server = std::make_unique<net::Server>(std::move(params));
   if (auto s = server->Bind(); !s.ok()) return Fail(s.message());
@@ -314,8 +325,27 @@ int Serve(config::Config cfg, Reloader reload) {
     }
     ledger = std::move(opened).value();
   }
-  if (ledger || dnsbl_index) {
-    sink = std::make_unique<LedgerSink>(ledger.get(), dnsbl_index.get());
+  // Trap attribution: wherever trap addresses can exist (domains and keys
+  // set), even with the site off (spamsink traps --generate).
+  std::unique_ptr<ledger::TrapLedger> trap_ledger;
+  std::optional<traps::KeyRing> trap_keys;
+  if (!cfg.traps.domains.empty() && !cfg.traps.keys.empty()) {
+    auto ring = traps::KeyRing::Parse(cfg.traps.keys);
+    if (!ring.ok()) return Fail(ring.error());
+    trap_keys = *ring;
+    if (ledger && cfg.ledger.store == "sqlite") {
+      auto t = ledger::TrapLedger::Open(cfg.ledger.db_path, *ring,
+                                        cfg.ledger.flush_interval);
+      if (!t.ok()) return Fail("ledger.db_path: " + t.error());
+      trap_ledger = std::move(t).value();
+    } else {
+      base::LogLine(base::LogLevel::kWarning, "traps_attribution_off")
+          .Kv("reason", "trap attribution needs the SQLite ledger");
+    }
+  }
+  if (ledger || dnsbl_index || trap_ledger) {
+    sink = std::make_unique<LedgerSink>(ledger.get(), dnsbl_index.get(),
+                                        trap_ledger.get());
   }
   server->SetSink(sink.get());
   if (ledger && dnsbl_index) {
@@ -333,6 +363,7 @@ int Serve(config::Config cfg, Reloader reload) {
     // set or unset.
     config::Config shown = cfg;
     if (!shown.api.token.empty()) shown.api.token = "(set)";
+    if (!shown.traps.keys.empty()) shown.traps.keys = {"(set)"};
     std::vector<std::pair<std::string, std::string>> info = {
         {"Persona", cfg.smtp.persona}, {"Host name", cfg.server.hostname}};
     for (const auto& addr : server->LocalAddresses()) {
@@ -342,7 +373,25 @@ int Serve(config::Config cfg, Reloader reload) {
     info.push_back({"config", config::EffectiveToml(shown, false)});
     http = std::make_unique<api::HttpServer>(
         cfg.api, ledger.get(), std::move(exempt).value(), std::move(info));
+    http->SetTraps(trap_ledger.get());
     if (auto s = http->Start(); !s.ok()) return Fail(s.message());
+  }
+  // The trap site (public, its own port; docs/TRAPS.md).
+  std::unique_ptr<traps::Site> trap_pages;
+  std::unique_ptr<api::TrapSite> trap_site;
+  if (cfg.traps.enabled && trap_keys) {
+    trap_pages = std::make_unique<traps::Site>(
+        cfg.traps, *trap_keys, traps::LoadWords(cfg.traps.words));
+    api::TrapSite::HarvestSink harvest;
+    if (trap_ledger) {
+      harvest = [t = trap_ledger.get()](const traps::Harvest& h) {
+        t->AddHarvest(h);
+      };
+    }
+    trap_site = std::make_unique<api::TrapSite>(cfg.traps, trap_pages.get(),
+                                                std::move(harvest),
+                                                &base::SystemClock::Get());
+    if (auto s = trap_site->Start(); !s.ok()) return Fail(s.message());
   }
 
   for (const auto& addr : server->LocalAddresses()) {
@@ -389,7 +438,9 @@ int Serve(config::Config cfg, Reloader reload) {
     RunNft(FirewallScript(cfg, FirewallAction::kDelete).value(), "remove");
   }
   if (dns) dns->Stop();
+  if (trap_site) trap_site->Stop();
   if (http) http->Stop();  // before the ledger it reads goes away
+  trap_ledger.reset();     // flushes what is queued
   if (ledger) {
     if (auto s = ledger->Close(); !s.ok()) {
       base::LogLine(base::LogLevel::kError, "ledger_close_failed")

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "base/clock.h"
 #include "config/cli.h"
 #include "config/config.h"
 #include "ledger/export.h"
@@ -75,6 +76,18 @@ int Main(int argc, char** argv) {
   cf->add_flag("-n,--non-default", cf_non_default,
                "Print only the settings that differ from their defaults");
   config::AddConfigOptions(cf, &cf_line);
+  auto* tr = app.add_subcommand(
+      "traps",
+      "Print signed trap addresses for publishing by hand (forums, paste "
+      "sites); spam to them is attributed to --label (docs/TRAPS.md)");
+  config::CommandLine tr_line;
+  app::TrapsRequest tr_req;
+  tr->add_option("--generate", tr_req.count, "How many addresses")->required();
+  tr->add_option("--domain", tr_req.domain, "One of traps.domains")->required();
+  tr->add_option("--label", tr_req.label,
+                 "Where they will be published (shown as the harvester)")
+      ->required();
+  config::AddConfigOptions(tr, &tr_line);
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
 
@@ -98,6 +111,7 @@ int Main(int argc, char** argv) {
   if (fw->parsed()) lines.push_back(&fw_line);
   if (ex->parsed()) lines.push_back(&ex_line);
   if (cf->parsed()) lines.push_back(&cf_line);
+  if (tr->parsed()) lines.push_back(&tr_line);
   auto cfg = config::Load(lines);
   if (!cfg.ok()) return Fail(cfg.error());
   if (cf->parsed()) {
@@ -119,6 +133,10 @@ int Main(int argc, char** argv) {
         *cfg,
         fw_delete ? app::FirewallAction::kDelete : app::FirewallAction::kPrint,
         std::cout, std::cerr);
+  }
+  if (tr->parsed()) {
+    return app::RunTraps(*cfg, tr_req, base::SystemClock::Get().WallSeconds(),
+                         std::cout, std::cerr);
   }
   if (ex->parsed()) {
     auto exempt = ledger::ParseExempt(cfg->tarpit.exempt);

@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "config/fields.h"
+#include "traps/token.h"
 
 namespace config {
 namespace {
@@ -196,6 +197,16 @@ base::Status Validate(const Config& c) {
     return err(
         "ledger.max_db_bytes: not supported with store = \"postgresql\" "
         "(the database server's own quotas apply)");
+  }
+  if (c.traps.enabled) {
+    if (c.traps.domains.empty()) {
+      return err(
+          "traps.domains: at least one trap domain is needed with "
+          "traps.enabled");
+    }
+    if (auto ring = traps::KeyRing::Parse(c.traps.keys); !ring.ok()) {
+      return err(ring.error());
+    }
   }
   if (c.smtp.tls_cert.empty() != c.smtp.tls_key.empty()) {
     return err("smtp.tls_cert and smtp.tls_key must be given together");

@@ -17,6 +17,7 @@
 #include "net/options.h"
 #include "smtp/options.h"
 #include "tarpit/options.h"
+#include "traps/options.h"
 
 namespace config {
 
@@ -38,6 +39,7 @@ struct Config {
   base::LogOptions log;    // [log]: base/log.h
   tarpit::Options tarpit;  // [tarpit]: tarpit/options.h
   dnsbl::Options dnsbl;    // [dnsbl]: dnsbl/options.h
+  traps::Options traps;    // [traps]: traps/options.h
 };
 
 // Parses TOML text. Unknown keys, wrong types and bad values are errors

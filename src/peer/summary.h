@@ -76,7 +76,14 @@ struct ProtocolFacts {
   uint32_t unknown_commands = 0;
   uint32_t protocol_errors = 0;  // 5xx/503 replies caused by the client
   uint32_t limits_hit = 0;       // line, recipient, size, count, time limits
+  // Accepted recipients at the trap domains (smtp::SessionOptions::
+  // trap_domains), lower case, each at most kMaxAddressLength bytes; at most
+  // kMaxTrapRcpts distinct per session (the rest are only counted in
+  // recipients). The ledger verifies their tokens (traps/token.h).
+  std::vector<std::string> trap_rcpts;
 };
+inline constexpr size_t kMaxTrapRcpts = 16;
+inline constexpr size_t kMaxAddressLength = 254;
 
 // What the connection showed (the connection machine keeps these).
 struct ConnectionFacts {

@@ -44,6 +44,9 @@ struct SessionOptions {
   FinalReply final_reply = FinalReply::kAccept;
   bool auth = false;
   bool starttls = false;  // offer STARTTLS (only if TLS is set up)
+  // Lower-case trap domains ([traps] domains): their recipients are kept in
+  // ProtocolFacts::trap_rcpts. Set by the caller, not by MakeSessionOptions.
+  std::vector<std::string> trap_domains;
 };
 
 // Builds options from the config; fails on an unknown persona.
@@ -224,6 +227,7 @@ class ServerSession {
   Action Ehlo(std::string_view arg, double wall);
   Action Mail(std::string_view arg, double wall);
   Action Rcpt(std::string_view arg, double wall);
+  void NoteTrapRcpt(std::string_view address, std::string_view domain);
   Action Data(std::string_view arg, double wall);
   Action Bdat(std::string_view arg, double wall);
   Action Rset(std::string_view arg, double wall);

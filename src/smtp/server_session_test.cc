@@ -88,6 +88,30 @@ TEST_F(SessionTest, RecordsWhatTheClientDid) {
   EXPECT_FALSE(rec().pipelined_without_ehlo);
 }
 
+TEST_F(SessionTest, KeepsRecipientsAtTrapDomainsBounded) {
+  auto o = MakeSessionOptions({}, "mx.example.net", false);
+  ASSERT_TRUE(o.ok());
+  opts_ = std::move(o).value();
+  opts_.trap_domains = {"trap.example"};
+  s_ = std::make_unique<ServerSession>(&opts_, &buf_, "198.51.100.7", 1);
+  s_->Greet(1764111000);
+  std::string in =
+      "EHLO x\r\nMAIL FROM:<a@b.c>\r\n"
+      "RCPT TO:<Ann.Lee.ABC@Trap.Example>\r\n"
+      "RCPT TO:<ann.lee.abc@trap.example>\r\n"
+      "RCPT TO:<bob@elsewhere.example>\r\n"
+      "RCPT TO:<bob@sub.trap.example>\r\n";
+  for (int i = 0; i < 40; ++i) {
+    in += "RCPT TO:<r" + std::to_string(i) + "@trap.example>\r\n";
+  }
+  Send(in);
+  EXPECT_EQ(Count("250 "), 2 + 44);  // EHLO, MAIL, every RCPT
+  EXPECT_EQ(rec().recipients, 44u);  // never refused
+  ASSERT_EQ(rec().trap_rcpts.size(), peer::kMaxTrapRcpts);
+  EXPECT_EQ(rec().trap_rcpts[0], "ann.lee.abc@trap.example");
+  EXPECT_EQ(rec().trap_rcpts[1], "r0@trap.example");
+}
+
 TEST_F(SessionTest, PipeliningWithoutEhloIsEvidence) {
   Start();
   Send("HELO x\r\nMAIL FROM:<a@b.c>\r\n");

@@ -2,6 +2,8 @@
 // VRFY, EXPN, HELP, STARTTLS. Each has a check (may it proceed now?) and a
 // proceed (parse the argument, reply, change state), rows of the table in
 // server_session.cc.
+#include <algorithm>
+
 #include "smtp/command.h"
 #include "smtp/server_session.h"
 
@@ -357,8 +359,25 @@ Action ServerSession::AddRecipient(std::string_view address,
   std::string domain;
   AppendLower(&domain, DomainOf(address));
   peer::AddName(&facts_.rcpt_domains, domain);
+  if (!opts_->trap_domains.empty()) NoteTrapRcpt(pc.address, domain);
   Append(Reply::kRcptOk, shown);
   return Action::kContinue;
+}
+
+void ServerSession::NoteTrapRcpt(std::string_view address,
+                                 std::string_view domain) {
+  const auto& traps = opts_->trap_domains;
+  if (std::find(traps.begin(), traps.end(), domain) == traps.end()) return;
+  if (facts_.trap_rcpts.size() >= peer::kMaxTrapRcpts ||
+      address.size() > peer::kMaxAddressLength) {
+    return;
+  }
+  std::string lower;
+  AppendLower(&lower, address);
+  auto& seen = facts_.trap_rcpts;
+  if (std::find(seen.begin(), seen.end(), lower) == seen.end()) {
+    seen.push_back(std::move(lower));
+  }
 }
 
 Action ServerSession::Rset(std::string_view, double) {

@@ -1,0 +1,79 @@
+#include "config/field_macros.h"
+
+namespace config {
+namespace {
+
+// A trap domain: letters, digits, '-' and '.', not starting with '.'.
+base::Status CheckDomain(std::string_view v) {
+  if (v.empty() || v.size() > 253 || v.front() == '.' || v.back() == '.') {
+    return base::Status::Error("not a domain name: \"" + std::string(v) + "\"");
+  }
+  for (char c : v) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '.';
+    if (!ok) {
+      return base::Status::Error(
+          "a trap domain is lower-case letters, "
+          "digits, '-' and '.': \"" +
+          std::string(v) + "\"");
+    }
+  }
+  return {};
+}
+
+base::Status CheckTree(std::string_view v) {
+  if (v.size() < 3 || v.front() != '/' || v.back() != '/') {
+    return base::Status::Error("the tree is a path like \"/people/\"");
+  }
+  for (char c : v.substr(1, v.size() - 2)) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+      return base::Status::Error(
+          "one segment of lower-case letters, digits and '-'");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+void AppendTrapsFields(std::vector<Field>* out) {
+  std::vector<Field> f = {
+      SPAMSINK_FIELD(traps, enabled, kBool,
+                     "Serve the trap site: endless pages of addresses that "
+                     "attribute spam to the harvester that took them; see "
+                     "docs/TRAPS.md."),
+      SPAMSINK_FIELD(traps, listen, kString,
+                     "HTTP address of the trap site, \"host:port\" (meant "
+                     "to be public; separate from the API)."),
+      SPAMSINK_FIELD(traps, domains, kStrings,
+                     "Trap domains (MX to the sink): the site's addresses "
+                     "use them; recipients there are counted per domain."),
+      SPAMSINK_FIELD(traps, keys, kStrings,
+                     "Signing keys \"id:secret\" (id 0..15, secret at least "
+                     "16 bytes); the first signs, the others still verify "
+                     "(rotation). Keep the file private."),
+      SPAMSINK_FIELD(traps, tree, kString,
+                     "Root path of the page tree; robots.txt disallows it."),
+      SPAMSINK_FIELD(traps, words, kString,
+                     "Word list for the pages' text (wamerican's); missing: "
+                     "a small built-in list."),
+      SPAMSINK_FIELD(traps, addresses_per_page, kInt,
+                     "Addresses on each page, half as mailto: links."),
+      SPAMSINK_FIELD(traps, links_per_page, kInt,
+                     "Links to deeper pages on each page."),
+      SPAMSINK_FIELD(traps, threads, kInt,
+                     "Requests the trap site serves at once."),
+      SPAMSINK_FIELD(traps, read_timeout, kDouble,
+                     "Seconds a client may take to send its request."),
+  };
+  SetRange(&f, "traps.addresses_per_page", 1, 50);
+  SetRange(&f, "traps.links_per_page", 0, 50);
+  SetRange(&f, "traps.threads", 1, 256);
+  SetRange(&f, "traps.read_timeout", 0.1, 300);
+  SetField(&f, "traps.listen", [](Field& x) { x.check = CheckEndpoint; });
+  SetField(&f, "traps.domains", [](Field& x) { x.check = CheckDomain; });
+  SetField(&f, "traps.tree", [](Field& x) { x.check = CheckTree; });
+  out->insert(out->end(), f.begin(), f.end());
+}
+
+}  // namespace config

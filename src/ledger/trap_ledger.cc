@@ -1,0 +1,342 @@
+#include "ledger/trap_ledger.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+
+namespace ledger {
+namespace {
+
+// Tables of their own: the sources schema (PRAGMA user_version) is not
+// touched; trap_schema holds this part's version for later migrations.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS trap_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS trap_harvests (
+  ref INTEGER NOT NULL, minute INTEGER NOT NULL,
+  ip TEXT NOT NULL, user_agent TEXT NOT NULL, label TEXT NOT NULL,
+  first_page TEXT NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+  pages INTEGER NOT NULL, addresses INTEGER NOT NULL,
+  PRIMARY KEY (ref, minute)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS trap_harvests_by_ip ON trap_harvests (ip, label);
+CREATE TABLE IF NOT EXISTS trap_links (
+  sender TEXT NOT NULL, ref INTEGER NOT NULL, minute INTEGER NOT NULL,
+  first_spam REAL NOT NULL, last_spam REAL NOT NULL, hits INTEGER NOT NULL,
+  PRIMARY KEY (sender, ref, minute)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS trap_links_by_harvest ON trap_links (ref, minute);
+CREATE TABLE IF NOT EXISTS trap_domains (
+  domain TEXT PRIMARY KEY NOT NULL, recipients INTEGER NOT NULL,
+  linked INTEGER NOT NULL, plain INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO trap_schema SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM trap_schema);
+)sql";
+
+base::Status Error(sqlite3* db, const std::string& what) {
+  return base::Status::Error("trap ledger: " + what + ": " +
+                             sqlite3_errmsg(db));
+}
+
+// A prepared statement, finalized on every path.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(st_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Bind(int i, std::string_view v) {
+    sqlite3_bind_text(st_, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(st_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, double v) {
+    sqlite3_bind_double(st_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(st_); }
+  void Reset() {
+    sqlite3_reset(st_);
+    sqlite3_clear_bindings(st_);
+  }
+  std::string Text(int i) {
+    auto p = sqlite3_column_text(st_, i);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+  int64_t Int(int i) { return sqlite3_column_int64(st_, i); }
+  double Real(int i) { return sqlite3_column_double(st_, i); }
+  int Type(int i) { return sqlite3_column_type(st_, i); }
+
+ private:
+  sqlite3_stmt* st_ = nullptr;
+  int rc_ = SQLITE_ERROR;
+};
+
+std::string DomainOf(const std::string& address) {
+  size_t at = address.rfind('@');
+  return at == std::string::npos ? "" : address.substr(at + 1);
+}
+
+}  // namespace
+
+base::Result<std::unique_ptr<TrapLedger>> TrapLedger::Open(
+    const std::string& db_path, traps::KeyRing keys, double flush_interval,
+    size_t max_queue) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      db_path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    base::Status s = Error(db, "cannot open " + db_path);
+    sqlite3_close(db);
+    return s;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  char* msg = nullptr;
+  std::string sql = std::string("PRAGMA journal_mode=WAL; ") +
+                    "PRAGMA synchronous=NORMAL; " + kSchema;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
+    std::string m = msg ? msg : "?";
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    return base::Status::Error("trap ledger: schema: " + m);
+  }
+  return std::unique_ptr<TrapLedger>(
+      new TrapLedger(db, std::move(keys), flush_interval, max_queue));
+}
+
+TrapLedger::TrapLedger(sqlite3* db, traps::KeyRing keys, double flush_interval,
+                       size_t max_queue)
+    : db_(db),
+      keys_(std::move(keys)),
+      flush_interval_(flush_interval),
+      max_queue_(max_queue) {
+  writer_ = std::thread([this] { WriterLoop(); });
+}
+
+TrapLedger::~TrapLedger() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  writer_.join();
+  (void)Flush();
+  sqlite3_close(db_);
+}
+
+void TrapLedger::AddHarvest(const traps::Harvest& h) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (harvests_.size() + hits_.size() >= max_queue_) {
+    ++dropped_;
+    return;
+  }
+  harvests_.push_back(h);
+}
+
+void TrapLedger::AddSession(std::string_view sender_ip, double time,
+                            const std::vector<std::string>& trap_rcpts) {
+  if (trap_rcpts.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& r : trap_rcpts) {
+    if (harvests_.size() + hits_.size() >= max_queue_) {
+      ++dropped_;
+      continue;
+    }
+    hits_.push_back(Hit{std::string(sender_ip), time, r});
+  }
+}
+
+uint64_t TrapLedger::dropped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dropped_;
+}
+
+void TrapLedger::WriterLoop() {
+  auto interval = std::chrono::duration<double>(flush_interval_);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    wake_.wait_for(lock, interval);
+    if (stop_) break;
+    lock.unlock();
+    (void)Flush();  // a failed batch is lost; the next one is tried anew
+    lock.lock();
+  }
+}
+
+base::Status TrapLedger::Flush() {
+  std::vector<traps::Harvest> harvests;
+  std::vector<Hit> hits;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    harvests.swap(harvests_);
+    hits.swap(hits_);
+  }
+  if (harvests.empty() && hits.empty()) return {};
+  return Commit(std::move(harvests), std::move(hits));
+}
+
+base::Status TrapLedger::Commit(std::vector<traps::Harvest> harvests,
+                                std::vector<Hit> hits) {
+  std::lock_guard<std::mutex> lock(db_mu_);
+  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) !=
+      SQLITE_OK) {
+    return Error(db_, "begin");
+  }
+  Stmt harvest(db_,
+               "INSERT INTO trap_harvests VALUES (?,?,?,?,?,?,?,?,1,?) "
+               "ON CONFLICT (ref, minute) DO UPDATE SET "
+               "last_seen = max(last_seen, excluded.last_seen), "
+               "pages = pages + 1, addresses = addresses + excluded.addresses");
+  Stmt link(db_,
+            "INSERT INTO trap_links VALUES (?,?,?,?,?,1) "
+            "ON CONFLICT (sender, ref, minute) DO UPDATE SET "
+            "first_spam = min(first_spam, excluded.first_spam), "
+            "last_spam = max(last_spam, excluded.last_spam), hits = hits + 1");
+  Stmt domain(db_,
+              "INSERT INTO trap_domains VALUES (?,1,?,?) "
+              "ON CONFLICT (domain) DO UPDATE SET "
+              "recipients = recipients + 1, linked = linked + excluded.linked, "
+              "plain = plain + excluded.plain");
+  bool ok = harvest.ok() && link.ok() && domain.ok();
+  for (size_t i = 0; ok && i < harvests.size(); ++i) {
+    const auto& h = harvests[i];
+    harvest.Bind(1, int64_t{h.ref})
+        .Bind(2, h.minute)
+        .Bind(3, h.ip)
+        .Bind(4, h.user_agent)
+        .Bind(5, h.label)
+        .Bind(6, h.page)
+        .Bind(7, h.time)
+        .Bind(8, h.time)
+        .Bind(9, int64_t{h.addresses});
+    ok = harvest.Step() == SQLITE_DONE;
+    harvest.Reset();
+  }
+  for (size_t i = 0; ok && i < hits.size(); ++i) {
+    const Hit& x = hits[i];
+    traps::Checked c = traps::Verify(keys_, x.rcpt);
+    bool valid = c.verdict == traps::Verdict::kValid;
+    if (valid) {
+      link.Bind(1, x.sender)
+          .Bind(2, int64_t{c.attribution.ref})
+          .Bind(3, c.attribution.minute)
+          .Bind(4, x.time)
+          .Bind(5, x.time);
+      ok = link.Step() == SQLITE_DONE;
+      link.Reset();
+    }
+    domain.Bind(1, DomainOf(x.rcpt))
+        .Bind(2, int64_t{valid})
+        .Bind(3, int64_t{!valid});
+    ok = ok && domain.Step() == SQLITE_DONE;
+    domain.Reset();
+  }
+  if (!ok) {
+    base::Status s = Error(db_, "write");
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return s;
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    base::Status s = Error(db_, "commit");
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return s;
+  }
+  return {};
+}
+
+base::Result<std::vector<Harvester>> TrapLedger::Harvesters(size_t limit) {
+  std::lock_guard<std::mutex> lock(db_mu_);
+  std::vector<Harvester> out;
+  Stmt list(db_,
+            "SELECT ip, label, min(first_seen), max(last_seen), sum(pages), "
+            "sum(addresses) FROM trap_harvests GROUP BY ip, label "
+            "ORDER BY max(last_seen) DESC LIMIT ?");
+  Stmt agents(db_,
+              "SELECT DISTINCT user_agent FROM trap_harvests "
+              "WHERE ip = ? AND label = ? LIMIT 8");
+  Stmt senders(db_,
+               "SELECT l.sender, min(l.first_spam), max(l.last_spam), "
+               "sum(l.hits), min(l.first_spam - h.first_seen) "
+               "FROM trap_links l JOIN trap_harvests h USING (ref, minute) "
+               "WHERE h.ip = ? AND h.label = ? GROUP BY l.sender "
+               "ORDER BY min(l.first_spam) LIMIT 100");
+  if (!list.ok() || !agents.ok() || !senders.ok()) return Error(db_, "query");
+  list.Bind(1, int64_t(limit));
+  while (list.Step() == SQLITE_ROW) {
+    Harvester h;
+    h.ip = list.Text(0);
+    h.label = list.Text(1);
+    h.first_harvest = list.Real(2);
+    h.last_harvest = list.Real(3);
+    h.pages = uint64_t(list.Int(4));
+    h.addresses = uint64_t(list.Int(5));
+    agents.Bind(1, h.ip).Bind(2, h.label);
+    while (agents.Step() == SQLITE_ROW) h.user_agents.push_back(agents.Text(0));
+    agents.Reset();
+    senders.Bind(1, h.ip).Bind(2, h.label);
+    while (senders.Step() == SQLITE_ROW) {
+      h.senders.push_back(TrapSender{senders.Text(0), senders.Real(1),
+                                     senders.Real(2), senders.Real(4),
+                                     uint64_t(senders.Int(3))});
+    }
+    senders.Reset();
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+base::Result<std::vector<TrapLink>> TrapLedger::LinksOf(
+    std::string_view sender_ip) {
+  std::lock_guard<std::mutex> lock(db_mu_);
+  Stmt q(db_,
+         "SELECT h.ip, h.label, h.user_agent, h.first_page, h.first_seen, "
+         "l.minute, l.first_spam, l.last_spam, l.hits "
+         "FROM trap_links l LEFT JOIN trap_harvests h USING (ref, minute) "
+         "WHERE l.sender = ? ORDER BY l.first_spam LIMIT 100");
+  if (!q.ok()) return Error(db_, "query");
+  q.Bind(1, sender_ip);
+  std::vector<TrapLink> out;
+  while (q.Step() == SQLITE_ROW) {
+    TrapLink l;
+    l.harvest_known = q.Type(4) != SQLITE_NULL;
+    l.harvester_ip = q.Text(0);
+    l.label = q.Text(1);
+    l.user_agent = q.Text(2);
+    l.page = q.Text(3);
+    l.harvest_time = l.harvest_known ? q.Real(4) : double(q.Int(5)) * 60;
+    l.first_spam = q.Real(6);
+    l.last_spam = q.Real(7);
+    l.hits = uint64_t(q.Int(8));
+    l.delay_seconds = l.first_spam - l.harvest_time;
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+base::Result<std::vector<TrapDomain>> TrapLedger::Domains() {
+  std::lock_guard<std::mutex> lock(db_mu_);
+  Stmt q(db_,
+         "SELECT domain, recipients, linked, plain FROM trap_domains "
+         "ORDER BY recipients DESC, domain");
+  if (!q.ok()) return Error(db_, "query");
+  std::vector<TrapDomain> out;
+  while (q.Step() == SQLITE_ROW) {
+    out.push_back(TrapDomain{q.Text(0), uint64_t(q.Int(1)), uint64_t(q.Int(2)),
+                             uint64_t(q.Int(3))});
+  }
+  return out;
+}
+
+base::Result<std::vector<std::string>> TrapLedger::HarvesterIps() {
+  std::lock_guard<std::mutex> lock(db_mu_);
+  Stmt q(db_,
+         "SELECT DISTINCT ip FROM trap_harvests WHERE ip != '' ORDER BY ip");
+  if (!q.ok()) return Error(db_, "query");
+  std::vector<std::string> out;
+  while (q.Step() == SQLITE_ROW) out.push_back(q.Text(0));
+  return out;
+}
+
+}  // namespace ledger
