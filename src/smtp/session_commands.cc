@@ -359,7 +359,7 @@ Action ServerSession::AddRecipient(std::string_view address,
   std::string domain;
   AppendLower(&domain, DomainOf(address));
   peer::AddName(&facts_.rcpt_domains, domain);
-  if (!opts_->trap_domains.empty()) NoteTrapRcpt(pc.address, domain);
+  if (!opts_->trap_domains.empty()) NoteTrapRcpt(address, domain);
   Append(Reply::kRcptOk, shown);
   return Action::kContinue;
 }
