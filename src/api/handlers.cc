@@ -355,6 +355,7 @@ Response Api::Export(const Request& r) const {
   if (ledger_ == nullptr) return Unavailable("ledger disabled");
   auto options = ledger::ParseExportOptions(r.params);
   if (!options.ok()) return ErrorResponse(400, options.error());
+  options.value().record_v6_prefix = ledger_->ipv6_prefix();
   // Exports list everything that matches unless a limit is given.
   auto q = ledger::ParseQuery(r.params, ledger::ExportOptionKeys(), 0, 0);
   if (!q.ok()) return ErrorResponse(400, q.error());

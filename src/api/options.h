@@ -21,9 +21,9 @@ struct Options {
   // sent a whole request header within header_timeout seconds (from its
   // start or the end of its previous response) is closed, so slow clients
   // cannot keep the workers from /healthz.
-  int threads = 8;
+  int threads = 16;
   int max_queued = 64;
-  int max_connections_per_ip = 4;
+  int max_connections_per_ip = 8;
   double header_timeout = 10;
 };
 

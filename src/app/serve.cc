@@ -268,7 +268,8 @@ int Serve(config::Config cfg, Reloader reload) {
   std::unique_ptr<dnsbl::Responder> dnsbl_responder;
   std::unique_ptr<net::DnsServer> dns;
   if (cfg.dnsbl.enabled) {
-    dnsbl_index = std::make_unique<dnsbl::Index>(cfg.dnsbl.max_entries);
+    dnsbl_index = std::make_unique<dnsbl::Index>(cfg.dnsbl.max_entries,
+                                                 cfg.ledger.ipv6_prefix);
     auto r = dnsbl::Responder::Create(cfg.dnsbl, dnsbl_index.get());
     if (!r.ok()) return Fail(r.error());
     dnsbl_responder = std::move(r).value();

@@ -142,7 +142,8 @@ int Main(int argc, char** argv) {
     auto exempt = ledger::ParseExempt(cfg->tarpit.exempt);
     if (!exempt.ok()) return Fail(exempt.error());
     return ledger::RunExportCommand(ex->remaining(), cfg->ledger.db_path,
-                                    *exempt, std::cout, std::cerr);
+                                    *exempt, std::cout, std::cerr,
+                                    cfg->ledger.ipv6_prefix);
   }
   // SIGHUP reads the same file and flags again.
   auto reload = [lines] { return config::Load(lines); };

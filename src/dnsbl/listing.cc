@@ -3,16 +3,18 @@
 #include <algorithm>
 
 #include "ledger/query.h"
+#include "ledger/source.h"
 
 namespace dnsbl {
 
 void Index::Update(const peer::SessionSummary& s) {
-  Shard& sh = ShardOf(s.client);
+  const base::IpAddress key = ledger::SourceKey(s.client, ipv6_prefix_);
+  Shard& sh = ShardOf(key);
   std::lock_guard lock(sh.mu);
-  auto it = sh.map.find(s.client);
+  auto it = sh.map.find(key);
   if (it == sh.map.end()) {
     MakeRoom(&sh);
-    it = sh.map.emplace(s.client, Entry{}).first;
+    it = sh.map.emplace(key, Entry{}).first;
     it->second.first_seen = s.start_wall;
   }
   Entry& e = it->second;
@@ -29,10 +31,11 @@ void Index::Update(const peer::SessionSummary& s) {
 }
 
 void Index::Seed(const ledger::SourceRecord& r) {
-  Shard& sh = ShardOf(r.ip);
+  const base::IpAddress key = ledger::SourceKey(r.ip, ipv6_prefix_);
+  Shard& sh = ShardOf(key);
   std::lock_guard lock(sh.mu);
-  if (!sh.map.contains(r.ip)) MakeRoom(&sh);
-  Entry& e = sh.map[r.ip];
+  if (!sh.map.contains(key)) MakeRoom(&sh);
+  Entry& e = sh.map[key];
   e.first_seen = r.first_seen;
   e.last_seen = r.last_seen;
   e.connections = r.connections;
@@ -55,9 +58,10 @@ void Index::MakeRoom(Shard* s) {
 }
 
 std::optional<Entry> Index::Lookup(const base::IpAddress& ip) {
-  Shard& sh = ShardOf(ip);
+  const base::IpAddress key = ledger::SourceKey(ip, ipv6_prefix_);
+  Shard& sh = ShardOf(key);
   std::lock_guard lock(sh.mu);
-  auto it = sh.map.find(ip);
+  auto it = sh.map.find(key);
   if (it == sh.map.end()) return std::nullopt;
   return it->second;
 }

@@ -43,7 +43,11 @@ struct Entry {
 
 class Index {
  public:
-  explicit Index(size_t max_entries) : per_shard_(max_entries / kShards + 1) {}
+  // IPv6 senders are kept per network of ipv6_prefix bits, as the ledger
+  // files them (ledger.ipv6_prefix), so a seed from the ledger and a live
+  // session of the same /64 meet, and a lookup finds either.
+  explicit Index(size_t max_entries, int ipv6_prefix = 128)
+      : per_shard_(max_entries / kShards + 1), ipv6_prefix_(ipv6_prefix) {}
   void Update(const peer::SessionSummary& s);
   void Seed(const ledger::SourceRecord& r);
   std::optional<Entry> Lookup(const base::IpAddress& ip);
@@ -60,6 +64,7 @@ class Index {
   }
   void MakeRoom(Shard* s);  // REQUIRES: s->mu held
   size_t per_shard_;
+  int ipv6_prefix_;
   std::array<Shard, kShards> shards_;
 };
 

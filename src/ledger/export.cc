@@ -79,7 +79,9 @@ base::Status ForEachEntry(const RecordScan& scan, const ExportOptions& o,
   std::optional<Entry> cur;
   auto s = scan([&](const SourceRecord& r) -> base::Status {
     if (IsExempt(o, r.ip)) return {};
-    Net n = Widen(r.ip, r.ip.is_v4() ? 96 + o.v4_prefix : o.v6_prefix);
+    Net n =
+        Widen(r.ip, r.ip.is_v4() ? 96 + o.v4_prefix
+                                 : std::min(o.v6_prefix, o.record_v6_prefix));
     if (n.bits < 128 && TouchesExempt(o, n)) n = Widen(r.ip, 128);
     if (!cur || cur->net != n) {
       if (cur) {

@@ -41,6 +41,10 @@ struct ExportOptions {
   // networks merge). 32/128 list single addresses.
   int v4_prefix = 32;   // 8..32
   int v6_prefix = 128;  // 16..128
+  // The ledger's ipv6_prefix: an IPv6 record stands for its network this
+  // wide, so its entry is never narrower (a /64 record lists the /64, not
+  // the network's first address).
+  int record_v6_prefix = 128;
   // rbldnsd.
   int ttl = 3600;
   std::string ns = "localhost.";  // $NS and the SOA origin
@@ -113,7 +117,7 @@ RecordScan VectorScan(std::vector<SourceRecord> records);
 int RunExportCommand(const std::vector<std::string>& args,
                      const std::string& db_path,
                      const std::vector<base::Cidr>& exempt, std::ostream& out,
-                     std::ostream& err);
+                     std::ostream& err, int record_v6_prefix = 128);
 // The export options, for help texts.
 const char* ExportUsage();
 

@@ -30,7 +30,7 @@ const char* ExportUsage() { return kUsage; }
 int RunExportCommand(const std::vector<std::string>& args,
                      const std::string& db_path,
                      const std::vector<base::Cidr>& exempt, std::ostream& out,
-                     std::ostream& err) {
+                     std::ostream& err, int record_v6_prefix) {
   Params params;
   std::string output;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -74,6 +74,7 @@ int RunExportCommand(const std::vector<std::string>& args,
   }
   ExportQueryDefaults(params, &query.value());
   options.value().exempt = exempt;
+  options.value().record_v6_prefix = record_v6_prefix;
   SqliteOptions so;
   so.read_only = true;
   auto store = OpenSqliteStore(db_path, so);

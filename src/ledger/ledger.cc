@@ -357,7 +357,10 @@ base::Status Ledger::ExportSources(const SourceQuery& q,
 }
 
 base::IpAddress Ledger::Key(const base::IpAddress& ip) const {
-  int bits = config_.ipv6_prefix;
+  return SourceKey(ip, config_.ipv6_prefix);
+}
+
+base::IpAddress SourceKey(const base::IpAddress& ip, int bits) {
   if (ip.is_v4() || bits >= 128 || bits < 0) return ip;
   std::array<uint8_t, 16> b = ip.bytes();
   for (int i = 0; i < 16; ++i) {

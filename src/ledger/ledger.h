@@ -143,6 +143,7 @@ class Ledger {
 
   Store* store() { return store_.get(); }
   double flush_interval() const { return config_.flush_interval; }
+  int ipv6_prefix() const { return config_.ipv6_prefix; }
 
  private:
   struct Shard;

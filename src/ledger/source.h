@@ -85,4 +85,8 @@ void MergeName(std::vector<peer::NameCount>* list, std::string_view name,
 const char* CloseReasonKey(int index);
 int CloseReasonIndex(std::string_view name);  // -1 if unknown
 
+// The key a source is filed under: ip itself for IPv4, its network of
+// ipv6_prefix bits for IPv6 (128: the address itself).
+base::IpAddress SourceKey(const base::IpAddress& ip, int ipv6_prefix);
+
 }  // namespace ledger
