@@ -59,7 +59,8 @@ class RawClient {
   bool closed_ = false;
 };
 
-constexpr char kSlowStart[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
+constexpr char kSlowStart[] =
+    "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
 
 // Waits (bounded, 5 s) until the workers hold n connections.
 bool WaitConnections(HttpServer& s, int n) {
@@ -91,7 +92,8 @@ TEST(HttpAbuse, SlowClientsAreCutAtTheHeaderDeadline) {
   b.Send(kSlowStart);
   ASSERT_TRUE(WaitConnections(s, 2));
   RawClient health("127.0.0.4", s.port());
-  health.Send("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  health.Send(
+      "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   // Queued behind the slow ones: nothing can answer it yet.
   EXPECT_EQ(health.Read(300), "");
   EXPECT_EQ(s.CutOverdue(std::chrono::steady_clock::now()), 0);
@@ -146,7 +148,8 @@ TEST(HttpAbuse, PerAddressAndQueueBoundsAnswer503AtOnce) {
   EXPECT_FALSE(queued.closed());
   // Cutting the slow ones lets the queued connection in.
   s.CutOverdue(std::chrono::steady_clock::now() + std::chrono::seconds(1001));
-  queued.Send("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  queued.Send(
+      "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   reply = queued.Read(5000);
   EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
 }
