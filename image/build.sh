@@ -2,7 +2,8 @@
 # Builds the spamsink appliance from Debian packages, without root:
 #   build-image/vmlinuz            Debian's cloud kernel, from its .deb (not installed)
 #   build-image/initramfs.cpio.gz  busybox-static, /init, virtio (+cloud NIC)
-#                                  modules, spamsink and its shared libraries
+#                                  modules, spamsink, e2fsprogs' mke2fs and
+#                                  e2fsck, and their shared libraries
 #   build-image/disk.raw, disk.qcow2, spamsink.efi   (unless --no-disk)
 #                                  a BIOS+UEFI bootable disk (image/mkdisk.sh)
 # Then `image/run.sh` boots it. See docs/DEPLOY.md.
@@ -48,7 +49,7 @@ say() { echo "build.sh: $*"; }
 die() { echo "build.sh: error: $*" >&2; exit 1; }
 t0=$(date +%s.%N)
 
-for tool in busybox cpio gzip dpkg-deb apt-get apt-cache strings ldd; do
+for tool in busybox cpio gzip dpkg-deb apt-get apt-cache strings ldd mke2fs e2fsck; do
 	command -v "$tool" >/dev/null || die "$tool not found (run scripts/setup.sh as root)"
 done
 busybox_bin=$(command -v busybox)
@@ -152,15 +153,31 @@ for m in "${order[@]}"; do
 done
 printf '%s\n' "${order[@]}" >"$stage/lib/modules/modules.order"
 
-# the binary without its debug info, plus every shared library it loads
-objcopy --strip-debug --strip-unneeded "$bin" "$stage/usr/bin/spamsink"
-if ldd "$bin" >/dev/null 2>&1; then
+# copy_libs FILE: every shared library FILE loads, at the same path
+copy_libs() {
+	ldd "$1" >/dev/null 2>&1 || return 0 # static
 	while read -r lib; do
+		[[ -e $stage$lib ]] && continue
 		mkdir -p "$stage$(dirname "$lib")"
 		cp -L "$lib" "$stage$lib"
-	done < <(ldd "$bin" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}')
-fi
+	done < <(ldd "$1" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}')
+}
+# the binary without its debug info, plus every shared library it loads
+objcopy --strip-debug --strip-unneeded "$bin" "$stage/usr/bin/spamsink"
+copy_libs "$bin"
 chmod 0755 "$stage/usr/bin/"*
+# e2fsprogs for the data disk: busybox's mke2fs makes only ext2 and busybox has
+# no fsck. /init calls them by full path (/bin/mke2fs is busybox's applet).
+for tool in mke2fs e2fsck; do
+	src=$(command -v "$tool") || die "$tool not found (apt-get install e2fsprogs)"
+	cp -L "$src" "$stage/usr/sbin/$tool"
+	chmod 0755 "$stage/usr/sbin/$tool"
+	copy_libs "$src"
+done
+# mke2fs's feature sets per type (ext4: extent, huge_file, ...)
+cp /etc/mke2fs.conf "$stage/etc/mke2fs.conf"
+# e2fsck refuses to check a device it cannot prove unmounted
+ln -sf /proc/mounts "$stage/etc/mtab"
 # glibc needs no ld.so.cache: it searches /lib/x86_64-linux-gnu by default
 chmod 1777 "$stage/tmp"
 chmod 0700 "$stage/root"
@@ -187,6 +204,7 @@ fi
 	echo "kernel_sha256=$kdeb_sha"
 	echo "kernel_version=$kver"
 	echo "busybox=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null)"
+	echo "e2fsprogs=$(dpkg-query -W -f='${Version}' e2fsprogs 2>/dev/null)"
 	echo "spamsink=$bin"
 	echo "spamsink_version=$("$bin" --version 2>&1 | head -n 1 || true)"
 	echo "modules=${order[*]}"

@@ -20,7 +20,8 @@
 #   --mac MAC        the VM's MAC address (give each bridged VM its own)
 #   --boot HOW       kernel (default: -kernel/-initrd) | bios | uefi (the disk)
 #   --data FILE      disk for the ledger, so it survives reboots; created
-#                    (256 MiB, sparse, ext4) when missing
+#                    when missing (256 MiB, sparse, blank: the VM formats
+#                    it ext4 at its first boot)
 #   --config FILE    a spamsink.toml handed to the VM (qemu fw_cfg); it
 #                    replaces the generated config entirely
 #   --token TOKEN    API bearer token (default: random, printed on the console)
@@ -98,11 +99,9 @@ sargs=
 [[ -n $token ]] && sargs+=" spamsink.token=$token"
 if [[ -n $data ]]; then
 	if [[ ! -e $data ]]; then
+		# blank: the VM formats it ext4 at its first boot (spamsink.data=)
 		truncate -s 256M "$data"
-		if command -v mkfs.ext4 >/dev/null; then
-			mkfs.ext4 -q -L spamsink "$data"
-		fi # else the VM formats the blank disk (ext2) at its first boot
-		echo "run.sh: created data disk $data" >&2
+		echo "run.sh: created blank data disk $data" >&2
 	fi
 	args+=(-drive "file=$data,format=raw,if=virtio,cache=writeback")
 	# the first virtio disk is vda (a boot disk comes after it)

@@ -9,8 +9,10 @@
 #      the token and counts the messages with it
 #   6. shut down through the ACPI power button (qemu system_powerdown): the
 #      console must show spamsink exiting 0 and the VM powering off
-#   7. the ledger, read offline from the data disk (debugfs + spamsink
-#      export), holds the messages; boot again on the same disk with a config
+#   7. the VM formats the blank data disk ext4 and runs e2fsck -p on it at
+#      every boot (console); after the shutdown it is ext4 (dumpe2fs -h) and
+#      clean (e2fsck -fn on the host); the ledger, read offline from it
+#      (debugfs + spamsink export), holds the messages; boot again on it with a config
 #      file handed over by run.sh --config: it is used, the counts survived
 #      (through the API when served) and grow with one more message
 #   8. boot the disk image (BIOS, then UEFI) and check banner, the API token
@@ -156,8 +158,10 @@ stop_vm() {
 }
 
 check_console() {
-	if grep -q '^eth0: [0-9]' "$console" && grep -q '^spamsink: ' "$console"; then
-		ok "$1: console shows $(grep -m1 '^eth0: ' "$console") and '$(grep -m1 '^spamsink: ' "$console")'"
+	# '^spamsink: spamsink ': e2fsck's summary starts with the disk's label,
+	# "spamsink: clean, ..."
+	if grep -q '^eth0: [0-9]' "$console" && grep -q '^spamsink: spamsink ' "$console"; then
+		ok "$1: console shows $(grep -m1 '^eth0: ' "$console") and '$(grep -m1 '^spamsink: spamsink ' "$console")'"
 	else
 		bad "$1: console lacks the IP address or spamsink's version"
 	fi
@@ -209,11 +213,53 @@ ledger_check() {
 	fi
 }
 
+# disk_boot_check NAME FORMATTED: the console shows the data disk's e2fsck
+# (and, on the first boot, its formatting as ext4)
+disk_boot_check() {
+	local name=$1 formatted=$2 f
+	f=$(grep -m1 'formatting blank data disk' "$console" || true)
+	if ((formatted)) && [[ $f != *'(ext4)'* ]]; then
+		bad "$name: the VM did not format the blank data disk as ext4 (console: ${f:-nothing})"
+	elif ((!formatted)) && [[ -n $f ]]; then
+		bad "$name: the VM formatted the data disk again: $f"
+	elif ((formatted)); then
+		ok "$name: ${f#init: }"
+	fi
+	f=$(grep -m1 '^init: e2fsck -p /dev/vda: status' "$console" || true)
+	if [[ $f == *'status 0 (clean)'* ]]; then
+		ok "$name: ${f#init: }"
+	else
+		bad "$name: no clean e2fsck -p of the data disk at boot (console: ${f:-nothing})"
+	fi
+}
+
+# disk_host_check NAME: after a shutdown, the data disk is ext4 (dumpe2fs)
+# and was unmounted cleanly (e2fsck -fn finds nothing)
+disk_host_check() {
+	local name=$1 feat
+	command -v dumpe2fs >/dev/null || return 0
+	feat=$(dumpe2fs -h "$data" 2>/dev/null | sed -n 's/^Filesystem features: *//p')
+	if [[ " $feat " == *' has_journal '* && " $feat " == *' extent '* && " $feat " == *' huge_file '* ]]; then
+		ok "$name: the data disk is ext4 (dumpe2fs: $feat)"
+	else
+		bad "$name: the data disk is not ext4 (dumpe2fs features: ${feat:-none})"
+	fi
+	if timeout 60 e2fsck -fn "$data" >"$tmp/fsck.log" 2>&1; then
+		ok "$name: e2fsck -fn on the host finds the data disk clean"
+	else
+		bad "$name: e2fsck -fn on the host: $(tail -n 3 "$tmp/fsck.log")"
+	fi
+}
+
 # ---- 2-6. direct kernel boot ----
 if [[ ,$boots, == *,kernel,* ]]; then
+	# a blank disk (run.sh would format a missing one on the host): the VM
+	# formats it ext4 itself
+	truncate -s 256M "$data"
 	if boot_vm kernel kernel --data "$data"; then
 		boot1_s=$banner_s
 		check_console kernel
+		disk_boot_check kernel 1
 		deliver kernel 5
 		if [[ -x $repo/build/smtpsend ]]; then
 			if r=$(timeout 120 "$repo/build/smtpsend" -n 10 -p "$smtp_port" 127.0.0.1 2>&1); then
@@ -231,6 +277,7 @@ if [[ ,$boots, == *,kernel,* ]]; then
 			wait_count kernel "$expected"
 		fi
 		stop_vm kernel
+		disk_host_check kernel
 		ledger_check kernel "$expected"
 		# ---- 7. the ledger survives a reboot on the same data disk; this
 		# time with our own config file (qemu fw_cfg, run.sh --config) ----
@@ -255,9 +302,11 @@ EOF
 			else
 				bad "reboot: the config from run.sh --config is not used"
 			fi
+			disk_boot_check reboot 0
 			((api)) && wait_count reboot "$expected"
 			deliver reboot 1
 			stop_vm reboot
+			disk_host_check reboot
 			ledger_check reboot "$expected"
 		fi
 	fi
