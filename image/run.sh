@@ -104,7 +104,8 @@ if [[ -n $data ]]; then
 		echo "run.sh: created blank data disk $data" >&2
 	fi
 	args+=(-drive "file=$data,format=raw,if=virtio,cache=writeback")
-	# the first virtio disk is vda (a boot disk comes after it)
+	# the data disk is vda: the kernel names virtio disks in PCI slot order,
+	# and a boot disk sits in the last slot (0x1f, below)
 	sargs+=" spamsink.data=/dev/vda"
 fi
 sargs+="$append"
@@ -128,8 +129,9 @@ bios | uefi)
 	[[ -n $sargs ]] && args+=(-fw_cfg "name=opt/spamsink/cmdline,string=${sargs//,/,,}")
 	# virtio, not IDE: the firmware reads kernel + initramfs twice as fast
 	# under emulation. snapshot=on: the boot disk is never written.
+	# addr=0x1f: after the data disk (--data is /dev/vda in the VM)
 	args+=(-drive "file=$out/disk.raw,format=raw,if=none,id=boot,snapshot=on"
-		-device "virtio-blk-pci,drive=boot,bootindex=0")
+		-device "virtio-blk-pci,drive=boot,bootindex=0,addr=0x1f")
 	[[ $boot == uefi ]] && args+=(-bios /usr/share/ovmf/OVMF.fd)
 	;;
 *) die "--boot must be kernel, bios or uefi" ;;

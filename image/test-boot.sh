@@ -16,7 +16,8 @@
 #      file handed over by run.sh --config: it is used, the counts survived
 #      (through the API when served) and grow with one more message
 #   8. boot the disk image (BIOS, then UEFI) and check banner, the API token
-#      (passed through fw_cfg) and one message
+#      (passed through fw_cfg) and one message; the BIOS boot gets an ext2
+#      data disk (as an older image made): checked, used, still ext2
 #   9. as root: boot on a tap device with a static address inside a private
 #      network namespace (unshare -n; 10.99.0.0/24 exists only there)
 # Judged by the banner, the SMTP replies, the API answers and the console,
@@ -319,13 +320,33 @@ for how in bios uefi; do
 		bad "uefi: /usr/share/ovmf/OVMF.fd missing (apt-get install ovmf)"
 		continue
 	fi
-	if boot_vm "$how" "$how"; then
+	dargs=()
+	if [[ $how == bios ]] && command -v mke2fs >/dev/null; then
+		# a data disk made by an older image (ext2, no journal) still works:
+		# checked, mounted, written, left ext2
+		data=$tmp/data-ext2.img
+		truncate -s 64M "$data"
+		mke2fs -q -t ext2 -L spamsink "$data"
+		dargs=(--data "$data")
+	fi
+	if boot_vm "$how" "$how" "${dargs[@]}"; then
 		check_console "$how"
+		((${#dargs[@]})) && disk_boot_check "$how" 0
 		# the token reached the VM through fw_cfg (a disk boot has its own
 		# kernel command line): the API accepts it
 		((api)) && wait_count "$how" 0
 		deliver "$how" 1
 		stop_vm "$how"
+		if ((${#dargs[@]})); then
+			if dumpe2fs -h "$data" 2>/dev/null | grep -q '^Filesystem features:.*has_journal'; then
+				bad "$how: the ext2 data disk gained a journal"
+			elif timeout 60 e2fsck -fn "$data" >"$tmp/fsck.log" 2>&1; then
+				ok "$how: the ext2 data disk is still ext2 and clean after the shutdown"
+			else
+				bad "$how: e2fsck -fn on the ext2 data disk: $(tail -n 3 "$tmp/fsck.log")"
+			fi
+			ledger_check "$how" 1
+		fi
 	fi
 done
 
