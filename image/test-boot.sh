@@ -10,8 +10,9 @@
 #   6. shut down through the ACPI power button (qemu system_powerdown): the
 #      console must show spamsink exiting 0 and the VM powering off
 #   7. the VM formats the blank data disk ext4 and runs e2fsck -p on it at
-#      every boot (console); after the shutdown it is ext4 (dumpe2fs -h) and
-#      clean (e2fsck -fn on the host); the ledger, read offline from it
+#      every boot (console; a disk marked with errors between the boots is
+#      checked fully and the mark cleared); after each shutdown it is ext4
+#      (dumpe2fs -h) and clean (e2fsck -fn on the host); the ledger, read offline from it
 #      (debugfs + spamsink export), holds the messages; boot again on it with a config
 #      file handed over by run.sh --config: it is used, the counts survived
 #      (through the API when served) and grow with one more message
@@ -237,13 +238,19 @@ disk_boot_check() {
 # disk_host_check NAME: after a shutdown, the data disk is ext4 (dumpe2fs)
 # and was unmounted cleanly (e2fsck -fn finds nothing)
 disk_host_check() {
-	local name=$1 feat
+	local name=$1 feat state
 	command -v dumpe2fs >/dev/null || return 0
 	feat=$(dumpe2fs -h "$data" 2>/dev/null | sed -n 's/^Filesystem features: *//p')
+	state=$(dumpe2fs -h "$data" 2>/dev/null | sed -n 's/^Filesystem state: *//p')
 	if [[ " $feat " == *' has_journal '* && " $feat " == *' extent '* && " $feat " == *' huge_file '* ]]; then
 		ok "$name: the data disk is ext4 (dumpe2fs: $feat)"
 	else
 		bad "$name: the data disk is not ext4 (dumpe2fs features: ${feat:-none})"
+	fi
+	if [[ $state == clean ]]; then
+		ok "$name: the data disk's state is clean"
+	else
+		bad "$name: the data disk's state is '$state', not clean"
 	fi
 	if timeout 60 e2fsck -fn "$data" >"$tmp/fsck.log" 2>&1; then
 		ok "$name: e2fsck -fn on the host finds the data disk clean"
@@ -296,6 +303,11 @@ token = "$token"
 sessions = false
 EOF
 		cargs=(--config "$tmp/own.toml")
+		# mark the disk as having errors (what the kernel does when it finds
+		# some): the boot's e2fsck -p must check it fully and clear the mark
+		if command -v tune2fs >/dev/null; then
+			tune2fs -E force_fsck "$data" >/dev/null 2>&1 || bad "tune2fs -E force_fsck failed"
+		fi
 		if boot_vm reboot kernel --data "$data" "${cargs[@]}"; then
 			if grep -q 'config /run/spamsink-fwcfg.toml' "$console" &&
 				timeout 10 "$probe" banner "$smtp_port" 5 | grep -q 'mx-reboot.example.org'; then
@@ -304,6 +316,13 @@ EOF
 				bad "reboot: the config from run.sh --config is not used"
 			fi
 			disk_boot_check reboot 0
+			if command -v tune2fs >/dev/null; then
+				if grep -q 'contains a file system with errors, check forced' "$console"; then
+					ok "reboot: e2fsck -p checked the disk marked with errors ($(grep -m1 'check forced' "$console"))"
+				else
+					bad "reboot: e2fsck -p did not force a check of the disk marked with errors"
+				fi
+			fi
 			((api)) && wait_count reboot "$expected"
 			deliver reboot 1
 			stop_vm reboot
