@@ -261,6 +261,32 @@ TEST_F(OperatorCli, CheckConfigChecksFilesAndContradictions) {
                                   "smtp.session_timeout (600)"));
 }
 
+// --check-config tries each listener: a port held by another socket is a
+// warning (the running server holds its own before a reload), and a
+// setting that names a bad address is an error naming the key.
+TEST_F(OperatorCli, CheckConfigTriesTheListeners) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const std::string busy = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  RunResult held = RunSpamsink(
+      {"--check-config", "--listen", busy, "--api-enabled", "false"});
+  close(fd);
+  EXPECT_EQ(held.status, 0) << held.err;
+  EXPECT_THAT(held.err,
+              HasSubstr("server.listen: \"" + busy + "\" is in use now"));
+  RunResult freed = RunSpamsink(
+      {"--check-config", "--listen", busy, "--api-enabled", "false"});
+  EXPECT_EQ(freed.status, 0) << freed.err;
+  EXPECT_THAT(freed.err, Not(HasSubstr("in use")));
+}
+
 // Runs a shell script in a new network namespace (its own, empty nftables
 // ruleset); returns its output, or nullopt when namespaces or nft are
 // unavailable here.

@@ -1,5 +1,7 @@
 // SIGHUP's decisions (what a new configuration changes live and what waits
 // for a restart) and --check-config's checks of files and directories.
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 
 #include "api/token.h"
 #include "app/commands.h"
+#include "base/endpoint.h"
 
 namespace app {
 namespace {
@@ -58,9 +61,93 @@ ReloadPlan PlanReload(const config::Config& running,
   return plan;
 }
 
+namespace {
+
+// What binding ep (SOCK_STREAM or SOCK_DGRAM) would meet now: 0 or errno.
+// A throwaway socket with SO_REUSEADDR, as the listeners set it, so a port
+// in TIME_WAIT is not reported.
+int TryBind(const base::Endpoint& ep, int type) {
+  sockaddr_storage ss{};
+  socklen_t len;
+  int family;
+  if (ep.address.is_v4()) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = family = AF_INET;
+    a->sin_port = htons(ep.port);
+    a->sin_addr.s_addr = htonl(ep.address.v4());
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = family = AF_INET6;
+    a->sin6_port = htons(ep.port);
+    std::memcpy(&a->sin6_addr, ep.address.bytes().data(), 16);
+    len = sizeof(sockaddr_in6);
+  }
+  int fd = socket(family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (family == AF_INET6) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  int e = bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : errno;
+  close(fd);
+  return e;
+}
+
+// Checks that each listener could be bound: a port below 1024 without the
+// privilege, or an address this host does not have, is an error; a port in
+// use is only a warning, since the running server holds its own ports when
+// `systemctl reload` runs --check-config before the SIGHUP.
+base::Status CheckListeners(const config::Config& c,
+                            std::vector<std::string>* warnings) {
+  struct L {
+    std::string key;
+    std::string text;
+    int type;
+  };
+  std::vector<L> all;
+  for (const auto& l : c.server.listen) {
+    all.push_back({"server.listen", l, SOCK_STREAM});
+  }
+  if (c.api.enabled) all.push_back({"api.listen", c.api.listen, SOCK_STREAM});
+  if (c.dnsbl.enabled) {
+    all.push_back({"dnsbl.listen", c.dnsbl.listen, SOCK_DGRAM});
+    all.push_back({"dnsbl.listen", c.dnsbl.listen, SOCK_STREAM});
+  }
+  if (c.traps.enabled) {
+    all.push_back({"traps.listen", c.traps.listen, SOCK_STREAM});
+  }
+  for (const auto& l : all) {
+    auto ep = base::Endpoint::Parse(l.text);
+    if (!ep.ok()) return base::Status::Error(l.key + ": " + ep.error());
+    if (ep->port == 0) continue;
+    int e = TryBind(*ep, l.type);
+    std::string where =
+        l.key + ": \"" + l.text + "\"" + (l.type == SOCK_DGRAM ? " (UDP)" : "");
+    if (e == 0) continue;
+    if (e == EADDRINUSE) {
+      warnings->push_back(where +
+                          " is in use now (by the running spamsink, before "
+                          "a reload? otherwise start-up will fail)");
+    } else if (e == EACCES) {
+      return base::Status::Error(
+          where + ": port " + std::to_string(ep->port) +
+          " needs root (then server.user) or CAP_NET_BIND_SERVICE");
+    } else {
+      return base::Status::Error(where + ": cannot be bound (" +
+                                 std::strerror(e) + ")");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 base::Status CheckSystem(const config::Config& c,
                          std::vector<std::string>* warnings) {
   auto err = [](const std::string& m) { return base::Status::Error(m); };
+  if (auto s = CheckListeners(c, warnings); !s.ok()) return s;
   for (auto [name, path] : {std::pair{"smtp.tls_cert", &c.smtp.tls_cert},
                             {"smtp.tls_key", &c.smtp.tls_key}}) {
     if (path->empty()) continue;
