@@ -81,18 +81,22 @@ std::string DomainOf(const std::string& address) {
 
 base::Result<std::unique_ptr<TrapLedger>> TrapLedger::Open(
     const std::string& db_path, traps::KeyRing keys, double flush_interval,
-    size_t max_queue) {
+    size_t max_queue, bool read_only) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      db_path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      nullptr);
+  int flags = read_only ? SQLITE_OPEN_READONLY
+                        : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(db_path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
   if (rc != SQLITE_OK) {
     base::Status s = Error(db, "cannot open " + db_path);
     sqlite3_close(db);
     return s;
   }
   sqlite3_busy_timeout(db, 5000);
+  if (read_only) {
+    return std::unique_ptr<TrapLedger>(
+        new TrapLedger(db, std::move(keys), flush_interval, max_queue));
+  }
   char* msg = nullptr;
   std::string sql = std::string("PRAGMA journal_mode=WAL; ") +
                     "PRAGMA synchronous=NORMAL; " + kSchema;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "ledger/export.h"
 #include "traps/site.h"
 #include "traps/token.h"
 
@@ -73,10 +74,13 @@ struct TrapDomain {
 class TrapLedger {
  public:
   // Opens (creating its tables in) the SQLite file db_path; ":memory:" for
-  // tests. keys verify the tokens. Starts the writer thread.
+  // tests. keys verify the tokens. Starts the writer thread. read_only
+  // (offline exports) opens an existing file without creating anything;
+  // then only the queries may be used.
   static base::Result<std::unique_ptr<TrapLedger>> Open(
       const std::string& db_path, traps::KeyRing keys,
-      double flush_interval = 1, size_t max_queue = 100000);
+      double flush_interval = 1, size_t max_queue = 100000,
+      bool read_only = false);
   ~TrapLedger();  // Flush, then stop the writer
   TrapLedger(const TrapLedger&) = delete;
   TrapLedger& operator=(const TrapLedger&) = delete;
@@ -121,5 +125,11 @@ class TrapLedger {
   bool stop_ = false;
   std::thread writer_;
 };
+
+// The export (export.h) of the harvesters' IPs, in any format: each IP is a
+// record with its address only, by ascending IP, its entry exact
+// (options.record_v6_prefix is not applied: a harvester is one address).
+base::Status ExportHarvesters(TrapLedger* traps, ExportOptions options,
+                              const Sink& sink);
 
 }  // namespace ledger
