@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "base/metrics.h"
+
 namespace ledger {
 namespace {
 
@@ -134,6 +136,7 @@ void TrapLedger::AddHarvest(const traps::Harvest& h) {
   std::lock_guard<std::mutex> lock(mu_);
   if (harvests_.size() + hits_.size() >= max_queue_) {
     ++dropped_;
+    base::Count(base::Counter::kTrapRecordsDropped);
     return;
   }
   harvests_.push_back(h);
@@ -146,6 +149,7 @@ void TrapLedger::AddSession(std::string_view sender_ip, double time,
   for (const auto& r : trap_rcpts) {
     if (harvests_.size() + hits_.size() >= max_queue_) {
       ++dropped_;
+      base::Count(base::Counter::kTrapRecordsDropped);
       continue;
     }
     hits_.push_back(Hit{std::string(sender_ip), time, r});

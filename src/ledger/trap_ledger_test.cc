@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/metrics.h"
+
 namespace ledger {
 namespace {
 
@@ -116,11 +118,19 @@ TEST(TrapLedger, TheQueueIsBounded) {
   auto keys = traps::KeyRing::Parse({"1:the-site-secret-key"}).value();
   auto l = TrapLedger::Open(":memory:", keys, 3600, 3);
   ASSERT_TRUE(l.ok());
+  // Counted in the process's registry too (/metrics shows it).
+  uint64_t before = base::CounterTotal(base::Counter::kTrapRecordsDropped);
   traps::Harvest h;
   for (int i = 0; i < 5; ++i) (*l)->AddHarvest(h);
   EXPECT_EQ((*l)->dropped(), 2u);
+  EXPECT_EQ(base::CounterTotal(base::Counter::kTrapRecordsDropped), before + 2);
   (*l)->AddSession("198.51.100.1", 1, {"a@b", "c@d"});
   EXPECT_EQ((*l)->dropped(), 4u);
+  EXPECT_EQ(base::CounterTotal(base::Counter::kTrapRecordsDropped), before + 4);
+  auto metrics = base::RenderPrometheus(
+      base::ServerMetrics(base::SnapshotCounters(), base::ServerGauges()));
+  EXPECT_NE(metrics.find("spamsink_trap_records_dropped_total "),
+            std::string::npos);
   ASSERT_TRUE((*l)->Flush().ok());
   EXPECT_EQ((*(*l)->Harvesters(10))[0].pages, 3u);
 }
