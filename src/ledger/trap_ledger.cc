@@ -74,6 +74,9 @@ class Stmt {
   int rc_ = SQLITE_ERROR;
 };
 
+// How often the writer expires (as the sources' ledger does).
+constexpr double kExpireEverySeconds = 3600;
+
 std::string DomainOf(const std::string& address) {
   size_t at = address.rfind('@');
   return at == std::string::npos ? "" : address.substr(at + 1);
@@ -167,10 +170,49 @@ void TrapLedger::WriterLoop() {
   while (!stop_) {
     wake_.wait_for(lock, interval);
     if (stop_) break;
+    bool expire = false;
+    if (clock_ != nullptr && retention_days_ > 0) {
+      double now = clock_->WallSeconds();
+      if (last_expire_ == 0 || now - last_expire_ >= kExpireEverySeconds) {
+        last_expire_ = now;
+        expire = true;
+      }
+    }
     lock.unlock();
     (void)Flush();  // a failed batch is lost; the next one is tried anew
+    if (expire) (void)ExpireNow();  // a failure is tried again in an hour
     lock.lock();
   }
+}
+
+void TrapLedger::SetRetention(double retention_days, const base::Clock* clock) {
+  std::lock_guard<std::mutex> lock(mu_);
+  retention_days_ = retention_days;
+  clock_ = clock;
+}
+
+base::Result<uint64_t> TrapLedger::ExpireNow() {
+  double cutoff = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (clock_ == nullptr || retention_days_ <= 0) return uint64_t{0};
+    cutoff = clock_->WallSeconds() - retention_days_ * 86400;
+  }
+  std::lock_guard<std::mutex> lock(db_mu_);
+  Stmt links(db_, "DELETE FROM trap_links WHERE last_spam < ?");
+  Stmt harvests(db_,
+                "DELETE FROM trap_harvests WHERE last_seen < ? AND NOT EXISTS "
+                "(SELECT 1 FROM trap_links l WHERE l.ref = trap_harvests.ref "
+                "AND l.minute = trap_harvests.minute)");
+  if (!links.ok() || !harvests.ok()) return Error(db_, "expire");
+  uint64_t deleted = 0;
+  links.Bind(1, cutoff);
+  if (links.Step() != SQLITE_DONE) return Error(db_, "expire links");
+  deleted += uint64_t(sqlite3_changes(db_));
+  harvests.Bind(1, cutoff);
+  if (harvests.Step() != SQLITE_DONE) return Error(db_, "expire harvests");
+  deleted += uint64_t(sqlite3_changes(db_));
+  return deleted;
 }
 
 base::Status TrapLedger::Flush() {

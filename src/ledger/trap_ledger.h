@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "ledger/export.h"
 #include "traps/site.h"
@@ -100,6 +101,17 @@ class TrapLedger {
 
   uint64_t dropped() const;
 
+  // Expiry by ledger.retention_days, like the sources: links whose last
+  // spam, and harvests whose last page, are older than retention_days
+  // before clock's now are deleted, but a harvest stays while a link to it
+  // does (its addresses are still mailed). The per-domain counts are
+  // totals and stay. Once set, the writer expires every hour;
+  // retention_days <= 0 (the default) keeps everything. clock outlives
+  // this ledger.
+  void SetRetention(double retention_days, const base::Clock* clock);
+  // Expires now; returns the rows deleted (0 when retention is off).
+  base::Result<uint64_t> ExpireNow();
+
  private:
   struct Hit {
     std::string sender;
@@ -122,6 +134,9 @@ class TrapLedger {
   std::vector<traps::Harvest> harvests_;
   std::vector<Hit> hits_;
   uint64_t dropped_ = 0;
+  double retention_days_ = 0;
+  const base::Clock* clock_ = nullptr;
+  double last_expire_ = 0;  // wall seconds; the writer's
   bool stop_ = false;
   std::thread writer_;
 };
