@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -360,20 +361,41 @@ Response Api::Export(const Request& r) const {
   auto q = ledger::ParseQuery(r.params, ledger::ExportOptionKeys(), 0, 0);
   if (!q.ok()) return ErrorResponse(400, q.error());
   ledger::ExportQueryDefaults(r.params, &q.value());
-  // A store that cannot answer is a 503 before any byte is sent.
-  if (auto t = ledger_->GetStats(); !t.ok()) {
-    return Unavailable("store: " + t.error());
-  }
   options.value().now = clock_->WallSeconds();
   {
     std::lock_guard lock(exempt_mu_);
     options.value().exempt = options_.exempt;
+  }
+  if (options->list == ledger::ExportList::kHarvesters) {
+    return ExportHarvesters(r, *options);
+  }
+  // A store that cannot answer is a 503 before any byte is sent.
+  if (auto t = ledger_->GetStats(); !t.ok()) {
+    return Unavailable("store: " + t.error());
   }
   Response resp;
   resp.content_type = ledger::ContentType(options->format);
   resp.stream = [ledger = ledger_, query = *q,
                  o = *options](const ledger::Sink& sink) {
     return ledger->ExportSources(query, o, sink);
+  };
+  return resp;
+}
+
+Response Api::ExportHarvesters(const Request& r,
+                               const ledger::ExportOptions& o) const {
+  if (traps_ == nullptr) return Unavailable("trap attribution off");
+  const auto& keys = ledger::ExportOptionKeys();
+  for (const auto& [key, value] : r.params) {
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      return ErrorResponse(
+          400, "list=harvesters takes no source filter (" + key + ")");
+    }
+  }
+  Response resp;
+  resp.content_type = ledger::ContentType(o.format);
+  resp.stream = [traps = traps_, o](const ledger::Sink& sink) {
+    return ledger::ExportHarvesters(traps, o, sink);
   };
   return resp;
 }

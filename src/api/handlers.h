@@ -110,6 +110,8 @@ class Api {
   Response Stats() const;
   Response Cost() const;
   Response Export(const Request& r) const;
+  Response ExportHarvesters(const Request& r,
+                            const ledger::ExportOptions& o) const;
   Response Metrics() const;
   Response Health() const;
   Response Harvesters(const Request& r) const;

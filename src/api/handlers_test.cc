@@ -46,6 +46,7 @@ class ApiTest : public ::testing::Test {
   Response Get(const std::string& path, ledger::Params params = {},
                const std::string& auth = "") {
     Api api(ledger_.get(), options_, &clock_);
+    api.SetTraps(traps_);
     Request r;
     r.path = path;
     r.params = std::move(params);
@@ -66,6 +67,7 @@ class ApiTest : public ::testing::Test {
   base::FakeClock clock_;
   double now_ = 0;
   std::unique_ptr<ledger::Ledger> ledger_;
+  ledger::TrapLedger* traps_ = nullptr;
   ApiOptions options_;
 };
 
@@ -211,6 +213,35 @@ TEST_F(ApiTest, ExportFormats) {
   EXPECT_EQ(Get("/api/v1/export").status, 400);
   EXPECT_EQ(Get("/api/v1/export", {{"format", "xml"}}).status, 400);
   EXPECT_EQ(Get("/api/v1/export", {{"format", "plain"}, {"x", "1"}}).status,
+            400);
+}
+
+TEST_F(ApiTest, ExportsListHarvestersWhenAsked) {
+  // Trap attribution off: nothing to list.
+  EXPECT_EQ(Get("/api/v1/export", {{"format", "plain"}, {"list", "harvesters"}})
+                .status,
+            503);
+  auto traps = ledger::TrapLedger::Open(":memory:", traps::KeyRing(), 3600);
+  ASSERT_TRUE(traps.ok()) << traps.error();
+  traps_ = traps->get();
+  traps::Harvest h;
+  h.ip = "203.0.113.50";
+  h.time = now_;
+  traps_->AddHarvest(h);
+  ASSERT_TRUE(traps_->Flush().ok());
+  auto r = Get("/api/v1/export", {{"format", "plain"}, {"list", "harvesters"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "203.0.113.50\n");
+  r = Get("/api/v1/export", {{"format", "rbldnsd"}, {"list", "harvesters"}});
+  EXPECT_THAT(r.body, HasSubstr("203.0.113.50"));
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("192.0.2.1")));
+  r = Get("/api/v1/export", {{"format", "plain"}, {"list", "sources"}});
+  EXPECT_EQ(r.body, "192.0.2.1\n198.51.100.2\n");
+  EXPECT_EQ(Get("/api/v1/export", {{"format", "plain"}, {"list", "x"}}).status,
+            400);
+  EXPECT_EQ(Get("/api/v1/export",
+                {{"format", "plain"}, {"list", "harvesters"}, {"since", "0"}})
+                .status,
             400);
 }
 

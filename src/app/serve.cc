@@ -339,6 +339,9 @@ int Serve(config::Config cfg, Reloader reload) {
                                         cfg.ledger.flush_interval);
       if (!t.ok()) return Fail("ledger.db_path: " + t.error());
       trap_ledger = std::move(t).value();
+      // Expired like the sources (ledger.retention_days, at start-up).
+      trap_ledger->SetRetention(cfg.ledger.retention_days,
+                                &base::SystemClock::Get());
     } else {
       base::LogLine(base::LogLevel::kWarning, "traps_attribution_off")
           .Kv("reason", "trap attribution needs the SQLite ledger");

@@ -82,7 +82,9 @@ namespace base {
   X(kDnsblTcpRefused, "dnsbl_tcp_refused_total",                               \
     "DNSBL TCP connections closed at once: max_tcp_clients reached")           \
   X(kPeerCacheEvictions, "peer_cache_evictions_total",                         \
-    "addresses the reputation cache forgot to stay within its budget")
+    "addresses the reputation cache forgot to stay within its budget")         \
+  X(kTrapRecordsDropped, "trap_records_dropped_total",                         \
+    "trap harvests and recipients dropped: the trap ledger's queue was full")
 
 enum class Counter : int {
 #define SPAMSINK_COUNTER_ENUM(e, name, help) e,

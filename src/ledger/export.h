@@ -35,8 +35,14 @@ const char* FormatName(Format f);
 std::string FormatNames();  // "plain, cidr, ..." for messages
 const char* ContentType(Format f);
 
+// What an export lists: the ledger's sources, or the IPs of the trap site's
+// harvesters (TrapLedger::HarvesterIps; labels have no address).
+enum class ExportList { kSources, kHarvesters };
+bool ParseExportList(std::string_view name, ExportList* out);
+
 struct ExportOptions {
   Format format = Format::kPlain;
+  ExportList list = ExportList::kSources;  // parameter list=sources|harvesters
   // Entries are networks: each address widened to this prefix (then equal
   // networks merge). 32/128 list single addresses.
   int v4_prefix = 32;   // 8..32
@@ -74,8 +80,8 @@ base::Result<std::vector<base::Cidr>> ParseExempt(
 
 // The parameter names ParseExportOptions reads (besides the query's).
 const std::vector<std::string>& ExportOptionKeys();
-// Reads format, v4_prefix, v6_prefix, ttl, ns, hostmaster, a, table, set,
-// action from params; format is required.
+// Reads format, list, v4_prefix, v6_prefix, ttl, ns, hostmaster, a, table,
+// set, action from params; format is required.
 base::Result<ExportOptions> ParseExportOptions(const Params& params);
 
 // The API's JSON object for one source.

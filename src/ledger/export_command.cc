@@ -1,9 +1,11 @@
 // spamsink export: the offline path from the database file to a blocklist.
+#include <algorithm>
 #include <fstream>
 #include <ostream>
 
 #include "ledger/export.h"
 #include "ledger/sqlite_store.h"
+#include "ledger/trap_ledger.h"
 
 namespace ledger {
 namespace {
@@ -11,6 +13,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: spamsink export --format FORMAT [--config FILE] [--db PATH]\n"
     "         [--output FILE] [setting flags, e.g. --ledger-db-path PATH]\n"
+    "         [--list sources|harvesters] (harvesters: the trap site's\n"
+    "          visitors' IPs; the source filters below do not apply)\n"
     "         [--since T] [--until T] [--cidr NET] [--min-messages N]\n"
     "         (T: Unix seconds, 2026-11-27, 2026-11-27T12:00:00Z;\n"
     "          --min-messages defaults to 1: 0 lists connect-only sources)\n"
@@ -75,21 +79,46 @@ int RunExportCommand(const std::vector<std::string>& args,
   ExportQueryDefaults(params, &query.value());
   options.value().exempt = exempt;
   options.value().record_v6_prefix = record_v6_prefix;
-  SqliteOptions so;
-  so.read_only = true;
-  auto store = OpenSqliteStore(db_path, so);
-  if (!store.ok()) {
-    err << "spamsink export: " << store.error() << "\n";
-    return 1;
-  }
   options.value().now = double(time(nullptr));
+  const bool harvesters = options->list == ExportList::kHarvesters;
+  if (harvesters) {
+    for (const auto& [key, value] : params) {
+      const auto& keys = ExportOptionKeys();
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        err << "spamsink export: --list harvesters takes no source filter ("
+            << key << ")\n"
+            << kHint;
+        return 2;
+      }
+    }
+  }
+  std::unique_ptr<Store> store;
+  std::unique_ptr<TrapLedger> traps;
+  if (harvesters) {
+    auto t = TrapLedger::Open(db_path, traps::KeyRing(), 3600, 0, true);
+    if (!t.ok()) {
+      err << "spamsink export: " << t.error() << "\n";
+      return 1;
+    }
+    traps = std::move(t).value();
+  } else {
+    SqliteOptions so;
+    so.read_only = true;
+    auto s = OpenSqliteStore(db_path, so);
+    if (!s.ok()) {
+      err << "spamsink export: " << s.error() << "\n";
+      return 1;
+    }
+    store = std::move(s).value();
+  }
   // Streamed from the store: memory stays flat whatever the ledger's size.
   auto run = [&](std::ostream& to) {
-    return ExportFromStore(
-        store->get(), *query, *options, [&to](std::string_view text) {
-          to.write(text.data(), std::streamsize(text.size()));
-          return bool(to);
-        });
+    Sink sink = [&to](std::string_view text) {
+      to.write(text.data(), std::streamsize(text.size()));
+      return bool(to);
+    };
+    return harvesters ? ExportHarvesters(traps.get(), *options, sink)
+                      : ExportFromStore(store.get(), *query, *options, sink);
   };
   if (output.empty()) {
     auto s = run(out);

@@ -87,10 +87,21 @@ const char* ContentType(Format f) {
   return "text/plain";
 }
 
+bool ParseExportList(std::string_view name, ExportList* out) {
+  if (name == "sources") {
+    *out = ExportList::kSources;
+  } else if (name == "harvesters") {
+    *out = ExportList::kHarvesters;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 const std::vector<std::string>& ExportOptionKeys() {
   static const std::vector<std::string> keys = {
-      "format",     "v4_prefix", "v6_prefix", "ttl", "ns",
-      "hostmaster", "a",         "table",     "set", "action"};
+      "format",     "list", "v4_prefix", "v6_prefix", "ttl",   "ns",
+      "hostmaster", "a",    "table",     "set",       "action"};
   return keys;
 }
 
@@ -104,6 +115,11 @@ base::Result<ExportOptions> ParseExportOptions(const Params& params) {
                                    FormatNames());
       }
       have_format = true;
+    } else if (k == "list") {
+      if (!ParseExportList(v, &o.list)) {
+        return base::Status::Error("bad list '" + v +
+                                   "': want sources or harvesters");
+      }
     } else if (k == "v4_prefix" || k == "v6_prefix" || k == "ttl") {
       auto n = k == "v4_prefix"   ? IntParam(k, v, 8, 32)
                : k == "v6_prefix" ? IntParam(k, v, 16, 128)

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "base/metrics.h"
+
 namespace ledger {
 namespace {
 
@@ -72,6 +74,9 @@ class Stmt {
   int rc_ = SQLITE_ERROR;
 };
 
+// How often the writer expires (as the sources' ledger does).
+constexpr double kExpireEverySeconds = 3600;
+
 std::string DomainOf(const std::string& address) {
   size_t at = address.rfind('@');
   return at == std::string::npos ? "" : address.substr(at + 1);
@@ -81,18 +86,22 @@ std::string DomainOf(const std::string& address) {
 
 base::Result<std::unique_ptr<TrapLedger>> TrapLedger::Open(
     const std::string& db_path, traps::KeyRing keys, double flush_interval,
-    size_t max_queue) {
+    size_t max_queue, bool read_only) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      db_path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      nullptr);
+  int flags = read_only ? SQLITE_OPEN_READONLY
+                        : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(db_path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
   if (rc != SQLITE_OK) {
     base::Status s = Error(db, "cannot open " + db_path);
     sqlite3_close(db);
     return s;
   }
   sqlite3_busy_timeout(db, 5000);
+  if (read_only) {
+    return std::unique_ptr<TrapLedger>(
+        new TrapLedger(db, std::move(keys), flush_interval, max_queue));
+  }
   char* msg = nullptr;
   std::string sql = std::string("PRAGMA journal_mode=WAL; ") +
                     "PRAGMA synchronous=NORMAL; " + kSchema;
@@ -130,6 +139,7 @@ void TrapLedger::AddHarvest(const traps::Harvest& h) {
   std::lock_guard<std::mutex> lock(mu_);
   if (harvests_.size() + hits_.size() >= max_queue_) {
     ++dropped_;
+    base::Count(base::Counter::kTrapRecordsDropped);
     return;
   }
   harvests_.push_back(h);
@@ -142,6 +152,7 @@ void TrapLedger::AddSession(std::string_view sender_ip, double time,
   for (const auto& r : trap_rcpts) {
     if (harvests_.size() + hits_.size() >= max_queue_) {
       ++dropped_;
+      base::Count(base::Counter::kTrapRecordsDropped);
       continue;
     }
     hits_.push_back(Hit{std::string(sender_ip), time, r});
@@ -159,10 +170,49 @@ void TrapLedger::WriterLoop() {
   while (!stop_) {
     wake_.wait_for(lock, interval);
     if (stop_) break;
+    bool expire = false;
+    if (clock_ != nullptr && retention_days_ > 0) {
+      double now = clock_->WallSeconds();
+      if (last_expire_ == 0 || now - last_expire_ >= kExpireEverySeconds) {
+        last_expire_ = now;
+        expire = true;
+      }
+    }
     lock.unlock();
     (void)Flush();  // a failed batch is lost; the next one is tried anew
+    if (expire) (void)ExpireNow();  // a failure is tried again in an hour
     lock.lock();
   }
+}
+
+void TrapLedger::SetRetention(double retention_days, const base::Clock* clock) {
+  std::lock_guard<std::mutex> lock(mu_);
+  retention_days_ = retention_days;
+  clock_ = clock;
+}
+
+base::Result<uint64_t> TrapLedger::ExpireNow() {
+  double cutoff = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (clock_ == nullptr || retention_days_ <= 0) return uint64_t{0};
+    cutoff = clock_->WallSeconds() - retention_days_ * 86400;
+  }
+  std::lock_guard<std::mutex> lock(db_mu_);
+  Stmt links(db_, "DELETE FROM trap_links WHERE last_spam < ?");
+  Stmt harvests(db_,
+                "DELETE FROM trap_harvests WHERE last_seen < ? AND NOT EXISTS "
+                "(SELECT 1 FROM trap_links l WHERE l.ref = trap_harvests.ref "
+                "AND l.minute = trap_harvests.minute)");
+  if (!links.ok() || !harvests.ok()) return Error(db_, "expire");
+  uint64_t deleted = 0;
+  links.Bind(1, cutoff);
+  if (links.Step() != SQLITE_DONE) return Error(db_, "expire links");
+  deleted += uint64_t(sqlite3_changes(db_));
+  harvests.Bind(1, cutoff);
+  if (harvests.Step() != SQLITE_DONE) return Error(db_, "expire harvests");
+  deleted += uint64_t(sqlite3_changes(db_));
+  return deleted;
 }
 
 base::Status TrapLedger::Flush() {

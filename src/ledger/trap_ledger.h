@@ -20,7 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/status.h"
+#include "ledger/export.h"
 #include "traps/site.h"
 #include "traps/token.h"
 
@@ -73,10 +75,13 @@ struct TrapDomain {
 class TrapLedger {
  public:
   // Opens (creating its tables in) the SQLite file db_path; ":memory:" for
-  // tests. keys verify the tokens. Starts the writer thread.
+  // tests. keys verify the tokens. Starts the writer thread. read_only
+  // (offline exports) opens an existing file without creating anything;
+  // then only the queries may be used.
   static base::Result<std::unique_ptr<TrapLedger>> Open(
       const std::string& db_path, traps::KeyRing keys,
-      double flush_interval = 1, size_t max_queue = 100000);
+      double flush_interval = 1, size_t max_queue = 100000,
+      bool read_only = false);
   ~TrapLedger();  // Flush, then stop the writer
   TrapLedger(const TrapLedger&) = delete;
   TrapLedger& operator=(const TrapLedger&) = delete;
@@ -95,6 +100,17 @@ class TrapLedger {
   base::Result<std::vector<std::string>> HarvesterIps();
 
   uint64_t dropped() const;
+
+  // Expiry by ledger.retention_days, like the sources: links whose last
+  // spam, and harvests whose last page, are older than retention_days
+  // before clock's now are deleted, but a harvest stays while a link to it
+  // does (its addresses are still mailed). The per-domain counts are
+  // totals and stay. Once set, the writer expires every hour;
+  // retention_days <= 0 (the default) keeps everything. clock outlives
+  // this ledger.
+  void SetRetention(double retention_days, const base::Clock* clock);
+  // Expires now; returns the rows deleted (0 when retention is off).
+  base::Result<uint64_t> ExpireNow();
 
  private:
   struct Hit {
@@ -118,8 +134,17 @@ class TrapLedger {
   std::vector<traps::Harvest> harvests_;
   std::vector<Hit> hits_;
   uint64_t dropped_ = 0;
+  double retention_days_ = 0;
+  const base::Clock* clock_ = nullptr;
+  double last_expire_ = 0;  // wall seconds; the writer's
   bool stop_ = false;
   std::thread writer_;
 };
+
+// The export (export.h) of the harvesters' IPs, in any format: each IP is a
+// record with its address only, by ascending IP, its entry exact
+// (options.record_v6_prefix is not applied: a harvester is one address).
+base::Status ExportHarvesters(TrapLedger* traps, ExportOptions options,
+                              const Sink& sink);
 
 }  // namespace ledger

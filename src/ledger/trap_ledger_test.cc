@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/metrics.h"
+
 namespace ledger {
 namespace {
 
@@ -112,15 +114,66 @@ TEST_F(TrapLedgerTest, AValidTokenWithoutItsRecordStillLinks) {
   EXPECT_EQ((*ledger_->Domains())[0].linked, 1u);
 }
 
+// ledger.retention_days, with the time injected: old links and harvests
+// go, a harvest whose addresses are still mailed stays.
+TEST_F(TrapLedgerTest, RetentionExpiresOldLinksAndHarvests) {
+  base::FakeClock clock;
+  // Now is 100 days after the harvests.
+  clock.Advance(std::chrono::seconds(
+      int64_t(kHarvestTime - clock.WallSeconds()) + 100 * 86400));
+  const double now = clock.WallSeconds();
+  std::string a, b, c;
+  ledger_->AddHarvest(Visit("192.0.2.10", "Old/1", &a));
+  ledger_->AddHarvest(Visit("192.0.2.11", "StillUsed/1", &b));
+  traps::Harvest fresh = Visit("192.0.2.12", "New/1", &c);
+  fresh.time = now - 86400;
+  ledger_->AddHarvest(fresh);
+  ledger_->AddSession("198.51.100.1", kHarvestTime + 3600, {a});  // old spam
+  ledger_->AddSession("198.51.100.2", now - 86400, {b});          // recent spam
+  ASSERT_TRUE(ledger_->Flush().ok());
+
+  // Retention off (the default, and <= 0): nothing goes.
+  EXPECT_EQ(*ledger_->ExpireNow(), 0u);
+  ledger_->SetRetention(0, &clock);
+  EXPECT_EQ(*ledger_->ExpireNow(), 0u);
+  ledger_->SetRetention(90, &clock);
+  auto n = ledger_->ExpireNow();
+  ASSERT_TRUE(n.ok()) << n.error();
+  EXPECT_EQ(*n, 2u);  // 198.51.100.1's link and 192.0.2.10's harvest
+  EXPECT_EQ(*ledger_->HarvesterIps(),
+            (std::vector<std::string>{"192.0.2.11", "192.0.2.12"}));
+  EXPECT_TRUE(ledger_->LinksOf("198.51.100.1")->empty());
+  auto links = ledger_->LinksOf("198.51.100.2");
+  ASSERT_EQ(links->size(), 1u);
+  EXPECT_TRUE((*links)[0].harvest_known);
+  EXPECT_EQ((*ledger_->Domains())[0].recipients, 2u);  // totals stay
+  EXPECT_EQ(*ledger_->ExpireNow(), 0u);
+
+  // 100 days on, the recent link is old too: it goes, its harvest with it,
+  // and the fresh harvest (never mailed).
+  clock.Advance(std::chrono::seconds(100 * 86400));
+  EXPECT_EQ(*ledger_->ExpireNow(), 3u);
+  EXPECT_TRUE(ledger_->HarvesterIps()->empty());
+  EXPECT_TRUE(ledger_->LinksOf("198.51.100.2")->empty());
+}
+
 TEST(TrapLedger, TheQueueIsBounded) {
   auto keys = traps::KeyRing::Parse({"1:the-site-secret-key"}).value();
   auto l = TrapLedger::Open(":memory:", keys, 3600, 3);
   ASSERT_TRUE(l.ok());
+  // Counted in the process's registry too (/metrics shows it).
+  uint64_t before = base::CounterTotal(base::Counter::kTrapRecordsDropped);
   traps::Harvest h;
   for (int i = 0; i < 5; ++i) (*l)->AddHarvest(h);
   EXPECT_EQ((*l)->dropped(), 2u);
+  EXPECT_EQ(base::CounterTotal(base::Counter::kTrapRecordsDropped), before + 2);
   (*l)->AddSession("198.51.100.1", 1, {"a@b", "c@d"});
   EXPECT_EQ((*l)->dropped(), 4u);
+  EXPECT_EQ(base::CounterTotal(base::Counter::kTrapRecordsDropped), before + 4);
+  auto metrics = base::RenderPrometheus(
+      base::ServerMetrics(base::SnapshotCounters(), base::ServerGauges()));
+  EXPECT_NE(metrics.find("spamsink_trap_records_dropped_total "),
+            std::string::npos);
   ASSERT_TRUE((*l)->Flush().ok());
   EXPECT_EQ((*(*l)->Harvesters(10))[0].pages, 3u);
 }
