@@ -136,9 +136,10 @@ TEST_F(PostgresStoreTest, LostCommitReplyIsRetriedWithoutDoubling) {
                                      Delta("192.0.2.2", 5)};
   auto st = s->Apply(batch);
   ASSERT_FALSE(st.ok()) << "the cut did not fail the commit";
-  // The server did commit: wait (bounded) until the batch is visible.
+  // The server did commit: wait (bounded, 30 s for a loaded machine)
+  // until the batch is visible.
   std::string seq;
-  for (int i = 0; i < 500 && seq != "1"; ++i) {
+  for (int i = 0; i < 3000 && seq != "1"; ++i) {
     seq = Scalar("SELECT coalesce(max(seq), 0) FROM sink_batches");
     if (seq != "1") std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
