@@ -68,7 +68,8 @@ Ledger::Ledger(std::unique_ptr<Store> store, const Options& config,
       store_(std::move(store)),
       config_(config),
       clock_(clock),
-      rates_(kRateSeconds) {
+      rates_(kRateSeconds),
+      hours_(kHourlyBuckets) {
   commit_hist_.buckets.assign(kCommitBounds.size() + 1, 0);
 }
 
@@ -194,6 +195,7 @@ base::Status Ledger::FlushLocked() {
 
 base::Status Ledger::Commit() {
   auto t0 = std::chrono::steady_clock::now();
+  uint64_t created_before = store_->Usage().created;
   base::Status status = store_->Apply(in_flight_);
   double took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
@@ -213,6 +215,7 @@ base::Status Ledger::Commit() {
   }
   if (status.ok()) {
     commits_.fetch_add(1, std::memory_order_relaxed);
+    AddNewSources(store_->Usage().created - created_before);
     if (!healthy_) {
       base::LogLine(base::LogLevel::kInfo, "ledger_store_recovered")
           .Kv("sources", uint64_t(in_flight_.size()));
@@ -292,15 +295,49 @@ base::Status Ledger::Close() {
   return s;
 }
 
+namespace {
+
+void AddWindow(Window* to, const Window& w) {
+  to->connections += w.connections;
+  to->messages += w.messages;
+  to->recipients += w.recipients;
+  to->bytes += w.bytes;
+  to->new_sources += w.new_sources;
+}
+
+}  // namespace
+
 void Ledger::AddToRates(const Window& w) {
   int64_t sec = int64_t(std::floor(clock_->WallSeconds()));
+  int64_t hour = sec - sec % 3600;
   std::lock_guard lock(rates_mu_);
   Bucket& b = rates_[size_t(sec % kRateSeconds)];
   if (b.second != sec) b = Bucket{sec, {}};
-  b.w.connections += w.connections;
-  b.w.messages += w.messages;
-  b.w.recipients += w.recipients;
-  b.w.bytes += w.bytes;
+  AddWindow(&b.w, w);
+  Bucket& h = hours_[size_t(hour / 3600 % kHourlyBuckets)];
+  if (h.second != hour) h = Bucket{hour, {}};
+  AddWindow(&h.w, w);
+}
+
+void Ledger::AddNewSources(uint64_t n) {
+  if (n == 0) return;
+  Window w;
+  w.new_sources = n;
+  AddToRates(w);
+}
+
+std::vector<Window> Ledger::HourlySeries(double* first_hour_start) {
+  int64_t now = int64_t(std::floor(clock_->WallSeconds()));
+  int64_t first = now - now % 3600 - int64_t(kHourlyBuckets - 1) * 3600;
+  if (first_hour_start != nullptr) *first_hour_start = double(first);
+  std::vector<Window> out(kHourlyBuckets);
+  for (auto& w : out) w.seconds = 3600;
+  std::lock_guard lock(rates_mu_);
+  for (const auto& h : hours_) {
+    if (h.second < first || h.second > now) continue;
+    AddWindow(&out[size_t((h.second - first) / 3600)], h.w);
+  }
+  return out;
 }
 
 Window Ledger::SumRates(int seconds) {

@@ -47,7 +47,13 @@ struct Window {
   uint64_t messages = 0;
   uint64_t recipients = 0;
   uint64_t bytes = 0;
+  // Addresses the store had not seen, counted when their first session is
+  // committed (HourlySeries only; 0 from a store that cannot tell).
+  uint64_t new_sources = 0;
 };
+
+// The hourly ring: 24 buckets of one wall-clock (UTC) hour each.
+inline constexpr int kHourlyBuckets = 24;
 
 struct Stats {
   Totals totals;  // committed records
@@ -131,6 +137,11 @@ class Ledger {
   // first, the last one ending now (the dashboard's per-minute chart).
   // Reaches back at most an hour (the rate ring); older buckets are empty.
   std::vector<Window> RateSeries(int bucket_seconds, int count);
+  // The last day hour by hour: kHourlyBuckets windows, oldest first, each
+  // one UTC hour (hour_start + 3600 * i), the last the current, partial
+  // hour. Sessions and messages as recorded (like RateSeries), new sources
+  // as committed. Kept in memory: a restart starts it empty.
+  std::vector<Window> HourlySeries(double* first_hour_start = nullptr);
   LedgerMetrics Metrics();
   // The same figures for /metrics (ledger_*, session_duration_seconds),
   // rendered with the server's by base::RenderPrometheus.
@@ -159,6 +170,7 @@ class Ledger {
   base::Status FlushLocked();  // REQUIRES: flush_mu_ held
   base::Status Commit();       // applies in_flight_; REQUIRES: flush_mu_ held
   void AddToRates(const Window& w);
+  void AddNewSources(uint64_t n);
   Window SumRates(int seconds);
 
   const uint64_t id_;
@@ -181,6 +193,7 @@ class Ledger {
 
   std::mutex rates_mu_;
   std::vector<Bucket> rates_;  // one per wall second, ring of 3600
+  std::vector<Bucket> hours_;  // one per wall hour (second: its start), 24
 
   std::atomic<uint64_t> commits_{0}, commit_errors_{0}, expired_{0},
       dropped_{0}, pending_sources_{0}, pending_bytes_gauge_{0};

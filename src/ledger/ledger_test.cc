@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <thread>
 
 #include "base/log.h"
@@ -166,6 +167,54 @@ TEST(Ledger, RatesCoverTheLastMinuteAndHour) {
   s = l->GetStats().value();
   EXPECT_EQ(s.last_hour.connections, 0u);
   EXPECT_EQ(s.totals.connections, 2u);  // rates age, totals stay
+}
+
+TEST(Ledger, HourlySeriesKeepsTheLastDayByHour) {
+  base::FakeClock clock;  // starts 800 s into a UTC hour
+  auto l = Ledger::Create(NewMemoryStore(), Config(), &clock, false);
+  double first = 0;
+  auto h = l->HourlySeries(&first);
+  ASSERT_EQ(h.size(), size_t(kHourlyBuckets));
+  EXPECT_EQ(std::fmod(first, 3600), 0);
+  EXPECT_LE(first + 23 * 3600, clock.WallSeconds());
+  EXPECT_GT(first + 24 * 3600, clock.WallSeconds());
+  for (const auto& w : h) EXPECT_EQ(w.connections + w.new_sources, 0u);
+
+  l->Record(Session("192.0.2.1", 2, 100));
+  l->Record(Session("192.0.2.2", 1, 50));
+  ASSERT_TRUE(l->Flush().ok());
+  h = l->HourlySeries();
+  EXPECT_EQ(h.back().connections, 2u);
+  EXPECT_EQ(h.back().messages, 3u);
+  EXPECT_EQ(h.back().new_sources, 2u);
+
+  clock.Advance(std::chrono::hours(1));
+  l->Record(Session("192.0.2.1", 1, 10));  // known: not new
+  l->Record(Session("192.0.2.3", 1, 10));
+  ASSERT_TRUE(l->Flush().ok());
+  h = l->HourlySeries();
+  EXPECT_EQ(h[22].connections, 2u);
+  EXPECT_EQ(h[22].new_sources, 2u);
+  EXPECT_EQ(h[23].connections, 2u);
+  EXPECT_EQ(h[23].messages, 2u);
+  EXPECT_EQ(h[23].new_sources, 1u);
+
+  // 24 hours after the first: its hour has left the day, the second's is
+  // the oldest bucket.
+  clock.Advance(std::chrono::hours(23));
+  h = l->HourlySeries();
+  EXPECT_EQ(h[0].connections, 2u);
+  EXPECT_EQ(h[0].new_sources, 1u);
+  uint64_t sum = 0;
+  for (const auto& w : h) sum += w.connections;
+  EXPECT_EQ(sum, 2u);
+  // A day later the ring slots are reused: nothing old shows.
+  clock.Advance(std::chrono::hours(24));
+  l->Record(Session("192.0.2.4", 1, 10));
+  ASSERT_TRUE(l->Flush().ok());
+  sum = 0;
+  for (const auto& w : l->HourlySeries()) sum += w.connections;
+  EXPECT_EQ(sum, 1u);
 }
 
 TEST(Ledger, RetentionExpiresByLastSeen) {

@@ -13,9 +13,17 @@ class MemoryStore final : public Store {
     for (const auto& d : deltas) {
       auto [it, inserted] = records_.try_emplace(d.ip);
       if (inserted) it->second.ip = d.ip;
+      created_ += inserted;
       MergeRecord(&it->second, d);
     }
     return {};
+  }
+
+  StoreUsage Usage() override {
+    std::lock_guard lock(mu_);
+    StoreUsage u;
+    u.created = created_;
+    return u;
   }
 
   base::Result<uint64_t> Expire(double cutoff) override {
@@ -62,6 +70,7 @@ class MemoryStore final : public Store {
  private:
   std::mutex mu_;
   std::map<base::IpAddress, SourceRecord> records_;
+  uint64_t created_ = 0;  // records Apply created
 };
 
 }  // namespace

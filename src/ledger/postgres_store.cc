@@ -1,6 +1,7 @@
 #include "ledger/postgres_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -274,6 +275,12 @@ class PgStore final : public PostgresStore {
     });
   }
 
+  StoreUsage Usage() override {
+    StoreUsage u;
+    u.created = created_.load();
+    return u;
+  }
+
   uint64_t next_sequence() const override {
     std::lock_guard lock(w_mu_);
     return next_seq_;
@@ -424,7 +431,9 @@ class PgStore final : public PostgresStore {
                    {t[0].c_str(), t[1].c_str(), t[2].c_str(), t[3].c_str(),
                     t[4].c_str(), t[5].c_str()});
     if (!tot.ok()) return Rollback(c, tot.status());
-    return Commit(c);
+    base::Status committed = Commit(c);
+    if (committed.ok()) created_ += add.sources;
+    return committed;
   }
 
   // COMMIT whose reply may be lost (the test hook can cut it there).
@@ -450,6 +459,7 @@ class PgStore final : public PostgresStore {
   std::mutex r_mu_;          // guards r_
   Conn w_, r_;
   uint64_t next_seq_ = 1;
+  std::atomic<uint64_t> created_{0};  // rows ApplyOnce inserted
   bool retrying_ = false;
 };
 

@@ -119,6 +119,7 @@ class SqliteStore final : public Store {
     if (!evicted.ok()) return Rollback(evicted.status());
     if (auto s = Exec(w_, "COMMIT"); !s.ok()) return Rollback(s);
     evicted_ += *evicted;
+    created_ += add.sources;
     return {};
   }
 
@@ -128,6 +129,7 @@ class SqliteStore final : public Store {
     u.max_db_bytes = options_.max_db_bytes;
     u.max_sources = options_.max_sources;
     u.evicted = evicted_.load();
+    u.created = created_.load();
     u.at_budget = at_budget_.load();
     return u;
   }
@@ -565,7 +567,7 @@ class SqliteStore final : public Store {
   sqlite3* w_ = nullptr;
   sqlite3* r_ = nullptr;
   Stmt upsert_, select_one_w_, select_one_r_;
-  std::atomic<uint64_t> db_bytes_{0}, evicted_{0};
+  std::atomic<uint64_t> db_bytes_{0}, evicted_{0}, created_{0};
   std::atomic<bool> at_budget_{false};
 };
 

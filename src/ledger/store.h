@@ -37,6 +37,10 @@ struct StoreUsage {
   uint64_t max_sources = 0;   // 0: no cap
   uint64_t evicted = 0;       // records evicted to stay within them
   bool at_budget = false;     // the last commit found db_bytes >= budget
+  // Records Apply created (addresses the store had not seen) since it was
+  // opened: the ledger's "new sources" per hour. 0 where a store cannot
+  // tell.
+  uint64_t created = 0;
 };
 
 class Store {
@@ -95,6 +99,7 @@ class FaultStore final : public Store {
   base::Result<SourcePage> Query(const SourceQuery& q) override;
   base::Result<Totals> GetTotals() override;
   base::Status Scan(const SourceQuery& q, const Visitor& each) override;
+  StoreUsage Usage() override { return base_->Usage(); }
 
  private:
   base::Status NextWrite();

@@ -114,6 +114,8 @@ TEST_P(StoreTest, ApplyMergesAndGetReadsBack) {
   EXPECT_EQ(t->messages, 6u);
   EXPECT_EQ(t->bytes, 6000u);
   EXPECT_DOUBLE_EQ(t->seconds_held, 4.5);
+  // Two addresses created, the second Apply only merged.
+  EXPECT_EQ(store_->Usage().created, 2u);
 }
 
 // 300 random records (some merged), many ties on every key.
