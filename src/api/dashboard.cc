@@ -37,6 +37,46 @@ std::string Row(std::string_view key, std::string_view label,
          "</td></tr>";
 }
 
+// [hour start, sessions, messages, new sources] for each hour of the day.
+json HourlyJson(ledger::Ledger* ledger) {
+  double first = 0;
+  auto hours = ledger->HourlySeries(&first);
+  json out = json::array();
+  for (size_t i = 0; i < hours.size(); ++i) {
+    out.push_back({first + 3600.0 * double(i), hours[i].connections,
+                   hours[i].messages, hours[i].new_sources});
+  }
+  return out;
+}
+
+// The hourly chart's element and its table for browsers without
+// JavaScript (newest hour first, empty hours left out).
+std::string HourlySection(ledger::Ledger* ledger) {
+  std::string b =
+      "<section><h2>Per hour, last day</h2><p class=\"key\"><span "
+      "class=\"k-conn\">sessions</span>, <span "
+      "class=\"k-msg\">messages</span> and <span "
+      "class=\"k-new\">new sources</span></p>"
+      "<div id=\"chart-hour\" class=\"chart\" role=\"img\" "
+      "aria-label=\"sessions, messages and new sources per hour\"></div>"
+      "<details class=\"nojs-series\"><summary>As a table</summary>"
+      "<table id=\"hourly\"><thead><tr><th>hour starting</th>"
+      "<th>sessions</th><th>messages</th><th>new sources</th></tr></thead>"
+      "<tbody>";
+  double first = 0;
+  auto hours = ledger->HourlySeries(&first);
+  for (size_t i = hours.size(); i-- > 0;) {
+    const auto& w = hours[i];
+    if (w.connections == 0 && w.messages == 0 && w.new_sources == 0) continue;
+    b += "<tr><td>" + Escape(ledger::FormatTime(first + 3600.0 * double(i))) +
+         "</td><td>" + html::Count(w.connections) + "</td><td>" +
+         html::Count(w.messages) + "</td><td>" + html::Count(w.new_sources) +
+         "</td></tr>";
+  }
+  b += "</tbody></table></details></section>\n";
+  return b;
+}
+
 }  // namespace
 
 double ProcessCpuSeconds() {
@@ -58,8 +98,9 @@ uint64_t ProcessRssBytes() {
 bool Dashboard::Owns(std::string_view path) {
   return path == "/" || path == "/overview.json" || path == "/sources" ||
          path.rfind("/source/", 0) == 0 || path == "/exports" ||
-         path == "/server" || path.rfind("/assets/", 0) == 0 ||
-         path == "/login" || path == "/logout";
+         path == "/server" || path == "/harvesters" ||
+         path.rfind("/assets/", 0) == 0 || path == "/login" ||
+         path == "/logout";
 }
 
 Response Dashboard::Asset(std::string_view path) {
@@ -89,6 +130,7 @@ Response Dashboard::Asset(std::string_view path) {
 Response Dashboard::Handle(const Request& r, const std::string& csrf) const {
   if (r.path.rfind("/assets/", 0) == 0) return Asset(r.path);
   if (r.path == "/server") return Server(csrf);
+  if (r.path == "/harvesters") return Harvesters(csrf);
   if (ledger_ == nullptr) {
     return html::HtmlResponse(
         503, html::Page("Ledger disabled", r.path,
@@ -148,7 +190,8 @@ Response Dashboard::OverviewJson() const {
         double(counter(base::Counter::kTarpitDelayUs)) / 1e6},
        {"tarpit_stuttered", counter(base::Counter::kTarpitStuttered)},
        {"tarpit_slow_reads", counter(base::Counter::kTarpitSlowReads)},
-       {"per_minute", std::move(series)}});
+       {"per_minute", std::move(series)},
+       {"per_hour", HourlyJson(ledger_)}});
 }
 
 Response Dashboard::Overview(const std::string& csrf) const {
@@ -233,6 +276,7 @@ Response Dashboard::Overview(const std::string& csrf) const {
          "</td><td>" + html::Count(w.bytes) + "</td></tr>";
   }
   b += "</tbody></table></details></section>\n";
+  b += HourlySection(ledger_);
   return html::HtmlResponse(200, html::Page("Overview", "/", b, csrf));
 }
 
@@ -274,16 +318,55 @@ Response Dashboard::Exports(const Request& r, const std::string& csrf) const {
          "\" download>" + Escape(f) + "</a></li>";
   }
   b += "</ul>\n";
+  // list=harvesters takes no source filter (the API answers 400 to one):
+  // a form of its own.
+  b += "<h2 id=\"harvesters\">Harvester addresses</h2><p>The addresses "
+       "that took trap addresses (<a href=\"/harvesters\">Harvesters</a>), "
+       "<code>list=harvesters</code>, in any format.</p>"
+       "<form method=\"get\" action=\"/api/v1/export\" class=\"filters\">"
+       "<input type=\"hidden\" name=\"list\" value=\"harvesters\">"
+       "<label>Format <select name=\"format\">";
+  for (const char* f : kFormats) {
+    ledger::Format parsed;
+    if (!ledger::ParseFormat(f, &parsed)) continue;
+    b += "<option>" + Escape(f) + "</option>";
+  }
+  b += "</select></label><button>Download</button></form><ul "
+       "id=\"harvester-links\">";
+  for (const char* f : kFormats) {
+    ledger::Format parsed;
+    if (!ledger::ParseFormat(f, &parsed)) continue;
+    b += "<li><a href=\"/api/v1/export?list=harvesters&amp;format=" +
+         html::UrlEncode(f) + "\" download>" + Escape(f) + "</a></li>";
+  }
+  b += "</ul>\n";
   return html::HtmlResponse(200, html::Page("Exports", "/exports", b, csrf));
 }
 
+void Dashboard::SetServerInfo(ServerInfo info) {
+  std::lock_guard lock(info_mu_);
+  server_info_ = std::move(info);
+}
+
+void Dashboard::SetTokenSet(bool set) {
+  std::lock_guard lock(info_mu_);
+  token_set_ = set;
+}
+
 Response Dashboard::Server(const std::string& csrf) const {
+  ServerInfo info;
+  bool token_set;
+  {
+    std::lock_guard lock(info_mu_);
+    info = server_info_;
+    token_set = token_set_;
+  }
   std::string b = "<h1>Server</h1>\n<table class=\"kv\">";
   b += Row("version", "Version", Escape(SPAMSINK_VERSION));
   b += Row("started", "Started", Escape(html::Time(start_time_)));
   b += Row("auth", "API authentication",
-           options_->token.empty() ? "none (loopback only)" : "token");
-  for (const auto& [k, v] : options_->server_info) {
+           token_set ? "token" : "none (loopback only)");
+  for (const auto& [k, v] : info) {
     if (k == "config") continue;
     b += Row("info", Escape(k), Escape(v));
   }
@@ -306,7 +389,7 @@ Response Dashboard::Server(const std::string& csrf) const {
            html::Bytes(base::g_peer_cache_bytes.load()) + " / " +
                html::Bytes(base::g_peer_cache_budget_bytes.load()));
   b += "</table>\n";
-  for (const auto& [k, v] : options_->server_info) {
+  for (const auto& [k, v] : info) {
     if (k != "config") continue;
     b += "<h2>Effective configuration</h2><p>Secrets are shown as "
          "<code>(set)</code> or empty.</p><pre class=\"config\">" +

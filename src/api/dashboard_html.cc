@@ -144,6 +144,7 @@ std::string Page(std::string_view title, std::string_view current,
   static const std::pair<const char*, const char*> kNav[] = {
       {"/", "Overview"},
       {"/sources", "Sources"},
+      {"/harvesters", "Harvesters"},
       {"/exports", "Exports"},
       {"/server", "Server"}};
   std::string out =

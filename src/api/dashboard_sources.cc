@@ -253,7 +253,9 @@ Response Dashboard::Source(std::string_view text,
     if (rec.close_reasons[i] == 0) continue;
     b += row(ledger::CloseReasonKey(int(i)), html::Count(rec.close_reasons[i]));
   }
-  b += "</table></section></div>\n<div class=\"cards\">";
+  b += "</table></section></div>\n";
+  b += Timeline(rec);
+  b += "<div class=\"cards\">";
   b += Names("HELO names", rec.helo_names, "helo-names");
   b += Names("MAIL FROM domains", rec.mail_from_domains, "mail-from-domains");
   b += Names("RCPT domains", rec.rcpt_domains, "rcpt-domains");

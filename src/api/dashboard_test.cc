@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "api/dashboard_html.h"
 #include "ledger/test_util.h"
 
@@ -219,6 +221,134 @@ TEST_F(DashboardTest, RateSeriesFillsTheLastBucket) {
   for (const auto& x : w) total += x.connections;
   EXPECT_EQ(total, 31u);
   EXPECT_EQ(w.back().connections, 31u);  // all flushed in this minute
+}
+
+TEST_F(DashboardTest, OverviewChartsTheDayByHour) {
+  auto r = Get("/overview.json");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = nlohmann::json::parse(r.body);
+  ASSERT_EQ(j["per_hour"].size(), size_t(ledger::kHourlyBuckets));
+  const auto& last = j["per_hour"].back();
+  // 30 senders of 1..30 messages and one of 1: all new, this hour.
+  EXPECT_EQ(last[1], 31);
+  EXPECT_EQ(last[2], 30 * 31 / 2 + 1);
+  EXPECT_EQ(last[3], 31);
+  double start = last[0].get<double>();
+  EXPECT_LE(start, clock_.WallSeconds());
+  EXPECT_GT(start + 3600, clock_.WallSeconds());
+  EXPECT_EQ(j["per_hour"][0][1], 0);
+
+  auto page = Get("/");
+  EXPECT_THAT(page.body, HasSubstr("id=\"chart-hour\""));
+  EXPECT_THAT(page.body, HasSubstr("<td>31</td><td>466</td><td>31</td>"));
+  // Two hours on, the sessions sit in the third hour from the end.
+  clock_.Advance(std::chrono::hours(2));
+  j = nlohmann::json::parse(Get("/overview.json").body);
+  EXPECT_EQ(j["per_hour"][21][3], 31);
+  EXPECT_EQ(j["per_hour"][23][3], 0);
+}
+
+// A time the trap tokens can hold (their minutes count from 2024).
+constexpr double kHarvestTime = 1.75e9;
+
+// A trap ledger with one harvester (hostile user agent) whose address
+// 198.51.100.7 (a source of the fixture) mailed an hour later.
+std::unique_ptr<ledger::TrapLedger> Traps(double harvest_time) {
+  auto keys = traps::KeyRing::Parse({"1:the-site-secret-key"}).value();
+  auto t = ledger::TrapLedger::Open(":memory:", keys, 3600).value();
+  traps::Harvest h;
+  h.minute = int64_t(harvest_time / 60);
+  h.ip = "203.0.113.9";
+  h.user_agent = "<img src=x onerror=alert(1)>";
+  h.ref = traps::VisitorRef(keys.current(), h.ip, h.user_agent, h.minute);
+  h.page = "/people/x/";
+  h.time = harvest_time;
+  h.addresses = 6;
+  t->AddHarvest(h);
+  std::string address = traps::MakeAddress(keys.current(), "ann.lee",
+                                           "trap.example", h.ref, h.minute);
+  t->AddSession("198.51.100.7", harvest_time + 3600, {address});
+  EXPECT_TRUE(t->Flush().ok());
+  return t;
+}
+
+TEST_F(DashboardTest, HarvestersPageListsWhoTookAndWhoSent) {
+  EXPECT_THAT(Get("/harvesters").body, HasSubstr("id=\"traps-off\""));
+  double when = kHarvestTime;
+  auto traps = Traps(when);
+  api_ = std::make_unique<Api>(ledger_.get(), options_, &clock_);
+  api_->SetTraps(traps.get());
+  auto r = Get("/harvesters");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("<a href=\"/source/203.0.113.9\">"));
+  EXPECT_THAT(r.body, HasSubstr("<a href=\"/source/198.51.100.7\">"));
+  EXPECT_THAT(r.body, HasSubstr(html::Escape(ledger::FormatTime(when))));
+  EXPECT_THAT(r.body, HasSubstr("after 60.0 min"));
+  EXPECT_THAT(r.body, HasSubstr("&lt;img src=x onerror=alert(1)&gt;"));
+  EXPECT_THAT(r.body, Not(HasSubstr("<img")));
+  EXPECT_THAT(r.body, HasSubstr("<td>trap.example</td><td>1</td><td>1</td>"));
+  EXPECT_THAT(r.body, HasSubstr("aria-current=\"page\">Harvesters"));
+}
+
+TEST_F(DashboardTest, ExportsOfferTheHarvesterList) {
+  auto r = Get("/exports");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("<input type=\"hidden\" name=\"list\" "
+                                "value=\"harvesters\">"));
+  EXPECT_THAT(r.body, HasSubstr("href=\"/api/v1/export?list=harvesters&amp;"
+                                "format=plain\""));
+}
+
+TEST_F(DashboardTest, ServerPageShowsTheLatestServerInfo) {
+  options_.server_info = {{"Persona", "postfix"},
+                          {"config", "[smtp]\npersona = \"postfix\"\n"}};
+  auto r = Get("/server");
+  EXPECT_THAT(r.body, HasSubstr("persona = &quot;postfix&quot;"));
+  EXPECT_THAT(r.body, HasSubstr("none (loopback only)"));
+  api_->SetServerInfo({{"Persona", "exim<4>"},
+                       {"Last reload", "at 2026-11-27T19:00:00Z"},
+                       {"config", "[smtp]\npersona = \"exim\"\n"}});
+  api_->SetToken("s3cret");
+  Request req;
+  req.path = "/server";
+  req.host = "127.0.0.1:8025";
+  req.authorization = "Bearer s3cret";
+  r = api_->Handle(req);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("persona = &quot;exim&quot;"));
+  EXPECT_THAT(r.body, Not(HasSubstr("postfix")));
+  EXPECT_THAT(r.body, HasSubstr("exim&lt;4&gt;"));
+  EXPECT_THAT(r.body, HasSubstr("Last reload"));
+  EXPECT_THAT(r.body, HasSubstr("<td data-key=\"auth\">token</td>"));
+}
+
+TEST_F(DashboardTest, SourcePageHasATimeline) {
+  auto r = Get("/source/192.0.2.3");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("id=\"timeline\""));
+  EXPECT_THAT(r.body, HasSubstr("1 day: 1 sessions, 1.0 a day, 3.0 messages"));
+  // With the trap attribution: the harvest of the addresses it mailed, and
+  // its mail to them, in time order with the sessions.
+  auto traps = Traps(kHarvestTime);
+  api_->SetTraps(traps.get());
+  r = Get("/source/198.51.100.7");
+  ASSERT_EQ(r.status, 200) << r.body;
+  size_t harvest =
+      r.body.find("were harvested by <a href=\"/source/203.0.113.9");
+  size_t spam = r.body.find("first mail to the addresses harvested by");
+  size_t first = r.body.find("<td>first session</td>");
+  size_t last = r.body.find("<td>last session</td>");
+  ASSERT_NE(harvest, std::string::npos) << r.body;
+  ASSERT_NE(spam, std::string::npos);
+  ASSERT_NE(first, std::string::npos);
+  // The fixture's sessions come first (the fake clock is before the
+  // harvest); the order is by time.
+  EXPECT_LT(first, last);
+  EXPECT_LT(last, harvest);
+  EXPECT_LT(harvest, spam);
+  EXPECT_THAT(r.body, HasSubstr("60.0 min after the harvest"));
+  EXPECT_THAT(r.body, HasSubstr("&lt;img src=x onerror=alert(1)&gt;"));
+  EXPECT_THAT(r.body, Not(HasSubstr("<img")));
 }
 
 }  // namespace

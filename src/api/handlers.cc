@@ -109,14 +109,24 @@ Api::Api(ledger::Ledger* ledger, ApiOptions options, const base::Clock* clock)
 
 Api::~Api() = default;
 
+void Api::SetTraps(ledger::TrapLedger* traps) {
+  traps_ = traps;
+  dashboard_->SetTraps(traps);
+}
+
 void Api::SetExempt(std::vector<base::Cidr> exempt) {
   std::lock_guard lock(exempt_mu_);
   options_.exempt = std::move(exempt);
 }
 
 void Api::SetToken(std::string token) {
+  dashboard_->SetTokenSet(!token.empty());
   std::lock_guard lock(exempt_mu_);
   options_.token = std::move(token);
+}
+
+void Api::SetServerInfo(ServerInfo info) {
+  dashboard_->SetServerInfo(std::move(info));
 }
 
 std::string Api::Token() const {

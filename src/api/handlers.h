@@ -100,9 +100,13 @@ class Api {
   // Replaces the bearer token (a reload of api.token_file); empty: no
   // authentication. Thread-safe.
   void SetToken(std::string token);
+  // A reload's running configuration for the console's Server page (see
+  // ApiOptions::server_info). Thread-safe.
+  using ServerInfo = std::vector<std::pair<std::string, std::string>>;
+  void SetServerInfo(ServerInfo info);
   // The trap attribution (/api/v1/harvesters, "harvesters" of a source);
   // null: 503 there. Set before serving. REQUIRES: outlives the Api.
-  void SetTraps(ledger::TrapLedger* traps) { traps_ = traps; }
+  void SetTraps(ledger::TrapLedger* traps);
 
  private:
   Response Sources(const Request& r) const;

@@ -47,6 +47,11 @@ class HttpServer {
   // A reload's token (api::ResolveToken); empty: no authentication.
   // Thread-safe.
   void SetToken(std::string token) { api_.SetToken(std::move(token)); }
+  // A reload's running configuration for the console's Server page.
+  // Thread-safe.
+  void SetServerInfo(std::vector<std::pair<std::string, std::string>> info) {
+    api_.SetServerInfo(std::move(info));
+  }
   // The trap attribution for the API; before Start(). REQUIRES: outlives
   // this.
   void SetTraps(ledger::TrapLedger* traps) { api_.SetTraps(traps); }

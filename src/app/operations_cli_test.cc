@@ -164,6 +164,65 @@ TEST_F(OperatorCli, ApiTokenFromAFileRotatesOnSighup) {
   EXPECT_THAT(both.err, HasSubstr("api.token and api.token_file"));
 }
 
+// The whole answer (status line, headers, body) to GET path on
+// 127.0.0.1:port over HTTP/1.0; "" on a failure.
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string req = "GET " + path + " HTTP/1.0\r\n\r\n", out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size())) {
+    char buf[4096];
+    // Bounded: the server closes after an HTTP/1.0 answer; at most 4 MB.
+    for (int i = 0; i < 1024; ++i) {
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, size_t(n));
+    }
+  }
+  close(fd);
+  return out;
+}
+
+// The console's Server page shows the running configuration: a reload
+// replaces it and says what it applied; a failed one says why and keeps
+// showing what still runs.
+TEST_F(OperatorCli, ConsoleServerPageFollowsSighup) {
+  ledger::testing::TempDir dir;
+  const std::string toml = dir.File("spamsink.toml");
+  WriteFile(toml, Persona("first ESMTP"));
+  Daemon d({"--config", toml, "--listen", "127.0.0.1:0", "--api-listen",
+            "127.0.0.1:0", "--ledger-enabled", "false"});
+  int api = ApiPort(d);
+  ASSERT_GT(api, 0) << d.err();
+  std::string page = HttpGet(api, "/server");
+  EXPECT_THAT(page, HasSubstr("custom_banner = &quot;first ESMTP&quot;"));
+  EXPECT_THAT(page, HasSubstr("none since the start"));
+
+  WriteFile(toml, Persona("second ESMTP") + "[server]\nthreads = 3\n");
+  d.Signal(SIGHUP);
+  ASSERT_NE(d.WaitFor("event=reloaded"), "") << d.err();
+  page = HttpGet(api, "/server");
+  EXPECT_THAT(page, HasSubstr("custom_banner = &quot;second ESMTP&quot;"));
+  EXPECT_THAT(page, Not(HasSubstr("first ESMTP")));
+  EXPECT_THAT(page, HasSubstr("applied: smtp.custom_banner; waiting for a "
+                              "restart: server.threads"));
+
+  WriteFile(toml, Persona("third") + "[server]\nmax_conections = 5\n");
+  d.Signal(SIGHUP);
+  ASSERT_NE(d.WaitFor("event=reload_failed"), "") << d.err();
+  page = HttpGet(api, "/server");
+  EXPECT_THAT(page, HasSubstr("max_conections: unknown key"));
+  EXPECT_THAT(page, HasSubstr("custom_banner = &quot;second ESMTP&quot;"));
+  EXPECT_EQ(d.Stop(), 0);
+}
+
 std::string SessionId(Daemon& d, int port) {
   Banner(port);
   std::string line = d.WaitFor("event=session ");

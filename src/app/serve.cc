@@ -134,16 +134,48 @@ void SeedDnsbl(ledger::Ledger* ledger, dnsbl::Index* index,
   base::LogLine(base::LogLevel::kInfo, "dnsbl_loaded").Kv("sources", seeded);
 }
 
+// The console's Server page: what runs (cfg, the running configuration),
+// with api.token and the trap keys shown only as set or unset, and how the
+// last reload went.
+std::vector<std::pair<std::string, std::string>> ConsoleInfo(
+    const config::Config& cfg, net::Server* server,
+    const std::string& last_reload) {
+  config::Config shown = cfg;
+  if (!shown.api.token.empty()) shown.api.token = "(set)";
+  if (!shown.traps.keys.empty()) shown.traps.keys = {"(set)"};
+  std::vector<std::pair<std::string, std::string>> info = {
+      {"Persona", cfg.smtp.persona}, {"Host name", cfg.server.hostname}};
+  for (const auto& addr : server->LocalAddresses()) {
+    info.push_back({"SMTP listener", addr});
+  }
+  info.push_back({"API listener", cfg.api.listen});
+  info.push_back({"Last reload", last_reload});
+  info.push_back({"config", config::EffectiveToml(shown, false)});
+  return info;
+}
+
 // SIGHUP: reads the configuration again and applies what can change live.
 // Anything wrong (the file, a setting, the persona) keeps the running
 // configuration and is logged as an error; the server never stops for it.
 void Reload(const Reloader& reload, config::Config* running,
             net::Server* server, api::HttpServer* http, bool tls) {
+  // The console first, so that whoever reads the log line finds the page
+  // already saying it.
+  auto fail = [&](const std::string& error) {
+    if (http) {
+      http->SetServerInfo(ConsoleInfo(
+          *running, server,
+          "failed at " +
+              ledger::FormatTime(base::SystemClock::Get().WallSeconds()) +
+              ": " + error + " (the running configuration is kept)"));
+    }
+    base::LogLine(base::LogLevel::kError, "reload_failed")
+        .Kv("error", error)
+        .Kv("kept", "the running configuration");
+  };
   auto loaded = reload();
   if (!loaded.ok()) {
-    base::LogLine(base::LogLevel::kError, "reload_failed")
-        .Kv("error", loaded.error())
-        .Kv("kept", "the running configuration");
+    fail(loaded.error());
     return;
   }
   config::Config next = std::move(loaded).value();
@@ -152,16 +184,12 @@ void Reload(const Reloader& reload, config::Config* running,
   auto session = smtp::MakeSessionOptions(plan.apply.smtp,
                                           plan.apply.server.hostname, tls);
   if (!session.ok()) {
-    base::LogLine(base::LogLevel::kError, "reload_failed")
-        .Kv("error", session.error())
-        .Kv("kept", "the running configuration");
+    fail(session.error());
     return;
   }
   auto exempt = ledger::ParseExempt(plan.apply.tarpit.exempt);
   if (!exempt.ok()) {
-    base::LogLine(base::LogLevel::kError, "reload_failed")
-        .Kv("error", exempt.error())
-        .Kv("kept", "the running configuration");
+    fail(exempt.error());
     return;
   }
   // The token file is read again even when its name did not change: that
@@ -170,9 +198,7 @@ void Reload(const Reloader& reload, config::Config* running,
   if (http) {
     auto t = api::ResolveToken(plan.apply.api);
     if (!t.ok()) {
-      base::LogLine(base::LogLevel::kError, "reload_failed")
-          .Kv("error", t.error())
-          .Kv("kept", "the running configuration");
+      fail(t.error());
       return;
     }
     token = std::move(t).value();
@@ -208,6 +234,13 @@ void Reload(const Reloader& reload, config::Config* running,
                                                             : "none");
   }
   *running = std::move(plan.apply);
+  if (http) {
+    http->SetServerInfo(ConsoleInfo(
+        *running, server,
+        "at " + ledger::FormatTime(base::SystemClock::Get().WallSeconds()) +
+            "; applied: " + join(plan.applied) +
+            "; waiting for a restart: " + join(plan.need_restart)));
+  }
 }
 
 }  // namespace
@@ -363,20 +396,9 @@ int Serve(config::Config cfg, Reloader reload) {
   if (cfg.api.enabled) {
     auto exempt = ledger::ParseExempt(cfg.tarpit.exempt);
     if (!exempt.ok()) return Fail(exempt.error());
-    // The console's Server page: what runs, with api.token shown only as
-    // set or unset.
-    config::Config shown = cfg;
-    if (!shown.api.token.empty()) shown.api.token = "(set)";
-    if (!shown.traps.keys.empty()) shown.traps.keys = {"(set)"};
-    std::vector<std::pair<std::string, std::string>> info = {
-        {"Persona", cfg.smtp.persona}, {"Host name", cfg.server.hostname}};
-    for (const auto& addr : server->LocalAddresses()) {
-      info.push_back({"SMTP listener", addr});
-    }
-    info.push_back({"API listener", cfg.api.listen});
-    info.push_back({"config", config::EffectiveToml(shown, false)});
     http = std::make_unique<api::HttpServer>(
-        cfg.api, ledger.get(), std::move(exempt).value(), std::move(info));
+        cfg.api, ledger.get(), std::move(exempt).value(),
+        ConsoleInfo(cfg, server.get(), "none since the start"));
     http->SetTraps(trap_ledger.get());
     if (auto s = http->Start(); !s.ok()) return Fail(s.message());
   }

@@ -30,6 +30,14 @@ NUM_SOURCES = 50
 HOSTILE_HELO = "<script>alert(1)</script>"
 HOSTILE_DOMAIN = "q\"uo'te<b>.example"
 TOKEN = "console-test-token"
+# A label of `spamsink traps --generate` (operator's text, shown escaped);
+# the first source mails one of its addresses.
+TRAP_LABEL = '<b>forum "sig"</b>'
+TRAP_CONFIG = """
+[traps]
+domains = ["trap.example"]
+keys = ["1:console-browser-test-key"]
+"""
 
 
 class Sink:
@@ -97,7 +105,8 @@ def helo(i):
     return HOSTILE_HELO if i == NUM_SOURCES - 1 else "helo%d.example" % i
 
 
-def smtp_session(port, ip, helo_name, messages, mail_domain):
+def smtp_session(port, ip, helo_name, messages, mail_domain,
+                 rcpt="user@victim.example"):
     s = socket.create_connection(("127.0.0.1", port), timeout=20,
                                  source_address=(ip, 0))
     f = s.makefile("rb")
@@ -120,7 +129,7 @@ def smtp_session(port, ip, helo_name, messages, mail_domain):
         if cmd("MAIL FROM:<spam@%s>" % mail_domain) != 250:
             cmd("RSET")
             continue
-        cmd("RCPT TO:<user@victim.example>")
+        cmd("RCPT TO:<%s>" % rcpt)
         if cmd("DATA") == 354:
             s.sendall(b"Subject: offer\r\n\r\nbuy now\r\n.\r\n")
             reply()
@@ -128,10 +137,13 @@ def smtp_session(port, ip, helo_name, messages, mail_domain):
     s.close()
 
 
-def send_traffic(port):
+def send_traffic(port, trap_address):
     def one(i):
         domain = HOSTILE_DOMAIN if i == NUM_SOURCES - 1 else "sender.example"
-        smtp_session(port, source_ip(i), helo(i), 1 + i % 3, domain)
+        if i == 0:
+            smtp_session(port, source_ip(i), helo(i), 1, domain, trap_address)
+        else:
+            smtp_session(port, source_ip(i), helo(i), 1 + i % 3, domain)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(NUM_SOURCES)))
 
@@ -154,10 +166,25 @@ class ConsoleInBrowser(unittest.TestCase):
     def setUpClass(cls):
         os.makedirs(SHOTS, exist_ok=True)
         cls.dir = tempfile.TemporaryDirectory(prefix="spamsink-console-")
-        cls.sink = Sink(cls.dir.name, "open")
+        conf = os.path.join(cls.dir.name, "traps.toml")
+        with open(conf, "w") as f:
+            f.write(TRAP_CONFIG + '[ledger]\ndb_path = "%s"\n'
+                    % os.path.join(cls.dir.name, "open.db"))
+        gen = subprocess.run(
+            [SPAMSINK, "--config", conf, "traps", "--generate", "1",
+             "--domain", "trap.example", "--label", TRAP_LABEL],
+            capture_output=True, text=True, timeout=30)
+        assert gen.returncode == 0, gen.stderr
+        trap_address = gen.stdout.split()[0]
+        cls.sink = Sink(cls.dir.name, "open", ["--config", conf])
         cls.locked = Sink(cls.dir.name, "locked", ["--api-token", TOKEN])
-        send_traffic(cls.sink.smtp_port)
+        send_traffic(cls.sink.smtp_port, trap_address)
         cls.stats = wait_committed(cls.sink, NUM_SOURCES)
+        deadline = time.monotonic() + 20
+        while not cls.sink.get_json("/api/v1/harvesters")["harvesters"][0][
+                "senders"]:
+            assert time.monotonic() < deadline, "trap link not committed"
+            time.sleep(0.05)
         cls.browser = cdp.Browser()
         b = cls.browser
         for domain in ("Page", "Runtime", "Network", "Log"):
@@ -222,6 +249,12 @@ class ConsoleInBrowser(unittest.TestCase):
                        ".getAttribute('data-sum')")), totals["connections"])
         self.assertTrue(b.eval("!!document.querySelector('#chart-minute "
                                "canvas')"))
+        # The day by hour: 24 points, every session in one of them.
+        b.wait_for("document.getElementById('chart-hour')"
+                   ".getAttribute('data-points') === '24'")
+        self.assertEqual(
+            int(b.eval("document.getElementById('chart-hour')"
+                       ".getAttribute('data-sum')")), totals["connections"])
         self.shot("overview")
         self.assertEqual(self.problems(), [])
 
@@ -285,6 +318,32 @@ class ConsoleInBrowser(unittest.TestCase):
         self.shot("source-hostile")
         b.navigate(self.sink.origin + "/exports")
         self.shot("exports")
+        self.assertEqual(self.problems(), [])
+
+    def test_3b_harvesters_and_timeline(self):
+        b = self.browser
+        b.navigate(self.sink.origin + "/harvesters")
+        cells = b.eval("Array.from(document.querySelectorAll("
+                       "'#harvesters tbody td')).map(td => td.textContent)")
+        self.assertIn(TRAP_LABEL, cells)
+        self.assertEqual(b.eval(
+            "document.querySelectorAll('main b').length"), 0)
+        self.shot("harvesters")
+        # The sender's link leads to its page, whose timeline has the
+        # harvest before its mail.
+        b.submit_and_wait("document.querySelector('#harvesters ul a')"
+                          ".click()")
+        self.assertEqual(
+            b.eval("document.getElementById('source-ip').textContent"),
+            source_ip(0))
+        timeline = b.eval("Array.from(document.querySelectorAll("
+                          "'#timeline tbody tr')).map(tr => tr.textContent)")
+        harvest = [i for i, t in enumerate(timeline) if "harvested by" in t]
+        self.assertTrue(harvest, timeline)
+        self.assertIn(TRAP_LABEL, timeline[harvest[0]])
+        self.assertEqual(b.eval(
+            "document.querySelectorAll('main b').length"), 0)
+        self.shot("source-timeline")
         b.navigate(self.sink.origin + "/server")
         self.shot("server")
         self.assertEqual(self.problems(), [])

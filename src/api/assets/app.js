@@ -38,7 +38,8 @@
     var opts = {
       labels: labels, legend: 'never', drawPoints: true,
       includeZero: true, fillGraph: true, animatedZooms: false,
-      colors: labels.length > 2 ? ['#1f4e99', '#c0392b'] : ['#2a7f62']
+      colors: labels.length > 3 ? ['#1f4e99', '#c0392b', '#8e44ad']
+            : labels.length > 2 ? ['#1f4e99', '#c0392b'] : ['#2a7f62']
     };
     if (charts[id]) {
       charts[id].updateOptions({file: rows});
@@ -69,6 +70,11 @@
         });
         draw('chart-minute', counts, ['minute', 'connections', 'messages']);
         draw('chart-bytes', sizes, ['minute', 'bytes']);
+        var hours = (d.per_hour || []).map(function (p) {
+          return [new Date(p[0] * 1000), p[1], p[2], p[3]];
+        });
+        draw('chart-hour', hours,
+             ['hour', 'sessions', 'messages', 'new sources']);
         document.body.setAttribute('data-refreshed', d.time);
       })
       .catch(function (e) {
