@@ -5,27 +5,24 @@ Loopback only (127.0.0.0/8 source addresses bound per socket); every wait is
 bounded; the processes started here are stopped by their pid.
 """
 import concurrent.futures
-import json
 import os
-import re
 import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
-import urllib.request
 
-BUILD = os.environ.get("SPAMSINK_BUILD_DIR", "")
-SPAMSINK = os.path.join(BUILD, "spamsink")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "..", "tests", "lib"))
+from spamsink_proc import EXECUTOR_ARGS, SPAMSINK, Spamsink  # noqa: E402
+
 NUM_SOURCES = 200
-# SPAMSINK_EXECUTOR ("asio", "io_uring"): the executor the binary must use.
-EXECUTOR_ARGS = (["--server-executor", os.environ["SPAMSINK_EXECUTOR"]]
-                 if os.environ.get("SPAMSINK_EXECUTOR") else [])
 
 
-class Sink:
+class Sink(Spamsink):
     """One spamsink process with the API on an ephemeral loopback port."""
 
     starts = 0
@@ -33,48 +30,15 @@ class Sink:
     def __init__(self, db):
         self.db = db
         Sink.starts += 1
-        self.log_path = "%s.%d.log" % (db, Sink.starts)
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [SPAMSINK, "--listen", "127.0.0.1:0", "--api-listen",
-             "127.0.0.1:0", "--db", db, "--ledger-flush-interval", "0.05",
+        super().__init__(
+            ["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+             "--db", db, "--ledger-flush-interval", "0.05",
              "--log-sessions", "false"] + EXECUTOR_ARGS,
-            stdout=subprocess.DEVNULL, stderr=self.log)
-        self.smtp_port = self.api_port = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (self.smtp_port and
-                                                    self.api_port):
-            if self.proc.poll() is not None:
-                raise RuntimeError("spamsink exited: " + self.stderr())
-            text = self.stderr()
-            m = re.findall(r"event=listening address=127\.0\.0\.1:(\d+)", text)
-            a = re.findall(r"event=api_listening address=127\.0\.0\.1:(\d+)",
-                           text)
-            if m and a:
-                self.smtp_port, self.api_port = int(m[-1]), int(a[-1])
-            else:
-                time.sleep(0.02)
-        if not self.api_port:
-            self.stop(signal.SIGKILL)
-            raise RuntimeError("spamsink did not start: " + self.stderr())
-
-    def stderr(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(timeout=5)
+            "%s.%d.log" % (db, Sink.starts))
+        self.smtp_port, self.api_port = self.ports["smtp"], self.ports["api"]
 
     def get(self, path):
-        url = "http://127.0.0.1:%d%s" % (self.api_port, path)
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return json.loads(r.read())
+        return self.get_json(path)
 
 
 def plan(i):
