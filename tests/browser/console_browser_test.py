@@ -10,7 +10,6 @@ chromium) are stopped by their pid.
 """
 import concurrent.futures
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ import cdp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
-from spamsink_proc import BUILD, SPAMSINK, Spamsink  # noqa: E402
+from spamsink_proc import BUILD, SPAMSINK, Smtp, Spamsink  # noqa: E402
 
 SHOTS = os.path.join(BUILD, "browser-screenshots")
 NUM_SOURCES = 50
@@ -50,34 +49,19 @@ def helo(i):
 
 
 def smtp_session(port, ip, helo_name, messages, mail_domain):
-    s = socket.create_connection(("127.0.0.1", port), timeout=20,
-                                 source_address=(ip, 0))
-    f = s.makefile("rb")
-
-    def reply():
-        while True:
-            line = f.readline()
-            if not line:
-                raise RuntimeError("connection closed")
-            if line[3:4] != b"-":
-                return int(line[:3])
-
-    def cmd(text):
-        s.sendall(text.encode() + b"\r\n")
-        return reply()
-
-    assert reply() == 220
-    cmd("EHLO " + helo_name)
+    c = Smtp(port, source=ip)
+    assert c.reply() == 220
+    c.cmd("EHLO " + helo_name)
     for _ in range(messages):
-        if cmd("MAIL FROM:<spam@%s>" % mail_domain) != 250:
-            cmd("RSET")
+        if c.cmd("MAIL FROM:<spam@%s>" % mail_domain) != 250:
+            c.cmd("RSET")
             continue
-        cmd("RCPT TO:<user@victim.example>")
-        if cmd("DATA") == 354:
-            s.sendall(b"Subject: offer\r\n\r\nbuy now\r\n.\r\n")
-            reply()
-    cmd("QUIT")
-    s.close()
+        c.cmd("RCPT TO:<user@victim.example>")
+        if c.cmd("DATA") == 354:
+            c.send(b"Subject: offer\r\n\r\nbuy now\r\n.\r\n")
+            c.reply()
+    c.cmd("QUIT")
+    c.close()
 
 
 def send_traffic(port):

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -106,3 +107,54 @@ class Spamsink(Proc):
         status, _, body = self.request(path, headers)
         assert status == 200, (path, status, body)
         return json.loads(body)
+
+
+class Smtp:
+    """A plain SMTP client for the e2e suites: one connection from `source`
+    (a loopback address, or None), replies read line by line with a bound
+    on the lines of one reply and a socket timeout on each read."""
+
+    def __init__(self, port, host="127.0.0.1", source=None, timeout=20):
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=(source, 0) if source else None)
+        self.file = self.sock.makefile("rb")
+
+    def reply(self):
+        """The code of the next reply (the last line of a multi-line one)."""
+        for _ in range(100):
+            line = self.file.readline()
+            if not line:
+                raise RuntimeError("connection closed")
+            if line[3:4] != b"-":
+                return int(line[:3])
+        raise RuntimeError("a reply of more than 100 lines")
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def cmd(self, text, want=None):
+        """Sends one command line; returns the reply code, or raises when
+        it is not `want` (if given)."""
+        self.send(text + "\r\n")
+        code = self.reply()
+        if want is not None and code != want:
+            raise RuntimeError("%s -> %d" % (text, code))
+        return code
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+
+def send_one(port, host="127.0.0.1", source=None):
+    """One short message in one session (EHLO, MAIL, RCPT, DATA, QUIT)."""
+    c = Smtp(port, host, source, timeout=10)
+    c.reply()
+    for line in ["EHLO client.test", "MAIL FROM:<a@client.test>",
+                 "RCPT TO:<b@sink.test>", "DATA"]:
+        c.cmd(line)
+    c.send(b"Subject: hi\r\n\r\nbuy now\r\n.\r\n")
+    c.reply()
+    c.cmd("QUIT")
+    c.close()

@@ -7,7 +7,6 @@ bounded; the processes started here are stopped by their pid.
 import concurrent.futures
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "..", "tests", "lib"))
-from spamsink_proc import EXECUTOR_ARGS, SPAMSINK, Spamsink  # noqa: E402
+from spamsink_proc import EXECUTOR_ARGS, SPAMSINK, Smtp, Spamsink  # noqa: E402
 
 NUM_SOURCES = 200
 
@@ -60,35 +59,18 @@ def expect(i, rounds=1):
 
 
 def smtp_session(port, ip, msgs, rcpts, body):
-    s = socket.create_connection(("127.0.0.1", port), timeout=20,
-                                 source_address=(ip, 0))
-    f = s.makefile("rb")
-
-    def reply():
-        while True:
-            line = f.readline()
-            if not line:
-                raise RuntimeError("connection closed")
-            if line[3:4] != b"-":
-                return int(line[:3])
-
-    def cmd(text, want):
-        s.sendall(text.encode() + b"\r\n")
-        code = reply()
-        if code != want:
-            raise RuntimeError("%s -> %d" % (text, code))
-
-    assert reply() == 220
-    cmd("EHLO client%s.example" % ip.replace(".", "-"), 250)
+    c = Smtp(port, source=ip)
+    assert c.reply() == 220
+    c.cmd("EHLO client%s.example" % ip.replace(".", "-"), 250)
     for m in range(msgs):
-        cmd("MAIL FROM:<spam@sender.example>", 250)
+        c.cmd("MAIL FROM:<spam@sender.example>", 250)
         for r in range(rcpts):
-            cmd("RCPT TO:<user%d@victim.example>" % r, 250)
-        cmd("DATA", 354)
-        s.sendall(body.encode() + b".\r\n")
-        assert reply() == 250
-    cmd("QUIT", 221)
-    s.close()
+            c.cmd("RCPT TO:<user%d@victim.example>" % r, 250)
+        c.cmd("DATA", 354)
+        c.send(body + ".\r\n")
+        assert c.reply() == 250
+    c.cmd("QUIT", 221)
+    c.close()
 
 
 def send_all(port, sources):

@@ -18,7 +18,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "..", "tests", "lib"))
-from spamsink_proc import Spamsink  # noqa: E402
+from spamsink_proc import Spamsink, send_one  # noqa: E402
 
 ZONE = "bl.test"
 V6_TEST_POINT = ("2.0.0.0.0.0.f.7.f.f.f.f." + "0." * 20).rstrip(".")
@@ -62,27 +62,7 @@ def status(dig_output):
 
 
 def send_mail(port, source):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10,
-                                 source_address=(source, 0))
-    f = s.makefile("rwb")
-
-    def reply():
-        while True:
-            line = f.readline()
-            if not line or line[3:4] != b"-":
-                return line
-
-    reply()
-    for cmd in [b"EHLO client.test", b"MAIL FROM:<a@client.test>",
-                b"RCPT TO:<b@sink.test>", b"DATA"]:
-        f.write(cmd + b"\r\n")
-        f.flush()
-        reply()
-    f.write(b"Subject: hi\r\n\r\nbuy now\r\n.\r\nQUIT\r\n")
-    f.flush()
-    reply()
-    reply()
-    s.close()
+    send_one(port, source=source)
 
 
 class DnsblDigTest(unittest.TestCase):
