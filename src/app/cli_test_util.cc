@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "base/child_test_util.h"
+
 namespace app_test {
 
 std::string SpamsinkPath() {
@@ -20,61 +22,16 @@ std::string SpamsinkPath() {
 
 RunResult RunSpamsink(const std::vector<std::string>& args, double seconds,
                       const std::string& cwd) {
-  RunResult r;
   std::vector<std::string> argv = {SpamsinkPath()};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  int out[2], err[2];
-  if (pipe(out) != 0 || pipe(err) != 0) return r;
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    close(out[0]);
-    close(err[0]);
-    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
-    execv(cargv[0], cargv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  close(err[1]);
-  using Clock = std::chrono::steady_clock;
-  const auto term_at =
-      Clock::now() + std::chrono::milliseconds(int64_t(seconds * 1000));
-  const auto kill_at = term_at + std::chrono::seconds(5);
-  bool termed = false, killed = false;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    auto now = Clock::now();
-    if (!termed && now > term_at) {
-      kill(pid, SIGTERM);
-      termed = true;
-    }
-    if (!killed && now > kill_at) {
-      kill(pid, SIGKILL);
-      killed = true;
-    }
-    if (poll(fds, 2, 50) <= 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-      char buf[4096];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        (i == 0 ? r.out : r.err).append(buf, size_t(n));
-      }
-    }
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) r.status = WEXITSTATUS(status);
-  r.signalled = WIFSIGNALED(status);
+  // SIGTERM at `seconds` (a server that started is stopped the way an
+  // operator stops it), SIGKILL 5 s later.
+  auto c = base_test::RunChild(argv, {seconds, seconds + 5}, cwd);
+  RunResult r;
+  r.status = c.status;
+  r.signalled = c.signalled;
+  r.out = std::move(c.out);
+  r.err = std::move(c.err);
   return r;
 }
 

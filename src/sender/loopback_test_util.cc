@@ -14,6 +14,8 @@
 #include <cstring>
 #include <thread>
 
+#include "base/child_test_util.h"
+
 namespace sender_test {
 
 namespace {
@@ -87,48 +89,11 @@ void Stop(Child& c) {
 }
 
 ProcResult RunCapture(const std::vector<std::string>& argv, double max_s) {
-  int out[2], err[2];
+  auto c = base_test::RunChild(argv, {-1, max_s});
   ProcResult r;
-  if (pipe(out) != 0 || pipe(err) != 0) return r;
-  auto args = Argv(argv);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    close(out[0]);
-    close(err[0]);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(out[1]);
-  close(err[1]);
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(int64_t(max_s * 1000));
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  bool killed = false;
-  while (open_fds > 0) {
-    if (std::chrono::steady_clock::now() > deadline && !killed) {
-      kill(pid, SIGKILL);
-      killed = true;
-    }
-    if (poll(fds, 2, 100) <= 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-      char buf[4096];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        open_fds--;
-      } else {
-        (i == 0 ? r.out : r.err).append(buf, size_t(n));
-      }
-    }
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.status = WIFEXITED(status) && !killed ? WEXITSTATUS(status) : -1;
+  r.status = c.killed ? -1 : c.status;
+  r.out = std::move(c.out);
+  r.err = std::move(c.err);
   return r;
 }
 

@@ -9,22 +9,19 @@ Loopback only; every wait is bounded; the processes started here (spamsink,
 chromium) are stopped by their pid.
 """
 import concurrent.futures
-import json
 import os
-import re
-import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 import cdp
 
-BUILD = os.environ.get("SPAMSINK_BUILD_DIR", "")
-SPAMSINK = os.path.join(BUILD, "spamsink")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+from spamsink_proc import BUILD, SPAMSINK, Smtp, Spamsink  # noqa: E402
+
 SHOTS = os.path.join(BUILD, "browser-screenshots")
 NUM_SOURCES = 50
 HOSTILE_HELO = "<script>alert(1)</script>"
@@ -40,61 +37,16 @@ keys = ["1:console-browser-test-key"]
 """
 
 
-class Sink:
+class Sink(Spamsink):
     def __init__(self, workdir, name, extra=()):
-        self.log_path = os.path.join(workdir, name + ".log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [SPAMSINK, "--listen", "127.0.0.1:0", "--api-listen",
-             "127.0.0.1:0", "--db", os.path.join(workdir, name + ".db"),
+        super().__init__(
+            ["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+             "--db", os.path.join(workdir, name + ".db"),
              "--ledger-flush-interval", "0.05", "--log-sessions", "false",
              "--tarpit-enabled", "false"] + list(extra),
-            stdout=subprocess.DEVNULL, stderr=self.log)
-        self.smtp_port = self.api_port = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not self.api_port:
-            if self.proc.poll() is not None:
-                raise RuntimeError("spamsink exited: " + self.stderr())
-            text = self.stderr()
-            m = re.findall(r"event=listening address=127\.0\.0\.1:(\d+)", text)
-            a = re.findall(r"event=api_listening address=127\.0\.0\.1:(\d+)",
-                           text)
-            if m and a:
-                self.smtp_port, self.api_port = int(m[-1]), int(a[-1])
-            else:
-                time.sleep(0.02)
-        if not self.api_port:
-            self.stop()
-            raise RuntimeError("spamsink did not start: " + self.stderr())
+            os.path.join(workdir, name + ".log"))
+        self.smtp_port, self.api_port = self.ports["smtp"], self.ports["api"]
         self.origin = "http://127.0.0.1:%d" % self.api_port
-
-    def stderr(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        self.log.close()
-
-    def request(self, path, headers=None):
-        """(status, headers, body) of a GET."""
-        req = urllib.request.Request(self.origin + path, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, r.headers, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers, e.read()
-
-    def get_json(self, path, headers=None):
-        status, _, body = self.request(path, headers)
-        assert status == 200, (path, status, body)
-        return json.loads(body)
 
 
 def source_ip(i):
@@ -107,34 +59,19 @@ def helo(i):
 
 def smtp_session(port, ip, helo_name, messages, mail_domain,
                  rcpt="user@victim.example"):
-    s = socket.create_connection(("127.0.0.1", port), timeout=20,
-                                 source_address=(ip, 0))
-    f = s.makefile("rb")
-
-    def reply():
-        while True:
-            line = f.readline()
-            if not line:
-                raise RuntimeError("connection closed")
-            if line[3:4] != b"-":
-                return int(line[:3])
-
-    def cmd(text):
-        s.sendall(text.encode() + b"\r\n")
-        return reply()
-
-    assert reply() == 220
-    cmd("EHLO " + helo_name)
+    c = Smtp(port, source=ip)
+    assert c.reply() == 220
+    c.cmd("EHLO " + helo_name)
     for _ in range(messages):
-        if cmd("MAIL FROM:<spam@%s>" % mail_domain) != 250:
-            cmd("RSET")
+        if c.cmd("MAIL FROM:<spam@%s>" % mail_domain) != 250:
+            c.cmd("RSET")
             continue
-        cmd("RCPT TO:<%s>" % rcpt)
-        if cmd("DATA") == 354:
-            s.sendall(b"Subject: offer\r\n\r\nbuy now\r\n.\r\n")
-            reply()
-    cmd("QUIT")
-    s.close()
+        c.cmd("RCPT TO:<%s>" % rcpt)
+        if c.cmd("DATA") == 354:
+            c.send(b"Subject: offer\r\n\r\nbuy now\r\n.\r\n")
+            c.reply()
+    c.cmd("QUIT")
+    c.close()
 
 
 def send_traffic(port, trap_address):

@@ -5,27 +5,23 @@ Loopback only (127.0.0.0/8 source addresses bound per socket); every wait is
 bounded; the processes started here are stopped by their pid.
 """
 import concurrent.futures
-import json
 import os
-import re
 import signal
-import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
-import urllib.request
 
-BUILD = os.environ.get("SPAMSINK_BUILD_DIR", "")
-SPAMSINK = os.path.join(BUILD, "spamsink")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "..", "tests", "lib"))
+from spamsink_proc import EXECUTOR_ARGS, SPAMSINK, Smtp, Spamsink  # noqa: E402
+
 NUM_SOURCES = 200
-# SPAMSINK_EXECUTOR ("asio", "io_uring"): the executor the binary must use.
-EXECUTOR_ARGS = (["--server-executor", os.environ["SPAMSINK_EXECUTOR"]]
-                 if os.environ.get("SPAMSINK_EXECUTOR") else [])
 
 
-class Sink:
+class Sink(Spamsink):
     """One spamsink process with the API on an ephemeral loopback port."""
 
     starts = 0
@@ -33,48 +29,15 @@ class Sink:
     def __init__(self, db):
         self.db = db
         Sink.starts += 1
-        self.log_path = "%s.%d.log" % (db, Sink.starts)
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [SPAMSINK, "--listen", "127.0.0.1:0", "--api-listen",
-             "127.0.0.1:0", "--db", db, "--ledger-flush-interval", "0.05",
+        super().__init__(
+            ["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+             "--db", db, "--ledger-flush-interval", "0.05",
              "--log-sessions", "false"] + EXECUTOR_ARGS,
-            stdout=subprocess.DEVNULL, stderr=self.log)
-        self.smtp_port = self.api_port = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (self.smtp_port and
-                                                    self.api_port):
-            if self.proc.poll() is not None:
-                raise RuntimeError("spamsink exited: " + self.stderr())
-            text = self.stderr()
-            m = re.findall(r"event=listening address=127\.0\.0\.1:(\d+)", text)
-            a = re.findall(r"event=api_listening address=127\.0\.0\.1:(\d+)",
-                           text)
-            if m and a:
-                self.smtp_port, self.api_port = int(m[-1]), int(a[-1])
-            else:
-                time.sleep(0.02)
-        if not self.api_port:
-            self.stop(signal.SIGKILL)
-            raise RuntimeError("spamsink did not start: " + self.stderr())
-
-    def stderr(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(timeout=5)
+            "%s.%d.log" % (db, Sink.starts))
+        self.smtp_port, self.api_port = self.ports["smtp"], self.ports["api"]
 
     def get(self, path):
-        url = "http://127.0.0.1:%d%s" % (self.api_port, path)
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return json.loads(r.read())
+        return self.get_json(path)
 
 
 def plan(i):
@@ -96,35 +59,18 @@ def expect(i, rounds=1):
 
 
 def smtp_session(port, ip, msgs, rcpts, body):
-    s = socket.create_connection(("127.0.0.1", port), timeout=20,
-                                 source_address=(ip, 0))
-    f = s.makefile("rb")
-
-    def reply():
-        while True:
-            line = f.readline()
-            if not line:
-                raise RuntimeError("connection closed")
-            if line[3:4] != b"-":
-                return int(line[:3])
-
-    def cmd(text, want):
-        s.sendall(text.encode() + b"\r\n")
-        code = reply()
-        if code != want:
-            raise RuntimeError("%s -> %d" % (text, code))
-
-    assert reply() == 220
-    cmd("EHLO client%s.example" % ip.replace(".", "-"), 250)
+    c = Smtp(port, source=ip)
+    assert c.reply() == 220
+    c.cmd("EHLO client%s.example" % ip.replace(".", "-"), 250)
     for m in range(msgs):
-        cmd("MAIL FROM:<spam@sender.example>", 250)
+        c.cmd("MAIL FROM:<spam@sender.example>", 250)
         for r in range(rcpts):
-            cmd("RCPT TO:<user%d@victim.example>" % r, 250)
-        cmd("DATA", 354)
-        s.sendall(body.encode() + b".\r\n")
-        assert reply() == 250
-    cmd("QUIT", 221)
-    s.close()
+            c.cmd("RCPT TO:<user%d@victim.example>" % r, 250)
+        c.cmd("DATA", 354)
+        c.send(body + ".\r\n")
+        assert c.reply() == 250
+    c.cmd("QUIT", 221)
+    c.close()
 
 
 def send_all(port, sources):

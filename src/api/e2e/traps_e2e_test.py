@@ -10,17 +10,19 @@ their pid.
 import json
 import os
 import re
-import signal
 import smtplib
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 import urllib.error
 import urllib.request
 
-BUILD = os.environ.get("SPAMSINK_BUILD_DIR", "")
-SPAMSINK = os.path.join(BUILD, "spamsink")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "..", "tests", "lib"))
+from spamsink_proc import Spamsink  # noqa: E402
+
 CRAWLER_IP = "127.0.0.5"
 POLITE_IP = "127.0.0.6"
 SENDERS = ["127.0.0.21", "127.0.0.22", "127.0.0.23"]
@@ -43,50 +45,22 @@ class TrapsEndToEnd(unittest.TestCase):
         conf = os.path.join(d, "spamsink.toml")
         with open(conf, "w") as f:
             f.write(CONFIG)
-        cls.log_path = os.path.join(d, "spamsink.log")
-        cls.log = open(cls.log_path, "w")
-        cls.proc = subprocess.Popen(
-            [SPAMSINK, "--config", conf, "--listen", "127.0.0.1:0",
+        cls.sink = Spamsink(
+            ["--config", conf, "--listen", "127.0.0.1:0",
              "--api-listen", "127.0.0.1:0", "--db",
              os.path.join(d, "ledger.db"), "--ledger-flush-interval", "0.05",
              "--log-sessions", "false"],
-            stdout=subprocess.DEVNULL, stderr=cls.log)
-        cls.ports = {}
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(cls.ports) < 3:
-            if cls.proc.poll() is not None:
-                raise RuntimeError("spamsink exited: " + cls.stderr())
-            text = cls.stderr()
-            for key, event in (("smtp", "listening"), ("api", "api_listening"),
-                               ("traps", "traps_listening")):
-                m = re.findall(r"event=%s address=127\.0\.0\.1:(\d+)" % event,
-                               text)
-                if m:
-                    cls.ports[key] = int(m[-1])
-            time.sleep(0.02)
-        if len(cls.ports) < 3:
-            cls.stop()
-            raise RuntimeError("spamsink did not start: " + cls.stderr())
+            os.path.join(d, "spamsink.log"), want=("smtp", "api", "traps"))
+        cls.ports = cls.sink.ports
 
     @classmethod
     def tearDownClass(cls):
-        cls.stop()
+        cls.sink.stop()
         cls.dir.cleanup()
 
     @classmethod
-    def stop(cls):
-        if cls.proc.poll() is None:
-            cls.proc.send_signal(signal.SIGTERM)
-        try:
-            cls.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            cls.proc.kill()
-            cls.proc.wait(timeout=5)
-
-    @classmethod
     def stderr(cls):
-        with open(cls.log_path, errors="replace") as f:
-            return f.read()
+        return cls.sink.output()
 
     def api(self, path):
         url = "http://127.0.0.1:%d%s" % (self.ports["api"], path)

@@ -7,65 +7,35 @@ by its pid.
 """
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 import urllib.request
 
-BUILD = os.environ.get("SPAMSINK_BUILD_DIR", "")
-SPAMSINK = os.path.join(BUILD, "spamsink")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "..", "tests", "lib"))
+from spamsink_proc import Spamsink, send_one  # noqa: E402
+
 ZONE = "bl.test"
 V6_TEST_POINT = ("2.0.0.0.0.0.f.7.f.f.f.f." + "0." * 20).rstrip(".")
 
 
-class Sink:
+class Sink(Spamsink):
     def __init__(self, tmp, extra=()):
-        self.log_path = os.path.join(tmp, "spamsink.%d.log" % time.time_ns())
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [SPAMSINK, "--listen", "127.0.0.1:0", "--api-listen",
-             "127.0.0.1:0", "--db", os.path.join(tmp, "ledger.db"),
+        super().__init__(
+            ["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+             "--db", os.path.join(tmp, "ledger.db"),
              "--tarpit-enabled", "false", "--dnsbl-enabled", "true",
              "--dnsbl-zone", ZONE, "--dnsbl-listen", "127.0.0.1:0",
              "--dnsbl-rate-limit", "20"] + list(extra),
-            stdout=subprocess.DEVNULL, stderr=self.log)
-        self.smtp = self.api = self.dns = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (self.smtp and self.api
-                                                    and self.dns):
-            if self.proc.poll() is not None:
-                raise RuntimeError("spamsink exited: " + self.stderr())
-            t = self.stderr()
-            m = re.findall(r"event=listening address=127\.0\.0\.1:(\d+)", t)
-            a = re.findall(r"event=api_listening address=127\.0\.0\.1:(\d+)",
-                           t)
-            d = re.findall(r"event=dnsbl_listening address=127\.0\.0\.1:(\d+)",
-                           t)
-            if m and a and d:
-                self.smtp, self.api, self.dns = int(m[0]), int(a[0]), int(d[0])
-            else:
-                time.sleep(0.02)
-        if not self.dns:
-            self.stop()
-            raise RuntimeError("spamsink did not start: " + self.stderr())
-
-    def stderr(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        self.log.close()
+            os.path.join(tmp, "spamsink.%d.log" % time.time_ns()),
+            want=("smtp", "api", "dns"))
+        self.smtp, self.api, self.dns = (self.ports["smtp"], self.ports["api"],
+                                         self.ports["dns"])
 
     def dig(self, *args, source="127.0.0.1"):
         out = subprocess.run(
@@ -92,27 +62,7 @@ def status(dig_output):
 
 
 def send_mail(port, source):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10,
-                                 source_address=(source, 0))
-    f = s.makefile("rwb")
-
-    def reply():
-        while True:
-            line = f.readline()
-            if not line or line[3:4] != b"-":
-                return line
-
-    reply()
-    for cmd in [b"EHLO client.test", b"MAIL FROM:<a@client.test>",
-                b"RCPT TO:<b@sink.test>", b"DATA"]:
-        f.write(cmd + b"\r\n")
-        f.flush()
-        reply()
-    f.write(b"Subject: hi\r\n\r\nbuy now\r\n.\r\nQUIT\r\n")
-    f.flush()
-    reply()
-    reply()
-    s.close()
+    send_one(port, source=source)
 
 
 class DnsblDigTest(unittest.TestCase):

@@ -14,6 +14,7 @@ import dns.query
 import dns.rcode
 
 from dnsbl_peers import ZONE, Sink, reverse_name
+from spamsink_proc import send_one
 
 
 def have_ipv6_loopback():
@@ -56,7 +57,7 @@ class Ipv6ListenerTest(unittest.TestCase):
         name = reverse_name("::1")
         self.assertTrue(name.endswith("." + ZONE))
         self.assertEqual(self.ask(name).rcode(), dns.rcode.NXDOMAIN)
-        _send_over_v6(self.sink.smtp)
+        send_one(self.sink.smtp, host="::1")
         r = None
         for _ in range(100):  # listed when the session ends
             r = self.ask(name)
@@ -65,31 +66,6 @@ class Ipv6ListenerTest(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual(r.rcode(), dns.rcode.NOERROR)
         self.assertEqual([x.to_text() for x in r.answer[0]], ["127.0.0.2"])
-
-
-def _send_over_v6(port):
-    s = socket.create_connection(("::1", port), timeout=10)
-    f = s.makefile("rwb")
-
-    def reply():
-        line = b""
-        for _ in range(50):
-            line = f.readline()
-            if not line or line[3:4] != b"-":
-                break
-        return line
-
-    reply()
-    for cmd in [b"EHLO client.test", b"MAIL FROM:<a@client.test>",
-                b"RCPT TO:<b@sink.test>", b"DATA"]:
-        f.write(cmd + b"\r\n")
-        f.flush()
-        reply()
-    f.write(b"Subject: hi\r\n\r\nbuy now\r\n.\r\nQUIT\r\n")
-    f.flush()
-    reply()
-    reply()
-    s.close()
 
 
 if __name__ == "__main__":

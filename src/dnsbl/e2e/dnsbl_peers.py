@@ -7,14 +7,14 @@ Loopback only; every wait is bounded; every process started here is stopped
 by its pid.
 """
 import os
-import re
-import signal
 import socket
-import subprocess
+import sys
 import time
 
-BUILD = os.environ.get("SPAMSINK_BUILD_DIR", "")
-SPAMSINK = os.path.join(BUILD, "spamsink")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "..", "tests", "lib"))
+from spamsink_proc import SPAMSINK, Proc, Spamsink  # noqa: E402,F401
+
 ZONE = "bl.test"
 
 
@@ -44,61 +44,23 @@ def rss_kib(pid):
     return 0
 
 
-class Proc:
-    """A child process with its stderr in a file; stop() by pid."""
-
-    def __init__(self, argv, log_path, env=None):
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log,
-                                     stdin=subprocess.DEVNULL, env=env)
-        self.pid = self.proc.pid
-
-    def output(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        self.log.close()
-
-
-class Sink(Proc):
+class Sink(Spamsink):
     """spamsink with SMTP, API and DNSBL on ephemeral loopback ports.
     `dns` may name the DNSBL address ("127.0.0.1:53" in a namespace);
     dnsbl=False: the DNSBL off (for memory comparisons)."""
 
     def __init__(self, tmp, db, extra=(), dns="127.0.0.1:0", smtp="127.0.0.1:0",
                  dnsbl=True):
-        argv = [
-            SPAMSINK, "--listen", smtp, "--api-listen", "127.0.0.1:0",
+        args = [
+            "--listen", smtp, "--api-listen", "127.0.0.1:0",
             "--db", db, "--tarpit-enabled", "false"
         ] + (["--dnsbl-enabled", "true", "--dnsbl-zone", ZONE,
               "--dnsbl-listen", dns] if dnsbl else []) + list(extra)
-        super().__init__(argv, os.path.join(
-            tmp, "spamsink.%d.log" % time.time_ns()))
-        self.smtp = self.api = self.dns = None
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("spamsink exited: " + self.output())
-            t = self.output()
-            m = re.findall(r"event=listening address=\S+:(\d+)", t)
-            a = re.findall(r"event=api_listening address=\S+:(\d+)", t)
-            d = re.findall(r"event=dnsbl_listening address=\S+:(\d+)", t)
-            if m and a and (d or not dnsbl):
-                self.smtp, self.api = int(m[0]), int(a[0])
-                self.dns = int(d[0]) if d else None
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError("spamsink did not start: " + self.output())
+        super().__init__(args, os.path.join(
+            tmp, "spamsink.%d.log" % time.time_ns()),
+            want=("smtp", "api", "dns") if dnsbl else ("smtp", "api"))
+        self.smtp, self.api = self.ports["smtp"], self.ports["api"]
+        self.dns = self.ports.get("dns")
 
 
 class Rbldnsd(Proc):
