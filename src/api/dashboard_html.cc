@@ -152,9 +152,11 @@ std::string Page(std::string_view title, std::string_view current,
       "<meta name=\"viewport\" content=\"width=device-width\">"
       "<title>spamsink &middot; ";
   out += Escape(title);
+  out += "</title><link rel=\"stylesheet\" href=\"/assets/style.css\">";
+  // Only the Overview draws charts: other pages skip the 130 kB library.
+  const bool charts = current == "/";
+  if (charts) out += "<link rel=\"stylesheet\" href=\"/assets/dygraph.css\">";
   out +=
-      "</title><link rel=\"stylesheet\" href=\"/assets/style.css\">"
-      "<link rel=\"stylesheet\" href=\"/assets/dygraph.css\">"
       "<link rel=\"icon\" href=\"/assets/favicon.svg\">"
       "</head><body><header><span class=\"brand\">spamsink</span><nav>";
   for (const auto& [href, name] : kNav) {
@@ -175,9 +177,9 @@ std::string Page(std::string_view title, std::string_view current,
   }
   out += "</header><main>\n";
   out += body;
-  out +=
-      "\n</main><script src=\"/assets/dygraph.min.js\"></script>"
-      "<script src=\"/assets/app.js\"></script></body></html>\n";
+  out += "\n</main>";
+  if (charts) out += "<script src=\"/assets/dygraph.min.js\"></script>";
+  out += "<script src=\"/assets/app.js\"></script></body></html>\n";
   return out;
 }
 

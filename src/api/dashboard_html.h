@@ -34,6 +34,7 @@ extern const char kCsp[];
 
 // A whole page: title, navigation (current marked), body HTML (already
 // escaped by the caller), and a logout form carrying csrf when not empty.
+// The chart library is linked only on the Overview ("/").
 std::string Page(std::string_view title, std::string_view current,
                  std::string_view body, std::string_view csrf);
 // An HTML response with the security headers (CSP, nosniff, no framing,

@@ -89,6 +89,8 @@ TEST_F(DashboardTest, OverviewHasTotalsAndAStrictCsp) {
   // No inline script or style: everything comes from /assets/.
   EXPECT_THAT(r.body, Not(HasSubstr("<script>")));
   EXPECT_THAT(r.body, Not(HasSubstr("style=")));
+  EXPECT_THAT(r.body, HasSubstr("/assets/dygraph.min.js"));
+  EXPECT_THAT(Get("/sources").body, Not(HasSubstr("dygraph")));
   auto j = Get("/overview.json");
   ASSERT_EQ(j.status, 200);
   EXPECT_THAT(j.body, HasSubstr("\"sources\":31"));
