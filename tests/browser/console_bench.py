@@ -18,6 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
 import console_browser_test as t  # noqa: E402
+import spamsink_proc  # noqa: E402  (console_browser_test put lib/ on the path)
 
 
 def cpu_seconds(pid):
@@ -32,7 +33,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--build", default=t.BUILD or "build")
     a = ap.parse_args()
-    t.SPAMSINK = os.path.join(a.build, "spamsink")
+    # The Sink class starts spamsink_proc.SPAMSINK (the module's global).
+    spamsink_proc.SPAMSINK = os.path.join(a.build, "spamsink")
     work = tempfile.mkdtemp(prefix="spamsink-console-bench-")
     db = os.path.abspath(a.db)
     name = os.path.splitext(os.path.basename(db))[0]
