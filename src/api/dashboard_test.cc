@@ -328,7 +328,7 @@ TEST_F(DashboardTest, SourcePageHasATimeline) {
   auto r = Get("/source/192.0.2.3");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_THAT(r.body, HasSubstr("id=\"timeline\""));
-  EXPECT_THAT(r.body, HasSubstr("1 day: 1 sessions, 1.0 a day, 3.0 messages"));
+  EXPECT_THAT(r.body, HasSubstr("1 day: 1 session, 1.0 a day, 3.0 messages"));
   // With the trap attribution: the harvest of the addresses it mailed, and
   // its mail to them, in time order with the sessions.
   auto traps = Traps(kHarvestTime);

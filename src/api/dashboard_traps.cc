@@ -143,7 +143,8 @@ std::string Dashboard::Timeline(const ledger::SourceRecord& rec) const {
       "<section><h2>Timeline</h2><p id=\"timeline-summary\">Active for " +
       Escape(html::Seconds(span)) + " over " + html::Count(uint64_t(days)) +
       (days == 1 ? " day" : " days") + ": " + html::Count(rec.connections) +
-      " sessions, " + per_day + " a day, " + per_session +
+      (rec.connections == 1 ? " session, " : " sessions, ") + per_day +
+      " a day, " + per_session +
       " messages a session. The ledger keeps each source's totals, not its "
       "sessions one by one: what it knows over time is below.</p>"
       "<table id=\"timeline\"><thead><tr><th>time</th><th>event</th></tr>"
