@@ -59,6 +59,11 @@ struct USession;
 struct AcceptSlot {
   int fd = -1;
   bool pending = false;  // submitted, not completed
+  // A multishot accept (Linux 5.19+): one request accepts every connection
+  // until it ends (a completion without IORING_CQE_F_MORE). The address
+  // is then asked with getpeername, since each accept of a burst would
+  // overwrite the one buffer before its completion is read.
+  bool multishot = true;
   socklen_t len = 0;
   sockaddr_storage addr{};
 };

@@ -48,8 +48,12 @@ struct UringLoop {
     a.pending = true;
     ++u.accepts_pending;
     io_uring_sqe* q = u.Sqe();
-    io_uring_prep_accept(q, a.fd, reinterpret_cast<sockaddr*>(&a.addr), &a.len,
-                         SOCK_CLOEXEC);
+    if (a.multishot) {
+      io_uring_prep_multishot_accept(q, a.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    } else {
+      io_uring_prep_accept(q, a.fd, reinterpret_cast<sockaddr*>(&a.addr),
+                           &a.len, SOCK_CLOEXEC);
+    }
     io_uring_sqe_set_data64(q, Data(&a, kAccept));
   }
   void ArmSweep() {
@@ -87,19 +91,44 @@ struct UringLoop {
     w.accept_pause.Set(false);
     SubmitAccept(a);
   }
-  void OnAccept(AcceptSlot& a, int res) {
-    a.pending = false;
-    --u.accepts_pending;
+  void OnAccept(AcceptSlot& a, int res, unsigned flags) {
+    // A multishot accept stays armed while its completions say MORE.
+    bool armed = a.multishot && (flags & IORING_CQE_F_MORE);
+    if (!armed) {
+      a.pending = false;
+      --u.accepts_pending;
+    }
     if (res >= 0) {
       if (w.stopping) {
         ::close(res);
         return;
       }
       Count(Counter::kConnectionsAccepted);
+      if (a.multishot) {
+        a.len = sizeof a.addr;
+        if (getpeername(res, reinterpret_cast<sockaddr*>(&a.addr), &a.len)) {
+          ::close(res);  // reset before we saw it: nothing to serve
+          return armed ? void() : Rearm(a);
+        }
+      }
       Start(res, a.addr);
+      if (!armed) return Rearm(a);
+      if (OutOfDescriptors()) {  // stop accepting; the pause re-arms
+        u.Cancel(Data(&a, kAccept));
+        w.accept_pause.Set(true);
+        Count(Counter::kAcceptPauses);
+        Pause(std::chrono::milliseconds(100));
+      }
+      return;
+    }
+    if (w.stopping) return;
+    if (res == -ECANCELED) {  // our cancel (descriptors short): the pause
+      return Pause(std::chrono::milliseconds(100));  // re-arms the slot
+    }
+    if (res == -EINVAL && a.multishot) {  // a kernel before multishot accept
+      a.multishot = false;
       return Rearm(a);
     }
-    if (res == -ECANCELED || w.stopping) return;
     Count(Counter::kAcceptErrors);
     bool no_fds =
         res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM;
@@ -108,7 +137,8 @@ struct UringLoop {
     base::LogLine(base::LogLevel::kWarning, "accept_error")
         .Kv("error", std::strerror(-res));
     // A failed accept backs off and carries on; it never ends the server.
-    Pause(std::chrono::milliseconds(no_fds ? 100 : 10));
+    // (A multishot one that is still armed carries on by itself.)
+    if (!armed) Pause(std::chrono::milliseconds(no_fds ? 100 : 10));
   }
   void Start(int fd, const sockaddr_storage& addr) {
     auto* se = new USession(s, w, u, fd);
@@ -146,7 +176,7 @@ struct UringLoop {
       case kSession:
         return static_cast<USession*>(p)->OnCompletion(cqe->res, cqe->flags);
       case kAccept:
-        return OnAccept(*static_cast<AcceptSlot*>(p), cqe->res);
+        return OnAccept(*static_cast<AcceptSlot*>(p), cqe->res, cqe->flags);
       case kWake:
         // A wake-up is a stop, or new settings (Reload).
         if (s.stopping.load()) {
