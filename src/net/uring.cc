@@ -36,16 +36,18 @@ namespace net {
 
 using Kind = conn::Command::Kind;
 
-void USession::SubmitRecv(Op o, size_t n) {
+void USession::SubmitRecv(Op o, size_t n, bool big_ok) {
   op = o;
+  // Bulk input (the last read filled a small buffer) takes a large one.
+  group = big_ok && more && n > kBufferSize && u.pool[1].br ? 1 : 0;
   io_uring_sqe* q = u.Sqe();
-  io_uring_prep_recv(q, fd, nullptr, std::min(n, kBufferSize), 0);
+  io_uring_prep_recv(q, fd, nullptr, std::min(n, u.pool[group].size), 0);
   // The client usually has yet to answer what we just sent: wait for data
   // first instead of a recv that fails first (unless the last read filled
   // its buffer, when more is likely queued).
   if (!more) q->ioprio |= IORING_RECVSEND_POLL_FIRST;
   q->flags |= IOSQE_BUFFER_SELECT;
-  q->buf_group = kGroup;
+  q->buf_group = group;
   io_uring_sqe_set_data64(q, Data(this, kSession));
 }
 
@@ -140,12 +142,13 @@ void USession::OnCompletion(int res, unsigned flags) {
   op = Op::kNone;
   bool has_buffer = flags & IORING_CQE_F_BUFFER;
   unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+  Pool& pool = u.pool[group];
   if (stashed != kNoStash) {
     --u.stash[stashed].pending;
     stashed = kNoStash;
   }
   if (aborted) {
-    if (has_buffer) u.Recycle(bid);
+    if (has_buffer) pool.Recycle(bid);
     aborted = false;
     return Run(m.OnAbort(abort_reason));
   }
@@ -153,11 +156,12 @@ void USession::OnCompletion(int res, unsigned flags) {
     case Op::kRecv:
     case Op::kTlsRecv: {
       if (res == -ENOBUFS) {  // the pool ran dry this turn: try again
-        more = true;
-        return SubmitRecv(done, done == Op::kRecv ? want : kBufferSize);
+        more = true;          // (in the small pool if the large one was dry)
+        return SubmitRecv(done, done == Op::kRecv ? want : kBufferSize,
+                          group == 0);
       }
       if (res <= 0) {
-        if (has_buffer) u.Recycle(bid);
+        if (has_buffer) pool.Recycle(bid);
         if (done == Op::kTlsRecv && tls->then == Then::kHandshake) {
           return Run(m.OnTlsDone(false));
         }
@@ -166,15 +170,15 @@ void USession::OnCompletion(int res, unsigned flags) {
         }
         return Run(m.OnError());
       }
-      more = size_t(res) == kBufferSize;
-      std::string_view bytes(u.Buffer(bid), size_t(res));
+      more = size_t(res) >= kBufferSize;
+      std::string_view bytes(pool.Buffer(bid), size_t(res));
       if (done == Op::kRecv) {
         conn::Command c = m.OnRead(bytes);
-        u.Recycle(bid);
+        pool.Recycle(bid);
         return Run(c);
       }
       BIO_write(tls->rbio, bytes.data(), int(bytes.size()));
-      u.Recycle(bid);
+      pool.Recycle(bid);
       return TlsContinue();
     }
     case Op::kSendNow:

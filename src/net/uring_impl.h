@@ -28,7 +28,13 @@ constexpr unsigned kRingEntries = 1024;
 // plus whatever large reads have used.
 constexpr unsigned kBuffers = 128;  // a power of two
 constexpr size_t kBufferSize = 16 * 1024;
-constexpr uint16_t kGroup = 0;
+// A second, small pool of large buffers for bulk input: a read whose
+// previous read filled a 16 KiB buffer (a DATA body streaming in) takes
+// 64 KiB at once, as the Asio executor does, instead of four completions.
+// Few, so that at most 1 MiB per worker is ever faulted in (a pool of 128
+// such buffers was tried and cost more in page faults than it saved).
+constexpr unsigned kBigBuffers = 16;  // a power of two
+constexpr size_t kBigBufferSize = 64 * 1024;
 constexpr int kAcceptsPerListener = 1;  // accepts in flight per listener
 
 enum Tag : uint64_t {
@@ -104,15 +110,34 @@ class Stash {
   size_t used_ = 0, size_ = 0;
 };
 
+// A provided-buffer ring (buffer group) and its buffers.
+struct Pool {
+  io_uring_buf_ring* br = nullptr;
+  char* mem = nullptr;
+  size_t br_bytes = 0;
+  unsigned count = 0;
+  size_t size = 0;
+  ~Pool() {
+    if (br) munmap(br, br_bytes);
+    if (mem) munmap(mem, size_t(count) * size);
+  }
+  char* Buffer(unsigned bid) { return mem + size_t(bid) * size; }
+  void Recycle(unsigned bid) {
+    io_uring_buf_ring_add(br, Buffer(bid), unsigned(size), uint16_t(bid),
+                          io_uring_buf_ring_mask(count), 0);
+    io_uring_buf_ring_advance(br, 1);
+  }
+};
+
 struct Uring {
   Worker* w = nullptr;
   Stash stash[2];
   unsigned turn = 0;  // stash[turn & 1] takes this turn's copies
   io_uring ring{};
   bool ring_ok = false;
-  io_uring_buf_ring* br = nullptr;
-  char* buffers = nullptr;
-  size_t br_bytes = 0;
+  // pool[0]: kBuffers x kBufferSize (group 0); pool[1]: the large buffers
+  // (group 1), absent (br null) if the kernel refused a second group.
+  Pool pool[2];
   int wake_fd = -1;
   uint64_t wake_value = 0;
   __kernel_timespec sweep_spec{}, pause_spec{};
@@ -126,8 +151,6 @@ struct Uring {
 
   ~Uring() {
     if (ring_ok) io_uring_queue_exit(&ring);
-    if (br) munmap(br, br_bytes);
-    if (buffers) munmap(buffers, size_t(kBuffers) * kBufferSize);
     if (wake_fd >= 0) close(wake_fd);
   }
   io_uring_sqe* Sqe() {
@@ -142,12 +165,6 @@ struct Uring {
   // kernel in one submission).
   void Reserve(unsigned n) {
     while (io_uring_sq_space_left(&ring) < n) io_uring_submit(&ring);
-  }
-  char* Buffer(unsigned bid) { return buffers + size_t(bid) * kBufferSize; }
-  void Recycle(unsigned bid) {
-    io_uring_buf_ring_add(br, Buffer(bid), kBufferSize, uint16_t(bid),
-                          io_uring_buf_ring_mask(kBuffers), 0);
-    io_uring_buf_ring_advance(br, 1);
   }
   void Cancel(uint64_t data) {
     io_uring_sqe* s = Sqe();
@@ -204,7 +221,7 @@ struct USession {
     if (ioctl(fd, FIONREAD, &n) == 0 && n > 0) return true;
     return tls && (SSL_pending(tls->ssl) > 0 || BIO_ctrl_pending(tls->rbio));
   }
-  void SubmitRecv(Op o, size_t want);
+  void SubmitRecv(Op o, size_t want, bool big_ok = true);
   void SubmitSend(Op o, std::string_view data);
   void TlsHandshake();
   void TlsRead();
@@ -229,6 +246,7 @@ struct USession {
   bool aborted = false;
   bool peek = false;
   bool more = false;  // the last read filled its buffer: more may be queued
+  uint8_t group = 0;  // the buffer group of the pending read
   static constexpr uint8_t kNoStash = 2;
   uint8_t stashed = kNoStash;  // the stash holding the pending send's bytes
   peer::CloseReason abort_reason = peer::CloseReason::kIdleTimeout;

@@ -207,6 +207,50 @@ struct UringLoop {
   }
 };
 
+// Maps a pool's buffers (faulted in only when used) and registers them as
+// buffer group `group`.
+bool MapPool(io_uring& ring, Pool& p, uint16_t group, unsigned count,
+             size_t size, std::string* why) {
+  long page = sysconf(_SC_PAGESIZE);
+  size_t ring_bytes = (count * sizeof(io_uring_buf) + page - 1) / page * page;
+  void* ring_mem = mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* bufs = mmap(nullptr, size_t(count) * size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (ring_mem == MAP_FAILED || bufs == MAP_FAILED) {
+    *why = "cannot map the receive buffers";
+    if (ring_mem != MAP_FAILED) munmap(ring_mem, ring_bytes);
+    if (bufs != MAP_FAILED) munmap(bufs, size_t(count) * size);
+    return false;
+  }
+  p.br = static_cast<io_uring_buf_ring*>(ring_mem);
+  p.br_bytes = ring_bytes;
+  p.mem = static_cast<char*>(bufs);
+  p.count = count;
+  p.size = size;
+  io_uring_buf_ring_init(p.br);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = uintptr_t(p.br);
+  reg.ring_entries = count;
+  reg.bgid = group;
+  int e = io_uring_register_buf_ring(&ring, &reg, 0);
+  if (e < 0) {
+    *why =
+        std::string("provided buffer ring (Linux 5.19+): ") + std::strerror(-e);
+    munmap(p.br, ring_bytes);
+    munmap(p.mem, size_t(count) * size);
+    p.br = nullptr;  // absent
+    p.mem = nullptr;
+    return false;
+  }
+  for (unsigned i = 0; i < count; ++i) {
+    io_uring_buf_ring_add(p.br, p.Buffer(i), unsigned(size), uint16_t(i),
+                          io_uring_buf_ring_mask(count), int(i));
+  }
+  io_uring_buf_ring_advance(p.br, int(count));
+  return true;
+}
+
 bool Server::Impl::MakeUring(Worker& w, std::string* why) {
   auto* u = new Uring;
   w.uring =
@@ -229,37 +273,11 @@ bool Server::Impl::MakeUring(Worker& w, std::string* why) {
     return false;
   }
   u->ring_ok = true;
-  long page = sysconf(_SC_PAGESIZE);
-  u->br_bytes = (kBuffers * sizeof(io_uring_buf) + page - 1) / page * page;
-  void* ring_mem = mmap(nullptr, u->br_bytes, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  void* bufs =
-      mmap(nullptr, size_t(kBuffers) * kBufferSize, PROT_READ | PROT_WRITE,
-           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (ring_mem == MAP_FAILED || bufs == MAP_FAILED) {
-    *why = "cannot map the receive buffers";
-    if (ring_mem != MAP_FAILED) munmap(ring_mem, u->br_bytes);
-    if (bufs != MAP_FAILED) munmap(bufs, size_t(kBuffers) * kBufferSize);
+  if (!MapPool(u->ring, u->pool[0], 0, kBuffers, kBufferSize, why)) {
     return false;
   }
-  u->br = static_cast<io_uring_buf_ring*>(ring_mem);
-  u->buffers = static_cast<char*>(bufs);
-  io_uring_buf_ring_init(u->br);
-  io_uring_buf_reg reg{};
-  reg.ring_addr = uintptr_t(u->br);
-  reg.ring_entries = kBuffers;
-  reg.bgid = kGroup;
-  e = io_uring_register_buf_ring(&u->ring, &reg, 0);
-  if (e < 0) {
-    *why =
-        std::string("provided buffer ring (Linux 5.19+): ") + std::strerror(-e);
-    return false;
-  }
-  for (unsigned i = 0; i < kBuffers; ++i) {
-    io_uring_buf_ring_add(u->br, u->Buffer(i), kBufferSize, uint16_t(i),
-                          io_uring_buf_ring_mask(kBuffers), int(i));
-  }
-  io_uring_buf_ring_advance(u->br, int(kBuffers));
+  std::string ignored;  // without the large pool, bulk reads are 16 KiB
+  MapPool(u->ring, u->pool[1], 1, kBigBuffers, kBigBufferSize, &ignored);
   u->wake_fd = eventfd(0, EFD_CLOEXEC);
   if (u->wake_fd < 0) {
     *why = std::string("eventfd: ") + std::strerror(errno);
