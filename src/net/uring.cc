@@ -100,14 +100,16 @@ void USession::Run(conn::Command c) {
           continue;
         }
         peek = c.peek;
-        op = Op::kTimer;
-        u.specs.push_back(Spec(c.delay));
-        if (c.delay < kWatchPeerFrom) {  // a short wait: a plain timeout
-          io_uring_sqe* q = u.Sqe();
-          io_uring_prep_timeout(q, &u.specs.back(), 0, 0);
-          io_uring_sqe_set_data64(q, Data(this, kSession));
+        if (c.delay < kWatchPeerFrom) {  // a short wait: the worker's
+          op = Op::kTick;
+          timer = u.timers.emplace(
+              std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(c.delay),
+              this);
           return;
         }
+        op = Op::kTimer;
+        u.specs.push_back(Spec(c.delay));
         // A long wait is a poll for the peer's departure (FIN: POLLRDHUP;
         // reset: POLLERR/POLLHUP, always reported) linked to a timeout of
         // the delay: one completion either way, the poll's. Its result is
@@ -187,6 +189,7 @@ void USession::OnCompletion(int res, unsigned flags) {
     case Op::kSend:
       if (res < 0) return Run(m.OnError());
       return Run(m.OnSent(size_t(res)));
+    case Op::kTick:
     case Op::kTimer:
       // The peer left (see Run's kWait): the machine counts the part of
       // the wait served and closes. (A plain timeout's result is -ETIME.)

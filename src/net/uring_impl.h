@@ -11,8 +11,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,6 +63,13 @@ inline __kernel_timespec Spec(base::Duration d) {
 base::IpAddress IpOf(const sockaddr_storage& a, uint16_t* port);
 
 struct USession;
+
+// Short waits (the stutter's steps) are kept by the worker, not the kernel:
+// the loop waits for completions until the first deadline (one timeout
+// argument to io_uring_enter, no submission), then serves every wait that
+// is due, so the writes of a tick go out in one submission.
+using Deadline = std::chrono::steady_clock::time_point;
+using Timers = std::multimap<Deadline, USession*>;
 
 struct AcceptSlot {
   int fd = -1;
@@ -142,6 +151,7 @@ struct Uring {
   uint64_t wake_value = 0;
   __kernel_timespec sweep_spec{}, pause_spec{};
   std::deque<__kernel_timespec> specs;  // timer specs until submitted
+  Timers timers;                        // short waits (Op::kTick)
   std::vector<std::unique_ptr<AcceptSlot>> slots;
   int accepts_pending = 0;
   bool pause_armed = false;
@@ -180,7 +190,8 @@ struct USession {
     kRecv,
     kSend,
     kSendNow,  // one non-blocking attempt (MSG_DONTWAIT)
-    kTimer,
+    kTimer,    // a ring timeout, or a poll linked to one
+    kTick,     // a short wait in u.timers
     kTlsRecv,
     kTlsFlush
   };
@@ -214,6 +225,11 @@ struct USession {
     if (aborted) return;
     aborted = true;
     abort_reason = why;
+    if (op == Op::kTick) {  // due at once: the loop serves it this turn
+      u.timers.erase(timer);
+      timer = u.timers.emplace(Deadline(), this);  // (the clock's epoch)
+      return;
+    }
     if (op != Op::kNone) u.Cancel(Data(this, kSession));
   }
   bool InputWaiting() const {
@@ -239,6 +255,7 @@ struct USession {
   conn::Connection m;
   std::unique_ptr<Tls> tls;
   std::string_view sending;  // a send waiting for room
+  Timers::iterator timer;    // while op is kTick
   int fd;
   uint32_t serial = 0;
   uint32_t want = 0;  // the size of the read waiting for input

@@ -315,7 +315,16 @@ void Server::Impl::RunUring(Worker& w) {
   if (stopping.load()) loop.Stop();
   for (;;) {
     if (w.stopping && head.next == &head && u.accepts_pending == 0) break;
-    int e = io_uring_submit_and_wait(&u.ring, 1);
+    int e;
+    if (u.timers.empty()) {
+      e = io_uring_submit_and_wait(&u.ring, 1);
+    } else {  // wait no later than the first short wait's deadline
+      auto due = u.timers.begin()->first - std::chrono::steady_clock::now();
+      __kernel_timespec ts = Spec(due);
+      io_uring_cqe* first = nullptr;
+      e = io_uring_submit_and_wait_timeout(&u.ring, &first, 1, &ts, nullptr);
+      if (e == -ETIME) e = 0;
+    }
     u.specs.clear();  // the kernel has copied them
     if (e < 0 && e != -EINTR && e != -EBUSY && e != -EAGAIN) {
       base::LogLine(base::LogLevel::kError, "uring_error")
@@ -329,6 +338,16 @@ void Server::Impl::RunUring(Worker& w) {
       loop.Dispatch(cqe);
     }
     io_uring_cq_advance(&u.ring, seen);
+    // The short waits now due (and aborted ones: Deadline()). A session
+    // served here waits again at least 1 ns later, so this loop ends.
+    auto now = std::chrono::steady_clock::now();
+    for (int n = 0; n < 1 << 20 && !u.timers.empty(); ++n) {
+      auto first = u.timers.begin();
+      if (first->first > now) break;
+      USession* se = first->second;
+      u.timers.erase(first);
+      se->OnCompletion(-ETIME, 0);
+    }
     // The sends copied last turn have completed in this one.
     u.stash[(u.turn + 1) & 1].Reset();
     ++u.turn;
