@@ -1,8 +1,14 @@
 // The choice of executor (server.executor): what runs, what is logged, and
 // that a refused io_uring falls back to asio or, when demanded, fails Bind.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "base/metrics.h"
@@ -96,6 +102,66 @@ TEST(Executor, PausedAcceptingIsAGaugeOnBothExecutors) {
     s.Stop();
     t.join();
     EXPECT_EQ(base::g_paused_accepts.load(), 0) << executor;
+  }
+}
+
+// A blocking loopback client; reads time out after 5 s.
+int Dial(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  return fd;
+}
+
+bool Greeted(int fd) {
+  char b[512];
+  ssize_t n = recv(fd, b, sizeof b, 0);
+  return n > 3 && std::string(b, 3) == "220";
+}
+
+// The descriptor reserve leaves room for two sessions: the second accept
+// stops accepting (io_uring: cancels the multishot accept), a third client
+// waits in the backlog unserved, and is greeted once the first two leave.
+TEST(Executor, AcceptingStopsAtTheReserveAndResumes) {
+  rlimit rl{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  for (std::string executor : {"asio", "io_uring"}) {
+    if (executor == "io_uring" && !ProbeUring().empty()) continue;
+    ServerParams p = Params(executor, nullptr);
+    p.tarpit.enabled = false;
+    // Paused when open + reserve + 16 >= the limit, i.e. at 2 open.
+    p.server.fd_reserve = int(rl.rlim_cur) - 16 - 2;
+    Server s(std::move(p));
+    ASSERT_TRUE(s.Bind().ok());
+    std::string addr = s.LocalAddresses().at(0);
+    auto port = uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
+    std::thread t([&] { s.Run(); });
+    int a = Dial(port), b = Dial(port);
+    EXPECT_TRUE(Greeted(a)) << executor;
+    EXPECT_TRUE(Greeted(b)) << executor;
+    bool paused = false;
+    for (int i = 0; i < 500 && !paused; ++i) {  // 5 s at most
+      paused = base::g_paused_accepts.load() > 0;
+      if (!paused) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(paused) << executor;
+    int c = Dial(port);  // completes in the backlog, is not served
+    timeval shortwait{0, 300000};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &shortwait, sizeof shortwait);
+    EXPECT_FALSE(Greeted(c)) << executor;
+    ::close(a);
+    ::close(b);
+    timeval tv{5, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    EXPECT_TRUE(Greeted(c)) << executor;
+    ::close(c);
+    s.Stop();
+    t.join();
   }
 }
 

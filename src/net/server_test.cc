@@ -460,6 +460,28 @@ TEST_P(ServerTest, ShutdownEndsTarpitWaitsAndKeepsRecords) {
   EXPECT_EQ(b.Reply().substr(0, 9), "421 4.3.2");
 }
 
+// The same for a short wait (under kWatchPeerFrom: io_uring keeps it in
+// the worker's own timer list, not the kernel's): the 421 comes at once,
+// not when the 1.9 s greeting delay would have ended.
+TEST_P(ServerTest, ShutdownEndsShortWaitsAtOnce) {
+  auto cfg = ShortTarpit();
+  cfg.tarpit.greeting = {1.9, 1.9};
+  Start(cfg);
+  auto t0 = std::chrono::steady_clock::now();
+  Client a(port_);
+  for (int i = 0; i < 150 && server_->open_connections() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(server_->open_connections(), 1);
+  server_->Stop();
+  thread_.join();
+  EXPECT_EQ(a.Reply().substr(0, 9), "421 4.3.2");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0,
+            std::chrono::milliseconds(1800));
+  ASSERT_EQ(sink_.records().size(), 1u);
+  EXPECT_EQ(sink_.records()[0].close_reason, peer::CloseReason::kShutdown);
+}
+
 TEST_P(ServerTest, EarlyTalkerIsRefused) {
   Start(ShortTarpit());
   Client c(port_);

@@ -36,16 +36,18 @@ namespace net {
 
 using Kind = conn::Command::Kind;
 
-void USession::SubmitRecv(Op o, size_t n) {
+void USession::SubmitRecv(Op o, size_t n, bool big_ok) {
   op = o;
+  // Bulk input (the last read filled a small buffer) takes a large one.
+  group = big_ok && more && n > kBufferSize && u.pool[1].br ? 1 : 0;
   io_uring_sqe* q = u.Sqe();
-  io_uring_prep_recv(q, fd, nullptr, std::min(n, kBufferSize), 0);
+  io_uring_prep_recv(q, fd, nullptr, std::min(n, u.pool[group].size), 0);
   // The client usually has yet to answer what we just sent: wait for data
   // first instead of a recv that fails first (unless the last read filled
   // its buffer, when more is likely queued).
   if (!more) q->ioprio |= IORING_RECVSEND_POLL_FIRST;
   q->flags |= IOSQE_BUFFER_SELECT;
-  q->buf_group = kGroup;
+  q->buf_group = group;
   io_uring_sqe_set_data64(q, Data(this, kSession));
 }
 
@@ -98,14 +100,16 @@ void USession::Run(conn::Command c) {
           continue;
         }
         peek = c.peek;
-        op = Op::kTimer;
-        u.specs.push_back(Spec(c.delay));
-        if (c.delay < kWatchPeerFrom) {  // a short wait: a plain timeout
-          io_uring_sqe* q = u.Sqe();
-          io_uring_prep_timeout(q, &u.specs.back(), 0, 0);
-          io_uring_sqe_set_data64(q, Data(this, kSession));
+        if (c.delay < kWatchPeerFrom) {  // a short wait: the worker's
+          op = Op::kTick;
+          timer = u.timers.emplace(
+              std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(c.delay),
+              this);
           return;
         }
+        op = Op::kTimer;
+        u.specs.push_back(Spec(c.delay));
         // A long wait is a poll for the peer's departure (FIN: POLLRDHUP;
         // reset: POLLERR/POLLHUP, always reported) linked to a timeout of
         // the delay: one completion either way, the poll's. Its result is
@@ -140,12 +144,13 @@ void USession::OnCompletion(int res, unsigned flags) {
   op = Op::kNone;
   bool has_buffer = flags & IORING_CQE_F_BUFFER;
   unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+  Pool& pool = u.pool[group];
   if (stashed != kNoStash) {
     --u.stash[stashed].pending;
     stashed = kNoStash;
   }
   if (aborted) {
-    if (has_buffer) u.Recycle(bid);
+    if (has_buffer) pool.Recycle(bid);
     aborted = false;
     return Run(m.OnAbort(abort_reason));
   }
@@ -153,11 +158,12 @@ void USession::OnCompletion(int res, unsigned flags) {
     case Op::kRecv:
     case Op::kTlsRecv: {
       if (res == -ENOBUFS) {  // the pool ran dry this turn: try again
-        more = true;
-        return SubmitRecv(done, done == Op::kRecv ? want : kBufferSize);
+        more = true;          // (in the small pool if the large one was dry)
+        return SubmitRecv(done, done == Op::kRecv ? want : kBufferSize,
+                          group == 0);
       }
       if (res <= 0) {
-        if (has_buffer) u.Recycle(bid);
+        if (has_buffer) pool.Recycle(bid);
         if (done == Op::kTlsRecv && tls->then == Then::kHandshake) {
           return Run(m.OnTlsDone(false));
         }
@@ -166,15 +172,15 @@ void USession::OnCompletion(int res, unsigned flags) {
         }
         return Run(m.OnError());
       }
-      more = size_t(res) == kBufferSize;
-      std::string_view bytes(u.Buffer(bid), size_t(res));
+      more = size_t(res) >= kBufferSize;
+      std::string_view bytes(pool.Buffer(bid), size_t(res));
       if (done == Op::kRecv) {
         conn::Command c = m.OnRead(bytes);
-        u.Recycle(bid);
+        pool.Recycle(bid);
         return Run(c);
       }
       BIO_write(tls->rbio, bytes.data(), int(bytes.size()));
-      u.Recycle(bid);
+      pool.Recycle(bid);
       return TlsContinue();
     }
     case Op::kSendNow:
@@ -183,6 +189,7 @@ void USession::OnCompletion(int res, unsigned flags) {
     case Op::kSend:
       if (res < 0) return Run(m.OnError());
       return Run(m.OnSent(size_t(res)));
+    case Op::kTick:
     case Op::kTimer:
       // The peer left (see Run's kWait): the machine counts the part of
       // the wait served and closes. (A plain timeout's result is -ETIME.)

@@ -11,8 +11,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,7 +30,13 @@ constexpr unsigned kRingEntries = 1024;
 // plus whatever large reads have used.
 constexpr unsigned kBuffers = 128;  // a power of two
 constexpr size_t kBufferSize = 16 * 1024;
-constexpr uint16_t kGroup = 0;
+// A second, small pool of large buffers for bulk input: a read whose
+// previous read filled a 16 KiB buffer (a DATA body streaming in) takes
+// 64 KiB at once, as the Asio executor does, instead of four completions.
+// Few, so that at most 1 MiB per worker is ever faulted in (a pool of 128
+// such buffers was tried and cost more in page faults than it saved).
+constexpr unsigned kBigBuffers = 16;  // a power of two
+constexpr size_t kBigBufferSize = 64 * 1024;
 constexpr int kAcceptsPerListener = 1;  // accepts in flight per listener
 
 enum Tag : uint64_t {
@@ -56,9 +64,21 @@ base::IpAddress IpOf(const sockaddr_storage& a, uint16_t* port);
 
 struct USession;
 
+// Short waits (the stutter's steps) are kept by the worker, not the kernel:
+// the loop waits for completions until the first deadline (one timeout
+// argument to io_uring_enter, no submission), then serves every wait that
+// is due, so the writes of a tick go out in one submission.
+using Deadline = std::chrono::steady_clock::time_point;
+using Timers = std::multimap<Deadline, USession*>;
+
 struct AcceptSlot {
   int fd = -1;
   bool pending = false;  // submitted, not completed
+  // A multishot accept (Linux 5.19+): one request accepts every connection
+  // until it ends (a completion without IORING_CQE_F_MORE). The address
+  // is then asked with getpeername, since each accept of a burst would
+  // overwrite the one buffer before its completion is read.
+  bool multishot = true;
   socklen_t len = 0;
   sockaddr_storage addr{};
 };
@@ -99,19 +119,39 @@ class Stash {
   size_t used_ = 0, size_ = 0;
 };
 
+// A provided-buffer ring (buffer group) and its buffers.
+struct Pool {
+  io_uring_buf_ring* br = nullptr;
+  char* mem = nullptr;
+  size_t br_bytes = 0;
+  unsigned count = 0;
+  size_t size = 0;
+  ~Pool() {
+    if (br) munmap(br, br_bytes);
+    if (mem) munmap(mem, size_t(count) * size);
+  }
+  char* Buffer(unsigned bid) { return mem + size_t(bid) * size; }
+  void Recycle(unsigned bid) {
+    io_uring_buf_ring_add(br, Buffer(bid), unsigned(size), uint16_t(bid),
+                          io_uring_buf_ring_mask(count), 0);
+    io_uring_buf_ring_advance(br, 1);
+  }
+};
+
 struct Uring {
   Worker* w = nullptr;
   Stash stash[2];
   unsigned turn = 0;  // stash[turn & 1] takes this turn's copies
   io_uring ring{};
   bool ring_ok = false;
-  io_uring_buf_ring* br = nullptr;
-  char* buffers = nullptr;
-  size_t br_bytes = 0;
+  // pool[0]: kBuffers x kBufferSize (group 0); pool[1]: the large buffers
+  // (group 1), absent (br null) if the kernel refused a second group.
+  Pool pool[2];
   int wake_fd = -1;
   uint64_t wake_value = 0;
   __kernel_timespec sweep_spec{}, pause_spec{};
   std::deque<__kernel_timespec> specs;  // timer specs until submitted
+  Timers timers;                        // short waits (Op::kTick)
   std::vector<std::unique_ptr<AcceptSlot>> slots;
   int accepts_pending = 0;
   bool pause_armed = false;
@@ -121,8 +161,6 @@ struct Uring {
 
   ~Uring() {
     if (ring_ok) io_uring_queue_exit(&ring);
-    if (br) munmap(br, br_bytes);
-    if (buffers) munmap(buffers, size_t(kBuffers) * kBufferSize);
     if (wake_fd >= 0) close(wake_fd);
   }
   io_uring_sqe* Sqe() {
@@ -138,12 +176,6 @@ struct Uring {
   void Reserve(unsigned n) {
     while (io_uring_sq_space_left(&ring) < n) io_uring_submit(&ring);
   }
-  char* Buffer(unsigned bid) { return buffers + size_t(bid) * kBufferSize; }
-  void Recycle(unsigned bid) {
-    io_uring_buf_ring_add(br, Buffer(bid), kBufferSize, uint16_t(bid),
-                          io_uring_buf_ring_mask(kBuffers), 0);
-    io_uring_buf_ring_advance(br, 1);
-  }
   void Cancel(uint64_t data) {
     io_uring_sqe* s = Sqe();
     io_uring_prep_cancel64(s, data, 0);
@@ -158,7 +190,8 @@ struct USession {
     kRecv,
     kSend,
     kSendNow,  // one non-blocking attempt (MSG_DONTWAIT)
-    kTimer,
+    kTimer,    // a ring timeout, or a poll linked to one
+    kTick,     // a short wait in u.timers
     kTlsRecv,
     kTlsFlush
   };
@@ -192,6 +225,11 @@ struct USession {
     if (aborted) return;
     aborted = true;
     abort_reason = why;
+    if (op == Op::kTick) {  // due at once: the loop serves it this turn
+      u.timers.erase(timer);
+      timer = u.timers.emplace(Deadline(), this);  // (the clock's epoch)
+      return;
+    }
     if (op != Op::kNone) u.Cancel(Data(this, kSession));
   }
   bool InputWaiting() const {
@@ -199,7 +237,7 @@ struct USession {
     if (ioctl(fd, FIONREAD, &n) == 0 && n > 0) return true;
     return tls && (SSL_pending(tls->ssl) > 0 || BIO_ctrl_pending(tls->rbio));
   }
-  void SubmitRecv(Op o, size_t want);
+  void SubmitRecv(Op o, size_t want, bool big_ok = true);
   void SubmitSend(Op o, std::string_view data);
   void TlsHandshake();
   void TlsRead();
@@ -217,6 +255,7 @@ struct USession {
   conn::Connection m;
   std::unique_ptr<Tls> tls;
   std::string_view sending;  // a send waiting for room
+  Timers::iterator timer;    // while op is kTick
   int fd;
   uint32_t serial = 0;
   uint32_t want = 0;  // the size of the read waiting for input
@@ -224,6 +263,7 @@ struct USession {
   bool aborted = false;
   bool peek = false;
   bool more = false;  // the last read filled its buffer: more may be queued
+  uint8_t group = 0;  // the buffer group of the pending read
   static constexpr uint8_t kNoStash = 2;
   uint8_t stashed = kNoStash;  // the stash holding the pending send's bytes
   peer::CloseReason abort_reason = peer::CloseReason::kIdleTimeout;

@@ -48,8 +48,12 @@ struct UringLoop {
     a.pending = true;
     ++u.accepts_pending;
     io_uring_sqe* q = u.Sqe();
-    io_uring_prep_accept(q, a.fd, reinterpret_cast<sockaddr*>(&a.addr), &a.len,
-                         SOCK_CLOEXEC);
+    if (a.multishot) {
+      io_uring_prep_multishot_accept(q, a.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    } else {
+      io_uring_prep_accept(q, a.fd, reinterpret_cast<sockaddr*>(&a.addr),
+                           &a.len, SOCK_CLOEXEC);
+    }
     io_uring_sqe_set_data64(q, Data(&a, kAccept));
   }
   void ArmSweep() {
@@ -87,19 +91,44 @@ struct UringLoop {
     w.accept_pause.Set(false);
     SubmitAccept(a);
   }
-  void OnAccept(AcceptSlot& a, int res) {
-    a.pending = false;
-    --u.accepts_pending;
+  void OnAccept(AcceptSlot& a, int res, unsigned flags) {
+    // A multishot accept stays armed while its completions say MORE.
+    bool armed = a.multishot && (flags & IORING_CQE_F_MORE);
+    if (!armed) {
+      a.pending = false;
+      --u.accepts_pending;
+    }
     if (res >= 0) {
       if (w.stopping) {
         ::close(res);
         return;
       }
       Count(Counter::kConnectionsAccepted);
+      if (a.multishot) {
+        a.len = sizeof a.addr;
+        if (getpeername(res, reinterpret_cast<sockaddr*>(&a.addr), &a.len)) {
+          ::close(res);  // reset before we saw it: nothing to serve
+          return armed ? void() : Rearm(a);
+        }
+      }
       Start(res, a.addr);
+      if (!armed) return Rearm(a);
+      if (OutOfDescriptors()) {  // stop accepting; the pause re-arms
+        u.Cancel(Data(&a, kAccept));
+        w.accept_pause.Set(true);
+        Count(Counter::kAcceptPauses);
+        Pause(std::chrono::milliseconds(100));
+      }
+      return;
+    }
+    if (w.stopping) return;
+    if (res == -ECANCELED) {  // our cancel (descriptors short): the pause
+      return Pause(std::chrono::milliseconds(100));  // re-arms the slot
+    }
+    if (res == -EINVAL && a.multishot) {  // a kernel before multishot accept
+      a.multishot = false;
       return Rearm(a);
     }
-    if (res == -ECANCELED || w.stopping) return;
     Count(Counter::kAcceptErrors);
     bool no_fds =
         res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM;
@@ -108,7 +137,8 @@ struct UringLoop {
     base::LogLine(base::LogLevel::kWarning, "accept_error")
         .Kv("error", std::strerror(-res));
     // A failed accept backs off and carries on; it never ends the server.
-    Pause(std::chrono::milliseconds(no_fds ? 100 : 10));
+    // (A multishot one that is still armed carries on by itself.)
+    if (!armed) Pause(std::chrono::milliseconds(no_fds ? 100 : 10));
   }
   void Start(int fd, const sockaddr_storage& addr) {
     auto* se = new USession(s, w, u, fd);
@@ -146,7 +176,7 @@ struct UringLoop {
       case kSession:
         return static_cast<USession*>(p)->OnCompletion(cqe->res, cqe->flags);
       case kAccept:
-        return OnAccept(*static_cast<AcceptSlot*>(p), cqe->res);
+        return OnAccept(*static_cast<AcceptSlot*>(p), cqe->res, cqe->flags);
       case kWake:
         // A wake-up is a stop, or new settings (Reload).
         if (s.stopping.load()) {
@@ -177,6 +207,50 @@ struct UringLoop {
   }
 };
 
+// Maps a pool's buffers (faulted in only when used) and registers them as
+// buffer group `group`.
+bool MapPool(io_uring& ring, Pool& p, uint16_t group, unsigned count,
+             size_t size, std::string* why) {
+  long page = sysconf(_SC_PAGESIZE);
+  size_t ring_bytes = (count * sizeof(io_uring_buf) + page - 1) / page * page;
+  void* ring_mem = mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* bufs = mmap(nullptr, size_t(count) * size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (ring_mem == MAP_FAILED || bufs == MAP_FAILED) {
+    *why = "cannot map the receive buffers";
+    if (ring_mem != MAP_FAILED) munmap(ring_mem, ring_bytes);
+    if (bufs != MAP_FAILED) munmap(bufs, size_t(count) * size);
+    return false;
+  }
+  p.br = static_cast<io_uring_buf_ring*>(ring_mem);
+  p.br_bytes = ring_bytes;
+  p.mem = static_cast<char*>(bufs);
+  p.count = count;
+  p.size = size;
+  io_uring_buf_ring_init(p.br);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = uintptr_t(p.br);
+  reg.ring_entries = count;
+  reg.bgid = group;
+  int e = io_uring_register_buf_ring(&ring, &reg, 0);
+  if (e < 0) {
+    *why =
+        std::string("provided buffer ring (Linux 5.19+): ") + std::strerror(-e);
+    munmap(p.br, ring_bytes);
+    munmap(p.mem, size_t(count) * size);
+    p.br = nullptr;  // absent
+    p.mem = nullptr;
+    return false;
+  }
+  for (unsigned i = 0; i < count; ++i) {
+    io_uring_buf_ring_add(p.br, p.Buffer(i), unsigned(size), uint16_t(i),
+                          io_uring_buf_ring_mask(count), int(i));
+  }
+  io_uring_buf_ring_advance(p.br, int(count));
+  return true;
+}
+
 bool Server::Impl::MakeUring(Worker& w, std::string* why) {
   auto* u = new Uring;
   w.uring =
@@ -199,37 +273,11 @@ bool Server::Impl::MakeUring(Worker& w, std::string* why) {
     return false;
   }
   u->ring_ok = true;
-  long page = sysconf(_SC_PAGESIZE);
-  u->br_bytes = (kBuffers * sizeof(io_uring_buf) + page - 1) / page * page;
-  void* ring_mem = mmap(nullptr, u->br_bytes, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  void* bufs =
-      mmap(nullptr, size_t(kBuffers) * kBufferSize, PROT_READ | PROT_WRITE,
-           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (ring_mem == MAP_FAILED || bufs == MAP_FAILED) {
-    *why = "cannot map the receive buffers";
-    if (ring_mem != MAP_FAILED) munmap(ring_mem, u->br_bytes);
-    if (bufs != MAP_FAILED) munmap(bufs, size_t(kBuffers) * kBufferSize);
+  if (!MapPool(u->ring, u->pool[0], 0, kBuffers, kBufferSize, why)) {
     return false;
   }
-  u->br = static_cast<io_uring_buf_ring*>(ring_mem);
-  u->buffers = static_cast<char*>(bufs);
-  io_uring_buf_ring_init(u->br);
-  io_uring_buf_reg reg{};
-  reg.ring_addr = uintptr_t(u->br);
-  reg.ring_entries = kBuffers;
-  reg.bgid = kGroup;
-  e = io_uring_register_buf_ring(&u->ring, &reg, 0);
-  if (e < 0) {
-    *why =
-        std::string("provided buffer ring (Linux 5.19+): ") + std::strerror(-e);
-    return false;
-  }
-  for (unsigned i = 0; i < kBuffers; ++i) {
-    io_uring_buf_ring_add(u->br, u->Buffer(i), kBufferSize, uint16_t(i),
-                          io_uring_buf_ring_mask(kBuffers), int(i));
-  }
-  io_uring_buf_ring_advance(u->br, int(kBuffers));
+  std::string ignored;  // without the large pool, bulk reads are 16 KiB
+  MapPool(u->ring, u->pool[1], 1, kBigBuffers, kBigBufferSize, &ignored);
   u->wake_fd = eventfd(0, EFD_CLOEXEC);
   if (u->wake_fd < 0) {
     *why = std::string("eventfd: ") + std::strerror(errno);
@@ -267,7 +315,16 @@ void Server::Impl::RunUring(Worker& w) {
   if (stopping.load()) loop.Stop();
   for (;;) {
     if (w.stopping && head.next == &head && u.accepts_pending == 0) break;
-    int e = io_uring_submit_and_wait(&u.ring, 1);
+    int e;
+    if (u.timers.empty()) {
+      e = io_uring_submit_and_wait(&u.ring, 1);
+    } else {  // wait no later than the first short wait's deadline
+      auto due = u.timers.begin()->first - std::chrono::steady_clock::now();
+      __kernel_timespec ts = Spec(due);
+      io_uring_cqe* first = nullptr;
+      e = io_uring_submit_and_wait_timeout(&u.ring, &first, 1, &ts, nullptr);
+      if (e == -ETIME) e = 0;
+    }
     u.specs.clear();  // the kernel has copied them
     if (e < 0 && e != -EINTR && e != -EBUSY && e != -EAGAIN) {
       base::LogLine(base::LogLevel::kError, "uring_error")
@@ -281,6 +338,16 @@ void Server::Impl::RunUring(Worker& w) {
       loop.Dispatch(cqe);
     }
     io_uring_cq_advance(&u.ring, seen);
+    // The short waits now due (and aborted ones: Deadline()). A session
+    // served here waits again at least 1 ns later, so this loop ends.
+    auto now = std::chrono::steady_clock::now();
+    for (int n = 0; n < 1 << 20 && !u.timers.empty(); ++n) {
+      auto first = u.timers.begin();
+      if (first->first > now) break;
+      USession* se = first->second;
+      u.timers.erase(first);
+      se->OnCompletion(-ETIME, 0);
+    }
     // The sends copied last turn have completed in this one.
     u.stash[(u.turn + 1) & 1].Reset();
     ++u.turn;

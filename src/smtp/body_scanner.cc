@@ -1,11 +1,53 @@
 #include "smtp/body_scanner.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 namespace smtp {
 
 void BodyScanner::Reset() { *this = BodyScanner(); }
+
+namespace {
+
+// The first CR in [p, end) (end if none); adds the LFs before it to *lf.
+// Bulk bodies are mostly short text lines, so this is the scanner's whole
+// cost: one pass over 16 bytes at a time (SSE2) instead of a memchr for the
+// CR and another for bare LFs per line (a third of the server's CPU at
+// 100 KiB messages).
+// Set bits; bare LFs are rare, so a loop beats a popcount call (without
+// -mpopcnt, std::popcount is a libgcc call).
+uint32_t Bits(unsigned x) {
+  uint32_t n = 0;
+  for (; x != 0; x &= x - 1) ++n;
+  return n;
+}
+
+const char* FindCr(const char* p, const char* end, uint32_t* lf) {
+#ifdef __SSE2__
+  const __m128i cr16 = _mm_set1_epi8('\r');
+  const __m128i lf16 = _mm_set1_epi8('\n');
+  for (; end - p >= 16; p += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    auto crs = unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr16)));
+    auto lfs = unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf16)));
+    if (crs != 0) {
+      unsigned before = (crs & (0u - crs)) - 1;  // the bits below the CR
+      *lf += Bits(lfs & before);
+      return p + std::countr_zero(crs);
+    }
+    *lf += Bits(lfs);
+  }
+#endif
+  for (; p < end && *p != '\r'; ++p) *lf += *p == '\n';
+  return p;
+}
+
+}  // namespace
 
 void BodyScanner::EndLine() {
   line_length_ += 2;  // CR LF
@@ -22,21 +64,35 @@ size_t BodyScanner::Feed(std::string_view input) {
     switch (state_) {
       case State::kInLine: {
         // Fast path: skip ordinary bytes up to the next CR, counting any LF
-        // on the way as bare.
-        const void* cr = std::memchr(p, '\r', end - p);
-        const char* stop = cr ? static_cast<const char*>(cr) : end;
-        for (const char* lf = p;
-             (lf = static_cast<const char*>(std::memchr(lf, '\n', stop - lf)));
-             ++lf) {
-          ++bare_lf_;
-        }
-        line_length_ += stop - p;
-        size_ += stop - p;
-        p = stop;
-        if (cr) {
+        // on the way as bare; a CR LF followed by anything but a dot ends
+        // the line and starts the next one here (kLineStart would only
+        // pass it on to kInLine), so a body of short lines stays in this
+        // loop.
+        // Locals: the input is char, which may alias the members, so the
+        // compiler would store them at every line otherwise.
+        uint64_t size = size_, line = line_length_, longest = longest_line_;
+        uint32_t lf = bare_lf_;
+        for (;;) {
+          const char* stop = FindCr(p, end, &lf);
+          line += stop - p;
+          size += stop - p;
+          p = stop;
+          if (p == end) break;
+          if (end - p >= 3 && p[1] == '\n' && p[2] != '.') {
+            p += 2;
+            size += 2;
+            longest = std::max(longest, line + 2);
+            line = 0;
+            continue;
+          }
           ++p;
           state_ = State::kCr;
+          break;
         }
+        size_ = size;
+        line_length_ = line;
+        longest_line_ = longest;
+        bare_lf_ = lf;
         break;
       }
       case State::kLineStart:

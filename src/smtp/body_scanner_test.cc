@@ -89,5 +89,34 @@ TEST(BodyScanner, LongestLine) {
   EXPECT_EQ(s.longest_line(), 1001u);
 }
 
+// Long random bodies of text, CR, LF and dots: one read (the 16-byte fast
+// path) agrees with reading a byte at a time (the plain loop).
+TEST(BodyScanner, FastPathAgreesWithByteAtATime) {
+  std::mt19937 rng(17);
+  const char kBytes[] = "abcdefgh\r\n.";
+  for (int round = 0; round < 300; ++round) {
+    std::string body;
+    size_t len = 1 + rng() % 3000;
+    unsigned skew = rng() % 4;  // how often a special byte comes
+    while (body.size() < len) {
+      unsigned r = rng() % 64;
+      body += r < 56 - skew * 12 ? kBytes[r % 8] : kBytes[8 + r % 3];
+      if (r == 63 && skew == 0) body += "\r\n";
+    }
+    if (round % 3 == 0) body += "\r\n.\r\nQUIT\r\n";
+    BodyScanner whole, bytes;
+    size_t n = whole.Feed(body), m = 0;
+    while (!bytes.done() && m < body.size()) {
+      m += bytes.Feed(std::string_view(body).substr(m, 1));
+    }
+    ASSERT_EQ(n, m) << round;
+    EXPECT_EQ(whole.done(), bytes.done()) << round;
+    EXPECT_EQ(whole.size(), bytes.size()) << round;
+    EXPECT_EQ(whole.longest_line(), bytes.longest_line()) << round;
+    EXPECT_EQ(whole.bare_lf(), bytes.bare_lf()) << round;
+    EXPECT_EQ(whole.bare_cr(), bytes.bare_cr()) << round;
+  }
+}
+
 }  // namespace
 }  // namespace smtp
