@@ -131,7 +131,22 @@ void SeedDnsbl(ledger::Ledger* ledger, dnsbl::Index* index,
     for (const auto& r : page->records) index->Seed(r);
     seeded += page->records.size();
     q.offset += kPage;
+    // Stopped at the cap with more in the ledger: misses ask the ledger.
+    if (seeded >= uint64_t(o.max_entries) && page->total > seeded) {
+      index->MarkIncomplete();
+    }
   }
+  // A source the index forgot (beyond max_entries) is looked up in the
+  // ledger, at most kLookupsPerSecond times a second from the DNS thread;
+  // one not found is not asked again for the negative TTL.
+  constexpr int kLookupsPerSecond = 200;
+  index->SetFallback(
+      [ledger](const base::IpAddress& key) -> std::optional<dnsbl::Entry> {
+        auto r = ledger->Source(key);
+        if (!r.ok() || !r->has_value()) return std::nullopt;
+        return dnsbl::EntryOf(**r);
+      },
+      kLookupsPerSecond, std::max(1, o.negative_ttl));
   base::LogLine(base::LogLevel::kInfo, "dnsbl_loaded").Kv("sources", seeded);
 }
 
