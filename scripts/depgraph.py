@@ -21,7 +21,7 @@ SRC = os.path.join(ROOT, "src")
 DOC = os.path.join(ROOT, "docs", "ARCHITECTURE.md")
 
 LAYERS = ["app", "config", "net", "api", "dnsbl", "sender", "conn", "ledger",
-          "traps", "smtp", "tarpit", "peer", "base"]
+          "capture", "traps", "smtp", "tarpit", "peer", "base"]
 # Library headers and the only modules that may include them; the longest
 # matching prefix decides.
 OWNERS = {

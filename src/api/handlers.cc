@@ -186,6 +186,9 @@ Response Api::Handle(const Request& r) const {
   if (rest == "cost") return Cost();
   if (rest == "export") return Export(r);
   if (rest == "harvesters") return Harvesters(r);
+  if (rest == "captures") return Captures(r);
+  if (rest == "captures.mbox") return CapturesMbox(r);
+  if (rest.rfind("captures/", 0) == 0) return Capture(rest.substr(9));
   return ErrorResponse(404, "no such endpoint: " + r.path);
 }
 

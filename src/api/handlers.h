@@ -11,6 +11,8 @@
 //   GET /api/v1/sources/{ip}      one source
 //   GET /api/v1/stats             totals and recent rates
 //   GET /api/v1/export?format=F   a blocklist file (see ledger/export.h)
+//   GET /api/v1/captures[/{id}], /api/v1/captures.mbox
+//                                 sampled messages (captures.cc)
 //   GET /, /sources, ...          the console (dashboard.h); POST /login
 //                                 and /logout with a CSRF token
 //
@@ -31,6 +33,7 @@
 
 #include "api/dashboard_auth.h"
 #include "base/clock.h"
+#include "capture/store.h"
 #include "ledger/ledger.h"
 #include "ledger/query.h"
 #include "ledger/trap_ledger.h"
@@ -107,6 +110,9 @@ class Api {
   // The trap attribution (/api/v1/harvesters, "harvesters" of a source);
   // null: 503 there. Set before serving. REQUIRES: outlives the Api.
   void SetTraps(ledger::TrapLedger* traps);
+  // Sampled capture (/api/v1/captures...); null: 503 there. Set before
+  // serving. REQUIRES: outlives the Api.
+  void SetCapture(const capture::Store* store) { capture_ = store; }
 
  private:
   Response Sources(const Request& r) const;
@@ -119,6 +125,9 @@ class Api {
   Response Metrics() const;
   Response Health() const;
   Response Harvesters(const Request& r) const;
+  Response Captures(const Request& r) const;  // captures.cc
+  Response Capture(const std::string& id) const;
+  Response CapturesMbox(const Request& r) const;
   // The console's paths (dashboard.h), its login form and logout
   // (dashboard_console.cc).
   Response Console(const Request& r) const;
@@ -129,6 +138,7 @@ class Api {
 
   ledger::Ledger* ledger_;
   ledger::TrapLedger* traps_ = nullptr;
+  const capture::Store* capture_ = nullptr;
   ApiOptions options_;
   const base::Clock* clock_;
   double start_time_;
@@ -139,6 +149,8 @@ class Api {
   mutable Sessions sessions_;
   std::unique_ptr<Dashboard> dashboard_;
 };
+
+inline constexpr const char* kCapturesPath = "/api/v1/captures";
 
 // A JSON error response.
 Response ErrorResponse(int status, const std::string& message);

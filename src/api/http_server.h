@@ -55,6 +55,7 @@ class HttpServer {
   // The trap attribution for the API; before Start(). REQUIRES: outlives
   // this.
   void SetTraps(ledger::TrapLedger* traps) { api_.SetTraps(traps); }
+  void SetCapture(const capture::Store* store) { api_.SetCapture(store); }
   // The bound port (useful with port 0); 0 before Start().
   int port() const { return port_; }
 

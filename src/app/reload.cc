@@ -40,6 +40,7 @@ void KeepRestartOnly(const config::Config& running, config::Config* c) {
   c->tarpit.drop_percent = running.tarpit.drop_percent;
   c->tarpit.drop_data_only = running.tarpit.drop_data_only;
   c->tarpit.nft_table = running.tarpit.nft_table;
+  c->capture = running.capture;
 }
 
 std::string Directory(const std::string& path) {

@@ -17,6 +17,7 @@
 #include "api/trap_site.h"
 #include "app/commands.h"
 #include "base/log.h"
+#include "capture/store.h"
 #include "dnsbl/listing.h"
 #include "dnsbl/responder.h"
 #include "ledger/export.h"
@@ -130,7 +131,22 @@ void SeedDnsbl(ledger::Ledger* ledger, dnsbl::Index* index,
     for (const auto& r : page->records) index->Seed(r);
     seeded += page->records.size();
     q.offset += kPage;
+    // Stopped at the cap with more in the ledger: misses ask the ledger.
+    if (seeded >= uint64_t(o.max_entries) && page->total > seeded) {
+      index->MarkIncomplete();
+    }
   }
+  // A source the index forgot (beyond max_entries) is looked up in the
+  // ledger, at most kLookupsPerSecond times a second from the DNS thread;
+  // one not found is not asked again for the negative TTL.
+  constexpr int kLookupsPerSecond = 200;
+  index->SetFallback(
+      [ledger](const base::IpAddress& key) -> std::optional<dnsbl::Entry> {
+        auto r = ledger->Source(key);
+        if (!r.ok() || !r->has_value()) return std::nullopt;
+        return dnsbl::EntryOf(**r);
+      },
+      kLookupsPerSecond, std::max(1, o.negative_ttl));
   base::LogLine(base::LogLevel::kInfo, "dnsbl_loaded").Kv("sources", seeded);
 }
 
@@ -158,7 +174,8 @@ std::vector<std::pair<std::string, std::string>> ConsoleInfo(
 // Anything wrong (the file, a setting, the persona) keeps the running
 // configuration and is logged as an error; the server never stops for it.
 void Reload(const Reloader& reload, config::Config* running,
-            net::Server* server, api::HttpServer* http, bool tls) {
+            net::Server* server, api::HttpServer* http, bool tls,
+            smtp::MessageTap* tap) {
   // The console first, so that whoever reads the log line finds the page
   // already saying it.
   auto fail = [&](const std::string& error) {
@@ -210,6 +227,7 @@ void Reload(const Reloader& reload, config::Config* running,
   params.log_sessions = plan.apply.log.sessions;
   params.session = *session;
   params.session.trap_domains = plan.apply.traps.domains;
+  params.session.tap = tap;
   server->Reload(params);
   if (http) {
     http->SetExempt(std::move(exempt).value());
@@ -293,6 +311,15 @@ int Serve(config::Config cfg, Reloader reload) {
   params.log_sessions = cfg.log.sessions;
   params.session = *session;
   params.session.trap_domains = cfg.traps.domains;
+  // Sampled capture: made now so sessions know it; its directory is made
+  // and read after privileges drop (Start below), so the files belong to
+  // --user. Until then it drops what it is given (no session runs yet).
+  std::unique_ptr<capture::Store> capture;
+  if (cfg.capture.sample_every > 0) {
+    capture = std::make_unique<capture::Store>(cfg.capture, cfg.server.hostname,
+                                               &base::SystemClock::Get());
+    params.session.tap = capture.get();
+  }
   params.tls = tls;
   auto server = std::make_unique<net::Server>(std::move(params));
   if (auto s = server->Bind(); !s.ok()) return Fail(s.message());
@@ -340,6 +367,9 @@ int Serve(config::Config cfg, Reloader reload) {
         .Kv("error", std::strerror(errno));
   }
 
+  if (capture) {
+    if (auto s = capture->Start(); !s.ok()) return Fail(s.message());
+  }
   std::unique_ptr<ledger::Ledger> ledger;
   std::unique_ptr<LedgerSink> sink;
   if (cfg.ledger.enabled) {
@@ -400,6 +430,7 @@ int Serve(config::Config cfg, Reloader reload) {
         cfg.api, ledger.get(), std::move(exempt).value(),
         ConsoleInfo(cfg, server.get(), "none since the start"));
     http->SetTraps(trap_ledger.get());
+    http->SetCapture(capture.get());
     if (auto s = http->Start(); !s.ok()) return Fail(s.message());
   }
   // The trap site (public, its own port; docs/TRAPS.md).
@@ -442,13 +473,13 @@ int Serve(config::Config cfg, Reloader reload) {
   // SIGHUP reloads; SIGTERM and SIGINT stop. The thread owns the running
   // configuration from here on (the server keeps its own copies).
   std::thread signals([&server, &http, sigs, reload, running = cfg,
-                       tls = tls != nullptr]() mutable {
+                       tls = tls != nullptr, tap = capture.get()]() mutable {
     for (;;) {
       int sig = 0;
       if (sigwait(&sigs, &sig) != 0) continue;
       if (sig == SIGHUP) {
         base::LogLine(base::LogLevel::kInfo, "reloading").Kv("signal", sig);
-        Reload(reload, &running, server.get(), http.get(), tls);
+        Reload(reload, &running, server.get(), http.get(), tls, tap);
         continue;
       }
       base::LogLine(base::LogLevel::kInfo, "stopping").Kv("signal", sig);
@@ -465,8 +496,9 @@ int Serve(config::Config cfg, Reloader reload) {
   }
   if (dns) dns->Stop();
   if (trap_site) trap_site->Stop();
-  if (http) http->Stop();  // before the ledger it reads goes away
-  trap_ledger.reset();     // flushes what is queued
+  if (http) http->Stop();        // before the ledger it reads goes away
+  if (capture) capture->Stop();  // writes what is queued
+  trap_ledger.reset();           // flushes what is queued
   if (ledger) {
     if (auto s = ledger->Close(); !s.ok()) {
       base::LogLine(base::LogLevel::kError, "ledger_close_failed")

@@ -84,7 +84,17 @@ namespace base {
   X(kPeerCacheEvictions, "peer_cache_evictions_total",                         \
     "addresses the reputation cache forgot to stay within its budget")         \
   X(kTrapRecordsDropped, "trap_records_dropped_total",                         \
-    "trap harvests and recipients dropped: the trap ledger's queue was full")
+    "trap harvests and recipients dropped: the trap ledger's queue was full")  \
+  X(kCaptureSampled, "capture_sampled_total",                                  \
+    "sampled messages handed to the capture queue")                            \
+  X(kCaptureDropped, "capture_dropped_total",                                  \
+    "sampled messages dropped: the capture queue was full")                    \
+  X(kCaptureWritten, "capture_written_total",                                  \
+    "sampled messages written to the capture Maildir")                         \
+  X(kCaptureWriteErrors, "capture_write_errors_total",                         \
+    "sampled messages the capture writer could not write")                     \
+  X(kCaptureEvicted, "capture_evicted_total",                                  \
+    "captured messages deleted by capture.max_bytes or retention_days")
 
 enum class Counter : int {
 #define SPAMSINK_COUNTER_ENUM(e, name, help) e,

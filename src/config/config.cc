@@ -193,6 +193,10 @@ base::Status Validate(const Config& c) {
         "server.listen: at least one address is needed; e.g. "
         "[\"0.0.0.0:25\", \"[::]:25\"]");
   }
+  if (c.capture.sample_every > 0 && c.capture.dir.empty()) {
+    return err(
+        "capture.dir: a directory is needed when capture.sample_every > 0");
+  }
   if (c.ledger.store == "postgresql" && c.ledger.max_db_bytes != 0) {
     return err(
         "ledger.max_db_bytes: not supported with store = \"postgresql\" "

@@ -12,6 +12,7 @@
 #include "api/options.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "capture/options.h"
 #include "dnsbl/options.h"
 #include "ledger/options.h"
 #include "net/options.h"
@@ -32,14 +33,15 @@ using LogConfig = base::LogOptions;
 // The whole configuration, one member per TOML table; the defaults are
 // those of each module's struct.
 struct Config {
-  net::Options server;     // [server]: net/options.h
-  smtp::Options smtp;      // [smtp]: smtp/options.h
-  ledger::Options ledger;  // [ledger]: ledger/options.h
-  api::Options api;        // [api]: api/options.h
-  base::LogOptions log;    // [log]: base/log.h
-  tarpit::Options tarpit;  // [tarpit]: tarpit/options.h
-  dnsbl::Options dnsbl;    // [dnsbl]: dnsbl/options.h
-  traps::Options traps;    // [traps]: traps/options.h
+  net::Options server;       // [server]: net/options.h
+  smtp::Options smtp;        // [smtp]: smtp/options.h
+  ledger::Options ledger;    // [ledger]: ledger/options.h
+  api::Options api;          // [api]: api/options.h
+  base::LogOptions log;      // [log]: base/log.h
+  tarpit::Options tarpit;    // [tarpit]: tarpit/options.h
+  dnsbl::Options dnsbl;      // [dnsbl]: dnsbl/options.h
+  traps::Options traps;      // [traps]: traps/options.h
+  capture::Options capture;  // [capture]: capture/options.h
 };
 
 // Parses TOML text. Unknown keys, wrong types and bad values are errors

@@ -43,6 +43,7 @@ void SetRange(std::vector<Field>* f, std::string_view name, double lo,
 
 // Each appends its section's rows, with their ranges and checks.
 void AppendApiFields(std::vector<Field>* f);
+void AppendCaptureFields(std::vector<Field>* f);
 void AppendDnsblFields(std::vector<Field>* f);
 void AppendLedgerFields(std::vector<Field>* f);
 void AppendTrapsFields(std::vector<Field>* f);

@@ -254,6 +254,7 @@ std::vector<Field> MakeFields() {
       SPAMSINK_FIELD(log, sessions, kBool, "One summary line per session."),
   };
   AppendApiFields(&f);
+  AppendCaptureFields(&f);
   AppendDnsblFields(&f);
   AppendLedgerFields(&f);
   AppendTrapsFields(&f);

@@ -30,18 +30,59 @@ void Index::Update(const peer::SessionSummary& s) {
   if (s.bare_cr) e.evidence |= uint32_t(Evidence::kBareCr);
 }
 
-void Index::Seed(const ledger::SourceRecord& r) {
-  const base::IpAddress key = ledger::SourceKey(r.ip, ipv6_prefix_);
-  Shard& sh = ShardOf(key);
-  std::lock_guard lock(sh.mu);
-  if (!sh.map.contains(key)) MakeRoom(&sh);
-  Entry& e = sh.map[key];
+Entry EntryOf(const ledger::SourceRecord& r) {
+  Entry e;
   e.first_seen = r.first_seen;
   e.last_seen = r.last_seen;
   e.connections = r.connections;
   e.messages = r.messages;
   e.tarpitted = r.tarpitted_sessions;
   e.evidence = r.EvidenceMask();
+  return e;
+}
+
+void Index::Seed(const ledger::SourceRecord& r) {
+  const base::IpAddress key = ledger::SourceKey(r.ip, ipv6_prefix_);
+  Shard& sh = ShardOf(key);
+  std::lock_guard lock(sh.mu);
+  if (!sh.map.contains(key)) MakeRoom(&sh);
+  sh.map[key] = EntryOf(r);
+}
+
+void Index::SetFallback(Fallback f, int max_per_second,
+                        double negative_seconds) {
+  std::lock_guard lock(fallback_mu_);
+  fallback_ = std::move(f);
+  max_per_second_ = max_per_second;
+  negative_seconds_ = negative_seconds;
+}
+
+std::optional<Entry> Index::AskFallback(const base::IpAddress& key,
+                                        double now) {
+  std::lock_guard lock(fallback_mu_);
+  if (!fallback_) return std::nullopt;
+  if (auto n = negative_.find(key); n != negative_.end()) {
+    if (n->second > now) return std::nullopt;
+    negative_.erase(n);
+  }
+  if (now >= second_ + 1 || now < second_) {
+    second_ = now;
+    asked_ = 0;
+  }
+  if (asked_ >= max_per_second_) return std::nullopt;
+  ++asked_;
+  std::optional<Entry> e = fallback_(key);
+  if (!e) {
+    if (negative_.size() >= kMaxNegative) negative_.clear();
+    negative_[key] = now + negative_seconds_;
+    return std::nullopt;
+  }
+  // Held again, so the next query for it is answered from memory.
+  Shard& sh = ShardOf(key);
+  std::lock_guard shard_lock(sh.mu);
+  if (!sh.map.contains(key)) MakeRoom(&sh);
+  sh.map[key] = *e;
+  return e;
 }
 
 void Index::MakeRoom(Shard* s) {
@@ -55,15 +96,20 @@ void Index::MakeRoom(Shard* s) {
   double cut = *mid;
   std::erase_if(s->map,
                 [cut](const auto& kv) { return kv.second.last_seen <= cut; });
+  incomplete_ = true;
 }
 
-std::optional<Entry> Index::Lookup(const base::IpAddress& ip) {
+std::optional<Entry> Index::Lookup(const base::IpAddress& ip, double now) {
   const base::IpAddress key = ledger::SourceKey(ip, ipv6_prefix_);
-  Shard& sh = ShardOf(key);
-  std::lock_guard lock(sh.mu);
-  auto it = sh.map.find(key);
-  if (it == sh.map.end()) return std::nullopt;
-  return it->second;
+  {
+    Shard& sh = ShardOf(key);
+    std::lock_guard lock(sh.mu);
+    auto it = sh.map.find(key);
+    if (it != sh.map.end()) return it->second;
+  }
+  // A miss is the answer while the index holds everything it was given.
+  if (!incomplete_) return std::nullopt;
+  return AskFallback(key, now);
 }
 
 size_t Index::size() {

@@ -4,14 +4,19 @@
 // updated as each session ends (the same moment the ledger records it), so
 // a sender seen a second ago is listed without waiting for a ledger commit.
 // Bounded: each shard holds at most max_entries / kShards addresses; a full
-// shard drops its oldest-seen half. Thread-safe (sharded mutexes).
+// shard drops its oldest-seen half. Once it has forgotten a source (or was
+// seeded short of the ledger), a miss asks the fallback (the ledger), at
+// most max_per_second times a second, remembering misses for a while, so
+// the listing stays complete. Thread-safe (sharded mutexes).
 //
 // Decide: the pure policy, an entry and the time in, the reason codes and
 // the TXT text out.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -40,6 +45,7 @@ struct Entry {
   uint64_t connections = 0, messages = 0, tarpitted = 0;
   uint32_t evidence = 0;  // ledger::Evidence bits
 };
+Entry EntryOf(const ledger::SourceRecord& r);
 
 class Index {
  public:
@@ -50,8 +56,22 @@ class Index {
       : per_shard_(max_entries / kShards + 1), ipv6_prefix_(ipv6_prefix) {}
   void Update(const peer::SessionSummary& s);
   void Seed(const ledger::SourceRecord& r);
-  std::optional<Entry> Lookup(const base::IpAddress& ip);
+  // now: Unix seconds (the fallback's rate bound and negative cache).
+  std::optional<Entry> Lookup(const base::IpAddress& ip, double now = 0);
   size_t size();
+
+  // Looks up a source the index does not hold (its key: IPv6 per
+  // ipv6_prefix). Called only once the index is incomplete; at most
+  // max_per_second calls per second (the rest answer from memory); an
+  // address not found is not asked again for negative_seconds (at most
+  // kMaxNegative such addresses are remembered). Set before serving.
+  using Fallback =
+      std::function<std::optional<Entry>(const base::IpAddress& key)>;
+  void SetFallback(Fallback f, int max_per_second, double negative_seconds);
+  // The seed stopped at max_entries: the ledger holds more than the index.
+  void MarkIncomplete() { incomplete_ = true; }
+  bool incomplete() const { return incomplete_; }
+  static constexpr size_t kMaxNegative = 65536;
 
  private:
   static constexpr size_t kShards = 16;
@@ -63,9 +83,18 @@ class Index {
     return shards_[std::hash<base::IpAddress>()(ip) % kShards];
   }
   void MakeRoom(Shard* s);  // REQUIRES: s->mu held
+  std::optional<Entry> AskFallback(const base::IpAddress& key, double now);
   size_t per_shard_;
   int ipv6_prefix_;
   std::array<Shard, kShards> shards_;
+  std::atomic<bool> incomplete_{false};
+  std::mutex fallback_mu_;  // guards what follows; held while asking
+  Fallback fallback_;
+  int max_per_second_ = 0;
+  double negative_seconds_ = 0;
+  double second_ = 0;  // the second max_per_second_ counts in
+  int asked_ = 0;      // asked in that second
+  std::unordered_map<base::IpAddress, double> negative_;  // until when
 };
 
 struct Listing {

@@ -206,7 +206,7 @@ std::string Responder::Build(const Query& q, const base::IpAddress& source,
   }
   auto ip = AddressOf(prefix);
   std::optional<Listing> listing;
-  if (ip) listing = Decide(o_, allow_, *ip, index_->Lookup(*ip), now);
+  if (ip) listing = Decide(o_, allow_, *ip, index_->Lookup(*ip, now), now);
   if (!listing) {
     base::Count(base::Counter::kDnsblNxDomain);
     ResponseWriter w(q, kRcodeNxDomain, true);

@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "ledger/export.h"
+#include "ledger/export_misp.h"
 #include "ledger/sqlite_store.h"
 #include "ledger/trap_ledger.h"
 
@@ -21,11 +22,56 @@ constexpr const char* kUsage =
     "         [--evidence FLAG,...] [--sort KEY] [--order asc|desc]\n"
     "         [--limit N] [--offset N] [--v4-prefix N] [--v6-prefix N]\n"
     "         [--ttl S] [--ns NAME] [--hostmaster NAME] [--a IP]\n"
-    "         [--table NAME] [--set NAME] [--action WORD]\n";
+    "         [--table NAME] [--set NAME] [--action WORD]\n"
+    "       spamsink export --format misp --output DIR [--org NAME]\n"
+    "         [the query options above]: a MISP feed directory\n"
+    "         (manifest.json, hashes.csv, one <uuid>.json event per day)\n";
 
 // After an error: one line, not the whole usage again.
 constexpr const char* kHint =
     "(spamsink export --help lists the options and formats)\n";
+
+// --format misp: a directory, not a stream (export_misp.h).
+int RunMispExport(Params params, const std::string& output,
+                  const std::string& db_path,
+                  const std::vector<base::Cidr>& exempt, std::ostream& out,
+                  std::ostream& err, int record_v6_prefix) {
+  if (output.empty()) {
+    err << "spamsink export: --format misp writes a directory: give "
+           "--output DIR\n"
+        << kHint;
+    return 2;
+  }
+  MispOptions o;
+  o.exempt = exempt;
+  o.record_v6_prefix = record_v6_prefix;
+  o.now = double(time(nullptr));
+  params.erase("format");
+  if (auto org = params.find("org"); org != params.end()) {
+    o.org = org->second;
+    params.erase(org);
+  }
+  auto query = ParseQuery(params, {}, 0, 0);
+  if (!query.ok()) {
+    err << "spamsink export: " << query.error() << "\n" << kHint;
+    return 2;
+  }
+  ExportQueryDefaults(params, &query.value());
+  SqliteOptions so;
+  so.read_only = true;
+  auto store = OpenSqliteStore(db_path, so);
+  if (!store.ok()) {
+    err << "spamsink export: " << store.error() << "\n";
+    return 1;
+  }
+  auto events = WriteMispFeed(store->get(), *query, o, output);
+  if (!events.ok()) {
+    err << "spamsink export: " << events.error() << "\n";
+    return 1;
+  }
+  out << "spamsink export: " << *events << " MISP events in " << output << "\n";
+  return 0;
+}
 
 }  // namespace
 
@@ -65,6 +111,11 @@ int RunExportCommand(const std::vector<std::string>& args,
     } else {
       params.emplace(key, value);
     }
+  }
+  if (auto f = params.find("format");
+      f != params.end() && f->second == "misp") {
+    return RunMispExport(params, output, db_path, exempt, out, err,
+                         record_v6_prefix);
   }
   auto options = ParseExportOptions(params);
   if (!options.ok()) {

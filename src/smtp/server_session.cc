@@ -285,11 +285,16 @@ Action ServerSession::Error(Reply r, std::string_view arg) {
 // The body of DATA or BDAT chunk bytes, or the rest of an overlong line.
 void ServerSession::ReadBody(std::string_view rest, size_t* pos) {
   if (state_ == State::kData) {
-    *pos += scanner_.Feed(rest);
+    size_t n = scanner_.Feed(rest);
+    if (capture_) CaptureBody(rest.substr(0, n));
+    *pos += n;
     return;
   }
   if (state_ == State::kBdatChunk) {
     uint64_t take = std::min<uint64_t>(chunk_.remaining, rest.size());
+    if (capture_ && chunk_.error == Reply::kCount) {
+      CaptureBody(rest.substr(0, take));
+    }
     for (size_t i = 0; i < take; ++i) {
       if (rest[i] == '\n' && txn_.bdat_last_byte != '\r') ++txn_.bdat_bare_lf;
       txn_.bdat_last_byte = rest[i];

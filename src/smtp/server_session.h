@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@
 
 #include "peer/summary.h"
 #include "smtp/body_scanner.h"
+#include "smtp/message_tap.h"
 #include "smtp/options.h"
 #include "smtp/persona.h"
 
@@ -47,6 +49,9 @@ struct SessionOptions {
   // Lower-case trap domains ([traps] domains): their recipients are kept in
   // ProtocolFacts::trap_rcpts. Set by the caller, not by MakeSessionOptions.
   std::vector<std::string> trap_domains;
+  // Sampled capture ([capture]); null: off. Set by the caller.
+  // REQUIRES: outlives every session.
+  MessageTap* tap = nullptr;
 };
 
 // Builds options from the config; fails on an unknown persona.
@@ -206,6 +211,10 @@ class ServerSession {
   static constexpr uint64_t kNotBdat = ~uint64_t{0};
   Action AnswerMessage(double wall, uint64_t bdat_size = kNotBdat);
   void ReadBody(std::string_view rest, size_t* pos);
+  // Sampled capture: copies body bytes of a sampled message (bounded by
+  // max_message_size), hands a whole one to the tap.
+  void CaptureBody(std::string_view bytes);
+  void DeliverCapture(double wall, bool dot_stuffed);
 
   // Checks: Reply::kCount when the verb may proceed now, else the error.
   Reply CheckHelo(std::string_view arg) const;
@@ -259,6 +268,10 @@ class ServerSession {
   std::string carry_;  // partial command line spanning reads
   peer::ProtocolFacts facts_;
   BodyScanner scanner_;
+  // The sampled transaction's envelope and body; kept across a transaction
+  // that ends without a message, so the sample goes to the next one.
+  std::unique_ptr<CapturedMessage> capture_;
+  bool capture_overflow_ = false;  // the body outgrew its bound: not kept
   QueueIdMaker ids_;
   Transaction txn_;
   Chunk chunk_;

@@ -308,6 +308,12 @@ Action ServerSession::OpenTransaction(std::string_view address,
   peer::AddName(&facts_.mail_from_domains, address.empty() ? "<>" : domain);
   ++facts_.transactions;
   txn_ = Transaction{};
+  if (opts_->tap != nullptr && (capture_ || opts_->tap->Sample())) {
+    if (!capture_) capture_ = std::make_unique<CapturedMessage>();
+    capture_->mail_from.assign(address.substr(0, peer::kMaxAddressLength));
+    capture_->rcpts.clear();
+    capture_->raw.clear();
+  }
   EnterState(State::kMail);
   Append(Reply::kMailOk, shown);
   return Action::kContinue;
@@ -360,6 +366,9 @@ Action ServerSession::AddRecipient(std::string_view address,
   AppendLower(&domain, DomainOf(address));
   peer::AddName(&facts_.rcpt_domains, domain);
   if (!opts_->trap_domains.empty()) NoteTrapRcpt(address, domain);
+  if (capture_ && capture_->rcpts.size() < kMaxCapturedRcpts) {
+    capture_->rcpts.emplace_back(address.substr(0, peer::kMaxAddressLength));
+  }
   Append(Reply::kRcptOk, shown);
   return Action::kContinue;
 }

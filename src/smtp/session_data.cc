@@ -7,6 +7,10 @@ namespace smtp {
 
 Action ServerSession::Data(std::string_view, double) {
   scanner_.Reset();
+  if (capture_) {
+    capture_->raw.clear();
+    capture_overflow_ = false;
+  }
   EnterState(State::kData);
   Append(Reply::kDataGo);
   return Action::kContinue;
@@ -36,7 +40,33 @@ Action ServerSession::FinishMessage(double wall) {
     ++facts_.limits_hit;
     return Error(Reply::kTextLineTooLong);
   }
+  DeliverCapture(wall, true);
   return AnswerMessage(wall);
+}
+
+void ServerSession::CaptureBody(std::string_view bytes) {
+  // Stuffing at most doubles a line of dots; beyond that the message is
+  // over max_message_size and refused anyway.
+  uint64_t bound = 2 * uint64_t(opts_->max_message_size) + 8;
+  if (capture_overflow_ || capture_->raw.size() + bytes.size() > bound) {
+    capture_overflow_ = true;
+    capture_->raw.clear();
+    return;
+  }
+  capture_->raw.append(bytes);
+}
+
+void ServerSession::DeliverCapture(double wall, bool dot_stuffed) {
+  if (!capture_ || capture_overflow_) return;
+  std::unique_ptr<CapturedMessage> m = std::move(capture_);
+  m->client_ip = client_ip_;
+  m->helo = helo_;
+  m->tls = tls_active_;
+  m->dot_stuffed = dot_stuffed;
+  m->bare_lf = dot_stuffed ? scanner_.bare_lf() : uint32_t(txn_.bdat_bare_lf);
+  m->bare_cr = dot_stuffed ? scanner_.bare_cr() : 0;
+  m->wall = wall;
+  opts_->tap->Deliver(std::move(*m));
 }
 
 Action ServerSession::Bdat(std::string_view arg, double wall) {
@@ -81,6 +111,10 @@ Action ServerSession::Bdat(std::string_view arg, double wall) {
   bdat_open_ = !chunk_.last && !keep_txn;
   if (keep_txn) chunk_.last = false;  // the transaction stays open
   EnterState(State::kBdatChunk);
+  if (capture_ && txn_.bdat_total == 0) {
+    capture_->raw.clear();
+    capture_overflow_ = false;
+  }
   txn_.bdat_total += size;
   if (size == 0) return FinishChunk(wall);
   return Action::kContinue;
@@ -105,6 +139,7 @@ Action ServerSession::FinishChunk(double wall) {
     Append(Reply::kBdatChunk, {}, chunk_.size);
     return Action::kContinue;
   }
+  DeliverCapture(wall, false);
   facts_.bytes += txn_.bdat_total;
   events_->bytes += txn_.bdat_total;
   uint64_t size = txn_.bdat_total;

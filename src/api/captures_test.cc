@@ -1,0 +1,107 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "api/handlers.h"
+#include "capture/store.h"
+
+namespace api {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CapturesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string t = (fs::temp_directory_path() / "captures_api.XXXXXX");
+    dir_ = mkdtemp(t.data());
+    capture::Options o;
+    o.sample_every = 1;
+    o.dir = dir_;
+    o.retention_days = 0;
+    store_ = std::make_unique<capture::Store>(o, "sink1", &clock_);
+    ASSERT_TRUE(store_->Start().ok());
+    for (int i = 0; i < 5; ++i) {
+      smtp::CapturedMessage m;
+      m.client_ip = i < 3 ? "192.0.2.1" : "2001:db8::1";
+      m.mail_from = "a@b";
+      m.wall = 1.7e9 + i;
+      m.raw = "Subject: n" + std::to_string(i) + "\r\n\r\nFrom me\r\n.\r\n";
+      store_->Deliver(std::move(m));
+    }
+    store_->Flush();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  Response Get(const std::string& path, ledger::Params params = {},
+               bool with_capture = true) {
+    Api api(nullptr, ApiOptions{}, &clock_);
+    if (with_capture) api.SetCapture(store_.get());
+    Request r;
+    r.path = path;
+    r.params = std::move(params);
+    Response out = api.Handle(r);
+    if (out.stream) {
+      auto s = out.stream([&](std::string_view text) {
+        out.body.append(text);
+        return true;
+      });
+      EXPECT_TRUE(s.ok());
+    }
+    return out;
+  }
+  base::FakeClock clock_;
+  std::string dir_;
+  std::unique_ptr<capture::Store> store_;
+};
+
+TEST_F(CapturesTest, ListsPagesFetchesAndExportsAnMbox) {
+  Response r = Get("/api/v1/captures", {{"limit", "2"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = nlohmann::json::parse(r.body);
+  ASSERT_EQ(j["captures"].size(), 2u);
+  EXPECT_EQ(j["total_messages"], 5);
+  EXPECT_EQ(j["captures"][0]["source"], "2001:db8::1");
+  std::string next = j["next"];
+  r = Get("/api/v1/captures", {{"limit", "10"}, {"after", next}});
+  j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["captures"].size(), 3u);
+  EXPECT_TRUE(j["next"].is_null());
+
+  r = Get("/api/v1/captures", {{"source", "192.0.2.1"}});
+  j = nlohmann::json::parse(r.body);
+  ASSERT_EQ(j["captures"].size(), 3u);
+  std::string id = j["captures"][0]["id"];
+  r = Get("/api/v1/captures/" + id);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "message/rfc822");
+  EXPECT_NE(r.body.find("Subject: n2\r\n"), std::string::npos) << r.body;
+
+  r = Get("/api/v1/captures.mbox", {{"source", "192.0.2.1"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/mbox");
+  size_t froms = 0;
+  for (size_t p = 0;
+       (p = r.body.find("From MAILER-DAEMON", p)) != std::string::npos; ++p) {
+    ++froms;
+  }
+  EXPECT_EQ(froms, 3u);
+  EXPECT_NE(r.body.find("\n>From me\n"), std::string::npos);
+}
+
+TEST_F(CapturesTest, RefusesBadInputAndAnswers503WhenOff) {
+  EXPECT_EQ(Get("/api/v1/captures/..%2Fetc").status, 404);
+  EXPECT_EQ(Get("/api/v1/captures/../../etc/passwd").status, 404);
+  EXPECT_EQ(Get("/api/v1/captures", {{"limit", "0"}}).status, 400);
+  EXPECT_EQ(Get("/api/v1/captures", {{"source", "x"}}).status, 400);
+  EXPECT_EQ(Get("/api/v1/captures", {{"bogus", "1"}}).status, 400);
+  EXPECT_EQ(Get("/api/v1/captures", {}, false).status, 503);
+}
+
+}  // namespace
+}  // namespace api
