@@ -29,7 +29,8 @@ OWNERS = {
     "openssl": {"net"},
     # The trap tokens' HMAC (traps/token.cc): libcrypto only, no TLS.
     "openssl/hmac.h": {"traps"},
-    "openssl/evp.h": {"net", "traps"},
+    # Digests only (libcrypto): the trap tokens, MISP's hashes.csv (MD5).
+    "openssl/evp.h": {"net", "traps", "ledger"},
     "liburing": {"net"},
     "sqlite3.h": {"ledger"},
     "libpq-fe.h": {"ledger"},
