@@ -260,6 +260,7 @@ int Serve(config::Config cfg, Reloader reload) {
   params.log_sessions = cfg.log.sessions;
   params.session = *session;
   params.session.trap_domains = cfg.traps.domains;
+  params.ipv6_prefix = cfg.ledger.ipv6_prefix;
   params.tls = tls;
   auto server = std::make_unique<net::Server>(std::move(params));
   if (auto s = server->Bind(); !s.ok()) return Fail(s.message());
