@@ -311,6 +311,7 @@ int Serve(config::Config cfg, Reloader reload) {
   params.log_sessions = cfg.log.sessions;
   params.session = *session;
   params.session.trap_domains = cfg.traps.domains;
+  params.ipv6_prefix = cfg.ledger.ipv6_prefix;
   // Sampled capture: made now so sessions know it; its directory is made
   // and read after privileges drop (Start below), so the files belong to
   // --user. Until then it drops what it is given (no session runs yet).

@@ -52,6 +52,17 @@ uint32_t IpAddress::v4() const {
          uint32_t(bytes_[14]) << 8 | bytes_[15];
 }
 
+IpAddress PrefixKey(const IpAddress& ip, int v6_bits) {
+  if (ip.is_v4() || v6_bits >= 128 || v6_bits < 0) return ip;
+  std::array<uint8_t, 16> b = ip.bytes();
+  for (int i = 0; i < 16; ++i) {
+    const int keep = v6_bits - i * 8;
+    if (keep >= 8) continue;
+    b[i] &= keep <= 0 ? 0 : uint8_t(0xff << (8 - keep));
+  }
+  return IpAddress::FromV6(b);
+}
+
 bool IpAddress::IsLoopback() const {
   if (is_v4()) return bytes_[12] == 127;
   static constexpr std::array<uint8_t, 16> kV6Loopback = {

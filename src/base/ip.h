@@ -34,6 +34,12 @@ class IpAddress {
   std::array<uint8_t, 16> bytes_{};
 };
 
+// The key a client is counted under (per-IP caps, reputation, the ledger):
+// ip itself for IPv4, its network of v6_bits bits for IPv6 (128 or more:
+// the address itself). One host holds a whole IPv6 /64; keying it per
+// address would let it rotate past every per-IP bound.
+IpAddress PrefixKey(const IpAddress& ip, int v6_bits);
+
 // A network: address plus prefix length (in the address's own family).
 class Cidr {
  public:

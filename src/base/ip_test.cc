@@ -23,6 +23,17 @@ TEST(IpAddress, RejectsGarbage) {
   }
 }
 
+TEST(IpAddress, PrefixKeyMasksIpv6Only) {
+  auto ip = [](const char* t) { return *IpAddress::Parse(t); };
+  EXPECT_EQ(PrefixKey(ip("2001:db8:1:2:3:4:5:6"), 64).ToString(),
+            "2001:db8:1:2::");
+  EXPECT_EQ(PrefixKey(ip("2001:db8:1:2:3:4:5:6"), 60).ToString(),
+            "2001:db8:1::");
+  EXPECT_EQ(PrefixKey(ip("2001:db8:1:2:3:4:5:6"), 128).ToString(),
+            "2001:db8:1:2:3:4:5:6");
+  EXPECT_EQ(PrefixKey(ip("192.0.2.77"), 64).ToString(), "192.0.2.77");
+}
+
 TEST(IpAddress, Loopback) {
   EXPECT_TRUE(IpAddress::Parse("127.3.4.5")->IsLoopback());
   EXPECT_TRUE(IpAddress::Parse("::1")->IsLoopback());

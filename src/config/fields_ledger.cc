@@ -20,7 +20,9 @@ void AppendLedgerFields(std::vector<Field>* out) {
       SPAMSINK_FIELD(ledger, ipv6_prefix, kInt,
                      "IPv6 sources are recorded per network of this many "
                      "bits (one host usually holds a /64); exports list the "
-                     "networks. 128: one record per address."),
+                     "networks, and server.max_connections_per_ip and the "
+                     "tarpit's reputation count the network as one client. "
+                     "128: per address. Needs a restart."),
   };
   SetRange(&f, "ledger.max_sources", 0, 1e12);
   SetRange(&f, "ledger.ipv6_prefix", 32, 128);

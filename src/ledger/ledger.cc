@@ -398,14 +398,7 @@ base::IpAddress Ledger::Key(const base::IpAddress& ip) const {
 }
 
 base::IpAddress SourceKey(const base::IpAddress& ip, int bits) {
-  if (ip.is_v4() || bits >= 128 || bits < 0) return ip;
-  std::array<uint8_t, 16> b = ip.bytes();
-  for (int i = 0; i < 16; ++i) {
-    int keep = bits - i * 8;
-    if (keep >= 8) continue;
-    b[i] &= keep <= 0 ? 0 : uint8_t(0xff << (8 - keep));
-  }
-  return base::IpAddress::FromV6(b);
+  return base::PrefixKey(ip, bits);
 }
 
 base::Result<std::optional<SourceRecord>> Ledger::Source(

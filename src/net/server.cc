@@ -69,7 +69,8 @@ void Server::Impl::ChooseExecutor() {
   executor_reason = "auto: io_uring is unusable: " + why;
 }
 
-Server::Server(ServerParams params) : impl_(std::make_unique<Impl>()) {
+Server::Server(ServerParams params)
+    : impl_(std::make_unique<Impl>(params.ipv6_prefix)) {
   impl_->p = std::move(params);
   for (const auto& n : impl_->p.server.proxy_trusted) {
     auto c = base::Cidr::Parse(n);

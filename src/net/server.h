@@ -42,6 +42,10 @@ struct ServerParams {
   smtp::SessionOptions session;  // persona, limits
   std::shared_ptr<asio::ssl::context> tls;  // null: no STARTTLS
   SessionSink* sink = nullptr;              // may be null
+  // ledger.ipv6_prefix: IPv6 clients are one client per network of this
+  // many bits for max_connections_per_ip and the reputation (128: per
+  // address). Fixed for the server's life (a reload keeps it).
+  int ipv6_prefix = 128;
   const base::Clock* clock = &base::SystemClock::Get();
   // Tests: stands in for the io_uring probe ("" if usable, else why not).
   std::function<std::string()> uring_probe;

@@ -89,13 +89,22 @@ class IpCounts {
 
 // The server around the connection machines: per-IP counts and the
 // in-memory reputation.
+// IPv6 clients are counted and known per network of ipv6_prefix bits.
 class PeerHost final : public conn::Host {
  public:
-  int Enter(const base::IpAddress& ip) override { return counts.Add(ip); }
-  void Leave(const base::IpAddress& ip) override { counts.Remove(ip); }
+  explicit PeerHost(int ipv6_prefix)
+      : ipv6_prefix(ipv6_prefix),
+        cache(peer::Cache::kDefaultBudgetBytes, ipv6_prefix) {}
+  int Enter(const base::IpAddress& ip) override {
+    return counts.Add(base::PrefixKey(ip, ipv6_prefix));
+  }
+  void Leave(const base::IpAddress& ip) override {
+    counts.Remove(base::PrefixKey(ip, ipv6_prefix));
+  }
   peer::History History(const base::IpAddress& ip) override {
     return cache.Lookup(ip);
   }
+  const int ipv6_prefix;
   IpCounts counts;
   peer::Cache cache;
 };
@@ -155,6 +164,7 @@ struct Live {
 };
 
 struct Server::Impl {
+  explicit Impl(int ipv6_prefix) : host(ipv6_prefix) {}
   ServerParams p;
   // Every snapshot so far (a reload adds one; a few KB each): sessions may
   // still point into older ones. The last is current. Guarded by live_mu.

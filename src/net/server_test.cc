@@ -23,6 +23,7 @@ struct TestConfig {
   smtp::Options smtp;
   tarpit::Options tarpit;
   base::LogOptions log;
+  int ipv6_prefix = 128;
 };
 }  // namespace
 
@@ -126,6 +127,7 @@ class ServerTest : public ::testing::TestWithParam<std::string> {
     p.smtp = cfg.smtp;
     p.tarpit = cfg.tarpit;
     p.log_sessions = cfg.log.sessions;
+    p.ipv6_prefix = cfg.ipv6_prefix;
     std::shared_ptr<asio::ssl::context> ctx;
     if (tls) {
       auto c = MakeTlsContext("", "", "mx.test");
@@ -218,6 +220,27 @@ TEST_P(ServerTest, PerIpCap) {
   EXPECT_EQ(c.Reply(),
             "421 4.7.0 mx.test Error: too many connections from 127.0.0.1\r\n");
   EXPECT_EQ(c.Reply(), "");  // closed
+}
+
+// One host holds a whole IPv6 /64: the cap counts the network, so rotating
+// addresses within it does not multiply the connections allowed (clients
+// given by PROXY headers, the only way to have many IPv6 sources on
+// loopback). Another /64 is a different client.
+TEST_P(ServerTest, PerIpCapCountsAnIpv6NetworkAsOneClient) {
+  TestConfig cfg;
+  cfg.server.max_connections_per_ip = 2;
+  cfg.server.proxy_trusted = {"127.0.0.0/8"};
+  cfg.ipv6_prefix = 64;
+  Start(cfg);
+  auto from = [&](Client& c, const char* ip) {
+    c.Send(std::string("PROXY TCP6 ") + ip + " 2001:db8:ffff::1 40000 25\r\n");
+    return c.Reply();
+  };
+  Client a(port_), b(port_), c(port_), other(port_);
+  EXPECT_EQ(from(a, "2001:db8:1:1::1").substr(0, 4), "220 ");
+  EXPECT_EQ(from(b, "2001:db8:1:1::2").substr(0, 4), "220 ");
+  EXPECT_EQ(from(c, "2001:db8:1:1:ffff::3").substr(0, 9), "421 4.7.0");
+  EXPECT_EQ(from(other, "2001:db8:1:2::1").substr(0, 4), "220 ");
 }
 
 TEST_P(ServerTest, IdleAndSessionTimeouts) {

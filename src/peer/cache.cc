@@ -17,8 +17,9 @@ double Weight(const History& h) {
 
 }  // namespace
 
-Cache::Cache(size_t budget_bytes)
-    : budget_bytes_(budget_bytes),
+Cache::Cache(size_t budget_bytes, int ipv6_prefix)
+    : ipv6_prefix_(ipv6_prefix),
+      budget_bytes_(budget_bytes),
       per_shard_(std::max<size_t>(1, budget_bytes / kEntryBytes / kShards)) {
   base::g_peer_cache_budget_bytes.fetch_add(int64_t(budget_bytes_));
 }
@@ -33,7 +34,8 @@ void Cache::Account(int64_t n) {
                                      std::memory_order_relaxed);
 }
 
-History Cache::Lookup(const base::IpAddress& ip) {
+History Cache::Lookup(const base::IpAddress& client) {
+  const base::IpAddress ip = base::PrefixKey(client, ipv6_prefix_);
   Shard& s = ShardOf(ip);
   std::lock_guard lock(s.mu);
   auto it = s.map.find(ip);
@@ -77,19 +79,21 @@ void Cache::EvictOne(Shard& s) {
 }
 
 void Cache::Update(const SessionSummary& r) {
-  Shard& s = ShardOf(r.client);
+  const base::IpAddress ip = base::PrefixKey(r.client, ipv6_prefix_);
+  Shard& s = ShardOf(ip);
   std::lock_guard lock(s.mu);
-  auto it = s.map.find(r.client);
+  auto it = s.map.find(ip);
   if (it == s.map.end()) {
     if (s.map.size() >= per_shard_) EvictOne(s);
-    it = s.map.emplace(r.client, Entry{}).first;
+    it = s.map.emplace(ip, Entry{}).first;
     Account(1);
   }
   Merge(&it->second.history, r);
   it->second.last_use = ++s.uses;
 }
 
-bool Cache::Seed(const base::IpAddress& ip, const History& h) {
+bool Cache::Seed(const base::IpAddress& source, const History& h) {
+  const base::IpAddress ip = base::PrefixKey(source, ipv6_prefix_);
   Shard& s = ShardOf(ip);
   std::lock_guard lock(s.mu);
   auto it = s.map.find(ip);

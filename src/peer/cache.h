@@ -41,9 +41,13 @@ class Cache {
       16 * 16;
   static constexpr size_t kDefaultBudgetBytes = size_t(64) << 20;
 
-  explicit Cache(size_t budget_bytes = kDefaultBudgetBytes);
+  // ipv6_prefix: IPv6 clients are known per network of this many bits
+  // (base::PrefixKey; the ledger's ledger.ipv6_prefix), so an address
+  // rotated within one /64 inherits the /64's history.
+  explicit Cache(size_t budget_bytes = kDefaultBudgetBytes,
+                 int ipv6_prefix = 128);
   ~Cache();
-  History Lookup(const base::IpAddress& ip);
+  History Lookup(const base::IpAddress& client);
   void Update(const SessionSummary& s);
   // Sets what was known before this process started (the ledger). False
   // when the budget is full and ip was not known: the caller stops seeding
@@ -71,6 +75,7 @@ class Cache {
   // Publishes a change of n entries to the byte gauge.
   static void Account(int64_t n);
 
+  const int ipv6_prefix_;
   size_t budget_bytes_;
   size_t per_shard_;
   std::array<Shard, kShards> shards_;

@@ -33,6 +33,26 @@ TEST(PeerCache, SeedThenUpdateAccumulates) {
   EXPECT_EQ(m.Lookup(*base::IpAddress::Parse("198.51.100.5")).connections, 0u);
 }
 
+// A host rotating addresses within its /64 keeps the /64's history; with
+// ipv6_prefix 128 each address is a stranger. IPv4 is never aggregated.
+TEST(PeerCache, Ipv6ClientsAreKnownPerNetwork) {
+  auto ip = [](const char* t) { return *base::IpAddress::Parse(t); };
+  SessionSummary r;
+  r.client = ip("2001:db8:5:6::1");
+  r.messages = 3;
+  Cache per64(Cache::kEntryBytes * 1000, 64);
+  per64.Update(r);
+  EXPECT_EQ(per64.Lookup(ip("2001:db8:5:6:aaaa::9")).messages, 3u);
+  EXPECT_EQ(per64.Lookup(ip("2001:db8:5:7::1")).messages, 0u);
+  EXPECT_EQ(per64.size(), 1u);
+  Cache per128(Cache::kEntryBytes * 1000, 128);
+  per128.Update(r);
+  EXPECT_EQ(per128.Lookup(ip("2001:db8:5:6:aaaa::9")).messages, 0u);
+  r.client = ip("198.51.100.1");
+  per64.Update(r);
+  EXPECT_EQ(per64.Lookup(ip("198.51.100.2")).messages, 0u);
+}
+
 TEST(PeerCache, StaysBounded) {
   Cache m(Cache::kEntryBytes * 16 * 4);  // 4 per shard
   SessionSummary r;
