@@ -1,5 +1,7 @@
 #include "conn/connection.h"
 
+#include <algorithm>
+
 #include "base/metrics.h"
 #include "conn/outbox.h"
 #include "conn/proxy.h"
@@ -311,9 +313,15 @@ Command Connection::Emit(const smtp::Step& step, Then then,
   phase_ = Phase::kSending;
   outbox_.reset();
   direct_size_ = 0;
-  if (tarpit_ && tarpit_->plan.held) {
-    outbox_ =
-        std::make_unique<Outbox>(step.bytes, step.replies, skip_first_delay);
+  // The persona's error sleeps (Postfix past its soft error limit) are
+  // waits of the tarpit's timer too: a paced outbox, held or not.
+  bool sleeps = std::any_of(step.replies.begin(), step.replies.end(),
+                            [](const smtp::ReplyMark& m) { return m.sleeps; });
+  if ((tarpit_ && tarpit_->plan.held) || sleeps) {
+    auto sleep =
+        std::chrono::milliseconds(env_->smtp->persona.rules.error_sleep_ms);
+    outbox_ = std::make_unique<Outbox>(step.bytes, step.replies,
+                                       skip_first_delay, sleep);
     return NextChunk();
   }
   if (step.bytes.empty()) return AfterSent();

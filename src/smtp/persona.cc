@@ -132,6 +132,11 @@ void SetPostfix(Persona* p) {
   x.bdat_size_crlf = true;
   x.eight_bit_only = true;
   x.sticky_declared_size = true;
+  // smtpd_soft_error_limit = 10, smtpd_error_sleep_time = 1s (the hard
+  // limit, 20, is smtp.max_errors).
+  x.soft_error_limit = 10;
+  x.error_sleep_ms = 1000;
+  x.forgive_errors = true;
 }
 
 // The replies the other personas have no text of their own for: answered

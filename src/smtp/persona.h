@@ -134,6 +134,16 @@ struct Rules {
   // get kMailAfterBdat / kDataAfterBdat); a BDAT refused for a missing
   // RCPT neither opens a chunk sequence nor ends the transaction.
   bool exim_sequence = false;
+  // Postfix's smtpd_soft_error_limit and smtpd_error_sleep_time: once the
+  // client has made soft_error_limit errors, every reply line waits
+  // error_sleep_ms first (Postfix sleeps before each line it writes and
+  // flushes it at once; the caller schedules the waits, ReplyMark::sleeps).
+  // 0: never.
+  int soft_error_limit = 0;
+  int error_sleep_ms = 0;
+  // A message accepted forgives the errors and junk commands made so far
+  // (Postfix resets its error and junk counts when a message is queued).
+  bool forgive_errors = false;
 };
 
 struct Persona {

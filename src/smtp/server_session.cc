@@ -165,6 +165,7 @@ void ServerSession::EnterState(State s) {
 
 void ServerSession::Append(Reply r, std::string_view arg, uint64_t size) {
   std::string* out = &out_->bytes;
+  const size_t start = out->size();
   const std::string& t = opts_->persona.replies[int(r)];
   if (t.find_first_of("{\n") == std::string::npos) {
     out->append(t);
@@ -201,6 +202,25 @@ void ServerSession::Append(Reply r, std::string_view arg, uint64_t size) {
   }
   out->append("\r\n");
   out_->marks.push_back({uint32_t(out->size()), r, StageOf(r)});
+  MarkSleeps(start);
+}
+
+// Rules::soft_error_limit: the reply just appended (from start) waits one
+// error sleep per line. Postfix decides before it writes the reply, with
+// the errors counted so far (the error this reply answers comes after).
+void ServerSession::MarkSleeps(size_t start) {
+  const Rules& rules = opts_->persona.rules;
+  if (rules.soft_error_limit <= 0 ||
+      errors_ < uint32_t(rules.soft_error_limit)) {
+    return;
+  }
+  std::string_view reply = std::string_view(out_->bytes).substr(start);
+  size_t lines = 0;
+  for (size_t i = reply.find('\n'); i != std::string_view::npos;
+       i = reply.find('\n', i + 1)) {
+    ++lines;
+  }
+  out_->marks.back().sleeps = uint8_t(std::min<size_t>(lines, 255));
 }
 
 Step ServerSession::Begin() {

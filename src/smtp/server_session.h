@@ -67,10 +67,13 @@ enum class Stage : uint8_t {
 Stage StageOf(Reply r);
 
 // Where one reply ends in Output::bytes, which reply it is, and its stage.
+// sleeps: how many Rules::error_sleep_ms waits go before it (one per line,
+// once the client has made Rules::soft_error_limit errors).
 struct ReplyMark {
   uint32_t end;
   Reply reply;
   Stage stage;
+  uint8_t sleeps = 0;
 };
 
 // The replies of one step. One per thread, reused by every session of that
@@ -200,6 +203,7 @@ class ServerSession {
   void ResetTransaction();
   void Append(Reply r, std::string_view arg = {}, uint64_t size = 0);
   void AppendEhlo();
+  void MarkSleeps(size_t start);
   Action FinishMessage(double wall);
   Action FinishChunk(double wall);
   // bdat_size: the message's size as stored, after BDAT LAST.

@@ -144,6 +144,40 @@ TEST_F(SessionTest, TenThousandRecipients) {
   EXPECT_EQ(rec().recipients, 100u);
 }
 
+// Postfix's error sleep (smtpd_soft_error_limit = 10): the reply to the
+// 10th error comes at once, every reply after it waits one sleep per line
+// (an EHLO reply one per line), and a message accepted forgives the errors.
+TEST_F(SessionTest, PostfixRepliesSleepPastTheSoftErrorLimit) {
+  Start();
+  EXPECT_EQ(opts_.persona.rules.soft_error_limit, 10);
+  EXPECT_EQ(opts_.persona.rules.error_sleep_ms, 1000);
+  Send("EHLO a.example\r\n");
+  for (int i = 0; i < 10; ++i) {
+    Step step = Send("XYZZY\r\n");
+    ASSERT_EQ(step.replies.size(), 1u);
+    EXPECT_EQ(step.replies[0].sleeps, 0) << i;
+  }
+  Step step = Send("NOOP\r\nEHLO a.example\r\n");
+  ASSERT_EQ(step.replies.size(), 2u);
+  EXPECT_EQ(step.replies[0].sleeps, 1);
+  EXPECT_EQ(step.replies[1].sleeps, Count("250-") + 1);  // its lines
+  EXPECT_GE(step.replies[1].sleeps, 10);
+  step = Send("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n");
+  for (const auto& m : step.replies) EXPECT_EQ(m.sleeps, 1);
+  step = Send("hi\r\n.\r\nXYZZY\r\n");
+  ASSERT_EQ(step.replies.size(), 2u);
+  EXPECT_EQ(step.replies[0].sleeps, 0);  // forgiven before the 250
+  EXPECT_EQ(step.replies[1].sleeps, 0);
+  // The other personas never sleep.
+  Options exim;
+  exim.persona = "exim";
+  Start(exim);
+  Send("EHLO a.example\r\n");
+  for (int i = 0; i < 15; ++i) {
+    for (const auto& m : Send("VRFY\r\n").replies) EXPECT_EQ(m.sleeps, 0);
+  }
+}
+
 TEST_F(SessionTest, CommandLimitCloses) {
   Options cfg;
   cfg.max_commands = 5;

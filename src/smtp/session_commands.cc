@@ -221,7 +221,8 @@ Action ServerSession::Ehlo(std::string_view arg, double) {
 void ServerSession::AppendEhlo() {
   // A multi-line reply: "250-" on every line but the last, which is "250 ".
   std::string* out = &out_->bytes;
-  size_t last_line = out->size();
+  const size_t start = out->size();
+  size_t last_line = start;
   Append(Reply::kEhloFirst);
   for (const auto& k : opts_->persona.ehlo_keywords) {
     if (k.starts_with("AUTH") && !opts_->auth) continue;
@@ -240,6 +241,7 @@ void ServerSession::AppendEhlo() {
   }
   (*out)[last_line + 3] = ' ';
   out_->marks.back().end = uint32_t(out->size());  // one mark for all lines
+  MarkSleeps(start);
 }
 
 Action ServerSession::Mail(std::string_view arg, double) {
