@@ -188,8 +188,8 @@ void ServerSession::Append(Reply r, std::string_view arg, uint64_t size) {
         AppendSanitized(out, arg, size_t(opts_->max_line_length) * 2);
       } else if (var == "client") {
         out->append(client_ip_);
-      } else if (var == "helo") {
-        AppendSanitized(out, helo_);
+      } else if (var == "helo") {  // the whole name, as Exim echoes it
+        AppendSanitized(out, arg, size_t(opts_->max_line_length) * 2);
       } else if (var == "size") {
         out->append(std::to_string(size));
       } else if (var == "id" || var == "date") {
@@ -268,7 +268,6 @@ void ServerSession::TlsStarted() {
   ResetTransaction();
   EnterState(State::kFresh);
   ehlo_ = false;
-  helo_.clear();
   carry_.clear();
 }
 

@@ -202,7 +202,9 @@ class ServerSession {
   Action Close(Reply r, CloseReason why);
   void ResetTransaction();
   void Append(Reply r, std::string_view arg = {}, uint64_t size = 0);
-  void AppendEhlo();
+  // helo: the client's name, echoed where the persona's first line has
+  // {helo}.
+  void AppendEhlo(std::string_view helo);
   void MarkSleeps(size_t start);
   Action FinishMessage(double wall);
   Action FinishChunk(double wall);
@@ -259,7 +261,6 @@ class ServerSession {
   CloseReason close_reason_ = CloseReason::kQuit;
   FinalReply final_reply_;
   std::string client_ip_;
-  std::string helo_;   // last HELO/EHLO argument (bounded)
   std::string carry_;  // partial command line spanning reads
   peer::ProtocolFacts facts_;
   BodyScanner scanner_;
