@@ -256,6 +256,9 @@ void SetExim(Persona* p) {
   p->rules.helo_checked = true;
   p->rules.bdat_needs_ehlo = true;
   p->rules.exim_sequence = true;
+  p->rules.exim_error_limits = true;
+  r[int(R::kTooManyUnknown)] = "500 Too many unrecognized commands";
+  r[int(R::kTooManySynprot)] = "500 Too many syntax or protocol errors";
   p->rules.lf_ends_line = true;  // command lines only; DATA keeps CR LF
   p->rules.starttls_in_transaction = true;
 }

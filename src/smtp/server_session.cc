@@ -282,8 +282,13 @@ Action ServerSession::Close(Reply r, CloseReason why) {
   return Action::kClose;
 }
 
-Action ServerSession::Error(Reply r, std::string_view arg) {
-  Append(r, arg);
+Action ServerSession::Error(Reply r, std::string_view arg, bool counted) {
+  if (opts_->persona.rules.exim_error_limits) {
+    Action a = EximError(r, arg, counted);
+    if (a != Action::kContinue) return a;
+  } else {
+    Append(r, arg);
+  }
   ++facts_.protocol_errors;
   const std::string& t = opts_->persona.replies[int(r)];
   if (t.starts_with("501")) ++events_->syntax_errors;

@@ -198,7 +198,12 @@ class ServerSession {
   // the first line of the reply).
   Action Dispatch(std::string_view line, double wall);
   Action Execute(std::string_view line, double wall);
-  Action Error(Reply r, std::string_view arg = {});
+  // counted: whether Rules::exim_error_limits counts it (Exim does not
+  // count a few of its 501/503 replies).
+  Action Error(Reply r, std::string_view arg = {}, bool counted = true);
+  // Rules::exim_error_limits (session_exim.cc): the reply for r, or Exim's
+  // answer past its limits.
+  Action EximError(Reply r, std::string_view arg, bool counted);
   Action Close(Reply r, CloseReason why);
   void ResetTransaction();
   void Append(Reply r, std::string_view arg = {}, uint64_t size = 0);
@@ -281,6 +286,8 @@ class ServerSession {
   uint8_t auth_steps_ = 0;      // AUTH responses still expected
   uint32_t errors_ = 0;
   uint32_t junk_ = 0;
+  uint8_t exim_unknown_ = 0;  // Rules::exim_error_limits
+  uint8_t exim_synprot_ = 0;
 };
 
 }  // namespace smtp

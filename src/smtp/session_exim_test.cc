@@ -40,5 +40,44 @@ TEST_F(EximSession, HeloAndEhloEchoTheWholeName) {
       << ehlo;
 }
 
+// smtp_max_unknown_commands = 3: the 4th unknown command is refused and
+// the call dropped.
+TEST_F(EximSession, FourthUnknownCommandDrops) {
+  Send("EHLO c.example\r\n");
+  EXPECT_EQ(Send("FOO\r\nBAR\r\nBAZ\r\n"),
+            "500 unrecognized command\r\n500 unrecognized command\r\n"
+            "500 unrecognized command\r\n");
+  EXPECT_EQ(action_, Action::kContinue);
+  EXPECT_EQ(Send("QUUX\r\nNOOP\r\n"), "500 Too many unrecognized commands\r\n");
+  EXPECT_EQ(action_, Action::kClose);
+}
+
+// smtp_max_synprot_errors = 3: the 4th syntax or protocol error (unknown
+// commands count) is answered with a continued reply and a last line;
+// replies Exim does not count (VRFY's, an address without a domain, HELO
+// required) do not bring it closer.
+TEST_F(EximSession, FourthSyntaxErrorDropsWithTwoLines) {
+  EXPECT_EQ(Send("MAIL FROM:<a@b.example>\r\n"),
+            "503 HELO or EHLO required\r\n");
+  Send("EHLO c.example\r\n");
+  Send("VRFY\r\nMAIL FROM:<a>\r\n");
+  EXPECT_EQ(Send("RCPT TO:<b@c.example>\r\nFOO\r\nMAIL FROM:\r\n"),
+            "503 sender not yet given\r\n500 unrecognized command\r\n"
+            "501 MAIL must have an address operand\r\n");
+  EXPECT_EQ(action_, Action::kContinue);
+  EXPECT_EQ(Send("DATA\r\nNOOP\r\n"),
+            "503-valid RCPT command must precede DATA\r\n"
+            "503 Too many syntax or protocol errors\r\n");
+  EXPECT_EQ(action_, Action::kClose);
+}
+
+// A bad HELO past the limit: its plain reply, then the drop.
+TEST_F(EximSession, BadHeloPastTheLimitDrops) {
+  Send("FOO\r\nBAR\r\nBAZ\r\n");
+  EXPECT_EQ(Send("HELO bad!name\r\n"),
+            "501 Syntactically invalid HELO argument(s)\r\n");
+  EXPECT_EQ(action_, Action::kClose);
+}
+
 }  // namespace
 }  // namespace smtp
