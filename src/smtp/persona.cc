@@ -135,6 +135,9 @@ void SetPostfix(Persona* p) {
   // smtpd_soft_error_limit = 10, smtpd_error_sleep_time = 1s (the hard
   // limit, 20, is smtp.max_errors).
   x.soft_error_limit = 10;
+  // Only with Rules::exim_error_limits (not Postfix's).
+  r[int(R::kTooManyUnknown)] = r[int(R::kTooManyErrors)];
+  r[int(R::kTooManySynprot)] = r[int(R::kTooManyErrors)];
   x.error_sleep_ms = 1000;
   x.forgive_errors = true;
 }
