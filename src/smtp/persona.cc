@@ -138,6 +138,7 @@ void SetPostfix(Persona* p) {
   // Only with Rules::exim_error_limits (not Postfix's).
   r[int(R::kTooManyUnknown)] = r[int(R::kTooManyErrors)];
   r[int(R::kTooManySynprot)] = r[int(R::kTooManyErrors)];
+  r[int(R::kNulInCommand)] = r[int(R::kUnknown)];
   x.error_sleep_ms = 1000;
   x.forgive_errors = true;
 }
@@ -262,6 +263,8 @@ void SetExim(Persona* p) {
   p->rules.exim_error_limits = true;
   r[int(R::kTooManyUnknown)] = "500 Too many unrecognized commands";
   r[int(R::kTooManySynprot)] = "500 Too many syntax or protocol errors";
+  r[int(R::kNulInCommand)] =
+      "501 NUL characters are not allowed in SMTP commands";
   p->rules.lf_ends_line = true;  // command lines only; DATA keeps CR LF
   p->rules.starttls_in_transaction = true;
 }

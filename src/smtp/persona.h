@@ -99,6 +99,7 @@ enum class Reply : int {
   // error limit (its code is replaced by that reply's).
   kTooManyUnknown,
   kTooManySynprot,
+  kNulInCommand,  // Rules::exim_envelope: a NUL in a command line
   kCount
 };
 

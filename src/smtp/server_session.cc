@@ -508,6 +508,10 @@ Action ServerSession::Execute(std::string_view line, double wall) {
     return Error(Reply::kOnlyQuit);
   }
   const std::string* reply_text = opts_->persona.replies.data();
+  if (opts_->persona.rules.exim_envelope &&
+      line.find('\0') != std::string_view::npos) {
+    return Error(Reply::kNulInCommand);  // Exim's, whatever the verb
+  }
   if (verb.empty()) {
     ++events_->unknown_commands;
     ++facts_.unknown_commands;

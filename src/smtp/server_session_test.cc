@@ -233,14 +233,15 @@ TEST_F(SessionTest, GarbageLinesHitTheErrorLimit) {
     in += std::string("\x16\x03\x01\x02\x00", 5) + "\r\n";
   auto step = Send(in);
   EXPECT_EQ(step.action, Action::kClose);
-  // Exim's smtp_max_unknown_commands (3); the others' max_errors (20).
-  EXPECT_EQ(Count("500 Too many unrecognized commands"), 1);
-  EXPECT_EQ(rec().unknown_commands, 4u);
+  // Exim's smtp_max_synprot_errors (3: NUL lines count); the others'
+  // max_errors (20).
+  EXPECT_EQ(Count("501 NUL characters are not allowed in SMTP commands"), 4);
+  EXPECT_EQ(out_.find("Too many"), std::string::npos);
   Start(cfg);
   opts_.persona.rules.exim_error_limits = false;
   Send(in);
   EXPECT_EQ(Count("421 "), 1);
-  EXPECT_EQ(rec().unknown_commands, 20u);
+  EXPECT_EQ(rec().protocol_errors, 20u);
 }
 
 // Exim's envelope reading (checked against the real daemon by

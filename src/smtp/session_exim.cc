@@ -31,10 +31,18 @@ std::string Quoted(std::string_view data, std::string_view why) {
 }  // namespace
 
 // Exim's verbs are "MAIL FROM:" and "RCPT TO:" (one space): "MAIL" alone,
-// "MAIL TO:" or "RCPT FROM:" are unrecognized commands.
+// "MAIL TO:" or "RCPT FROM:" are unrecognized commands. A verb ends at a
+// space or at the end of the line (trailing white space removed): "EHLO"
+// followed by a TAB or a CR is unknown too.
 bool ServerSession::EximVerbComplete(std::string_view line,
                                      std::string_view verb) {
   line = SkipBlanks(line);
+  while (!line.empty() &&
+         (line.back() == ' ' || line.back() == '\t' || line.back() == '\r' ||
+          line.back() == '\v' || line.back() == '\f')) {
+    line.remove_suffix(1);
+  }
+  if (line.size() > verb.size() && line[verb.size()] != ' ') return false;
   if (EqualsIgnoreCase(verb, "MAIL")) {
     return StartsWithIgnoreCase(line, "MAIL FROM:");
   }
@@ -120,7 +128,7 @@ Action ServerSession::EximVrfy(std::string_view arg) {
 // otherwise it is a syntax error like the others, and once more than
 // smtp_max_synprot_errors of them are made the error reply becomes
 // "NNN-..." followed by "NNN Too many syntax or protocol errors" (a bad
-// HELO/EHLO past the limit is dropped after its plain reply).
+// HELO/EHLO or a NUL past the limit is dropped after its plain reply).
 Action ServerSession::EximError(Reply r, std::string_view arg, bool counted) {
   constexpr int kMaxUnknown = 3, kMaxSynprot = 3;
   const auto& text = opts_->persona.replies;
@@ -143,7 +151,10 @@ Action ServerSession::EximError(Reply r, std::string_view arg, bool counted) {
   counted = counted && r != Reply::kNeedHelo &&
             (code == "500" || code == "501" || code == "503" || code == "504");
   if (!counted || ++exim_synprot_ <= kMaxSynprot) return Action::kContinue;
-  if (r == Reply::kSyntaxHelo || r == Reply::kSyntaxEhlo) return drop();
+  if (r == Reply::kSyntaxHelo || r == Reply::kSyntaxEhlo ||
+      r == Reply::kNulInCommand) {
+    return drop();
+  }
   std::string& out = out_->bytes;
   out[start + 3] = '-';
   size_t line = out.size();

@@ -9,7 +9,8 @@ namespace {
 
 class EximSession : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start(); }
+  void Start() {
     Options cfg;
     cfg.persona = "exim";
     opts_ = MakeSessionOptions(cfg, "mx.example.net", false).value();
@@ -77,6 +78,17 @@ TEST_F(EximSession, BadHeloPastTheLimitDrops) {
   EXPECT_EQ(Send("HELO bad!name\r\n"),
             "501 Syntactically invalid HELO argument(s)\r\n");
   EXPECT_EQ(action_, Action::kClose);
+}
+
+// A NUL anywhere: Exim's own reply. A verb not followed by a space (a TAB,
+// a CR) is unknown; trailing white space is not part of the line.
+TEST_F(EximSession, NulTabAndCrInCommandLines) {
+  EXPECT_EQ(Send(std::string("NO\0OP\r\n", 7)),
+            "501 NUL characters are not allowed in SMTP commands\r\n");
+  EXPECT_EQ(Send("EHLO\tc.example\r\n"), "500 unrecognized command\r\n");
+  EXPECT_EQ(Send("NOOP\rX\r\n"), "500 unrecognized command\r\n");
+  Start();
+  EXPECT_EQ(Send("NOOP \t\r\n"), "250 OK\r\n");
 }
 
 }  // namespace
