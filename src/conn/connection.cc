@@ -1,5 +1,7 @@
 #include "conn/connection.h"
 
+#include <algorithm>
+
 #include "base/metrics.h"
 #include "conn/outbox.h"
 #include "conn/proxy.h"
@@ -25,22 +27,6 @@ smtp::FinalReply ToFinalReply(tarpit::Verdict v, smtp::FinalReply dflt) {
       break;
   }
   return dflt;
-}
-
-// Whether we ended the session (the client may still be sending): then the
-// close lingers, so that a reset cannot destroy our last reply.
-bool ClosedByUs(CloseReason r) {
-  switch (r) {
-    case CloseReason::kQuit:  // the client closes next; nothing is unread
-    case CloseReason::kClientClosed:
-    case CloseReason::kIoError:
-    case CloseReason::kProxyError:
-    case CloseReason::kTlsFailed:
-    case CloseReason::kShutdown:
-      return false;
-    default:
-      return true;
-  }
 }
 
 }  // namespace
@@ -327,9 +313,15 @@ Command Connection::Emit(const smtp::Step& step, Then then,
   phase_ = Phase::kSending;
   outbox_.reset();
   direct_size_ = 0;
-  if (tarpit_ && tarpit_->plan.held) {
-    outbox_ =
-        std::make_unique<Outbox>(step.bytes, step.replies, skip_first_delay);
+  // The persona's error sleeps (Postfix past its soft error limit) are
+  // waits of the tarpit's timer too: a paced outbox, held or not.
+  bool sleeps = std::any_of(step.replies.begin(), step.replies.end(),
+                            [](const smtp::ReplyMark& m) { return m.sleeps; });
+  if ((tarpit_ && tarpit_->plan.held) || sleeps) {
+    auto sleep =
+        std::chrono::milliseconds(env_->smtp->persona.rules.error_sleep_ms);
+    outbox_ = std::make_unique<Outbox>(step.bytes, step.replies,
+                                       skip_first_delay, sleep);
     return NextChunk();
   }
   if (step.bytes.empty()) return AfterSent();
@@ -439,23 +431,6 @@ Command Connection::OnRead(std::string_view bytes) {
   }
 }
 
-Command Connection::OnEof() {
-  if (phase_ == Phase::kReading || phase_ == Phase::kProxy ||
-      phase_ == Phase::kSending) {
-    facts_.close_reason = CloseReason::kClientClosed;
-  }
-  return CloseNow();
-}
-
-Command Connection::OnError() {
-  if (phase_ == Phase::kReading) {
-    facts_.close_reason = CloseReason::kIoError;
-  } else if (phase_ == Phase::kSending || phase_ == Phase::kProxy) {
-    facts_.close_reason = CloseReason::kClientClosed;  // it went away
-  }
-  return CloseNow();
-}
-
 Command Connection::OnTimer(bool input_waiting) {
   EndWait(/*fired=*/true);
   if (phase_ == Phase::kClosed) return CloseNow();
@@ -481,76 +456,6 @@ Command Connection::OnTlsDone(bool ok) {
   facts_.tls = true;
   engine_->TlsStarted();
   return ReadNext();
-}
-
-Command Connection::OnHalfClosed(bool ok) {
-  if (!ok) return CloseNow();
-  return Read(env_->limits->read_size);
-}
-
-Command Connection::OnAbort(CloseReason why) {
-  EndWait(/*fired=*/false);
-  switch (phase_) {
-    case Phase::kClosed:
-    case Phase::kLinger:
-    case Phase::kLastWords:
-      return CloseNow();
-    case Phase::kProxy:
-      facts_.close_reason = why;
-      return Close();
-    case Phase::kTls:  // no way to say anything mid-handshake
-      Count(Counter::kTlsFailures);
-      facts_.close_reason = why;
-      return Close();
-    default:
-      break;
-  }
-  Reply reply = Reply::kShutdown;
-  if (why == CloseReason::kIdleTimeout) {
-    reply = Reply::kIdleTimeout;
-    Count(Counter::kIdleTimeouts);
-  } else if (why == CloseReason::kSessionTimeout) {
-    reply = Reply::kSessionTimeout;
-    Count(Counter::kLimitSessionTime);
-    ++limits_hit_;
-  }
-  return LastWords(reply, why);
-}
-
-// A 421 (or a cap's refusal) and then the close. Whatever was still to be
-// sent is dropped. The reply gets one attempt now and, if the socket is
-// full, at most the lingering time.
-Command Connection::LastWords(Reply reply, CloseReason why) {
-  facts_.close_reason = why;
-  outbox_.reset();
-  input_.reset();
-  phase_ = Phase::kLastWords;
-  then_ = Then::kClose;
-  auto now = env_->clock->Now();
-  session_deadline_ =
-      std::min(session_deadline_, now + env_->limits->linger_time);
-  idle_deadline_ = now + env_->limits->linger_time;
-  std::string_view bytes = engine_->Abort(reply).bytes;
-  direct_data_ = bytes.data();
-  direct_size_ = uint32_t(bytes.size());
-  return Send(bytes, false);
-}
-
-// Ends the session: a lingering close if we ended it (FIN first, then read
-// and discard what the client still sends, for a second or 1 MiB at most),
-// so that a reset cannot destroy our last replies before the client reads
-// them; otherwise at once.
-Command Connection::Close() {
-  if (!ClosedByUs(facts_.close_reason) || *env_->stopping) return CloseNow();
-  phase_ = Phase::kLinger;
-  outbox_.reset();
-  input_.reset();
-  // Deadlines first: the client sees our FIN at once and may act on it.
-  auto now = env_->clock->Now();
-  idle_deadline_ = now + env_->limits->linger_time;
-  session_deadline_ = std::min(session_deadline_, idle_deadline_);
-  waiting_on_client_ = true;
-  return Command{Kind::kHalfClose};
 }
 
 Command Connection::CloseNow() {

@@ -187,6 +187,66 @@ TEST_F(Machine, PipelinedRepliesArePacedOneByOne) {
   EXPECT_NEAR(m_->Summary().delay_seconds, 12, 1e-9);
 }
 
+// Postfix's error sleep (the postfix persona, tarpit off) is a wait of the
+// machine's timer: past 10 errors each reply line waits 1 s and goes out
+// at once, with the replies before it that had no sleep (pipelined); the
+// 20th error's reply and the 421 after it wait 1 s each, then the session
+// ends.
+TEST_F(Machine, PostfixErrorSleepIsAScheduledWait) {
+  Begin();
+  Take();
+  for (int i = 0; i < 9; ++i) Client("XYZZY\r\n");
+  ASSERT_EQ(writes_.size(), 9u);
+  for (const auto& w : writes_) EXPECT_DOUBLE_EQ(w.wait, 0);
+  Take();
+  Client("XYZZY\r\nNOOP\r\n");  // the 10th error's reply has no sleep
+  ASSERT_EQ(writes_.size(), 1u);
+  EXPECT_DOUBLE_EQ(writes_[0].wait, 1);
+  EXPECT_EQ(writes_[0].bytes,
+            "500 5.5.2 Error: command not recognized\r\n250 2.0.0 Ok\r\n");
+  Take();
+  Client("NOOP\r\nNOOP\r\nXYZZY\r\n");  // 11 errors now
+  ASSERT_EQ(writes_.size(), 3u);
+  for (const auto& w : writes_) EXPECT_DOUBLE_EQ(w.wait, 1);
+  EXPECT_EQ(writes_[2].bytes, "500 5.5.2 Error: command not recognized\r\n");
+  Take();
+  Client("EHLO a.example\r\n");  // one line a second
+  ASSERT_GE(writes_.size(), 10u);
+  for (const auto& w : writes_) {
+    EXPECT_DOUBLE_EQ(w.wait, 1);
+    EXPECT_EQ(w.bytes.find("\r\n"), w.bytes.size() - 2) << w.bytes;
+  }
+  EXPECT_TRUE(writes_.back().bytes.starts_with("250 "));
+  double ehlo_lines = double(writes_.size());
+  Take();
+  for (int i = 0; i < 8; ++i) Client("XYZZY\r\n");  // 19 errors
+  Take();
+  Client("XYZZY\r\n");
+  ASSERT_EQ(writes_.size(), 2u);
+  EXPECT_DOUBLE_EQ(writes_[0].wait, 1);
+  EXPECT_DOUBLE_EQ(writes_[1].wait, 1);
+  EXPECT_EQ(writes_[1].bytes, "421 4.7.0 mx.test Error: too many errors\r\n");
+  EXPECT_TRUE(half_closed_);
+  auto s = m_->Summary();
+  EXPECT_EQ(s.close_reason, CloseReason::kTooManyErrors);
+  EXPECT_NEAR(s.delay_seconds, 1 + 3 + ehlo_lines + 8 + 2, 1e-9);
+  EXPECT_FALSE(s.tarpitted);
+}
+
+// Held by the tarpit, a reply waits its stage's delay and its error sleep.
+TEST_F(Machine, ErrorSleepAddsToTheTarpitsDelay) {
+  HoldAll(false);
+  Begin();
+  Take();
+  std::string batch;
+  for (int i = 0; i < 10; ++i) batch += "XYZZY\r\n";
+  Client(batch);
+  Take();
+  Client("NOOP\r\n");
+  ASSERT_EQ(writes_.size(), 1u);
+  EXPECT_DOUBLE_EQ(writes_[0].wait, 3 + 1);
+}
+
 // A wait counts once served: not when it is armed, and only the part
 // served when an abort cuts it short (the sender did not wait the rest).
 TEST_F(Machine, AWaitCountsOnlyWhenServed) {

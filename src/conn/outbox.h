@@ -26,16 +26,22 @@ class Outbox {
   // The unsent rest of an unpaced write: one chunk, no waits.
   explicit Outbox(std::string_view rest);
   // Replies to pace one by one. skip_first_delay: the first reply's delay
-  // has been waited already (the greeting).
+  // has been waited already (the greeting). error_sleep: the wait for each
+  // of a reply's ReplyMark::sleeps (the persona's error sleep).
   Outbox(std::string_view bytes, std::span<const smtp::ReplyMark> marks,
-         bool skip_first_delay);
+         bool skip_first_delay, base::Duration error_sleep = {});
 
   struct Next {
     bool done = false;       // nothing left
     bool stuttered = false;  // a new reply starts, sent in pieces
     base::Duration wait{};   // wait this long, then send Pending()
   };
-  // Moves to the next chunk, once Pending() is empty. Stutter keeps time:
+  // Moves to the next chunk, once Pending() is empty. Error sleeps: held by
+  // the tarpit, a reply waits its sleeps on top of its delay; otherwise
+  // each line of a reply with sleeps goes out one sleep after the previous
+  // one, together with the replies without sleeps before it (Postfix
+  // buffers replies, sleeps before each line once past its soft error
+  // limit, and flushes after every sleep). Stutter keeps time:
   // a reply's first chunk is due its delay after now, each later chunk one
   // interval after the previous one was due (not after it was written), so
   // a slow write or a late timer does not stretch the reply. A chunk found
@@ -58,6 +64,7 @@ class Outbox {
   std::optional<tarpit::StutterCursor> cursor_;
   std::string_view chunk_;
   size_t sent_ = 0;
+  base::Duration error_sleep_{};
   bool skip_first_delay_ = false;
   bool paced_ = false;
   bool fresh_ = false;      // the cursor's next chunk is its first

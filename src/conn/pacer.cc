@@ -14,9 +14,10 @@ Outbox::Outbox(std::string_view rest) : bytes_(rest) {
 }
 
 Outbox::Outbox(std::string_view bytes, std::span<const smtp::ReplyMark> marks,
-               bool skip_first_delay)
+               bool skip_first_delay, base::Duration error_sleep)
     : bytes_(bytes),
       marks_(marks.begin(), marks.end()),
+      error_sleep_(error_sleep),
       skip_first_delay_(skip_first_delay),
       paced_(true) {}
 
@@ -40,6 +41,33 @@ Outbox::Next Outbox::Advance(const tarpit::Plan& plan, base::SteadyTime now,
       next.wait = due_ - now;
       return next;
     }
+    if (paced_ && mark_ < marks_.size() && !plan.held) {
+      // Not held: only error sleeps. Postfix writes each line of a reply
+      // after its sleep and flushes it at once, with the replies before it
+      // that had no sleep (buffered until then).
+      size_t end = begin_;
+      base::Duration wait{};
+      while (mark_ < marks_.size()) {
+        const smtp::ReplyMark& m = marks_[mark_];
+        if (m.sleeps == 0) {
+          end = m.end;
+          ++mark_;
+          continue;
+        }
+        size_t eol = bytes_.find('\n', end);
+        end = eol == std::string::npos || eol + 1 >= m.end ? m.end : eol + 1;
+        if (end == m.end) ++mark_;
+        wait = error_sleep_;
+        break;
+      }
+      std::string_view chunk(bytes_.data() + begin_, end - begin_);
+      begin_ = end;
+      tarpit::Pacing pacing;
+      pacing.delay = wait;
+      cursor_.emplace(chunk, pacing);
+      fresh_ = true;
+      continue;
+    }
     if (paced_ && mark_ < marks_.size()) {
       const auto& m = marks_[mark_++];
       std::string_view reply(bytes_.data() + begin_, m.end - begin_);
@@ -49,6 +77,7 @@ Outbox::Next Outbox::Advance(const tarpit::Plan& plan, base::SteadyTime now,
         pacing.delay = base::Duration::zero();
         skip_first_delay_ = false;
       }
+      pacing.delay += error_sleep_ * m.sleeps;
       next.stuttered = next.stuttered || pacing.chunk_bytes > 0;
       cursor_.emplace(reply, pacing);
       fresh_ = true;

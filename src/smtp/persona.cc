@@ -132,6 +132,15 @@ void SetPostfix(Persona* p) {
   x.bdat_size_crlf = true;
   x.eight_bit_only = true;
   x.sticky_declared_size = true;
+  // smtpd_soft_error_limit = 10, smtpd_error_sleep_time = 1s (the hard
+  // limit, 20, is smtp.max_errors).
+  x.soft_error_limit = 10;
+  // Only with Rules::exim_error_limits (not Postfix's).
+  r[int(R::kTooManyUnknown)] = r[int(R::kTooManyErrors)];
+  r[int(R::kTooManySynprot)] = r[int(R::kTooManyErrors)];
+  r[int(R::kNulInCommand)] = r[int(R::kUnknown)];
+  x.error_sleep_ms = 1000;
+  x.forgive_errors = true;
 }
 
 // The replies the other personas have no text of their own for: answered
@@ -251,6 +260,11 @@ void SetExim(Persona* p) {
   p->rules.helo_checked = true;
   p->rules.bdat_needs_ehlo = true;
   p->rules.exim_sequence = true;
+  p->rules.exim_error_limits = true;
+  r[int(R::kTooManyUnknown)] = "500 Too many unrecognized commands";
+  r[int(R::kTooManySynprot)] = "500 Too many syntax or protocol errors";
+  r[int(R::kNulInCommand)] =
+      "501 NUL characters are not allowed in SMTP commands";
   p->rules.lf_ends_line = true;  // command lines only; DATA keeps CR LF
   p->rules.starttls_in_transaction = true;
 }

@@ -94,6 +94,12 @@ enum class Reply : int {
   kBdatNotAdvertised,  // Rules::bdat_needs_ehlo: BDAT after HELO or none
   kBdatNeedRcpt,       // BDAT without MAIL or RCPT (empty: kNeedMail/Rcpt)
   kTlsNotAdvertised,   // Rules::exim_sequence: STARTTLS without EHLO
+  // Rules::exim_error_limits: the reply to an unknown command past the
+  // limit, and the line after the error reply past the syntax/protocol
+  // error limit (its code is replaced by that reply's).
+  kTooManyUnknown,
+  kTooManySynprot,
+  kNulInCommand,  // Rules::exim_envelope: a NUL in a command line
   kCount
 };
 
@@ -134,6 +140,22 @@ struct Rules {
   // get kMailAfterBdat / kDataAfterBdat); a BDAT refused for a missing
   // RCPT neither opens a chunk sequence nor ends the transaction.
   bool exim_sequence = false;
+  // Postfix's smtpd_soft_error_limit and smtpd_error_sleep_time: once the
+  // client has made soft_error_limit errors, every reply line waits
+  // error_sleep_ms first (Postfix sleeps before each line it writes and
+  // flushes it at once; the caller schedules the waits, ReplyMark::sleeps).
+  // 0: never.
+  int soft_error_limit = 0;
+  // Exim's smtp_max_unknown_commands and smtp_max_synprot_errors (3 each):
+  // the 4th unknown command is answered kTooManyUnknown, the 4th syntax or
+  // protocol error (500, 501, 503, 504 replies but a few, unknown commands
+  // included) gets a "NNN-" reply and the kTooManySynprot line; either
+  // closes. smtp.max_errors still applies.
+  bool exim_error_limits = false;
+  int error_sleep_ms = 0;
+  // A message accepted forgives the errors and junk commands made so far
+  // (Postfix resets its error and junk counts when a message is queued).
+  bool forgive_errors = false;
 };
 
 struct Persona {

@@ -165,6 +165,7 @@ void ServerSession::EnterState(State s) {
 
 void ServerSession::Append(Reply r, std::string_view arg, uint64_t size) {
   std::string* out = &out_->bytes;
+  const size_t start = out->size();
   const std::string& t = opts_->persona.replies[int(r)];
   if (t.find_first_of("{\n") == std::string::npos) {
     out->append(t);
@@ -187,8 +188,8 @@ void ServerSession::Append(Reply r, std::string_view arg, uint64_t size) {
         AppendSanitized(out, arg, size_t(opts_->max_line_length) * 2);
       } else if (var == "client") {
         out->append(client_ip_);
-      } else if (var == "helo") {
-        AppendSanitized(out, helo_);
+      } else if (var == "helo") {  // the whole name, as Exim echoes it
+        AppendSanitized(out, arg, size_t(opts_->max_line_length) * 2);
       } else if (var == "size") {
         out->append(std::to_string(size));
       } else if (var == "id" || var == "date") {
@@ -201,6 +202,25 @@ void ServerSession::Append(Reply r, std::string_view arg, uint64_t size) {
   }
   out->append("\r\n");
   out_->marks.push_back({uint32_t(out->size()), r, StageOf(r)});
+  MarkSleeps(start);
+}
+
+// Rules::soft_error_limit: the reply just appended (from start) waits one
+// error sleep per line. Postfix decides before it writes the reply, with
+// the errors counted so far (the error this reply answers comes after).
+void ServerSession::MarkSleeps(size_t start) {
+  const Rules& rules = opts_->persona.rules;
+  if (rules.soft_error_limit <= 0 ||
+      errors_ < uint32_t(rules.soft_error_limit)) {
+    return;
+  }
+  std::string_view reply = std::string_view(out_->bytes).substr(start);
+  size_t lines = 0;
+  for (size_t i = reply.find('\n'); i != std::string_view::npos;
+       i = reply.find('\n', i + 1)) {
+    ++lines;
+  }
+  out_->marks.back().sleeps = uint8_t(std::min<size_t>(lines, 255));
 }
 
 Step ServerSession::Begin() {
@@ -248,7 +268,6 @@ void ServerSession::TlsStarted() {
   ResetTransaction();
   EnterState(State::kFresh);
   ehlo_ = false;
-  helo_.clear();
   carry_.clear();
 }
 
@@ -263,8 +282,13 @@ Action ServerSession::Close(Reply r, CloseReason why) {
   return Action::kClose;
 }
 
-Action ServerSession::Error(Reply r, std::string_view arg) {
-  Append(r, arg);
+Action ServerSession::Error(Reply r, std::string_view arg, bool counted) {
+  if (opts_->persona.rules.exim_error_limits) {
+    Action a = EximError(r, arg, counted);
+    if (a != Action::kContinue) return a;
+  } else {
+    Append(r, arg);
+  }
   ++facts_.protocol_errors;
   const std::string& t = opts_->persona.replies[int(r)];
   if (t.starts_with("501")) ++events_->syntax_errors;
@@ -489,6 +513,10 @@ Action ServerSession::Execute(std::string_view line, double wall) {
     return Error(Reply::kOnlyQuit);
   }
   const std::string* reply_text = opts_->persona.replies.data();
+  if (opts_->persona.rules.exim_envelope &&
+      line.find('\0') != std::string_view::npos) {
+    return Error(Reply::kNulInCommand);  // Exim's, whatever the verb
+  }
   if (verb.empty()) {
     ++events_->unknown_commands;
     ++facts_.unknown_commands;

@@ -72,10 +72,13 @@ enum class Stage : uint8_t {
 Stage StageOf(Reply r);
 
 // Where one reply ends in Output::bytes, which reply it is, and its stage.
+// sleeps: how many Rules::error_sleep_ms waits go before it (one per line,
+// once the client has made Rules::soft_error_limit errors).
 struct ReplyMark {
   uint32_t end;
   Reply reply;
   Stage stage;
+  uint8_t sleeps = 0;
 };
 
 // The replies of one step. One per thread, reused by every session of that
@@ -200,11 +203,19 @@ class ServerSession {
   // the first line of the reply).
   Action Dispatch(std::string_view line, double wall);
   Action Execute(std::string_view line, double wall);
-  Action Error(Reply r, std::string_view arg = {});
+  // counted: whether Rules::exim_error_limits counts it (Exim does not
+  // count a few of its 501/503 replies).
+  Action Error(Reply r, std::string_view arg = {}, bool counted = true);
+  // Rules::exim_error_limits (session_exim.cc): the reply for r, or Exim's
+  // answer past its limits.
+  Action EximError(Reply r, std::string_view arg, bool counted);
   Action Close(Reply r, CloseReason why);
   void ResetTransaction();
   void Append(Reply r, std::string_view arg = {}, uint64_t size = 0);
-  void AppendEhlo();
+  // helo: the client's name, echoed where the persona's first line has
+  // {helo}.
+  void AppendEhlo(std::string_view helo);
+  void MarkSleeps(size_t start);
   Action FinishMessage(double wall);
   Action FinishChunk(double wall);
   // bdat_size: the message's size as stored, after BDAT LAST.
@@ -264,7 +275,6 @@ class ServerSession {
   CloseReason close_reason_ = CloseReason::kQuit;
   FinalReply final_reply_;
   std::string client_ip_;
-  std::string helo_;   // last HELO/EHLO argument (bounded)
   std::string carry_;  // partial command line spanning reads
   peer::ProtocolFacts facts_;
   BodyScanner scanner_;
@@ -289,6 +299,8 @@ class ServerSession {
   uint8_t auth_steps_ = 0;      // AUTH responses still expected
   uint32_t errors_ = 0;
   uint32_t junk_ = 0;
+  uint8_t exim_unknown_ = 0;  // Rules::exim_error_limits
+  uint8_t exim_synprot_ = 0;
 };
 
 }  // namespace smtp

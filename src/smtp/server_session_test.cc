@@ -144,6 +144,40 @@ TEST_F(SessionTest, TenThousandRecipients) {
   EXPECT_EQ(rec().recipients, 100u);
 }
 
+// Postfix's error sleep (smtpd_soft_error_limit = 10): the reply to the
+// 10th error comes at once, every reply after it waits one sleep per line
+// (an EHLO reply one per line), and a message accepted forgives the errors.
+TEST_F(SessionTest, PostfixRepliesSleepPastTheSoftErrorLimit) {
+  Start();
+  EXPECT_EQ(opts_.persona.rules.soft_error_limit, 10);
+  EXPECT_EQ(opts_.persona.rules.error_sleep_ms, 1000);
+  Send("EHLO a.example\r\n");
+  for (int i = 0; i < 10; ++i) {
+    Step step = Send("XYZZY\r\n");
+    ASSERT_EQ(step.replies.size(), 1u);
+    EXPECT_EQ(step.replies[0].sleeps, 0) << i;
+  }
+  Step step = Send("NOOP\r\nEHLO a.example\r\n");
+  ASSERT_EQ(step.replies.size(), 2u);
+  EXPECT_EQ(step.replies[0].sleeps, 1);
+  EXPECT_EQ(step.replies[1].sleeps, Count("250-") + 1);  // its lines
+  EXPECT_GE(step.replies[1].sleeps, 10);
+  step = Send("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n");
+  for (const auto& m : step.replies) EXPECT_EQ(m.sleeps, 1);
+  step = Send("hi\r\n.\r\nXYZZY\r\n");
+  ASSERT_EQ(step.replies.size(), 2u);
+  EXPECT_EQ(step.replies[0].sleeps, 0);  // forgiven before the 250
+  EXPECT_EQ(step.replies[1].sleeps, 0);
+  // The other personas never sleep.
+  Options exim;
+  exim.persona = "exim";
+  Start(exim);
+  Send("EHLO a.example\r\n");
+  for (int i = 0; i < 15; ++i) {
+    for (const auto& m : Send("VRFY\r\n").replies) EXPECT_EQ(m.sleeps, 0);
+  }
+}
+
 TEST_F(SessionTest, CommandLimitCloses) {
   Options cfg;
   cfg.max_commands = 5;
@@ -199,8 +233,15 @@ TEST_F(SessionTest, GarbageLinesHitTheErrorLimit) {
     in += std::string("\x16\x03\x01\x02\x00", 5) + "\r\n";
   auto step = Send(in);
   EXPECT_EQ(step.action, Action::kClose);
-  EXPECT_EQ(Count("421 "), 1);  // Exim's says "too many syntax"
-  EXPECT_EQ(rec().unknown_commands, 20u);
+  // Exim's smtp_max_synprot_errors (3: NUL lines count); the others'
+  // max_errors (20).
+  EXPECT_EQ(Count("501 NUL characters are not allowed in SMTP commands"), 4);
+  EXPECT_EQ(out_.find("Too many"), std::string::npos);
+  Start(cfg);
+  opts_.persona.rules.exim_error_limits = false;
+  Send(in);
+  EXPECT_EQ(Count("421 "), 1);
+  EXPECT_EQ(rec().protocol_errors, 20u);
 }
 
 // Exim's envelope reading (checked against the real daemon by
@@ -209,6 +250,8 @@ TEST_F(SessionTest, EximEnvelopeRepliesLikeExim) {
   Options cfg;
   cfg.persona = "exim";
   Start(cfg);
+  // Many errors in one session: Exim's limits (session_exim_test.cc) off.
+  opts_.persona.rules.exim_error_limits = false;
   Send("BDAT 5\r\n");
   EXPECT_EQ(out_, "503 BDAT command used when CHUNKING not advertised\r\n");
   Send("HELO bad!host\r\n");
@@ -247,6 +290,8 @@ TEST_F(SessionTest, EximSequenceRulesLikeExim) {
   Options cfg;
   cfg.persona = "exim";
   Start(cfg);
+  // Many errors in one session: Exim's limits (session_exim_test.cc) off.
+  opts_.persona.rules.exim_error_limits = false;
   Send("ETRN example.org\r\nSTARTTLS\r\nQUIT now\r\n");
   EXPECT_EQ(out_,
             "458 Administrative prohibition\r\n"

@@ -198,11 +198,10 @@ Action ServerSession::Helo(std::string_view arg, double) {
   ResetTransaction();
   bdat_open_ = false;
   declared_size_ = 0;
-  helo_.assign(arg.substr(0, peer::kMaxNameLength));
-  peer::AddName(&facts_.helo_names, helo_);
+  peer::AddName(&facts_.helo_names, arg.substr(0, peer::kMaxNameLength));
   ehlo_ = false;
   EnterState(State::kGreeted);
-  Append(Reply::kHelo);
+  Append(Reply::kHelo, arg);
   return Action::kContinue;
 }
 
@@ -210,19 +209,19 @@ Action ServerSession::Ehlo(std::string_view arg, double) {
   ResetTransaction();
   bdat_open_ = false;
   declared_size_ = 0;
-  helo_.assign(arg.substr(0, peer::kMaxNameLength));
-  peer::AddName(&facts_.helo_names, helo_);
+  peer::AddName(&facts_.helo_names, arg.substr(0, peer::kMaxNameLength));
   ehlo_ = true;
   EnterState(State::kGreeted);
-  AppendEhlo();
+  AppendEhlo(arg);
   return Action::kContinue;
 }
 
-void ServerSession::AppendEhlo() {
+void ServerSession::AppendEhlo(std::string_view helo) {
   // A multi-line reply: "250-" on every line but the last, which is "250 ".
   std::string* out = &out_->bytes;
-  size_t last_line = out->size();
-  Append(Reply::kEhloFirst);
+  const size_t start = out->size();
+  size_t last_line = start;
+  Append(Reply::kEhloFirst, helo);
   for (const auto& k : opts_->persona.ehlo_keywords) {
     if (k.starts_with("AUTH") && !opts_->auth) continue;
     if (k == "STARTTLS" && (!opts_->starttls || tls_active_)) continue;
@@ -240,6 +239,7 @@ void ServerSession::AppendEhlo() {
   }
   (*out)[last_line + 3] = ' ';
   out_->marks.back().end = uint32_t(out->size());  // one mark for all lines
+  MarkSleeps(start);
 }
 
 Action ServerSession::Mail(std::string_view arg, double) {

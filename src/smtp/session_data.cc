@@ -159,6 +159,7 @@ Action ServerSession::AnswerMessage(double wall, uint64_t bdat_size) {
   switch (final_reply_) {
     case FinalReply::kAccept: {
       ++events_->accepted;
+      if (opts_->persona.rules.forgive_errors) errors_ = junk_ = 0;
       std::string id;
       ids_.Append(opts_->persona.queue_id, wall, &id);
       if (bdat_size != kNotBdat) {

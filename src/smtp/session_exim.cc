@@ -31,10 +31,18 @@ std::string Quoted(std::string_view data, std::string_view why) {
 }  // namespace
 
 // Exim's verbs are "MAIL FROM:" and "RCPT TO:" (one space): "MAIL" alone,
-// "MAIL TO:" or "RCPT FROM:" are unrecognized commands.
+// "MAIL TO:" or "RCPT FROM:" are unrecognized commands. A verb ends at a
+// space or at the end of the line (trailing white space removed): "EHLO"
+// followed by a TAB or a CR is unknown too.
 bool ServerSession::EximVerbComplete(std::string_view line,
                                      std::string_view verb) {
   line = SkipBlanks(line);
+  while (!line.empty() &&
+         (line.back() == ' ' || line.back() == '\t' || line.back() == '\r' ||
+          line.back() == '\v' || line.back() == '\f')) {
+    line.remove_suffix(1);
+  }
+  if (line.size() > verb.size() && line[verb.size()] != ' ') return false;
   if (EqualsIgnoreCase(verb, "MAIL")) {
     return StartsWithIgnoreCase(line, "MAIL FROM:");
   }
@@ -83,7 +91,7 @@ Action ServerSession::EximMail(std::string_view arg) {
     return Error(Reply::kEnvelopeError, Quoted(data, a.error));
   if (!a.null && !a.has_domain) {
     return Error(Reply::kEnvelopeError,
-                 Quoted(data, "sender address must contain a domain"));
+                 Quoted(data, "sender address must contain a domain"), false);
   }
   return OpenTransaction(a.mailbox, data);
 }
@@ -97,20 +105,64 @@ Action ServerSession::EximRcpt(std::string_view arg) {
     return Error(Reply::kEnvelopeError, Quoted(data, a.error));
   if (!a.has_domain && !EqualsIgnoreCase(a.mailbox, "postmaster")) {
     return Error(Reply::kEnvelopeError,
-                 Quoted(data, "recipient address must contain a domain"));
+                 Quoted(data, "recipient address must contain a domain"),
+                 false);
   }
   return AddRecipient(a.mailbox, data);
 }
 
 Action ServerSession::EximVrfy(std::string_view arg) {
+  // Exim answers a VRFY it cannot parse without counting an error.
   EximAddress a = EximParseAddress(arg, /*allow_null=*/false);
-  if (!a.error.empty()) return Error(Reply::kEnvelopeError, a.error);
+  if (!a.error.empty()) return Error(Reply::kEnvelopeError, a.error, false);
   if (!a.has_domain && !EqualsIgnoreCase(a.mailbox, "postmaster")) {
     return Error(Reply::kEnvelopeError,
-                 Quoted(arg, "recipient address must contain a domain"));
+                 Quoted(arg, "recipient address must contain a domain"), false);
   }
   Append(Reply::kVrfy, arg);
   return Action::kContinue;
+}
+
+// Exim's smtp_in.c: an unknown command past smtp_max_unknown_commands is
+// answered "500 Too many unrecognized commands" and the call dropped;
+// otherwise it is a syntax error like the others, and once more than
+// smtp_max_synprot_errors of them are made the error reply becomes
+// "NNN-..." followed by "NNN Too many syntax or protocol errors" (a bad
+// HELO/EHLO or a NUL past the limit is dropped after its plain reply).
+Action ServerSession::EximError(Reply r, std::string_view arg, bool counted) {
+  constexpr int kMaxUnknown = 3, kMaxSynprot = 3;
+  const auto& text = opts_->persona.replies;
+  auto drop = [&]() {
+    ++facts_.protocol_errors;
+    ++events_->limit_errors;
+    ++events_->limits_hit;
+    ++facts_.limits_hit;
+    close_reason_ = CloseReason::kTooManyErrors;
+    return Action::kClose;
+  };
+  bool unknown = text[int(r)] == text[int(Reply::kUnknown)];
+  if (unknown && exim_unknown_++ >= kMaxUnknown) {
+    Append(Reply::kTooManyUnknown);
+    return drop();
+  }
+  const size_t start = out_->bytes.size();
+  Append(r, arg);
+  std::string_view code = std::string_view(text[int(r)]).substr(0, 3);
+  counted = counted && r != Reply::kNeedHelo &&
+            (code == "500" || code == "501" || code == "503" || code == "504");
+  if (!counted || ++exim_synprot_ <= kMaxSynprot) return Action::kContinue;
+  if (r == Reply::kSyntaxHelo || r == Reply::kSyntaxEhlo ||
+      r == Reply::kNulInCommand) {
+    return drop();
+  }
+  std::string& out = out_->bytes;
+  out[start + 3] = '-';
+  size_t line = out.size();
+  Append(Reply::kTooManySynprot);
+  out.replace(line, 3, code);
+  out_->marks.pop_back();
+  out_->marks.back().end = uint32_t(out.size());
+  return drop();
 }
 
 }  // namespace smtp

@@ -116,13 +116,23 @@ def parse(text, source="?"):
     return dialogues
 
 
+class Replies(list):
+    """The replies of a dialogue, and for each one (not for the <...>
+    markers) the seconds from the connection to its arrival."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+
 class _Conn:
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), 5)
         self.sock.setblocking(False)
         self.buf = b""
         self.closed = False
-        self.replies = []
+        self.replies = Replies()
+        self.started = time.monotonic()
 
     def _read(self, deadline):
         """Reads what is there, waiting until deadline for something."""
@@ -170,6 +180,7 @@ class _Conn:
                 return n
             self.buf = self.buf[pos:]
             self.replies.append("\n".join(lines))
+            self.replies.times.append(time.monotonic() - self.started)
             n += 1
 
     def expect(self, count, timeout=STEP_TIMEOUT):

@@ -26,6 +26,13 @@ from allowlist import ALLOWLIST  # noqa: E402
 
 IDLE_TIMEOUT = 10  # seconds, both servers (the corpus waits 12 once)
 
+# Dialogues whose reply timing is compared too: each reply must arrive as
+# long after the connection as the real daemon's does, within LATENCY_SLACK
+# seconds (Postfix's error sleep: 1 s before each reply line past 10
+# errors, each flushed at once).
+TIMED = {"postfix": ("error-limit", "error-sleep-pipelined")}
+LATENCY_SLACK = 0.6
+
 
 def normalise(persona, reply):
     """Only what legitimately differs between two instances: queue ids."""
@@ -67,6 +74,18 @@ def compare(persona, dlg, real, sink):
     return n, eq, allowed, diffs
 
 
+def compare_timing(persona, dlg, real, sink):
+    """The timing differences of a TIMED dialogue: [(i, real, sink)]."""
+    if dlg.name not in TIMED.get(persona, ()):
+        return []
+    diffs = []
+    for i, (a, b) in enumerate(zip(real.times, sink.times)):
+        if abs(a - b) > LATENCY_SLACK:
+            diffs.append((i, f"{real[i]} <after {a:.1f} s>",
+                          f"{sink[i]} <after {b:.1f} s>"))
+    return diffs
+
+
 def start(persona):
     if persona == "postfix":
         real = realmta.Postfix(
@@ -87,7 +106,7 @@ def run(persona, flt=None, show=False, out=sys.stdout):
                  if not flt or flt in d.name]
     real, sink = start(persona)
     totals = dict(dialogues=len(dialogues), replies=0, equal=0,
-                  allowlisted=0, different=0)
+                  allowlisted=0, different=0, timed=0, late_or_early=0)
     failed = []
     try:
         def one(d):
@@ -101,6 +120,11 @@ def run(persona, flt=None, show=False, out=sys.stdout):
             totals["equal"] += eq
             totals["allowlisted"] += allowed
             totals["different"] += len(diffs)
+            timing = compare_timing(persona, d, a, b)
+            if d.name in TIMED.get(persona, ()):
+                totals["timed"] += min(len(a.times), len(b.times))
+            totals["late_or_early"] += len(timing)
+            diffs += timing
             if diffs:
                 failed.append((d, a, b, diffs))
     finally:
@@ -114,6 +138,10 @@ def run(persona, flt=None, show=False, out=sys.stdout):
             for line in difflib.unified_diff(a, b, "real", "spamsink",
                                              lineterm="", n=1):
                 print("  " + line.replace("\n", "\n  | "), file=out)
+            for i, ra, rb in diffs:
+                if ra.endswith(" s>"):  # a timing difference
+                    print(f"  reply {i}: real {ra!r}, spamsink {rb!r}",
+                          file=out)
     print(f"{persona}: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
           file=out)
     return totals, failed

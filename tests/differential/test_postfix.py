@@ -16,6 +16,7 @@ class PostfixDifferential(unittest.TestCase):
         totals, failed = run.run("postfix", show=True, out=out)
         print(out.getvalue().splitlines()[-1])
         self.assertGreaterEqual(totals["dialogues"], 300)
+        self.assertGreaterEqual(totals["timed"], 30)  # error sleeps timed
         self.assertEqual(failed, [], out.getvalue())
 
 

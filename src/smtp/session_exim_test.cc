@@ -1,0 +1,95 @@
+// The exim persona's replies that depend on the session so far: the name
+// echoed by HELO/EHLO, Exim's error limits.
+#include <gtest/gtest.h>
+
+#include "smtp/server_session.h"
+
+namespace smtp {
+namespace {
+
+class EximSession : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(); }
+  void Start() {
+    Options cfg;
+    cfg.persona = "exim";
+    opts_ = MakeSessionOptions(cfg, "mx.example.net", false).value();
+    s_ = std::make_unique<ServerSession>(&opts_, &buf_, "198.51.100.7", 1);
+    s_->Greet(1764111000);
+  }
+  std::string Send(std::string_view in) {
+    Step step = s_->Feed(in, 1764111000);
+    action_ = step.action;
+    return std::string(step.bytes);
+  }
+  SessionOptions opts_;
+  Output buf_;
+  std::unique_ptr<ServerSession> s_;
+  Action action_ = Action::kContinue;
+};
+
+// Exim echoes the whole name, however long (spamsink bounds it by twice
+// the command line's limit).
+TEST_F(EximSession, HeloAndEhloEchoTheWholeName) {
+  std::string name(300, 'h');
+  name += ".example";
+  EXPECT_EQ(Send("HELO " + name + "\r\n"),
+            "250 mx.example.net Hello " + name + " [198.51.100.7]\r\n");
+  std::string ehlo = Send("EHLO " + name + "\r\n");
+  EXPECT_TRUE(ehlo.starts_with("250-mx.example.net Hello " + name +
+                               " [198.51.100.7]\r\n"))
+      << ehlo;
+}
+
+// smtp_max_unknown_commands = 3: the 4th unknown command is refused and
+// the call dropped.
+TEST_F(EximSession, FourthUnknownCommandDrops) {
+  Send("EHLO c.example\r\n");
+  EXPECT_EQ(Send("FOO\r\nBAR\r\nBAZ\r\n"),
+            "500 unrecognized command\r\n500 unrecognized command\r\n"
+            "500 unrecognized command\r\n");
+  EXPECT_EQ(action_, Action::kContinue);
+  EXPECT_EQ(Send("QUUX\r\nNOOP\r\n"), "500 Too many unrecognized commands\r\n");
+  EXPECT_EQ(action_, Action::kClose);
+}
+
+// smtp_max_synprot_errors = 3: the 4th syntax or protocol error (unknown
+// commands count) is answered with a continued reply and a last line;
+// replies Exim does not count (VRFY's, an address without a domain, HELO
+// required) do not bring it closer.
+TEST_F(EximSession, FourthSyntaxErrorDropsWithTwoLines) {
+  EXPECT_EQ(Send("MAIL FROM:<a@b.example>\r\n"),
+            "503 HELO or EHLO required\r\n");
+  Send("EHLO c.example\r\n");
+  Send("VRFY\r\nMAIL FROM:<a>\r\n");
+  EXPECT_EQ(Send("RCPT TO:<b@c.example>\r\nFOO\r\nMAIL FROM:\r\n"),
+            "503 sender not yet given\r\n500 unrecognized command\r\n"
+            "501 MAIL must have an address operand\r\n");
+  EXPECT_EQ(action_, Action::kContinue);
+  EXPECT_EQ(Send("DATA\r\nNOOP\r\n"),
+            "503-valid RCPT command must precede DATA\r\n"
+            "503 Too many syntax or protocol errors\r\n");
+  EXPECT_EQ(action_, Action::kClose);
+}
+
+// A bad HELO past the limit: its plain reply, then the drop.
+TEST_F(EximSession, BadHeloPastTheLimitDrops) {
+  Send("FOO\r\nBAR\r\nBAZ\r\n");
+  EXPECT_EQ(Send("HELO bad!name\r\n"),
+            "501 Syntactically invalid HELO argument(s)\r\n");
+  EXPECT_EQ(action_, Action::kClose);
+}
+
+// A NUL anywhere: Exim's own reply. A verb not followed by a space (a TAB,
+// a CR) is unknown; trailing white space is not part of the line.
+TEST_F(EximSession, NulTabAndCrInCommandLines) {
+  EXPECT_EQ(Send(std::string("NO\0OP\r\n", 7)),
+            "501 NUL characters are not allowed in SMTP commands\r\n");
+  EXPECT_EQ(Send("EHLO\tc.example\r\n"), "500 unrecognized command\r\n");
+  EXPECT_EQ(Send("NOOP\rX\r\n"), "500 unrecognized command\r\n");
+  Start();
+  EXPECT_EQ(Send("NOOP \t\r\n"), "250 OK\r\n");
+}
+
+}  // namespace
+}  // namespace smtp
