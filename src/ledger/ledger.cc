@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "base/log.h"
+#include "ledger/postgres_store.h"
 
 namespace ledger {
 
@@ -338,13 +339,26 @@ std::vector<Window> Ledger::RateSeries(int bucket_seconds, int count) {
   return out;
 }
 
+bool Ledger::ResolveSink(SourceQuery* q) const {
+  if (!q->sink || dynamic_cast<PostgresStore*>(store_.get()) != nullptr) {
+    return true;
+  }
+  if (*q->sink != SinkId(config_)) return false;
+  q->sink.reset();
+  return true;
+}
+
 base::Result<SourcePage> Ledger::Sources(const SourceQuery& q) {
-  return store_->Query(q);
+  SourceQuery resolved = q;
+  if (!ResolveSink(&resolved)) return SourcePage{};
+  return store_->Query(resolved);
 }
 
 base::Status Ledger::ScanSources(const SourceQuery& q,
                                  const Store::Visitor& each) {
-  return store_->Scan(q, each);
+  SourceQuery resolved = q;
+  if (!ResolveSink(&resolved)) return {};
+  return store_->Scan(resolved, each);
 }
 
 base::Status Ledger::ExportSources(const SourceQuery& q,
@@ -353,7 +367,13 @@ base::Status Ledger::ExportSources(const SourceQuery& q,
   // A record stands for its whole network: list the network.
   ExportOptions o = options;
   o.v6_prefix = std::min(o.v6_prefix, config_.ipv6_prefix);
-  return ExportFromStore(store_.get(), q, o, sink);
+  SourceQuery resolved = q;
+  if (!ResolveSink(&resolved)) {
+    // Nothing matches: the format's empty file, header and all.
+    auto empty = NewMemoryStore();
+    return ExportFromStore(empty.get(), resolved, o, sink);
+  }
+  return ExportFromStore(store_.get(), resolved, o, sink);
 }
 
 base::IpAddress Ledger::Key(const base::IpAddress& ip) const {

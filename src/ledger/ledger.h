@@ -87,6 +87,8 @@ struct LedgerMetrics {
 // PostgreSQL database (password file read here; sink_id defaults to the
 // host name). Errors name the setting at fault.
 base::Result<std::unique_ptr<Store>> OpenConfiguredStore(const Options& config);
+// This sink's identity: config.sink_id, or the host name when empty.
+std::string SinkId(const Options& config);
 
 class Ledger {
  public:
@@ -117,7 +119,10 @@ class Ledger {
   // few times). Idempotent. REQUIRES: I/O threads have stopped recording.
   base::Status Close();
 
-  // Queries see committed data (at most one flush interval behind).
+  // Queries see committed data (at most one flush interval behind). A
+  // q.sink filter goes to a store with per-sink rows (PostgreSQL); with any
+  // other store only this sink's own SinkId matches (everything), another
+  // matches nothing.
   base::Result<SourcePage> Sources(const SourceQuery& q);
   // Streams the export of what q selects (ExportFromStore): constant
   // memory whatever the number of sources.
@@ -146,6 +151,9 @@ class Ledger {
   int ipv6_prefix() const { return config_.ipv6_prefix; }
 
  private:
+  // Resolves q->sink for a store without per-sink rows (see Sources);
+  // false: nothing can match.
+  bool ResolveSink(SourceQuery* q) const;
   struct Shard;
   struct Bucket {
     int64_t second = -1;

@@ -225,6 +225,45 @@ TEST_F(PostgresStoreTest, ScanVisitsWhatQueryReturnsThroughACursor) {
   EXPECT_EQ(n, 1500);
 }
 
+// sink= selects the sources that sink saw (whoever else saw them too), in
+// pages, counts and exports alike; the records stay the fleet's.
+TEST_F(PostgresStoreTest, SinkFilterSelectsWhatThatSinkSaw) {
+  auto a = OpenPostgresStore(Opts("sink-a")).value();
+  auto b = OpenPostgresStore(Opts("sink-b")).value();
+  ASSERT_TRUE(a->Apply({Delta("192.0.2.1", 1), Delta("192.0.2.2", 2)}).ok());
+  ASSERT_TRUE(b->Apply({Delta("192.0.2.2", 3), Delta("192.0.2.3", 4)}).ok());
+  auto ips = [](const std::vector<SourceRecord>& rs) {
+    std::vector<std::string> v;
+    for (const auto& r : rs) v.push_back(r.ip.ToString());
+    return v;
+  };
+  SourceQuery q;
+  q.sort = SortKey::kIp;
+  q.ascending = true;
+  q.sink = "sink-a";
+  auto page = a->Query(q).value();
+  EXPECT_EQ(page.total, 2u);
+  EXPECT_EQ(ips(page.records),
+            (std::vector<std::string>{"192.0.2.1", "192.0.2.2"}));
+  EXPECT_EQ(page.records[1].messages, 5u);  // the fleet's record
+  q.sink = "sink-b";
+  q.min_messages = 4;
+  page = a->Query(q).value();
+  EXPECT_EQ(page.total, 2u);
+  EXPECT_EQ(ips(page.records),
+            (std::vector<std::string>{"192.0.2.2", "192.0.2.3"}));
+  std::vector<SourceRecord> seen;
+  ASSERT_TRUE(a->Scan(q, [&](const SourceRecord& r) {
+                 seen.push_back(r);
+                 return base::Status();
+               }).ok());
+  EXPECT_EQ(seen, page.records);
+  q.sink = "sink-c";
+  page = a->Query(q).value();
+  EXPECT_EQ(page.total, 0u);
+  EXPECT_TRUE(page.records.empty());
+}
+
 // Three sinks, 600 addresses of 127.0.0.0/8 spread over them with
 // overlapping shares, recording concurrently through their own ledgers and
 // writer threads; the server is stopped and started again mid-load. Every
