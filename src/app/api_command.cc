@@ -71,10 +71,12 @@ int ServeApi(config::Config cfg, Reloader reload) {
   signal(SIGPIPE, SIG_IGN);
 
   // A reader: it never expires records (the sinks do, by their own
-  // ledger.retention_days) and records no sessions, so it commits nothing
-  // and its sink_id appears nowhere in the database.
+  // ledger.retention_days), never reads a spill file, and records no
+  // sessions, so it commits nothing and its sink_id appears nowhere in the
+  // database.
   ledger::Options lo = cfg.ledger;
   lo.retention_days = 0;
+  lo.max_spill_bytes = 0;  // a sink's spill beside db_path is not ours
   auto opened = ledger::Ledger::Open(lo);
   if (!opened.ok()) return Fail(opened.error());
   std::unique_ptr<ledger::Ledger> ledger = std::move(opened).value();

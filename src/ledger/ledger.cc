@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 
 #include "base/log.h"
 #include "ledger/postgres_store.h"
@@ -76,8 +77,20 @@ Ledger::Ledger(std::unique_ptr<Store> store, const Options& config,
 base::Result<std::unique_ptr<Ledger>> Ledger::Open(const Options& config) {
   auto store = OpenConfiguredStore(config);
   if (!store.ok()) return store.status();
-  return Create(std::move(store).value(), config, &base::SystemClock::Get(),
-                true);
+  auto l = Create(std::move(store).value(), config, &base::SystemClock::Get(),
+                  false);
+  if (config.max_spill_bytes > 0) {
+    std::string path = config.spill_path;
+    if (path.empty()) {
+      auto dir = std::filesystem::path(config.db_path).parent_path();
+      path =
+          (dir.empty() ? std::filesystem::path(".") : dir) / "spamsink.spill";
+    }
+    auto s = l->UseSpill(path, uint64_t(config.max_spill_bytes));
+    if (!s.ok()) return s;
+  }
+  l->StartWriter();
+  return l;
 }
 
 std::unique_ptr<Ledger> Ledger::Create(std::unique_ptr<Store> store,
@@ -85,9 +98,12 @@ std::unique_ptr<Ledger> Ledger::Create(std::unique_ptr<Store> store,
                                        const base::Clock* clock,
                                        bool start_writer) {
   std::unique_ptr<Ledger> l(new Ledger(std::move(store), config, clock));
-  if (start_writer)
-    l->writer_ = std::thread([p = l.get()] { p->WriterLoop(); });
+  if (start_writer) l->StartWriter();
   return l;
+}
+
+void Ledger::StartWriter() {
+  writer_ = std::thread([this] { WriterLoop(); });
 }
 
 Ledger::~Ledger() { Close(); }
@@ -139,6 +155,7 @@ base::Status Ledger::FlushLocked() {
   Window w;
   uint64_t limit =
       config_.max_pending_bytes > 0 ? config_.max_pending_bytes : 0;
+  std::vector<SourceRecord> overflow;  // beyond the bound: spill or drop
   for (auto& map : taken) {
     for (auto& [ip, rec] : map) {
       w.connections += rec.connections;
@@ -161,7 +178,7 @@ base::Status Ledger::FlushLocked() {
       }
       size_t size = rec.ApproxBytes();
       if (limit != 0 && pending_bytes_ + in_flight_bytes_ + size > limit) {
-        dropped_.fetch_add(rec.connections, std::memory_order_relaxed);
+        overflow.push_back(std::move(rec));
         continue;
       }
       pending_bytes_ += size;
@@ -169,10 +186,26 @@ base::Status Ledger::FlushLocked() {
     }
   }
   if (w.connections != 0) AddToRates(w);
+  if (!overflow.empty()) {
+    std::vector<const SourceRecord*> ptrs;
+    for (const auto& r : overflow) ptrs.push_back(&r);
+    if (!SpillOverflow(ptrs)) {
+      for (const auto& r : overflow) {
+        dropped_.fetch_add(r.connections, std::memory_order_relaxed);
+      }
+    }
+  }
   // A batch that failed is retried as it was, before anything newer: a
   // store may have committed it without saying so (a lost COMMIT reply), and
   // only an identical retry lets it recognise the batch (PostgresStore).
-  base::Status status = in_flight_.empty() ? base::Status() : Commit();
+  bool retried = !in_flight_.empty();
+  base::Status status = retried ? Commit() : base::Status();
+  // Spilled records go before new ones once the store is known to take
+  // batches (a retry just went in, or the start found a spill).
+  if (status.ok() && spill_unsent_ && (retried || drain_first_)) {
+    drain_first_ = false;
+    status = DrainSpill();
+  }
   if (status.ok() && !pending_.empty()) {
     in_flight_.reserve(pending_.size());
     for (auto& [ip, rec] : pending_) {
@@ -183,6 +216,7 @@ base::Status Ledger::FlushLocked() {
     in_flight_bytes_ = pending_bytes_;
     pending_bytes_ = 0;
     status = Commit();
+    if (status.ok() && spill_unsent_) status = DrainSpill();
   }
   healthy_flag_.store(healthy_);
   uint64_t sources = in_flight_.size();
@@ -222,6 +256,13 @@ base::Status Ledger::Commit() {
     in_flight_ips_.clear();
     in_flight_bytes_ = 0;
     healthy_ = true;
+    if (in_flight_saved_) {
+      in_flight_saved_ = false;
+      if (auto s = spill_->RemoveBatch(); !s.ok()) {
+        base::LogLine(base::LogLevel::kError, "ledger_spill_failed")
+            .Kv("error", s.message());
+      }
+    }
     return status;
   }
   uint64_t errors = commit_errors_.fetch_add(1) + 1;
@@ -286,6 +327,21 @@ base::Status Ledger::Close() {
     s = Flush();
     if (s.ok()) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (spill_) {
+    std::lock_guard lock(flush_mu_);
+    uint64_t sources = in_flight_.size() + pending_.size();
+    if (auto spilled = SpillAll(); spilled.ok()) {
+      base::LogLine(base::LogLevel::kWarning, "ledger_close_spilled")
+          .Kv("error", s.message())
+          .Kv("sources", sources)
+          .Kv("spill", spill_->path())
+          .Kv("hint", "sent at the next start");
+      return {};
+    } else {
+      base::LogLine(base::LogLevel::kError, "ledger_spill_failed")
+          .Kv("error", spilled.message());
+    }
   }
   base::LogLine(base::LogLevel::kError, "ledger_close_lost")
       .Kv("error", s.message())
@@ -427,6 +483,7 @@ LedgerMetrics Ledger::Metrics() {
     m.commit_duration = commit_hist_;
   }
   m.sessions_dropped = dropped_.load();
+  m.sources_spilled = spilled_.load();
   m.commits = commits_.load();
   m.commit_errors = commit_errors_.load();
   m.expired = expired_.load();
@@ -449,6 +506,9 @@ std::vector<base::Metric> Ledger::PrometheusMetrics() {
             double(m.sessions_dropped)),
       Value("ledger_commits_total", kCounter, "batches committed to the store",
             double(m.commits)),
+      Value("ledger_sources_spilled_total", kCounter,
+            "source records written to the spill file (ledger.spill_path)",
+            double(m.sources_spilled)),
       Value("ledger_commit_errors_total", kCounter,
             "batch commits that failed (retried)", double(m.commit_errors)),
       Value("ledger_expired_total", kCounter,
