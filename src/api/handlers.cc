@@ -256,13 +256,15 @@ Response Api::Sources(const Request& r) const {
   if (!page->records.empty() && page->records.size() == q->limit) {
     next = ledger::FormatCursor(q->sort, page->records.back());
   }
-  return Json(200, {{"total", page->total},
-                    {"offset", q->offset},
-                    {"limit", q->limit},
-                    {"sort", ledger::SortKeyName(q->sort)},
-                    {"order", q->ascending ? "asc" : "desc"},
-                    {"next", std::move(next)},
-                    {"sources", std::move(list)}});
+  json body = {{"total", page->total},
+               {"offset", q->offset},
+               {"limit", q->limit},
+               {"sort", ledger::SortKeyName(q->sort)},
+               {"order", q->ascending ? "asc" : "desc"}};
+  if (q->sink) body["sink"] = *q->sink;
+  body["next"] = std::move(next);
+  body["sources"] = std::move(list);
+  return Json(200, body);
 }
 
 Response Api::Source(const std::string& text) const {

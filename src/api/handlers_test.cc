@@ -23,6 +23,7 @@ class ApiTest : public ::testing::Test {
   void SetUp() override {
     ledger::Options o;
     o.ipv6_prefix = 128;  // the /64 aggregation: ledger_test
+    o.sink_id = "sink-here";
     ledger_ =
         ledger::Ledger::Create(ledger::NewMemoryStore(), o, &clock_, false);
     now_ = clock_.WallSeconds();
@@ -118,6 +119,25 @@ TEST_F(ApiTest, SourcesFiltersSortAndPage) {
   j = Body(Get("/api/v1/sources",
                {{"sort", "delay_seconds"}, {"order", "asc"}, {"limit", "1"}}));
   EXPECT_EQ(j["sources"][0]["ip"], "2001:db8::9");
+}
+
+// One sink's own ledger (no per-sink rows): sink= its own sink_id selects
+// everything, another sink_id nothing, in pages and exports alike.
+TEST_F(ApiTest, SinkFilterWithALocalStoreMatchesOnlyThisSink) {
+  auto j = Body(Get("/api/v1/sources", {{"sink", "sink-here"}}));
+  EXPECT_EQ(j["total"], 3);
+  EXPECT_EQ(j["sink"], "sink-here");
+  EXPECT_EQ(j["sources"].size(), 3u);
+  j = Body(Get("/api/v1/sources", {{"sink", "sink-elsewhere"}}));
+  EXPECT_EQ(j["total"], 0);
+  EXPECT_EQ(j["sources"].size(), 0u);
+  EXPECT_EQ(
+      Get("/api/v1/export", {{"format", "plain"}, {"sink", "sink-here"}}).body,
+      "192.0.2.1\n198.51.100.2\n");
+  auto r = Get("/api/v1/export", {{"format", "plain"}, {"sink", "other"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "");
+  EXPECT_EQ(Get("/api/v1/sources", {{"sink", ""}}).status, 400);
 }
 
 TEST_F(ApiTest, BadParametersAre400) {

@@ -20,6 +20,13 @@ using Reloader = std::function<base::Result<config::Config>()>;
 // the exit status; messages go to the log (stderr).
 int Serve(config::Config config, Reloader reload);
 
+// spamsink api [--config FILE] [flags]: a fleet's central read node. Serves
+// the HTTP API and console ([api]) from the shared PostgreSQL ledger
+// (ledger.store = "postgresql", required) without listening for SMTP, and
+// writes nothing to the database. SIGHUP re-reads api.token(_file) and
+// tarpit.exempt. Runs until SIGTERM or SIGINT; returns the exit status.
+int ServeApi(config::Config config, Reloader reload);
+
 // What a reload does with `next` while `running` runs: the configuration
 // to apply (next, but with the settings that need a restart kept as they
 // are: listeners, threads, user, PROXY networks, TLS files, the ledger, the

@@ -1,7 +1,7 @@
 // spamsink: wiring only. Parses the command line, assembles the
 // configuration (the same for every command) and runs one command: the
-// server (app/serve.cc), `export` (ledger/export_command.cc) or `firewall`
-// (app/firewall_command.cc).
+// server (app/serve.cc), `api` (app/api_command.cc), `export`
+// (ledger/export_command.cc) or `firewall` (app/firewall_command.cc).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -66,6 +66,14 @@ int Main(int argc, char** argv) {
   ex->footer(std::string("Export options:\n") + ledger::ExportUsage() +
              "formats: " + ledger::FormatNames());
 
+  auto* ap = app.add_subcommand(
+      "api",
+      "Serve the HTTP API and console from a fleet's shared PostgreSQL "
+      "ledger (ledger.store = \"postgresql\") without listening for SMTP: "
+      "a central read node (docs/FLEET.md)");
+  config::CommandLine ap_line;
+  config::AddConfigOptions(ap, &ap_line);
+
   auto* cf = app.add_subcommand(
       "config",
       "Print the effective configuration (file, then flags) as TOML, like "
@@ -111,6 +119,7 @@ int Main(int argc, char** argv) {
   if (fw->parsed()) lines.push_back(&fw_line);
   if (ex->parsed()) lines.push_back(&ex_line);
   if (cf->parsed()) lines.push_back(&cf_line);
+  if (ap->parsed()) lines.push_back(&ap_line);
   if (tr->parsed()) lines.push_back(&tr_line);
   auto cfg = config::Load(lines);
   if (!cfg.ok()) return Fail(cfg.error());
@@ -147,6 +156,7 @@ int Main(int argc, char** argv) {
   }
   // SIGHUP reads the same file and flags again.
   auto reload = [lines] { return config::Load(lines); };
+  if (ap->parsed()) return app::ServeApi(std::move(cfg).value(), reload);
   return app::Serve(std::move(cfg).value(), reload);
 }
 

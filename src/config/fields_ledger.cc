@@ -17,6 +17,17 @@ void AppendLedgerFields(std::vector<Field>* out) {
                      "Size budget of the SQLite database (pages in use); "
                      "once reached, each new source evicts one as above "
                      "and /healthz says so. 0: no budget."),
+      SPAMSINK_FIELD(ledger, spill_path, kString,
+                     "Spill file: records beyond max_pending_bytes while the "
+                     "store fails, and what is not committed at exit with the "
+                     "store down, are kept here and sent when the store is "
+                     "back (at the next start at the latest), each once. "
+                     "Empty: spamsink.spill beside db_path."),
+      SPAMSINK_FIELD(ledger, max_spill_bytes, kInt64,
+                     "Size bound of the spill file; beyond, records are "
+                     "dropped (counted in "
+                     "spamsink_ledger_sessions_dropped_total). 0: no spill "
+                     "file."),
       SPAMSINK_FIELD(ledger, ipv6_prefix, kInt,
                      "IPv6 sources are recorded per network of this many "
                      "bits (one host usually holds a /64); exports list the "
@@ -27,6 +38,7 @@ void AppendLedgerFields(std::vector<Field>* out) {
   SetRange(&f, "ledger.max_sources", 0, 1e12);
   SetRange(&f, "ledger.ipv6_prefix", 32, 128);
   SetRange(&f, "ledger.max_db_bytes", 0, 1ll << 50);
+  SetRange(&f, "ledger.max_spill_bytes", 0, 1ll << 50);
   auto last = std::find_if(out->rbegin(), out->rend(), [](const Field& x) {
     return x.section == "ledger";
   });

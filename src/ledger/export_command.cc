@@ -128,6 +128,12 @@ int RunExportCommand(const std::vector<std::string>& args,
     return 2;
   }
   ExportQueryDefaults(params, &query.value());
+  if (query->sink) {
+    // This command reads the local SQLite file, which has no per-sink rows.
+    err << "spamsink export: --sink needs the fleet's PostgreSQL store: ask "
+           "a sink's API (/api/v1/export?sink=ID)\n";
+    return 2;
+  }
   options.value().exempt = exempt;
   options.value().record_v6_prefix = record_v6_prefix;
   options.value().now = double(time(nullptr));

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 
 #include "base/log.h"
+#include "ledger/postgres_store.h"
 
 namespace ledger {
 
@@ -76,8 +78,20 @@ Ledger::Ledger(std::unique_ptr<Store> store, const Options& config,
 base::Result<std::unique_ptr<Ledger>> Ledger::Open(const Options& config) {
   auto store = OpenConfiguredStore(config);
   if (!store.ok()) return store.status();
-  return Create(std::move(store).value(), config, &base::SystemClock::Get(),
-                true);
+  auto l = Create(std::move(store).value(), config, &base::SystemClock::Get(),
+                  false);
+  if (config.max_spill_bytes > 0) {
+    std::string path = config.spill_path;
+    if (path.empty()) {
+      auto dir = std::filesystem::path(config.db_path).parent_path();
+      path =
+          (dir.empty() ? std::filesystem::path(".") : dir) / "spamsink.spill";
+    }
+    auto s = l->UseSpill(path, uint64_t(config.max_spill_bytes));
+    if (!s.ok()) return s;
+  }
+  l->StartWriter();
+  return l;
 }
 
 std::unique_ptr<Ledger> Ledger::Create(std::unique_ptr<Store> store,
@@ -85,9 +99,12 @@ std::unique_ptr<Ledger> Ledger::Create(std::unique_ptr<Store> store,
                                        const base::Clock* clock,
                                        bool start_writer) {
   std::unique_ptr<Ledger> l(new Ledger(std::move(store), config, clock));
-  if (start_writer)
-    l->writer_ = std::thread([p = l.get()] { p->WriterLoop(); });
+  if (start_writer) l->StartWriter();
   return l;
+}
+
+void Ledger::StartWriter() {
+  writer_ = std::thread([this] { WriterLoop(); });
 }
 
 Ledger::~Ledger() { Close(); }
@@ -139,6 +156,7 @@ base::Status Ledger::FlushLocked() {
   Window w;
   uint64_t limit =
       config_.max_pending_bytes > 0 ? config_.max_pending_bytes : 0;
+  std::vector<SourceRecord> overflow;  // beyond the bound: spill or drop
   for (auto& map : taken) {
     for (auto& [ip, rec] : map) {
       w.connections += rec.connections;
@@ -161,7 +179,7 @@ base::Status Ledger::FlushLocked() {
       }
       size_t size = rec.ApproxBytes();
       if (limit != 0 && pending_bytes_ + in_flight_bytes_ + size > limit) {
-        dropped_.fetch_add(rec.connections, std::memory_order_relaxed);
+        overflow.push_back(std::move(rec));
         continue;
       }
       pending_bytes_ += size;
@@ -169,10 +187,26 @@ base::Status Ledger::FlushLocked() {
     }
   }
   if (w.connections != 0) AddToRates(w);
+  if (!overflow.empty()) {
+    std::vector<const SourceRecord*> ptrs;
+    for (const auto& r : overflow) ptrs.push_back(&r);
+    if (!SpillOverflow(ptrs)) {
+      for (const auto& r : overflow) {
+        dropped_.fetch_add(r.connections, std::memory_order_relaxed);
+      }
+    }
+  }
   // A batch that failed is retried as it was, before anything newer: a
   // store may have committed it without saying so (a lost COMMIT reply), and
   // only an identical retry lets it recognise the batch (PostgresStore).
-  base::Status status = in_flight_.empty() ? base::Status() : Commit();
+  bool retried = !in_flight_.empty();
+  base::Status status = retried ? Commit() : base::Status();
+  // Spilled records go before new ones once the store is known to take
+  // batches (a retry just went in, or the start found a spill).
+  if (status.ok() && spill_unsent_ && (retried || drain_first_)) {
+    drain_first_ = false;
+    status = DrainSpill();
+  }
   if (status.ok() && !pending_.empty()) {
     in_flight_.reserve(pending_.size());
     for (auto& [ip, rec] : pending_) {
@@ -183,6 +217,7 @@ base::Status Ledger::FlushLocked() {
     in_flight_bytes_ = pending_bytes_;
     pending_bytes_ = 0;
     status = Commit();
+    if (status.ok() && spill_unsent_) status = DrainSpill();
   }
   healthy_flag_.store(healthy_);
   uint64_t sources = in_flight_.size();
@@ -224,6 +259,13 @@ base::Status Ledger::Commit() {
     in_flight_ips_.clear();
     in_flight_bytes_ = 0;
     healthy_ = true;
+    if (in_flight_saved_) {
+      in_flight_saved_ = false;
+      if (auto s = spill_->RemoveBatch(); !s.ok()) {
+        base::LogLine(base::LogLevel::kError, "ledger_spill_failed")
+            .Kv("error", s.message());
+      }
+    }
     return status;
   }
   uint64_t errors = commit_errors_.fetch_add(1) + 1;
@@ -288,6 +330,21 @@ base::Status Ledger::Close() {
     s = Flush();
     if (s.ok()) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (spill_) {
+    std::lock_guard lock(flush_mu_);
+    uint64_t sources = in_flight_.size() + pending_.size();
+    if (auto spilled = SpillAll(); spilled.ok()) {
+      base::LogLine(base::LogLevel::kWarning, "ledger_close_spilled")
+          .Kv("error", s.message())
+          .Kv("sources", sources)
+          .Kv("spill", spill_->path())
+          .Kv("hint", "sent at the next start");
+      return {};
+    } else {
+      base::LogLine(base::LogLevel::kError, "ledger_spill_failed")
+          .Kv("error", spilled.message());
+    }
   }
   base::LogLine(base::LogLevel::kError, "ledger_close_lost")
       .Kv("error", s.message())
@@ -375,13 +432,26 @@ std::vector<Window> Ledger::RateSeries(int bucket_seconds, int count) {
   return out;
 }
 
+bool Ledger::ResolveSink(SourceQuery* q) const {
+  if (!q->sink || dynamic_cast<PostgresStore*>(store_.get()) != nullptr) {
+    return true;
+  }
+  if (*q->sink != SinkId(config_)) return false;
+  q->sink.reset();
+  return true;
+}
+
 base::Result<SourcePage> Ledger::Sources(const SourceQuery& q) {
-  return store_->Query(q);
+  SourceQuery resolved = q;
+  if (!ResolveSink(&resolved)) return SourcePage{};
+  return store_->Query(resolved);
 }
 
 base::Status Ledger::ScanSources(const SourceQuery& q,
                                  const Store::Visitor& each) {
-  return store_->Scan(q, each);
+  SourceQuery resolved = q;
+  if (!ResolveSink(&resolved)) return {};
+  return store_->Scan(resolved, each);
 }
 
 base::Status Ledger::ExportSources(const SourceQuery& q,
@@ -390,7 +460,13 @@ base::Status Ledger::ExportSources(const SourceQuery& q,
   // A record stands for its whole network: list the network.
   ExportOptions o = options;
   o.v6_prefix = std::min(o.v6_prefix, config_.ipv6_prefix);
-  return ExportFromStore(store_.get(), q, o, sink);
+  SourceQuery resolved = q;
+  if (!ResolveSink(&resolved)) {
+    // Nothing matches: the format's empty file, header and all.
+    auto empty = NewMemoryStore();
+    return ExportFromStore(empty.get(), resolved, o, sink);
+  }
+  return ExportFromStore(store_.get(), resolved, o, sink);
 }
 
 base::IpAddress Ledger::Key(const base::IpAddress& ip) const {
@@ -437,6 +513,7 @@ LedgerMetrics Ledger::Metrics() {
     m.commit_duration = commit_hist_;
   }
   m.sessions_dropped = dropped_.load();
+  m.sources_spilled = spilled_.load();
   m.commits = commits_.load();
   m.commit_errors = commit_errors_.load();
   m.expired = expired_.load();
@@ -459,6 +536,9 @@ std::vector<base::Metric> Ledger::PrometheusMetrics() {
             double(m.sessions_dropped)),
       Value("ledger_commits_total", kCounter, "batches committed to the store",
             double(m.commits)),
+      Value("ledger_sources_spilled_total", kCounter,
+            "source records written to the spill file (ledger.spill_path)",
+            double(m.sources_spilled)),
       Value("ledger_commit_errors_total", kCounter,
             "batch commits that failed (retried)", double(m.commit_errors)),
       Value("ledger_expired_total", kCounter,

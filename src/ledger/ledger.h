@@ -34,6 +34,7 @@
 #include "ledger/options.h"
 #include "ledger/query.h"
 #include "ledger/source.h"
+#include "ledger/spill.h"
 #include "ledger/store.h"
 #include "peer/summary.h"
 
@@ -78,6 +79,7 @@ struct Histogram {
 struct LedgerMetrics {
   uint64_t sessions_recorded = 0;
   uint64_t sessions_dropped = 0;  // lost to the pending-memory bound or Close
+  uint64_t sources_spilled = 0;   // records written to the spill file
   uint64_t commits = 0;
   uint64_t commit_errors = 0;
   uint64_t expired = 0;
@@ -93,6 +95,8 @@ struct LedgerMetrics {
 // PostgreSQL database (password file read here; sink_id defaults to the
 // host name). Errors name the setting at fault.
 base::Result<std::unique_ptr<Store>> OpenConfiguredStore(const Options& config);
+// This sink's identity: config.sink_id, or the host name when empty.
+std::string SinkId(const Options& config);
 
 class Ledger {
  public:
@@ -120,10 +124,23 @@ class Ledger {
   base::Status ExpireNow();
 
   // Stops the writer and commits what remains (retrying a failing store a
-  // few times). Idempotent. REQUIRES: I/O threads have stopped recording.
+  // few times; then, with a spill file, writes it there: success).
+  // Idempotent. REQUIRES: I/O threads have stopped recording.
   base::Status Close();
 
-  // Queries see committed data (at most one flush interval behind).
+  // Keeps what does not fit in memory, or is not committed at Close, in the
+  // spill file at path (ledger/spill.h), bounded by max_bytes. Loads what
+  // an earlier run left there: its unconfirmed batch is committed first
+  // unless the store already holds its sequence, then the spilled records.
+  // Open() calls it with config.spill_path (default: spamsink.spill beside
+  // db_path) unless config.max_spill_bytes is 0. REQUIRES: before the
+  // writer starts and before any Record.
+  base::Status UseSpill(const std::string& path, uint64_t max_bytes);
+
+  // Queries see committed data (at most one flush interval behind). A
+  // q.sink filter goes to a store with per-sink rows (PostgreSQL); with any
+  // other store only this sink's own SinkId matches (everything), another
+  // matches nothing.
   base::Result<SourcePage> Sources(const SourceQuery& q);
   // Streams the export of what q selects (ExportFromStore): constant
   // memory whatever the number of sources.
@@ -157,6 +174,9 @@ class Ledger {
   int ipv6_prefix() const { return config_.ipv6_prefix; }
 
  private:
+  // Resolves q->sink for a store without per-sink rows (see Sources);
+  // false: nothing can match.
+  bool ResolveSink(SourceQuery* q) const;
   struct Shard;
   struct Bucket {
     int64_t second = -1;
@@ -169,6 +189,16 @@ class Ledger {
   void WriterLoop();
   base::Status FlushLocked();  // REQUIRES: flush_mu_ held
   base::Status Commit();       // applies in_flight_; REQUIRES: flush_mu_ held
+  void StartWriter();
+  // The spill file's part of a flush (ledger_spill.cc). REQUIRES: flush_mu_.
+  // Writes records beyond the memory bound; false: not written (dropped).
+  bool SpillOverflow(const std::vector<const SourceRecord*>& records);
+  // Sends spilled chunks while the store takes them (in_flight_ empty).
+  base::Status DrainSpill();
+  // At Close with the store down: the batch and everything pending to disk.
+  base::Status SpillAll();
+  // The store's next batch sequence number (PostgresStore); 0: none.
+  uint64_t StoreSequence();
   void AddToRates(const Window& w);
   void AddNewSources(uint64_t n);
   Window SumRates(int seconds);
@@ -190,13 +220,17 @@ class Ledger {
   uint64_t in_flight_bytes_ = 0;
   double last_expire_ = 0;
   bool healthy_ = true;
+  std::unique_ptr<Spill> spill_;
+  bool spill_unsent_ = false;     // the spill file may hold unsent records
+  bool drain_first_ = false;      // the start found a spill: send it first
+  bool in_flight_saved_ = false;  // in_flight_ is the spill's .batch file
 
   std::mutex rates_mu_;
   std::vector<Bucket> rates_;  // one per wall second, ring of 3600
   std::vector<Bucket> hours_;  // one per wall hour (second: its start), 24
 
   std::atomic<uint64_t> commits_{0}, commit_errors_{0}, expired_{0},
-      dropped_{0}, pending_sources_{0}, pending_bytes_gauge_{0};
+      dropped_{0}, spilled_{0}, pending_sources_{0}, pending_bytes_gauge_{0};
   std::atomic<bool> healthy_flag_{true};
   std::mutex commit_hist_mu_;
   Histogram commit_hist_;

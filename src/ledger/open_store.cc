@@ -25,6 +25,13 @@ base::Result<std::string> ReadPassword(const std::string& path) {
 
 }  // namespace
 
+std::string SinkId(const Options& config) {
+  if (!config.sink_id.empty()) return config.sink_id;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
 base::Result<std::unique_ptr<Store>> OpenConfiguredStore(
     const Options& config) {
   if (config.store == "sqlite" || config.store.empty()) {
@@ -43,12 +50,7 @@ base::Result<std::unique_ptr<Store>> OpenConfiguredStore(
   }
   PostgresOptions o;
   o.url = config.postgresql_url;
-  o.sink_id = config.sink_id;
-  if (o.sink_id.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    o.sink_id = host;
-  }
+  o.sink_id = SinkId(config);
   if (!config.postgresql_password_file.empty()) {
     auto pw = ReadPassword(config.postgresql_password_file);
     if (!pw.ok()) return pw.status();

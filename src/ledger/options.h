@@ -21,6 +21,13 @@ struct Options {
   double flush_interval = 1;              // seconds between batch commits
   double retention_days = 90;             // expire records not seen for this
   int64_t max_pending_bytes = 256 << 20;  // memory bound while store fails
+  // Beyond max_pending_bytes, and at exit with the store down, records go
+  // to this file (ledger/spill.h) and are sent once the store is back (at
+  // the next start at the latest). Empty: spamsink.spill in db_path's
+  // directory. max_spill_bytes bounds it (0: spill off: records beyond
+  // max_pending_bytes are dropped and counted).
+  std::string spill_path;
+  int64_t max_spill_bytes = int64_t(1) << 30;
   // SQLite store bounds (SqliteOptions); 0: none. The PostgreSQL store has
   // neither: max_sources is ignored there, and config refuses a
   // max_db_bytes with store = "postgresql".

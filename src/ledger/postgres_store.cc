@@ -154,6 +154,11 @@ class PgStore final : public PostgresStore {
       add("evidence != 0 AND (evidence & ?::bigint) = ?::bigint",
           std::to_string(q.evidence));
     }
+    if (q.sink) {
+      add("EXISTS (SELECT 1 FROM source_sinks s WHERE s.ip = sources.ip "
+          "AND s.sink_id = ?)",
+          *q.sink);
+    }
     const char* dir = q.ascending ? " ASC" : " DESC";
     std::string sql = "SELECT " + std::string(kColumns) + " FROM sources" +
                       *where + " ORDER BY " + SortKeyName(q.sort) + dir;

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <sys/socket.h>
 
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -223,6 +224,106 @@ TEST_F(PostgresStoreTest, ScanVisitsWhatQueryReturnsThroughACursor) {
   });
   EXPECT_EQ(st.message(), "reader went away");
   EXPECT_EQ(n, 1500);
+}
+
+// sink= selects the sources that sink saw (whoever else saw them too), in
+// pages, counts and exports alike; the records stay the fleet's.
+TEST_F(PostgresStoreTest, SinkFilterSelectsWhatThatSinkSaw) {
+  auto a = OpenPostgresStore(Opts("sink-a")).value();
+  auto b = OpenPostgresStore(Opts("sink-b")).value();
+  ASSERT_TRUE(a->Apply({Delta("192.0.2.1", 1), Delta("192.0.2.2", 2)}).ok());
+  ASSERT_TRUE(b->Apply({Delta("192.0.2.2", 3), Delta("192.0.2.3", 4)}).ok());
+  auto ips = [](const std::vector<SourceRecord>& rs) {
+    std::vector<std::string> v;
+    for (const auto& r : rs) v.push_back(r.ip.ToString());
+    return v;
+  };
+  SourceQuery q;
+  q.sort = SortKey::kIp;
+  q.ascending = true;
+  q.sink = "sink-a";
+  auto page = a->Query(q).value();
+  EXPECT_EQ(page.total, 2u);
+  EXPECT_EQ(ips(page.records),
+            (std::vector<std::string>{"192.0.2.1", "192.0.2.2"}));
+  EXPECT_EQ(page.records[1].messages, 5u);  // the fleet's record
+  q.sink = "sink-b";
+  q.min_messages = 4;
+  page = a->Query(q).value();
+  EXPECT_EQ(page.total, 2u);
+  EXPECT_EQ(ips(page.records),
+            (std::vector<std::string>{"192.0.2.2", "192.0.2.3"}));
+  std::vector<SourceRecord> seen;
+  ASSERT_TRUE(a->Scan(q, [&](const SourceRecord& r) {
+                 seen.push_back(r);
+                 return base::Status();
+               }).ok());
+  EXPECT_EQ(seen, page.records);
+  q.sink = "sink-c";
+  page = a->Query(q).value();
+  EXPECT_EQ(page.total, 0u);
+  EXPECT_TRUE(page.records.empty());
+}
+
+// SIGTERM with the database down: the failed batch goes to the spill file
+// with its sequence number, the pending records after it. A batch whose
+// COMMIT reached the server (its reply lost) is found committed at the
+// next start and skipped; one that did not is sent. Exact, never doubled.
+TEST_F(PostgresStoreTest, SpillAtCloseKeepsExactlyOnceAcrossRestarts) {
+  testing::TempDir dir;
+  base::FakeClock clock;
+  const std::string spill = dir.File("s.spill");
+  auto seq = [&] {
+    return Scalar("SELECT seq FROM sink_batches WHERE sink_id = 'a'");
+  };
+  {
+    bool cut = false;
+    auto o = Opts("a");
+    o.after_commit_sent = [&](int fd) {
+      if (cut) shutdown(fd, SHUT_RDWR);
+    };
+    auto l =
+        Ledger::Create(OpenPostgresStore(o).value(), Options(), &clock, false);
+    ASSERT_TRUE(l->UseSpill(spill, 0).ok());
+    l->Record(Session("192.0.2.1", 1, 10));
+    ASSERT_TRUE(l->Flush().ok());  // batch 1
+    cut = true;
+    l->Record(Session("192.0.2.1", 2, 10));
+    EXPECT_FALSE(l->Flush().ok());  // batch 2: committed, reply lost
+    for (int i = 0; i < 3000 && seq() != "2"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(seq(), "2") << "the commit did not reach the server";
+    pg_->Stop();
+    l->Record(Session("192.0.2.2", 4, 10));  // pending while it is down
+    EXPECT_TRUE(l->Close().ok());            // spilled, not lost
+    EXPECT_EQ(l->Metrics().sources_spilled, 1u);
+  }
+  ASSERT_TRUE(pg_->Start());
+  {
+    auto l = Ledger::Create(OpenPostgresStore(Opts("a")).value(), Options(),
+                            &clock, false);
+    ASSERT_TRUE(l->UseSpill(spill, 0).ok());  // batch 2 found committed
+    ASSERT_TRUE(l->Flush().ok());             // the pending: batch 3
+    EXPECT_EQ(seq(), "3");
+    pg_->Stop();
+    l->Record(Session("192.0.2.3", 8, 10));
+    EXPECT_FALSE(l->Flush().ok());  // batch 4 never reached the server
+    EXPECT_TRUE(l->Close().ok());
+  }
+  ASSERT_TRUE(pg_->Start());
+  auto l = Ledger::Create(OpenPostgresStore(Opts("a")).value(), Options(),
+                          &clock, false);
+  ASSERT_TRUE(l->UseSpill(spill, 0).ok());
+  ASSERT_TRUE(l->Flush().ok());  // batch 4, from the spill
+  EXPECT_EQ(seq(), "4");
+  auto* s = l->store();
+  EXPECT_EQ(s->Get(Ip("192.0.2.1")).value()->messages, 3u);
+  EXPECT_EQ(s->Get(Ip("192.0.2.2")).value()->messages, 4u);
+  EXPECT_EQ(s->Get(Ip("192.0.2.3")).value()->messages, 8u);
+  EXPECT_EQ(s->GetTotals()->connections, 4u);
+  EXPECT_FALSE(std::filesystem::exists(spill + ".batch"));
+  EXPECT_FALSE(std::filesystem::exists(spill));
 }
 
 // Three sinks, 600 addresses of 127.0.0.0/8 spread over them with

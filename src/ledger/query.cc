@@ -305,6 +305,9 @@ base::Result<SourceQuery> ParseQuery(const Params& params,
         if (comma == std::string_view::npos) break;
         rest.remove_prefix(comma + 1);
       }
+    } else if (key == "sink") {
+      if (value.empty()) return err("want a sink_id");
+      q.sink = value;
     } else if (key == "sort") {
       if (!ParseSortKey(value, &q.sort)) {
         return err("unknown sort key '" + value +

@@ -52,6 +52,11 @@ struct SourceQuery {
   std::optional<base::Cidr> cidr;
   uint64_t min_messages = 0;
   uint32_t evidence = 0;  // Evidence bits that must all be set
+  // Seen by the sink of this ledger.sink_id. Only the PostgreSQL store
+  // keeps per-sink rows and filters by it; the other stores ignore it and
+  // Ledger resolves it for them (its own sink_id: everything, another:
+  // nothing). Matches() ignores it.
+  std::optional<std::string> sink;
   // Order of the key; ties by ascending IP. ParseQuery defaults to
   // descending, ascending for kIp.
   SortKey sort = SortKey::kMessages;
@@ -81,10 +86,10 @@ SourcePage RunQuery(const SourceQuery& q, std::vector<SourceRecord> all);
 
 // Builds a query from URL-style parameters: since, until (Unix seconds or
 // RFC 3339 UTC "2024-05-01T12:00:00Z"), cidr, min_messages, evidence
-// (comma-separated names), sort, order (asc|desc), after (a cursor:
-// FormatCursor of the previous page's last record), offset, limit. Other
-// parameters are errors unless listed in other_keys. limit above max_limit
-// is an error (max_limit 0 = no cap; limit=0 then means "all").
+// (comma-separated names), sink (a sink_id), sort, order (asc|desc), after (a
+// cursor: FormatCursor of the previous page's last record), offset, limit.
+// Other parameters are errors unless listed in other_keys. limit above
+// max_limit is an error (max_limit 0 = no cap; limit=0 then means "all").
 using Params = std::multimap<std::string, std::string>;
 base::Result<SourceQuery> ParseQuery(const Params& params,
                                      const std::vector<std::string>& other_keys,

@@ -102,7 +102,16 @@ bool Cache::Seed(const base::IpAddress& source, const History& h) {
     it = s.map.emplace(ip, Entry{}).first;
     Account(1);
   }
-  it->second.history = h;
+  // Raised, never lowered: a refresh from the fleet's ledger (which holds
+  // this process's committed sessions too) must not forget the sessions it
+  // has not committed yet, nor count the committed ones twice.
+  History& cur = it->second.history;
+  cur.connections = std::max(cur.connections, h.connections);
+  cur.messages = std::max(cur.messages, h.messages);
+  cur.early_talker = std::max(cur.early_talker, h.early_talker);
+  cur.bare_lf = std::max(cur.bare_lf, h.bare_lf);
+  cur.protocol_errors = std::max(cur.protocol_errors, h.protocol_errors);
+  cur.seconds_held = std::max(cur.seconds_held, h.seconds_held);
   return true;
 }
 

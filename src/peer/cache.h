@@ -49,9 +49,12 @@ class Cache {
   ~Cache();
   History Lookup(const base::IpAddress& client);
   void Update(const SessionSummary& s);
-  // Sets what was known before this process started (the ledger). False
-  // when the budget is full and ip was not known: the caller stops seeding
-  // (it seeds the most recent senders first).
+  // Adds what the ledger knows (at start, and from the fleet's shared
+  // ledger since): each counter is raised to h's if lower, never lowered,
+  // so seeding again with a newer record of the same address neither
+  // loses nor double-counts. False when the budget is full and ip was not
+  // known: the caller stops seeding (it seeds the most recent senders
+  // first).
   bool Seed(const base::IpAddress& ip, const History& h);
   size_t size();
   size_t capacity() const { return per_shard_ * kShards; }

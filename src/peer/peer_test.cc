@@ -95,6 +95,27 @@ TEST(PeerCache, RotationDoesNotForgetTheWorstSenders) {
   EXPECT_GE(known, 190);
 }
 
+// A refresh from the fleet's ledger seeds an address again: counters are
+// raised to the ledger's, never lowered (local sessions not committed yet
+// stay), never added (committed ones are in both).
+TEST(PeerCache, SeedAgainRaisesNeverLowersNorAdds) {
+  Cache m(Cache::kEntryBytes * 1000);
+  auto ip = *base::IpAddress::Parse("198.51.100.5");
+  History a;
+  a.connections = 3;
+  a.messages = 9;
+  m.Seed(ip, a);
+  History b;
+  b.connections = 5;
+  b.messages = 2;
+  b.early_talker = 1;
+  m.Seed(ip, b);
+  auto h = m.Lookup(ip);
+  EXPECT_EQ(h.connections, 5u);
+  EXPECT_EQ(h.messages, 9u);
+  EXPECT_EQ(h.early_talker, 1u);
+}
+
 TEST(PeerCache, SeedLoadsOnlyWhatFitsAndTheGaugeFollows) {
   int64_t bytes0 = base::g_peer_cache_bytes.load();
   int64_t budget0 = base::g_peer_cache_budget_bytes.load();
