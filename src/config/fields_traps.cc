@@ -51,7 +51,8 @@ void AppendTrapsFields(std::vector<Field>* out) {
       SPAMSINK_FIELD(traps, keys, kStrings,
                      "Signing keys \"id:secret\" (id 0..15, secret at least "
                      "16 bytes); the first signs, the others still verify "
-                     "(rotation). Keep the file private."),
+                     "(rotation). Keep the file private; `spamsink config` "
+                     "prints them as <redacted>."),
       SPAMSINK_FIELD(traps, tree, kString,
                      "Root path of the page tree; robots.txt disallows it."),
       SPAMSINK_FIELD(traps, words, kString,
@@ -73,6 +74,7 @@ void AppendTrapsFields(std::vector<Field>* out) {
   SetField(&f, "traps.listen", [](Field& x) { x.check = CheckEndpoint; });
   SetField(&f, "traps.domains", [](Field& x) { x.check = CheckDomain; });
   SetField(&f, "traps.tree", [](Field& x) { x.check = CheckTree; });
+  SetField(&f, "traps.keys", [](Field& x) { x.secret = true; });
   out->insert(out->end(), f.begin(), f.end());
 }
 
