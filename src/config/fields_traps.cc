@@ -79,6 +79,10 @@ void AppendTrapsFields(std::vector<Field>* out) {
       SPAMSINK_FIELD(traps, max_slow_per_client, kInt,
                      "Connections held by slow responses per client "
                      "address; beyond it that client's pages go out at once."),
+      SPAMSINK_FIELD(traps, trusted_proxies, kStrings,
+                     "Reverse proxies (CIDR) whose X-Forwarded-For names the "
+                     "client (the rightmost address not itself trusted); "
+                     "from others the header is ignored."),
   };
   SetRange(&f, "traps.addresses_per_page", 1, 50);
   SetRange(&f, "traps.links_per_page", 0, 50);
@@ -92,6 +96,8 @@ void AppendTrapsFields(std::vector<Field>* out) {
   SetField(&f, "traps.domains", [](Field& x) { x.check = CheckDomain; });
   SetField(&f, "traps.tree", [](Field& x) { x.check = CheckTree; });
   SetField(&f, "traps.keys", [](Field& x) { x.secret = true; });
+  SetField(&f, "traps.trusted_proxies",
+           [](Field& x) { x.check = CheckNetwork; });
   out->insert(out->end(), f.begin(), f.end());
 }
 

@@ -150,6 +150,32 @@ std::chrono::milliseconds Millis(double seconds) {
 
 }  // namespace
 
+base::IpAddress ForwardedClient(const base::IpAddress& peer,
+                                std::string_view forwarded,
+                                const std::vector<base::Cidr>& trusted) {
+  auto is_trusted = [&](const base::IpAddress& ip) {
+    for (const auto& c : trusted) {
+      if (c.Contains(ip)) return true;
+    }
+    return false;
+  };
+  if (!is_trusted(peer)) return peer;
+  base::IpAddress client = peer;
+  while (!forwarded.empty()) {
+    size_t comma = forwarded.rfind(',');
+    std::string_view entry =
+        Trim(comma == std::string_view::npos ? forwarded
+                                             : forwarded.substr(comma + 1));
+    forwarded = comma == std::string_view::npos ? std::string_view()
+                                                : forwarded.substr(0, comma);
+    auto ip = base::IpAddress::Parse(entry);
+    if (!ip.ok()) return peer;  // a forged or garbled chain: the proxy
+    client = *ip;
+    if (!is_trusted(client)) return client;
+  }
+  return client;
+}
+
 std::vector<TrickleStep> TrickleSchedule(size_t bytes, double delay) {
   std::vector<TrickleStep> out;
   if (bytes == 0) return out;
@@ -175,6 +201,7 @@ struct TrapServer::Impl {
   std::vector<std::thread> threads;
   int port = 0;
   bool started = false;
+  std::vector<base::Cidr> trusted;  // traps.trusted_proxies
   std::atomic<int> clients{0};
   std::mutex mu;                          // guards slow and slow_by_ip
   int slow = 0;                           // connections being trickled to
@@ -247,6 +274,12 @@ struct TrapServer::Impl {
       } else if (h.method != "GET" && h.method != "HEAD") {
         out = ResponseHead(405, "text/plain", 0);
       } else {
+        if (!trusted.empty()) {
+          auto peer_ip = base::IpAddress::Parse(ip);
+          if (peer_ip.ok()) {
+            ip = ForwardedClient(*peer_ip, h.forwarded_for, trusted).ToString();
+          }
+        }
         traps::Response r = site->Serve(
             {DecodePath(h.target), ip, h.user_agent, clock->WallSeconds()});
         if (r.harvest && sink) sink(*r.harvest);
@@ -329,6 +362,14 @@ int TrapServer::slow_clients() const {
 base::Status TrapServer::Start() {
   auto ep = base::Endpoint::Parse(impl_->options.listen);
   if (!ep.ok()) return base::Status::Error("traps.listen: " + ep.error());
+  impl_->trusted.clear();
+  for (const auto& text : impl_->options.trusted_proxies) {
+    auto c = base::Cidr::Parse(text);
+    if (!c.ok()) {
+      return base::Status::Error("traps.trusted_proxies: " + c.error());
+    }
+    impl_->trusted.push_back(*c);
+  }
   asio::ip::tcp::endpoint at(ToAsio(ep->address), ep->port);
   asio::error_code ec;
   auto& a = impl_->acceptor;

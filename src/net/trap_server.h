@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/ip.h"
 #include "base/status.h"
 #include "traps/options.h"
 #include "traps/site.h"
@@ -42,6 +43,15 @@ struct TrickleStep {
 // just before `delay`. Pure; empty for an empty body.
 std::vector<TrickleStep> TrickleSchedule(size_t bytes, double delay);
 
+// The client's address of a request from `peer` carrying X-Forwarded-For
+// `forwarded` (several headers joined by ','): peer itself unless peer is in
+// `trusted`; else the rightmost address of the header that is not trusted
+// (a proxy chain is walked from the end), the leftmost if all are, and
+// peer if an entry is not an address. Pure.
+base::IpAddress ForwardedClient(const base::IpAddress& peer,
+                                std::string_view forwarded,
+                                const std::vector<base::Cidr>& trusted);
+
 class TrapServer {
  public:
   // Called on the serving threads, once per page that showed addresses;
@@ -57,7 +67,7 @@ class TrapServer {
   TrapServer& operator=(const TrapServer&) = delete;
 
   // Binds traps.listen and serves on traps.threads threads; errors name
-  // traps.listen.
+  // traps.listen (or traps.trusted_proxies).
   base::Status Start();
   // Closes the listener and every connection (held ones too) and joins the
   // threads. Idempotent.

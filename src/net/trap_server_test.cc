@@ -158,6 +158,31 @@ TEST_F(TrapServerTest, HostileRequestsGetClearCodesAndNoHarvest) {
   EXPECT_EQ(harvests_[0].user_agent.size(), kMaxTrapUserAgent);
 }
 
+TEST(ForwardedClient, TrustsOnlyTheConfiguredProxies) {
+  auto ip = [](const char* t) { return base::IpAddress::Parse(t).value(); };
+  std::vector<base::Cidr> trusted = {base::Cidr::Parse("10.0.0.0/8").value(),
+                                     base::Cidr::Parse("::1").value()};
+  // Not from a trusted proxy: the header is the client's word, ignored.
+  EXPECT_EQ(ForwardedClient(ip("192.0.2.7"), "198.51.100.1", trusted),
+            ip("192.0.2.7"));
+  // From one: the rightmost address that is not a trusted proxy; what a
+  // client wrote to the left of it is not believed.
+  EXPECT_EQ(ForwardedClient(ip("10.1.1.1"), "6.6.6.6, 198.51.100.1", trusted),
+            ip("198.51.100.1"));
+  EXPECT_EQ(ForwardedClient(ip("10.1.1.1"), "198.51.100.1 , 10.2.2.2", trusted),
+            ip("198.51.100.1"));
+  EXPECT_EQ(ForwardedClient(ip("::1"), "2001:db8::5", trusted),
+            ip("2001:db8::5"));
+  // No header, a garbled one, or only proxies.
+  EXPECT_EQ(ForwardedClient(ip("10.1.1.1"), "", trusted), ip("10.1.1.1"));
+  EXPECT_EQ(ForwardedClient(ip("10.1.1.1"), "unknown", trusted),
+            ip("10.1.1.1"));
+  EXPECT_EQ(ForwardedClient(ip("10.1.1.1"), "10.3.3.3, 10.2.2.2", trusted),
+            ip("10.3.3.3"));
+  EXPECT_EQ(ForwardedClient(ip("10.1.1.1"), "198.51.100.1", {}),
+            ip("10.1.1.1"));
+}
+
 TEST(TrickleSchedule, SpreadsTheBodyOverTheDelay) {
   EXPECT_TRUE(TrickleSchedule(0, 10).empty());
   auto s = TrickleSchedule(1000, 64);
@@ -177,9 +202,9 @@ TEST(TrickleSchedule, SpreadsTheBodyOverTheDelay) {
 
 // A held client: its headers and first piece came, the rest is due in a
 // minute.
-int Hold(int port, const char* from) {
+int Hold(int port, const char* from, const std::string& extra = "") {
   int fd = Connect(port, from);
-  std::string req = Get("/people/held/");
+  std::string req = Get("/people/held/", extra);
   (void)send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   std::string part = Read(fd, 1);
   size_t end = part.find("\r\n\r\n");
@@ -238,6 +263,38 @@ TEST_F(TrapServerTest, ATrickledPageIsTheWholePage) {
   close(fd);
   EXPECT_EQ(reply.substr(reply.find("\r\n\r\n") + 4), fast);
   EXPECT_GE(reads, 8);  // pieces, not one write
+}
+
+TEST_F(TrapServerTest, XForwardedForOnlyFromTrustedProxies) {
+  options_.trusted_proxies = {"127.0.0.2/32"};
+  options_.page_delay = 60;
+  options_.max_slow_per_client = 1;
+  Start();
+  int port = server_->port();
+  auto xff = [](const char* ip) {
+    return "X-Forwarded-For: " + std::string(ip) + "\r\n";
+  };
+  // Untrusted: the header is ignored (this client is held, per-client 1).
+  int a = Hold(port, "127.0.0.1", xff("203.0.113.9"));
+  // Behind the trusted proxy, two clients are two clients: both held.
+  int b = Hold(port, "127.0.0.2", xff("203.0.113.9"));
+  int c = Hold(port, "127.0.0.2", xff("6.6.6.6, 203.0.113.10"));
+  EXPECT_EQ(server_->slow_clients(), 3);
+  // The same client again through the proxy: its bound, a page at once.
+  std::string body;
+  EXPECT_EQ(
+      Status(port, Get("/people/z/", xff("203.0.113.9")), &body, "127.0.0.2"),
+      200);
+  EXPECT_NE(body.find("</html>"), std::string::npos);
+  close(a);
+  close(b);
+  close(c);
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(harvests_.size(), 4u);
+  EXPECT_EQ(harvests_[0].ip, "127.0.0.1");
+  EXPECT_EQ(harvests_[1].ip, "203.0.113.9");
+  EXPECT_EQ(harvests_[2].ip, "203.0.113.10");
+  EXPECT_EQ(harvests_[3].ip, "203.0.113.9");
 }
 
 }  // namespace

@@ -38,6 +38,11 @@ struct Options {
   // beyond them a page goes out at once.
   int max_slow_clients = 1000;
   int max_slow_per_client = 2;
+  // Reverse proxies (CIDR or address) whose X-Forwarded-For is believed: a
+  // request from one is the client's named there (the rightmost address
+  // that is not itself a trusted proxy). From anyone else the header is
+  // ignored.
+  std::vector<std::string> trusted_proxies;
 };
 
 }  // namespace traps
