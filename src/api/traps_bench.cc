@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <string>
 
-#include "api/trap_site.h"
 #include "ledger/trap_ledger.h"
 #include "traps/site.h"
 

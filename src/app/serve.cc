@@ -18,7 +18,6 @@
 
 #include "api/http_server.h"
 #include "api/token.h"
-#include "api/trap_site.h"
 #include "app/commands.h"
 #include "base/log.h"
 #include "capture/store.h"
@@ -30,6 +29,7 @@
 #include "net/dns_server.h"
 #include "net/server.h"
 #include "net/tls.h"
+#include "net/trap_server.h"
 
 namespace app {
 namespace {
@@ -518,19 +518,19 @@ int Serve(config::Config cfg, Reloader reload) {
   }
   // The trap site (public, its own port; docs/TRAPS.md).
   std::unique_ptr<traps::Site> trap_pages;
-  std::unique_ptr<api::TrapSite> trap_site;
+  std::unique_ptr<net::TrapServer> trap_site;
   if (cfg.traps.enabled && trap_keys) {
     trap_pages = std::make_unique<traps::Site>(
         cfg.traps, *trap_keys, traps::LoadWords(cfg.traps.words));
-    api::TrapSite::HarvestSink harvest;
+    net::TrapServer::HarvestSink harvest;
     if (trap_ledger) {
       harvest = [t = trap_ledger.get()](const traps::Harvest& h) {
         t->AddHarvest(h);
       };
     }
-    trap_site = std::make_unique<api::TrapSite>(cfg.traps, trap_pages.get(),
-                                                std::move(harvest),
-                                                &base::SystemClock::Get());
+    trap_site = std::make_unique<net::TrapServer>(cfg.traps, trap_pages.get(),
+                                                  std::move(harvest),
+                                                  &base::SystemClock::Get());
     if (auto s = trap_site->Start(); !s.ok()) return Fail(s.message());
   }
 

@@ -268,6 +268,22 @@ base::Status Validate(const Config& c) {
   return {};
 }
 
+namespace {
+
+// A secret's TOML value with each string replaced by "<redacted>": a list
+// keeps its length (how many keys are set is not the secret).
+std::string Redacted(Config& c, const Field& f) {
+  if (f.kind != Kind::kStrings) return "\"<redacted>\"";
+  const auto& list = *static_cast<std::vector<std::string>*>(f.get(c));
+  std::string out = "[";
+  for (size_t i = 0; i < list.size(); ++i) {
+    out += (i ? ", " : "") + std::string("\"<redacted>\"");
+  }
+  return out + "]";
+}
+
+}  // namespace
+
 std::string EffectiveToml(const Config& config, bool non_default) {
   Config c = config;  // ValueToToml reads through a mutable accessor
   Config defaults;
@@ -276,6 +292,7 @@ std::string EffectiveToml(const Config& config, bool non_default) {
   for (const auto& f : Fields()) {
     std::string value = ValueToToml(c, f);
     if (non_default && value == ValueToToml(defaults, f)) continue;
+    if (f.secret && value != ValueToToml(defaults, f)) value = Redacted(c, f);
     if (f.section != section) {
       section = f.section;
       out += (out.empty() ? "[" : "\n[") + std::string(section) + "]\n";

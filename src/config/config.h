@@ -54,7 +54,8 @@ base::Status Validate(const Config& config);
 std::string DefaultsToml();
 // The configuration as TOML (spamsink config, like postconf): every
 // setting, or with non_default only those that differ from the defaults
-// (postconf -n). Reading the output back gives the same Config.
+// (postconf -n). Reading the output back gives the same Config, except
+// secrets (api.token, traps.keys): set, they print as "<redacted>".
 std::string EffectiveToml(const Config& config, bool non_default);
 // The settings ("tarpit.enabled", ...) whose values differ between a and b.
 std::vector<std::string> ChangedKeys(const Config& a, const Config& b);

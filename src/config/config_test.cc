@@ -227,6 +227,30 @@ TEST(Config, NumbersAreShortestRoundTrip) {
   EXPECT_EQ(text.find("0000000000"), std::string::npos);
 }
 
+TEST(Config, EffectiveRedactsSecrets) {
+  Config c;
+  c.api.token = "s3cret-api-token";
+  c.traps.keys = {"1:first-secret-of-16+", "2:second-secret-of-16+"};
+  for (bool non_default : {false, true}) {
+    std::string text = EffectiveToml(c, non_default);
+    EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+    EXPECT_EQ(text.find("secret-of"), std::string::npos) << text;
+    EXPECT_NE(text.find("\ntoken = \"<redacted>\"\n"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("\nkeys = [\"<redacted>\", \"<redacted>\"]\n"),
+              std::string::npos)
+        << text;
+  }
+  // Unset secrets print as their defaults, so an operator sees they are off.
+  std::string plain = EffectiveToml(Config{}, false);
+  EXPECT_NE(plain.find("\ntoken = \"\"\n"), std::string::npos);
+  EXPECT_NE(plain.find("\nkeys = []\n"), std::string::npos);
+  // ChangedKeys (reload) still sees a changed secret.
+  Config d = c;
+  d.api.token = "another-token";
+  EXPECT_EQ(ChangedKeys(c, d), std::vector<std::string>{"api.token"});
+}
+
 TEST(Config, EffectiveAndNonDefault) {
   Config c;
   EXPECT_EQ(EffectiveToml(c, true), "");

@@ -31,6 +31,9 @@ struct Field {
   // Checks one string value (each element of a list) as it is read, so a
   // bad value is reported with its key and line; null: any text.
   base::Status (*check)(std::string_view value) = nullptr;
+  // A secret (api.token, traps.keys): `spamsink config` prints "<redacted>"
+  // for each value set, never the value.
+  bool secret = false;
 
   std::string Name() const;  // "section.key"
   std::string Flag() const;  // "--section-key" (underscores as dashes)

@@ -11,7 +11,8 @@ void AppendApiFields(std::vector<Field>* out) {
                      "requires a token."),
       SPAMSINK_FIELD(api, token, kString,
                      "Bearer token required by the API when set. Prefer "
-                     "api.token_file: this one shows in `spamsink config`."),
+                     "api.token_file: this one sits in the config file "
+                     "(`spamsink config` prints it as <redacted>)."),
       SPAMSINK_FIELD(api, token_file, kString,
                      "File holding the bearer token (its first line), read "
                      "at start and on SIGHUP as the server's user; refused "
@@ -30,6 +31,7 @@ void AppendApiFields(std::vector<Field>* out) {
                      "then it is closed (slowloris)."),
   };
   SetField(&f, "api.listen", [](Field& x) { x.check = CheckEndpoint; });
+  SetField(&f, "api.token", [](Field& x) { x.secret = true; });
   SetRange(&f, "api.threads", 1, 256);
   SetRange(&f, "api.max_queued", 0, 100000);
   SetRange(&f, "api.max_connections_per_ip", 1, 100000);

@@ -51,7 +51,8 @@ void AppendTrapsFields(std::vector<Field>* out) {
       SPAMSINK_FIELD(traps, keys, kStrings,
                      "Signing keys \"id:secret\" (id 0..15, secret at least "
                      "16 bytes); the first signs, the others still verify "
-                     "(rotation). Keep the file private."),
+                     "(rotation). Keep the file private; `spamsink config` "
+                     "prints them as <redacted>."),
       SPAMSINK_FIELD(traps, tree, kString,
                      "Root path of the page tree; robots.txt disallows it."),
       SPAMSINK_FIELD(traps, words, kString,
@@ -62,17 +63,41 @@ void AppendTrapsFields(std::vector<Field>* out) {
       SPAMSINK_FIELD(traps, links_per_page, kInt,
                      "Links to deeper pages on each page."),
       SPAMSINK_FIELD(traps, threads, kInt,
-                     "Requests the trap site serves at once."),
+                     "Threads running the trap site's event loop (a client "
+                     "held by a slow response costs no thread)."),
       SPAMSINK_FIELD(traps, read_timeout, kDouble,
                      "Seconds a client may take to send its request."),
+      SPAMSINK_FIELD(traps, max_clients, kInt,
+                     "Connections to the trap site at once; more are closed "
+                     "at once."),
+      SPAMSINK_FIELD(traps, page_delay, kDouble,
+                     "Slow responses: seconds over which a tree page's body "
+                     "trickles out (headers at once); 0: no delay."),
+      SPAMSINK_FIELD(traps, max_slow_clients, kInt,
+                     "Connections held by slow responses at once; beyond it "
+                     "pages go out at once."),
+      SPAMSINK_FIELD(traps, max_slow_per_client, kInt,
+                     "Connections held by slow responses per client "
+                     "address; beyond it that client's pages go out at once."),
+      SPAMSINK_FIELD(traps, trusted_proxies, kStrings,
+                     "Reverse proxies (CIDR) whose X-Forwarded-For names the "
+                     "client (the rightmost address not itself trusted); "
+                     "from others the header is ignored."),
   };
   SetRange(&f, "traps.addresses_per_page", 1, 50);
   SetRange(&f, "traps.links_per_page", 0, 50);
   SetRange(&f, "traps.threads", 1, 256);
   SetRange(&f, "traps.read_timeout", 0.1, 300);
+  SetRange(&f, "traps.max_clients", 1, 1000000);
+  SetRange(&f, "traps.page_delay", 0, 600);
+  SetRange(&f, "traps.max_slow_clients", 0, 1000000);
+  SetRange(&f, "traps.max_slow_per_client", 0, 1000);
   SetField(&f, "traps.listen", [](Field& x) { x.check = CheckEndpoint; });
   SetField(&f, "traps.domains", [](Field& x) { x.check = CheckDomain; });
   SetField(&f, "traps.tree", [](Field& x) { x.check = CheckTree; });
+  SetField(&f, "traps.keys", [](Field& x) { x.secret = true; });
+  SetField(&f, "traps.trusted_proxies",
+           [](Field& x) { x.check = CheckNetwork; });
   out->insert(out->end(), f.begin(), f.end());
 }
 

@@ -60,7 +60,8 @@ void ServerSession::DeliverCapture(double wall, bool dot_stuffed) {
   if (!capture_ || capture_overflow_) return;
   std::unique_ptr<CapturedMessage> m = std::move(capture_);
   m->client_ip = client_ip_;
-  m->helo = helo_;
+  // The last HELO name kept in the session's facts (cleaned and bounded).
+  m->helo = facts_.helo_names.empty() ? "" : facts_.helo_names.back().name;
   m->tls = tls_active_;
   m->dot_stuffed = dot_stuffed;
   m->bare_lf = dot_stuffed ? scanner_.bare_lf() : uint32_t(txn_.bdat_bare_lf);

@@ -28,8 +28,21 @@ struct Options {
   int addresses_per_page = 6;  // half as mailto: links, half as plain text
   int links_per_page = 8;      // deeper pages
   // Cost per client.
-  int threads = 4;          // requests served at once (cpp-httplib's pool)
+  int threads = 2;          // threads running the site's event loop
   double read_timeout = 5;  // seconds to send a request
+  int max_clients = 4096;   // connections at once; more are closed at once
+  // Slow responses (an HTTP tarpit): seconds over which a tree page's body
+  // trickles out; 0: pages go out at once.
+  double page_delay = 0;
+  // Bounds on connections being trickled to, in all and per client address;
+  // beyond them a page goes out at once.
+  int max_slow_clients = 1000;
+  int max_slow_per_client = 2;
+  // Reverse proxies (CIDR or address) whose X-Forwarded-For is believed: a
+  // request from one is the client's named there (the rightmost address
+  // that is not itself a trusted proxy). From anyone else the header is
+  // ignored.
+  std::vector<std::string> trusted_proxies;
 };
 
 }  // namespace traps
