@@ -45,6 +45,7 @@ void SetRange(std::vector<Field>* f, std::string_view name, double lo,
 void AppendApiFields(std::vector<Field>* f);
 void AppendDnsblFields(std::vector<Field>* f);
 void AppendLedgerFields(std::vector<Field>* f);
+void AppendServerFields(std::vector<Field>* f);
 void AppendTrapsFields(std::vector<Field>* f);
 
 }  // namespace config

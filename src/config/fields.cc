@@ -256,6 +256,7 @@ std::vector<Field> MakeFields() {
   AppendApiFields(&f);
   AppendDnsblFields(&f);
   AppendLedgerFields(&f);
+  AppendServerFields(&f);
   AppendTrapsFields(&f);
   // Sections appended from their own files come before [log], which stays
   // last in the reference as it always was.
