@@ -35,14 +35,15 @@ void RefuseConnection(int sock, const char* why) {
   static constexpr char kBusy[] =
       "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
       "Connection: close\r\n\r\n";
-  // Never blocks: a client that does not read gets nothing.
-  (void)!send(sock, kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-  close(sock);
+  // Counted before the client can see the answer.
   base::Count(std::strcmp(why, "per_ip_limit") == 0
                   ? base::Counter::kApiRefusedPerIp
               : std::strcmp(why, "descriptors") == 0
                   ? base::Counter::kApiRefusedDescriptors
                   : base::Counter::kApiRefusedQueueFull);
+  // Never blocks: a client that does not read gets nothing.
+  (void)!send(sock, kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+  close(sock);
   base::LogLine(base::LogLevel::kWarning, "api_connection_refused")
       .Kv("reason", why);
 }
