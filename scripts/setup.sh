@@ -10,7 +10,7 @@ PKGS=(
   # libraries
   libasio-dev libssl-dev libsqlite3-dev libtomlplusplus-dev libcli11-dev
   libcpp-httplib-dev nlohmann-json3-dev libgtest-dev libgmock-dev liburing-dev
-  libpq-dev
+  libpq-dev libseccomp-dev
   # test peers and tools
   python3 swaks libnet-ssleay-perl libio-socket-ssl-perl libio-socket-inet6-perl
   curl msmtp postfix sqlite3 openssl procps iproute2 postgresql

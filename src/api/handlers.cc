@@ -225,9 +225,15 @@ Response Api::Health() const {
     }
   }
   if (base::g_paused_accepts.load(std::memory_order_relaxed) > 0) {
+    int64_t limit = base::g_memory_limit_bytes.load();
+    bool memory =
+        limit > 0 && base::g_memory_rss_bytes.load() * 10 >= limit * 9;
     problems.push_back(
-        "listeners paused: out of file descriptors (server.fd_reserve); new "
-        "connections wait until sessions end");
+        memory ? "listeners paused: resident memory over server.memory_limit; "
+                 "held tarpit sessions are being cut"
+               : "listeners paused: out of file descriptors "
+                 "(server.fd_reserve); new connections wait until sessions "
+                 "end");
   }
   if (problems.empty()) return Json(200, body);
   body["status"] = "failing";
@@ -424,6 +430,8 @@ Response Api::Metrics() const {
   gauges.paused_accepts = base::g_paused_accepts.load();
   gauges.peer_cache_bytes = base::g_peer_cache_bytes.load();
   gauges.peer_cache_budget_bytes = base::g_peer_cache_budget_bytes.load();
+  gauges.memory_rss_bytes = base::g_memory_rss_bytes.load();
+  gauges.memory_limit_bytes = base::g_memory_limit_bytes.load();
   gauges.start_time = start_time_;
   gauges.version = SPAMSINK_VERSION;
   auto metrics = base::ServerMetrics(base::SnapshotCounters(), gauges);

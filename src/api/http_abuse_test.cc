@@ -13,9 +13,13 @@
 #include <thread>
 
 #include "api/http_server.h"
+#include "base/metrics.h"
 
 namespace api {
 namespace {
+
+using base::Counter;
+using base::CounterTotal;
 
 // A TCP connection to 127.0.0.1:port from source address `from`
 // (127.0.0.0/8), closed on destruction.
@@ -97,9 +101,11 @@ TEST(HttpAbuse, SlowClientsAreCutAtTheHeaderDeadline) {
   // Queued behind the slow ones: nothing can answer it yet.
   EXPECT_EQ(health.Read(300), "");
   EXPECT_EQ(s.CutOverdue(std::chrono::steady_clock::now()), 0);
+  uint64_t cut0 = CounterTotal(Counter::kApiHeaderTimeouts);
   EXPECT_EQ(s.CutOverdue(std::chrono::steady_clock::now() +
                          std::chrono::seconds(1001)),
             2);
+  EXPECT_EQ(CounterTotal(Counter::kApiHeaderTimeouts) - cut0, 2u);
   a.Read(5000);
   b.Read(5000);
   EXPECT_TRUE(a.closed());
@@ -130,6 +136,8 @@ TEST(HttpAbuse, BusyAndAnsweredConnectionsAreNotCut) {
 TEST(HttpAbuse, PerAddressAndQueueBoundsAnswer503AtOnce) {
   HttpServer s(Bounded(2, 1, 1), nullptr);
   ASSERT_TRUE(s.Start().ok());
+  uint64_t per_ip0 = CounterTotal(Counter::kApiRefusedPerIp);
+  uint64_t queue0 = CounterTotal(Counter::kApiRefusedQueueFull);
   RawClient a("127.0.0.2", s.port());
   a.Send(kSlowStart);
   ASSERT_TRUE(WaitConnections(s, 1));
@@ -137,6 +145,7 @@ TEST(HttpAbuse, PerAddressAndQueueBoundsAnswer503AtOnce) {
   std::string reply = same.Read(5000);
   EXPECT_EQ(reply.rfind("HTTP/1.1 503", 0), 0u) << reply;
   EXPECT_TRUE(same.closed());
+  EXPECT_EQ(CounterTotal(Counter::kApiRefusedPerIp) - per_ip0, 1u);
   RawClient b("127.0.0.3", s.port());
   b.Send(kSlowStart);
   ASSERT_TRUE(WaitConnections(s, 2));
@@ -144,6 +153,7 @@ TEST(HttpAbuse, PerAddressAndQueueBoundsAnswer503AtOnce) {
   RawClient flood("127.0.0.5", s.port());   // beyond it
   reply = flood.Read(5000);
   EXPECT_EQ(reply.rfind("HTTP/1.1 503", 0), 0u) << reply;
+  EXPECT_EQ(CounterTotal(Counter::kApiRefusedQueueFull) - queue0, 1u);
   EXPECT_EQ(queued.Read(200), "");
   EXPECT_FALSE(queued.closed());
   // Cutting the slow ones lets the queued connection in.
@@ -152,6 +162,40 @@ TEST(HttpAbuse, PerAddressAndQueueBoundsAnswer503AtOnce) {
       "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   reply = queued.Read(5000);
   EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+}
+
+// API sockets count against the process's descriptors: each connection
+// in a worker holds two (its socket and the watchdog's duplicate), and
+// when fewer than 16 would remain (SMTP connections counted too) a new one
+// is answered 503 at once instead of taking the last descriptors.
+TEST(HttpAbuse, ApiSocketsCountInTheDescriptorBudget) {
+  HttpServer s(Bounded(2, 8, 4), nullptr);
+  ASSERT_TRUE(s.Start().ok());
+  int64_t api0 = base::g_api_connections.load();
+  RawClient a("127.0.0.2", s.port());
+  a.Send(kSlowStart);
+  ASSERT_TRUE(WaitConnections(s, 1));
+  EXPECT_EQ(base::g_api_connections.load() - api0, 2);
+  uint64_t refused0 = CounterTotal(Counter::kApiRefusedDescriptors);
+  int64_t limit0 = base::g_fd_limit.load();
+  // What is open now plus 16: no room for one more.
+  base::g_fd_limit =
+      base::g_open_connections.load() + base::g_api_connections.load() + 16;
+  RawClient b("127.0.0.3", s.port());
+  std::string reply = b.Read(5000);
+  base::g_fd_limit = limit0;
+  EXPECT_EQ(reply.rfind("HTTP/1.1 503", 0), 0u) << reply;
+  EXPECT_TRUE(b.closed());
+  EXPECT_EQ(CounterTotal(Counter::kApiRefusedDescriptors) - refused0, 1u);
+  s.CutOverdue(std::chrono::steady_clock::now() + std::chrono::seconds(1001));
+  a.Read(5000);
+  ASSERT_TRUE(WaitConnections(s, 0));
+  bool back = false;
+  for (int i = 0; i < 500 && !back; ++i) {  // the pool's count follows
+    back = base::g_api_connections.load() == api0;
+    if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(back) << base::g_api_connections.load();
 }
 
 }  // namespace

@@ -15,13 +15,19 @@
 #include "api/token.h"
 #include "base/endpoint.h"
 #include "base/log.h"
+#include "base/metrics.h"
 
 namespace api {
 namespace {
 
-// Set while a connection the queue refused passes through
-// process_and_close_socket: it is answered 503 and closed at once.
-thread_local bool t_refuse = false;
+// Set while a connection the pool refused passes through
+// process_and_close_socket: it is answered 503 and closed at once; the
+// reason ("queue_full", "descriptors").
+thread_local const char* t_refuse = nullptr;
+// Descriptors the API leaves to the rest of the process at least: it may
+// use server.fd_reserve (so /healthz answers while SMTP accepts pause on
+// it), not the last few.
+constexpr int64_t kApiFdMargin = 16;
 // The connection this worker serves (for the routing and logger hooks).
 thread_local int t_sock = -1;
 
@@ -29,11 +35,28 @@ void RefuseConnection(int sock, const char* why) {
   static constexpr char kBusy[] =
       "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
       "Connection: close\r\n\r\n";
+  // Counted before the client can see the answer.
+  base::Count(std::strcmp(why, "per_ip_limit") == 0
+                  ? base::Counter::kApiRefusedPerIp
+              : std::strcmp(why, "descriptors") == 0
+                  ? base::Counter::kApiRefusedDescriptors
+                  : base::Counter::kApiRefusedQueueFull);
   // Never blocks: a client that does not read gets nothing.
   (void)!send(sock, kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
   close(sock);
   base::LogLine(base::LogLevel::kWarning, "api_connection_refused")
       .Kv("reason", why);
+}
+
+// Whether the process is short of descriptors for one more API connection
+// (SMTP connections and API connections counted against the limit).
+bool DescriptorsShort() {
+  int64_t limit = base::g_fd_limit.load(std::memory_order_relaxed);
+  if (limit <= 0) return false;  // no SMTP server in this process
+  return base::g_open_connections.load(std::memory_order_relaxed) +
+             base::g_api_connections.load(std::memory_order_relaxed) +
+             kApiFdMargin >=
+         limit;
 }
 
 std::string PeerAddress(int sock) {
@@ -71,8 +94,14 @@ class BoundedPool final : public httplib::TaskQueue {
       workers_.emplace_back([this] { Work(); });
     }
   }
+  // fn owns an accepted socket and closes it: counted in
+  // base::g_api_connections from here until fn has run.
   void enqueue(std::function<void()> fn) override {
-    {
+    base::g_api_connections.fetch_add(1, std::memory_order_relaxed);
+    const char* refuse = "queue_full";
+    if (DescriptorsShort()) {
+      refuse = "descriptors";
+    } else {
       std::lock_guard lock(mu_);
       if (int(jobs_.size()) < max_queued_) {
         jobs_.push_back(std::move(fn));
@@ -80,9 +109,10 @@ class BoundedPool final : public httplib::TaskQueue {
         return;
       }
     }
-    t_refuse = true;
+    t_refuse = refuse;
     fn();
-    t_refuse = false;
+    t_refuse = nullptr;
+    base::g_api_connections.fetch_sub(1, std::memory_order_relaxed);
   }
   void shutdown() override {
     {
@@ -105,6 +135,7 @@ class BoundedPool final : public httplib::TaskQueue {
         jobs_.pop_front();
       }
       fn();
+      base::g_api_connections.fetch_sub(1, std::memory_order_relaxed);
     }
   }
 
@@ -147,6 +178,7 @@ class HttpServer::Guarded final : public httplib::Server {
         ++n;
       }
     }
+    if (n > 0) base::Count(base::Counter::kApiHeaderTimeouts, uint64_t(n));
     return n;
   }
   int connections() {
@@ -156,8 +188,8 @@ class HttpServer::Guarded final : public httplib::Server {
 
  protected:
   bool process_and_close_socket(socket_t sock) override {
-    if (t_refuse) {
-      RefuseConnection(sock, "queue_full");
+    if (t_refuse != nullptr) {
+      RefuseConnection(sock, t_refuse);
       return false;
     }
     std::string peer = PeerAddress(sock);
@@ -173,6 +205,7 @@ class HttpServer::Guarded final : public httplib::Server {
       // A descriptor of our own on the socket: the watchdog may shut it
       // down however late, never a number httplib closed and reused.
       conns_[sock] = {Deadline(), dup(sock), false, false};
+      base::g_api_connections.fetch_add(1, std::memory_order_relaxed);
     }
     t_sock = sock;
     bool ok = HttplibProcessAndCloseSocket(this, sock);
@@ -181,6 +214,7 @@ class HttpServer::Guarded final : public httplib::Server {
     if (auto it = conns_.find(sock); it != conns_.end()) {
       if (it->second.dup >= 0) close(it->second.dup);
       conns_.erase(it);
+      base::g_api_connections.fetch_sub(1, std::memory_order_relaxed);
     }
     if (--per_ip_[peer] <= 0) per_ip_.erase(peer);
     return ok;

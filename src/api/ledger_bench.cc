@@ -229,8 +229,25 @@ int main(int argc, char** argv) {
     r.params = {{"format", "cidr"}};
     q0 = Clock::now();
     auto resp = a.Handle(r);
-    std::printf("api export cidr of %u IPs: %.2f s, %zu bytes\n", ips,
-                Seconds(q0), resp.body.size());
+    // Exports stream (resp.stream): the body is what the stream writes.
+    size_t bytes = resp.body.size();
+    if (resp.stream) {
+      auto s = resp.stream([&bytes](std::string_view piece) {
+        bytes += piece.size();
+        return true;
+      });
+      if (!s.ok()) {
+        std::fprintf(stderr, "export failed: %s\n", s.message().c_str());
+        return 1;
+      }
+    }
+    if (resp.status != 200 || bytes == 0) {
+      std::fprintf(stderr, "export: status %d, %zu bytes\n", resp.status,
+                   bytes);
+      return 1;
+    }
+    std::printf("api export cidr of %u IPs: %.2f s, %zu bytes (streamed)\n",
+                ips, Seconds(q0), bytes);
   }
   auto [rss2, hwm2] = Memory();
   std::printf("memory at end: rss=%.1f MiB, peak=%.1f MiB\n", rss2, hwm2);

@@ -458,11 +458,18 @@ TEST_F(OperatorCli, NoNewPrivsAndLedgerFilesClosedToOthers) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(started, m, std::regex("pid=([0-9]+)")));
   std::ifstream status("/proc/" + m[1].str() + "/status");
-  std::string line, nnp;
+  std::string line, nnp, seccomp, cap_eff;
   while (std::getline(status, line)) {
     if (line.rfind("NoNewPrivs:", 0) == 0) nnp = line;
+    if (line.rfind("Seccomp:", 0) == 0) seccomp = line;
+    if (line.rfind("CapEff:", 0) == 0) cap_eff = line;
   }
   EXPECT_THAT(nnp, ::testing::MatchesRegex("NoNewPrivs:[ \t]*1"));
+  // server.sandbox (default on): the seccomp filter and no capabilities,
+  // although this test runs the server as root.
+  EXPECT_THAT(seccomp, ::testing::MatchesRegex("Seccomp:[ \t]*2"));
+  EXPECT_THAT(cap_eff, ::testing::MatchesRegex("CapEff:[ \t]*0+"));
+  EXPECT_THAT(started, HasSubstr("sandbox=on"));
   for (const char* suffix : {"", "-wal", "-shm"}) {
     struct stat st {};
     std::string path = db + suffix;

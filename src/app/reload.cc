@@ -27,6 +27,8 @@ void KeepRestartOnly(const config::Config& running, config::Config* c) {
   s.threads = r.threads;
   s.backlog = r.backlog;
   s.fd_reserve = r.fd_reserve;
+  s.memory_limit = r.memory_limit;
+  s.sandbox = r.sandbox;
   c->smtp.starttls = running.smtp.starttls;
   c->smtp.tls_cert = running.smtp.tls_cert;
   c->smtp.tls_key = running.smtp.tls_key;

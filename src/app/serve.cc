@@ -19,6 +19,7 @@
 #include "api/http_server.h"
 #include "api/token.h"
 #include "app/commands.h"
+#include "app/sandbox.h"
 #include "base/log.h"
 #include "capture/store.h"
 #include "dnsbl/listing.h"
@@ -534,6 +535,15 @@ int Serve(config::Config cfg, Reloader reload) {
     if (auto s = trap_site->Start(); !s.ok()) return Fail(s.message());
   }
 
+  // Everything is bound, opened and started: from here on the process
+  // needs no capability, no new program (but nft at exit with a rule
+  // owned) and only the system calls of app/sandbox.cc.
+  if (cfg.server.sandbox) {
+    if (auto s = EnterSandbox({.allow_exec = firewall}); !s.ok()) {
+      return Fail("server.sandbox: " + s.message() +
+                  " (set server.sandbox = false to run without it)");
+    }
+  }
   for (const auto& addr : server->LocalAddresses()) {
     base::LogLine(base::LogLevel::kInfo, "listening").Kv("address", addr);
   }
@@ -551,6 +561,7 @@ int Serve(config::Config cfg, Reloader reload) {
       .Kv("ledger", !cfg.ledger.enabled                ? "off"
                     : cfg.ledger.store == "postgresql" ? "postgresql"
                                                        : cfg.ledger.db_path)
+      .Kv("sandbox", cfg.server.sandbox ? "on" : "off")
       .Kv("pid", int64_t(getpid()));
 
   // SIGHUP reloads; SIGTERM and SIGINT stop. The thread owns the running

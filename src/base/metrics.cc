@@ -64,6 +64,10 @@ std::atomic<int64_t> g_held_connections{0};
 std::atomic<int64_t> g_paused_accepts{0};
 std::atomic<int64_t> g_peer_cache_bytes{0};
 std::atomic<int64_t> g_peer_cache_budget_bytes{0};
+std::atomic<int64_t> g_memory_rss_bytes{0};
+std::atomic<int64_t> g_api_connections{0};
+std::atomic<int64_t> g_fd_limit{0};
+std::atomic<int64_t> g_memory_limit_bytes{0};
 
 void Count(Counter c, uint64_t n) {
   auto& cell = LocalShard()->v[int(c)];
@@ -93,7 +97,7 @@ std::vector<Metric> ServerMetrics(const std::vector<CounterValue>& counters,
                                   const ServerGauges& gauges) {
   std::vector<Metric> out;
   out.reserve(counters.size() + 8);
-  std::vector<Metric> refused;
+  std::vector<Metric> refused, api_refused;
   for (const auto& c : counters) {
     Metric m;
     m.name = c.name;
@@ -119,9 +123,33 @@ std::vector<Metric> ServerMetrics(const std::vector<CounterValue>& counters,
       refused.push_back(std::move(r));
       if (c.name != "tarpit_shed_total") continue;  // kept: an older name
     }
+    // The API's refusals: one family too.
+    std::string_view api_reason;
+    if (c.name == "api_connections_refused_queue_full_total") {
+      api_reason = "queue_full";
+    }
+    if (c.name == "api_connections_refused_per_ip_total") {
+      api_reason = "per_ip_limit";
+    }
+    if (c.name == "api_connections_refused_descriptors_total") {
+      api_reason = "descriptors";
+    }
+    if (!api_reason.empty()) {
+      Metric r;
+      r.name = "api_connections_refused_total";
+      r.help =
+          "API connections answered 503 and closed at once, by reason: "
+          "queue_full (api.max_queued), per_ip_limit "
+          "(api.max_connections_per_ip), descriptors (fewer than 16 left)";
+      r.labels = "reason=\"" + std::string(api_reason) + "\"";
+      r.value = m.value;
+      api_refused.push_back(std::move(r));
+      continue;
+    }
     out.push_back(std::move(m));
   }
   out.insert(out.end(), refused.begin(), refused.end());
+  out.insert(out.end(), api_refused.begin(), api_refused.end());
   auto gauge = [&](const char* name, const char* help, double v,
                    std::string labels = "") {
     Metric g;
@@ -144,6 +172,11 @@ std::vector<Metric> ServerMetrics(const std::vector<CounterValue>& counters,
         double(gauges.peer_cache_bytes));
   gauge("peer_cache_budget_bytes", "the reputation's byte budget",
         double(gauges.peer_cache_budget_bytes));
+  gauge("memory_rss_bytes",
+        "resident bytes at the last check (only with server.memory_limit)",
+        double(gauges.memory_rss_bytes));
+  gauge("memory_limit_bytes", "server.memory_limit (0: no ceiling)",
+        double(gauges.memory_limit_bytes));
   gauge("start_time_seconds", "Unix time the server started",
         gauges.start_time);
   gauge("build_info", "always 1; the version is in the label", 1,

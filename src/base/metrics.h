@@ -94,7 +94,19 @@ namespace base {
   X(kCaptureWriteErrors, "capture_write_errors_total",                         \
     "sampled messages the capture writer could not write")                     \
   X(kCaptureEvicted, "capture_evicted_total",                                  \
-    "captured messages deleted by capture.max_bytes or retention_days")
+    "captured messages deleted by capture.max_bytes or retention_days")        \
+  X(kMemoryLimitReached, "memory_limit_reached_total",                         \
+    "times the resident memory passed server.memory_limit (load shed)")        \
+  X(kMemoryShedSessions, "memory_shed_sessions_total",                         \
+    "held tarpit sessions cut (421) to get under server.memory_limit")         \
+  X(kApiRefusedQueueFull, "api_connections_refused_queue_full_total",          \
+    "API connections answered 503 at once: api.max_queued waiting")            \
+  X(kApiRefusedPerIp, "api_connections_refused_per_ip_total",                  \
+    "API connections answered 503 at once: api.max_connections_per_ip")        \
+  X(kApiRefusedDescriptors, "api_connections_refused_descriptors_total",       \
+    "API connections closed at once: descriptors short (server.fd_reserve)")   \
+  X(kApiHeaderTimeouts, "api_header_timeouts_total",                           \
+    "API connections closed at the header deadline (api.header_timeout)")
 
 enum class Counter : int {
 #define SPAMSINK_COUNTER_ENUM(e, name, help) e,
@@ -125,6 +137,16 @@ extern std::atomic<int64_t> g_paused_accepts;
 // The reputation cache's estimated bytes and its budget (peer/ keeps them).
 extern std::atomic<int64_t> g_peer_cache_bytes;
 extern std::atomic<int64_t> g_peer_cache_budget_bytes;
+// Open API connections (api/ keeps it; each counts its socket and the
+// watchdog's duplicate) and the process's descriptor limit (net/ sets it):
+// the SMTP accept loops keep server.fd_reserve free counting both, and the
+// API refuses a connection only when fewer than 16 descriptors remain.
+extern std::atomic<int64_t> g_api_connections;
+extern std::atomic<int64_t> g_fd_limit;
+// Resident bytes at the last check and server.memory_limit (0: none); net/
+// keeps them when a ceiling is set.
+extern std::atomic<int64_t> g_memory_rss_bytes;
+extern std::atomic<int64_t> g_memory_limit_bytes;
 
 // One metric as /metrics shows it. Every figure of the process (these
 // counters, the ledger's) is given as Metrics to the one renderer below.
@@ -154,6 +176,8 @@ struct ServerGauges {
   int64_t paused_accepts = 0;
   int64_t peer_cache_bytes = 0;
   int64_t peer_cache_budget_bytes = 0;
+  int64_t memory_rss_bytes = 0;
+  int64_t memory_limit_bytes = 0;
   double start_time = 0;
   std::string version;
 };

@@ -55,6 +55,35 @@ TEST(Metrics, RendersPrometheusText) {
             std::string::npos);
 }
 
+// The API's refusals (issue 13): one family with a reason label; the
+// header deadline's cuts a counter of their own.
+TEST(Metrics, ApiRefusalsAreOneFamily) {
+  std::vector<CounterValue> v = {
+      {"api_connections_refused_queue_full_total", "q", 1},
+      {"api_connections_refused_per_ip_total", "p", 2},
+      {"api_connections_refused_descriptors_total", "d", 3},
+      {"api_header_timeouts_total", "h", 4}};
+  ServerGauges g;
+  g.memory_rss_bytes = 5;
+  g.memory_limit_bytes = 6;
+  std::string text = RenderPrometheus(ServerMetrics(v, g));
+  EXPECT_NE(
+      text.find(
+          "# TYPE spamsink_api_connections_refused_total counter\n"
+          "spamsink_api_connections_refused_total{reason=\"queue_full\"} 1\n"
+          "spamsink_api_connections_refused_total{reason=\"per_ip_limit\"} "
+          "2\n"
+          "spamsink_api_connections_refused_total{reason=\"descriptors\"} "
+          "3\n"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("refused_queue_full_total"), std::string::npos);
+  EXPECT_NE(text.find("spamsink_api_header_timeouts_total 4\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("spamsink_memory_rss_bytes 5\n"), std::string::npos);
+  EXPECT_NE(text.find("spamsink_memory_limit_bytes 6\n"), std::string::npos);
+}
+
 TEST(Metrics, RendersGaugesAndHistograms) {
   Metric g;
   g.name = "ledger_pending_bytes";

@@ -197,6 +197,11 @@ base::Status Validate(const Config& c) {
     return err(
         "capture.dir: a directory is needed when capture.sample_every > 0");
   }
+  if (c.server.memory_limit != 0 && c.server.memory_limit < (16 << 20)) {
+    return err(
+        "server.memory_limit: at least 16 MiB (16777216), or 0 for no "
+        "ceiling; the process alone needs a few MiB");
+  }
   if (c.ledger.store == "postgresql" && c.ledger.max_db_bytes != 0) {
     return err(
         "ledger.max_db_bytes: not supported with store = \"postgresql\" "

@@ -46,6 +46,7 @@ void AppendApiFields(std::vector<Field>* f);
 void AppendCaptureFields(std::vector<Field>* f);
 void AppendDnsblFields(std::vector<Field>* f);
 void AppendLedgerFields(std::vector<Field>* f);
+void AppendServerFields(std::vector<Field>* f);
 void AppendTrapsFields(std::vector<Field>* f);
 
 }  // namespace config

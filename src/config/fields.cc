@@ -257,6 +257,7 @@ std::vector<Field> MakeFields() {
   AppendCaptureFields(&f);
   AppendDnsblFields(&f);
   AppendLedgerFields(&f);
+  AppendServerFields(&f);
   AppendTrapsFields(&f);
   // Sections appended from their own files come before [log], which stays
   // last in the reference as it always was.

@@ -165,5 +165,26 @@ TEST(Executor, AcceptingStopsAtTheReserveAndResumes) {
   }
 }
 
+// The API's sockets count in the descriptor reserve: with (pretend) API
+// connections filling the limit, the SMTP accept loops pause.
+TEST(Executor, ApiConnectionsCountInTheDescriptorReserve) {
+  for (std::string executor : {"asio", "io_uring"}) {
+    if (executor == "io_uring" && !ProbeUring().empty()) continue;
+    Server s(Params(executor, nullptr));
+    ASSERT_TRUE(s.Bind().ok());
+    base::g_api_connections += base::g_fd_limit.load();
+    std::thread t([&] { s.Run(); });
+    bool seen = false;
+    for (int i = 0; i < 500 && !seen; ++i) {  // 5 s at most
+      seen = base::g_paused_accepts.load() > 0;
+      if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    base::g_api_connections -= base::g_fd_limit.load();
+    EXPECT_TRUE(seen) << executor;
+    s.Stop();
+    t.join();
+  }
+}
+
 }  // namespace
 }  // namespace net

@@ -2,6 +2,7 @@
 // documented in-class defaults. Plain data; config/ parses and validates it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,13 @@ struct Options {
   int max_connections = 20000;
   int max_connections_per_ip = 50;
   int fd_reserve = 32;  // descriptors kept free; accept pauses below it
+  // Resident memory ceiling in bytes (0: none). Above it the server sheds
+  // load: accepting pauses and the oldest held tarpit sessions are cut,
+  // until the RSS falls below 90% of it (net/server.cc, CheckMemory).
+  int64_t memory_limit = 0;
+  // Once started: capabilities dropped, no_new_privs, and a seccomp
+  // allow-list of system calls (app/sandbox.h).
+  bool sandbox = true;
 };
 
 }  // namespace net

@@ -2,7 +2,10 @@
 // in session.cc.
 #include "net/server.h"
 
+#include <fcntl.h>
+#include <malloc.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <asio/ssl.hpp>
 #include <random>
@@ -107,6 +110,10 @@ Server::Server(ServerParams params)
       setrlimit(RLIMIT_NOFILE, &rl);
     }
     impl_->fd_limit = int64_t(rl.rlim_cur);
+  }
+  base::g_fd_limit.store(impl_->fd_limit);
+  if (cfg.server.memory_limit > 0) {
+    base::g_memory_limit_bytes.store(cfg.server.memory_limit);
   }
 }
 
@@ -317,6 +324,68 @@ void Server::Impl::StopWorker(Worker& w) {
   }
 }
 
+int64_t Server::Impl::ReadRss() const {
+  if (p.rss) return p.rss();
+  // Three system calls, once per sweep of worker 0 (at most 50 a second).
+  int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[128];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  long long pages_total = 0, pages_resident = 0;
+  if (std::sscanf(buf, "%lld %lld", &pages_total, &pages_resident) != 2) {
+    return -1;
+  }
+  return int64_t(pages_resident) * int64_t(sysconf(_SC_PAGESIZE));
+}
+
+// Worker 0's sweep: one reading per sweep period. Above the limit the
+// allocator first gives back what it keeps free (malloc_trim); if that is
+// not enough, every worker cuts a round of held sessions and accepting
+// pauses until a reading below 90% of the limit.
+void Server::Impl::CheckMemory() {
+  const int64_t limit = p.server.memory_limit;
+  if (limit <= 0) return;
+  int64_t rss = ReadRss();
+  if (rss > limit) {
+    malloc_trim(0);
+    rss = ReadRss();
+  }
+  base::g_memory_rss_bytes.store(rss, std::memory_order_relaxed);
+  if (rss > limit) {
+    memory_epoch.fetch_add(1, std::memory_order_relaxed);
+    if (!memory_shed.exchange(true)) {
+      Count(Counter::kMemoryLimitReached);
+      base::LogLine(base::LogLevel::kWarning, "memory_limit_reached")
+          .Kv("rss", rss)
+          .Kv("limit", limit)
+          .Kv("open", gauges.open.load())
+          .Kv("held", gauges.held.load());
+    }
+  } else if (rss >= 0 && rss < limit - limit / 10 &&
+             memory_shed.exchange(false)) {
+    base::LogLine(base::LogLevel::kInfo, "memory_limit_cleared")
+        .Kv("rss", rss)
+        .Kv("limit", limit)
+        .Kv("open", gauges.open.load());
+  }
+}
+
+int64_t Server::Impl::ShedQuota() const {
+  int64_t held = gauges.held.load(std::memory_order_relaxed);
+  return std::max<int64_t>(1, held / (4 * int64_t(workers.size())));
+}
+
+void Server::Impl::NoteShed(const Worker& w, int64_t cut) {
+  if (cut == 0) return;
+  Count(Counter::kMemoryShedSessions, uint64_t(cut));
+  base::LogLine(base::LogLevel::kWarning, "memory_shed")
+      .Kv("worker", w.index)
+      .Kv("sessions", cut);
+}
+
 asio::awaitable<void> Server::Impl::Sweep(Worker& w) {
   while (!w.stopping) {
     w.sweeper.expires_after(sweep_period);
@@ -327,6 +396,28 @@ asio::awaitable<void> Server::Impl::Sweep(Worker& w) {
       if (c->aborted) continue;
       if (auto why = SessionExpired(c, now)) AbortSession(c, *why);
     }
+    if (w.index == 0) CheckMemory();
+    bool shed = memory_shed.load(std::memory_order_relaxed);
+    if (shed && !w.shed_seen) {
+      // The accept loops wait in accept(2): wake them to pause.
+      for (auto& acc : w.acceptors) {
+        asio::error_code ec;
+        acc->cancel(ec);
+      }
+    }
+    w.shed_seen = shed;
+    uint64_t epoch = memory_epoch.load(std::memory_order_relaxed);
+    if (epoch != w.memory_epoch) {
+      w.memory_epoch = epoch;
+      // The list is in accept order: the oldest held sessions go first.
+      int64_t quota = ShedQuota(), cut = 0;
+      for (Conn* c = w.head.next; c != &w.head && cut < quota; c = c->next) {
+        if (c->aborted || !SessionHeld(c)) continue;
+        AbortSession(c, CloseReason::kMemoryLimit);
+        ++cut;
+      }
+      NoteShed(w, cut);
+    }
   }
 }
 
@@ -335,10 +426,16 @@ asio::awaitable<void> Server::Impl::AcceptLoop(Worker& w, tcp::acceptor& acc) {
   const int64_t reserve = p.server.fd_reserve + 16;
   AcceptPause paused;
   while (!w.stopping) {
-    if (gauges.open.load(std::memory_order_relaxed) + reserve >= fd_limit) {
-      // Out of descriptors: wait for sessions to end instead of spinning.
+    // The API's sockets count too (it may use the reserve itself).
+    bool no_fds = gauges.open.load(std::memory_order_relaxed) +
+                      base::g_api_connections.load(std::memory_order_relaxed) +
+                      reserve >=
+                  fd_limit;
+    if (no_fds || memory_shed.load(std::memory_order_relaxed)) {
+      // Out of descriptors or over the memory limit: wait for sessions to
+      // end instead of spinning.
       paused.Set(true);
-      Count(Counter::kAcceptPauses);
+      if (no_fds) Count(Counter::kAcceptPauses);
       pause.expires_after(milliseconds(100));
       co_await pause.async_wait(kNoThrow);
       continue;
@@ -348,6 +445,7 @@ asio::awaitable<void> Server::Impl::AcceptLoop(Worker& w, tcp::acceptor& acc) {
     auto [ec, sock] =
         co_await acc.async_accept(w.io.get_executor(), peer, kNoThrow);
     if (w.stopping) break;
+    if (ec == asio::error::operation_aborted) continue;  // the sweep: shed
     if (ec) {
       Count(Counter::kAcceptErrors);
       bool no_fds = ec.value() == EMFILE || ec.value() == ENFILE ||

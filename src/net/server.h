@@ -49,6 +49,9 @@ struct ServerParams {
   const base::Clock* clock = &base::SystemClock::Get();
   // Tests: stands in for the io_uring probe ("" if usable, else why not).
   std::function<std::string()> uring_probe;
+  // Tests: stands in for the resident bytes read from /proc/self/statm
+  // (server.memory_limit).
+  std::function<int64_t()> rss;
 };
 
 class Server {

@@ -152,6 +152,10 @@ struct Worker {
   std::thread thread;
   std::unique_ptr<Uring, void (*)(Uring*)> uring{nullptr, nullptr};
   AcceptPause accept_pause;  // io_uring workers (Asio: one per AcceptLoop)
+  // server.memory_limit: the last shedding state and epoch this worker
+  // acted on (Server::Impl::memory_shed, memory_epoch).
+  bool shed_seen = false;
+  uint64_t memory_epoch = 0;
 };
 
 // What a reload may change, as one immutable snapshot that the workers'
@@ -181,6 +185,12 @@ struct Server::Impl {
   ExecutorKind executor = ExecutorKind::kAsio;
   std::string executor_reason;  // why this one (logged at Bind)
   std::string executor_error;   // io_uring demanded but unusable: Bind fails
+  // server.memory_limit, judged by worker 0's sweep (CheckMemory): shedding
+  // from a reading above the limit until one below 90% of it (accepting
+  // pauses meanwhile); memory_epoch counts the readings above the limit,
+  // and each worker cuts one round of its oldest held sessions per epoch.
+  std::atomic<bool> memory_shed{false};
+  std::atomic<uint64_t> memory_epoch{0};
 
   base::Status Bind();
   std::unique_ptr<Live> MakeLive(const ServerParams& params) const;
@@ -196,6 +206,16 @@ struct Server::Impl {
                                                          base::SteadyTime now);
   static void AbortSession(Conn* c, peer::CloseReason why);
   void StopWorker(Worker& w);
+  // Resident bytes (p.rss in tests, else /proc/self/statm); -1 if unknown.
+  int64_t ReadRss() const;
+  void CheckMemory();
+  // Held sessions one worker cuts in one round: a quarter of all held
+  // sessions spread over the workers, at least one.
+  int64_t ShedQuota() const;
+  // Logs and counts one worker's round of cuts.
+  static void NoteShed(const Worker& w, int64_t cut);
+  // session.cc: whether the tarpit holds c.
+  static bool SessionHeld(Conn* c);
   // The record and the log line of an ended session (both executors).
   void EndSession(const char* id, const conn::Connection& m);
   // uring.cc: makes w's ring (false and why on failure), serves w's

@@ -168,6 +168,11 @@ std::optional<peer::CloseReason> Server::Impl::SessionExpired(
   return static_cast<Session*>(c)->m.Expired(now);
 }
 
+bool Server::Impl::SessionHeld(Conn* c) {
+  const tarpit::Plan* plan = static_cast<Session*>(c)->m.plan();
+  return plan != nullptr && plan->held;
+}
+
 void Server::Impl::AbortSession(Conn* c, peer::CloseReason why) {
   c->aborted = true;
   c->abort_reason = why;

@@ -77,15 +77,19 @@ struct UringLoop {
   }
   bool OutOfDescriptors() const {
     const int64_t reserve = s.p.server.fd_reserve + 16;
-    return s.gauges.open.load(std::memory_order_relaxed) + reserve >=
+    // The API's sockets count too (it may use the reserve itself).
+    return s.gauges.open.load(std::memory_order_relaxed) +
+               base::g_api_connections.load(std::memory_order_relaxed) +
+               reserve >=
            s.fd_limit;
   }
   // Accepts again on a slot, unless descriptors are short (then later).
   void Rearm(AcceptSlot& a) {  // keeps w.accept_pause
     if (w.stopping) return;
-    if (OutOfDescriptors()) {
+    bool no_fds = OutOfDescriptors();
+    if (no_fds || s.memory_shed.load(std::memory_order_relaxed)) {
       w.accept_pause.Set(true);
-      Count(Counter::kAcceptPauses);
+      if (no_fds) Count(Counter::kAcceptPauses);
       return Pause(std::chrono::milliseconds(100));
     }
     w.accept_pause.Set(false);
@@ -158,6 +162,31 @@ struct UringLoop {
     for (USession* c = head.next; c != &head; c = c->next) {
       if (c->aborted) continue;
       if (auto why = c->m.Expired(now)) c->Abort(*why);
+    }
+    if (w.index == 0) s.CheckMemory();
+    bool shed = s.memory_shed.load(std::memory_order_relaxed);
+    if (shed && !w.shed_seen) {
+      // Withdraw the pending accepts; the pause re-arms them once the
+      // memory is back under the low-water mark.
+      for (auto& a : u.slots) {
+        if (a->pending) u.Cancel(Data(a.get(), kAccept));
+      }
+      w.accept_pause.Set(true);
+      Pause(std::chrono::milliseconds(100));
+    }
+    w.shed_seen = shed;
+    uint64_t epoch = s.memory_epoch.load(std::memory_order_relaxed);
+    if (epoch != w.memory_epoch) {
+      w.memory_epoch = epoch;
+      // The list is in accept order: the oldest held sessions go first.
+      int64_t quota = s.ShedQuota(), cut = 0;
+      for (USession* c = head.next; c != &head && cut < quota; c = c->next) {
+        const tarpit::Plan* plan = c->m.plan();
+        if (c->aborted || plan == nullptr || !plan->held) continue;
+        c->Abort(peer::CloseReason::kMemoryLimit);
+        ++cut;
+      }
+      Server::Impl::NoteShed(w, cut);
     }
   }
   void Stop() {

@@ -32,6 +32,8 @@ const char* CloseReasonName(CloseReason r) {
       return "rejected";
     case CloseReason::kIoError:
       return "io_error";
+    case CloseReason::kMemoryLimit:
+      return "memory_limit";
     case CloseReason::kCount:
       break;
   }

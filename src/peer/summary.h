@@ -32,6 +32,7 @@ enum class CloseReason : uint8_t {
   kProxyError,       // bad PROXY header
   kRejected,         // policy 554 greeting or early talker refusal
   kIoError,          // any other socket error
+  kMemoryLimit,      // cut to bring the RSS under server.memory_limit
   kCount
 };
 inline constexpr int kNumCloseReasons = int(CloseReason::kCount);
