@@ -391,8 +391,9 @@ Response Dashboard::Server(const std::string& csrf) const {
   b += "</table>\n";
   for (const auto& [k, v] : info) {
     if (k != "config") continue;
-    b += "<h2>Effective configuration</h2><p>Secrets are shown as "
-         "<code>(set)</code> or empty.</p><pre class=\"config\">" +
+    b += "<h2>Effective configuration</h2><p>Secrets (api.token, "
+         "traps.keys) are shown as <code>&quot;&lt;redacted&gt;&quot;</code> "
+         "when set.</p><pre class=\"config\">" +
          Escape(v) + "</pre>\n";
   }
   b += "<p><a href=\"/assets/LICENSES.txt\">Licences of the embedded "

@@ -107,7 +107,11 @@ Response Dashboard::Sources(const Request& r, const std::string& csrf) const {
        value("since") +
        "\"></label>"
        "<label>Seen until <input name=\"until\" value=\"" +
-       value("until") + "\"></label><fieldset><legend>Evidence</legend>";
+       value("until") +
+       "\"></label>"
+       "<label>Sink <input name=\"sink\" placeholder=\"sink id (fleet)\" "
+       "value=\"" +
+       value("sink") + "\"></label><fieldset><legend>Evidence</legend>";
   std::string chosen =
       params.count("evidence") ? params.find("evidence")->second : "";
   for (auto name : ledger::EvidenceNames()) {

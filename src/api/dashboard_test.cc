@@ -128,6 +128,13 @@ TEST_F(DashboardTest, SourcesPageSortAndFilter) {
   EXPECT_THAT(by_ip.body, HasSubstr("aria-sort=\"ascending\""));
   auto cidr = Get("/sources", {{"cidr", "192.0.2.0/29"}, {"min_messages", ""}});
   EXPECT_THAT(cidr.body, HasSubstr("<span data-key=\"total\">7</span>"));
+  // The fleet's sink filter (sink=, as /api/v1/sources): a local store
+  // knows only its own sink, so another sink's list is empty.
+  auto other = Get("/sources", {{"sink", "sink-<b>"}});
+  ASSERT_EQ(other.status, 200);
+  EXPECT_THAT(other.body, HasSubstr("<span data-key=\"total\">0</span>"));
+  EXPECT_THAT(other.body, HasSubstr("name=\"sink\""));
+  EXPECT_THAT(other.body, HasSubstr("value=\"sink-&lt;b&gt;\""));
   auto bad = Get("/sources", {{"cidr", "nonsense"}});
   EXPECT_EQ(bad.status, 400);
   EXPECT_THAT(bad.body, HasSubstr("class=\"error\""));

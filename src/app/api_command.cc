@@ -83,13 +83,10 @@ int ServeApi(config::Config cfg, Reloader reload) {
 
   auto exempt = ledger::ParseExempt(cfg.tarpit.exempt);
   if (!exempt.ok()) return Fail(exempt.error());
-  config::Config shown = cfg;
-  if (!shown.api.token.empty()) shown.api.token = "(set)";
-  if (!shown.traps.keys.empty()) shown.traps.keys = {"(set)"};
   std::vector<std::pair<std::string, std::string>> info = {
       {"Role", "fleet API node (spamsink api): no SMTP listener"},
       {"API listener", cfg.api.listen},
-      {"config", config::EffectiveToml(shown, false)}};
+      {"config", config::EffectiveToml(cfg, false)}};
   api::HttpServer http(cfg.api, ledger.get(), std::move(exempt).value(),
                        std::move(info));
   if (auto s = http.Start(); !s.ok()) return Fail(s.message());

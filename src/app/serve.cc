@@ -229,14 +229,11 @@ void SeedDnsbl(ledger::Ledger* ledger, dnsbl::Index* index,
 }
 
 // The console's Server page: what runs (cfg, the running configuration),
-// with api.token and the trap keys shown only as set or unset, and how the
-// last reload went.
+// with api.token and the trap keys redacted (config::EffectiveToml), and
+// how the last reload went.
 std::vector<std::pair<std::string, std::string>> ConsoleInfo(
     const config::Config& cfg, net::Server* server,
     const std::string& last_reload) {
-  config::Config shown = cfg;
-  if (!shown.api.token.empty()) shown.api.token = "(set)";
-  if (!shown.traps.keys.empty()) shown.traps.keys = {"(set)"};
   std::vector<std::pair<std::string, std::string>> info = {
       {"Persona", cfg.smtp.persona}, {"Host name", cfg.server.hostname}};
   for (const auto& addr : server->LocalAddresses()) {
@@ -244,7 +241,7 @@ std::vector<std::pair<std::string, std::string>> ConsoleInfo(
   }
   info.push_back({"API listener", cfg.api.listen});
   info.push_back({"Last reload", last_reload});
-  info.push_back({"config", config::EffectiveToml(shown, false)});
+  info.push_back({"config", config::EffectiveToml(cfg, false)});
   return info;
 }
 
@@ -590,7 +587,7 @@ int Serve(config::Config cfg, Reloader reload) {
   }
   if (dns) dns->Stop();
   if (trap_site) trap_site->Stop();
-  if (http) http->Stop();        // before the ledger it reads goes away
+  if (http) http->Stop();  // before the ledger it reads goes away
   if (follower) follower->Stop();
   if (capture) capture->Stop();  // writes what is queued
   trap_ledger.reset();           // flushes what is queued
