@@ -37,7 +37,7 @@ for f in "${fuzzers[@]}"; do
   name=${f%_fuzz}
   mkdir -p "build-fuzz/corpus/$name"
   echo "-- $f"
-  if ! build-fuzz/$f -max_total_time="${FUZZ_SECONDS:-45}" -max_len=4096 \
+  if ! build-fuzz/$f -max_total_time="${FUZZ_SECONDS:-30}" -max_len=4096 \
       -print_final_stats=1 "build-fuzz/corpus/$name" "fuzz/corpus/$name" \
       >"build-fuzz/$f.log" 2>&1; then
     tail -60 "build-fuzz/$f.log"
