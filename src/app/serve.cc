@@ -19,6 +19,7 @@
 #include "api/http_server.h"
 #include "api/token.h"
 #include "app/commands.h"
+#include "app/reputation_follower.h"
 #include "app/sandbox.h"
 #include "base/log.h"
 #include "capture/store.h"
@@ -117,79 +118,6 @@ void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
   if (refused != 0) line.Kv("left_out", "older senders beyond the budget");
   if (!s.ok() && refused < kRefusalsToStop) line.Kv("error", s.message());
 }
-
-// Fleet-wide reputation (the shared PostgreSQL ledger): every
-// kReputationRefresh seconds the sources any sink recorded lately (last
-// seen within kReputationLookback plus two flushes) raise this sink's peer
-// history (Cache::Seed: raised, never lowered or added), so a sender met at
-// one sink meets the tarpit at every other within about one writer flush
-// plus one refresh. A record committed later than the lookback after its
-// last session (a sink's backlog after a database outage) is not followed.
-class ReputationFollower {
- public:
-  static constexpr double kReputationRefresh = 2;
-  static constexpr double kReputationLookback = 10;
-
-  ReputationFollower(ledger::Ledger* ledger, net::Server* server)
-      : ledger_(ledger), server_(server) {}
-  ~ReputationFollower() { Stop(); }
-  void Start() {
-    thread_ = std::thread([this] { Loop(); });
-  }
-  void Stop() {
-    {
-      std::lock_guard lk(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  void Loop() {
-    const double lookback = kReputationLookback + 2 * ledger_->flush_interval();
-    auto wall = [] { return base::SystemClock::Get().WallSeconds(); };
-    double since = wall() - lookback;
-    std::unique_lock lk(mu_);
-    while (!cv_.wait_for(lk, std::chrono::duration<double>(kReputationRefresh),
-                         [&] { return stop_; })) {
-      lk.unlock();
-      double start = wall();
-      ledger::SourceQuery q;
-      q.since = since;
-      q.sort = ledger::SortKey::kLastSeen;
-      q.limit = 0;
-      uint64_t seeded = 0;
-      double newest = 0;
-      auto s = ledger_->ScanSources(q, [&](const ledger::SourceRecord& r) {
-        server_->SeedHistory(r.ip, r);
-        ++seeded;
-        newest = std::max(newest, r.last_seen);
-        return base::Status();
-      });
-      if (s.ok()) {
-        since = start - lookback;
-        if (seeded != 0) {
-          base::LogLine(base::LogLevel::kDebug, "reputation_pulled")
-              .Kv("sources", seeded)
-              .Kv("newest_last_seen", newest)
-              .Kv("pulled_at", start);
-        }
-      } else {
-        base::LogLine(base::LogLevel::kWarning, "reputation_pull_failed")
-            .Kv("error", s.message());
-      }
-      lk.lock();
-    }
-  }
-
-  ledger::Ledger* ledger_;
-  net::Server* server_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 // The DNSBL starts from what the ledger knows of the sources seen within
 // its window, most recent first, up to max_entries of them.
