@@ -128,7 +128,48 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
-class Postfix:
+class _PrivateMta:
+    """What a private MTA run by these tests shares: its temporary
+    directory, the daemon we started (stopped by its pid; it stops its own
+    children) and the log files it wrote there."""
+
+    def _start(self, argv, env=None, name="mta"):
+        self.log = open(os.path.join(self.tmp.name, "daemon.log"), "w+")
+        self.proc = subprocess.Popen(argv, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        if not wait_port(self.port, self.proc):
+            out = self.logs()
+            self.close()
+            raise RuntimeError(name + " did not start: " + out)
+
+    def logs(self):
+        text = ""
+        for root, _, files in os.walk(self.tmp.name):
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                # Regular files only: Postfix's spool holds a "postlog"
+                # socket.
+                if name.endswith("log") and os.path.isfile(path):
+                    with open(path, errors="replace") as f:
+                        text += f.read()
+        return text
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def close(self):
+        self.stop()
+        self.log.close()
+        self.tmp.cleanup()
+
+
+class Postfix(_PrivateMta):
     """A private Postfix (Debian's package) on 127.0.0.1:port."""
 
     def __init__(self, extra_main_cf=""):
@@ -157,38 +198,8 @@ class Postfix:
         if chk.returncode != 0:
             raise RuntimeError("postfix check failed: " + chk.stdout +
                                chk.stderr + self.logs())
-        self.log = open(os.path.join(d, "master.log"), "w+")
-        self.proc = subprocess.Popen(
-            ["/usr/lib/postfix/sbin/master", "-c", etc, "-d"], env=env,
-            stdout=self.log, stderr=subprocess.STDOUT)
-        if not wait_port(self.port, self.proc):
-            out = self.logs()
-            self.stop()
-            raise RuntimeError("postfix did not start: " + out)
-
-    def logs(self):
-        text = ""
-        for name in ("master.log", "maillog"):
-            p = os.path.join(self.tmp.name, name)
-            if os.path.exists(p):
-                with open(p, errors="replace") as f:
-                    text += f.read()
-        return text
-
-    def stop(self):
-        """Stops the master we started, by its pid (it stops its children)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def close(self):
-        self.stop()
-        self.log.close()
-        self.tmp.cleanup()
+        self._start(["/usr/lib/postfix/sbin/master", "-c", etc, "-d"],
+                    env=env, name="postfix")
 
 
 # Exim 4.96 from Debian's exim4-daemon-light, unpacked by scripts/setup.sh
@@ -230,7 +241,7 @@ blackhole:
 """
 
 
-class Exim:
+class Exim(_PrivateMta):
     """A private Exim (Debian's exim4-daemon-light) on 127.0.0.1:port."""
 
     available = os.path.exists(EXIM)
@@ -250,35 +261,6 @@ class Exim:
             f.write(EXIM_CONF.format(dir=d, host=HOSTNAME, port=self.port,
                                      cert=self.cert, key=self.key,
                                      timeout=timeout))
-        self.log = open(os.path.join(d, "daemon.log"), "w+")
         # -bdf: daemon in the foreground; -q none: no queue runner.
-        self.proc = subprocess.Popen([EXIM, "-C", conf, "-bdf", "-oX",
-                                      str(self.port)], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        if not wait_port(self.port, self.proc):
-            out = self.logs()
-            self.close()
-            raise RuntimeError("exim did not start: " + out)
-
-    def logs(self):
-        text = ""
-        for root, _, files in os.walk(self.tmp.name):
-            for name in files:
-                if name.endswith("log"):
-                    with open(os.path.join(root, name), errors="replace") as f:
-                        text += f.read()
-        return text
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def close(self):
-        self.stop()
-        self.log.close()
-        self.tmp.cleanup()
+        self._start([EXIM, "-C", conf, "-bdf", "-oX", str(self.port)],
+                    name="exim")
