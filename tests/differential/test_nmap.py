@@ -24,37 +24,30 @@ def nmap_sv(port):
 
 
 class NmapAgrees(unittest.TestCase):
-    def test_postfix(self):
-        real = realmta.Postfix()
-        sink = harness.Sink("--persona", "postfix", "--tarpit-enabled",
-                            "false", "--hostname", realmta.HOSTNAME)
+    def agree(self, real, persona, expected):
+        """nmap names the real daemon `expected`, and the persona the same."""
         try:
-            a, out_a = nmap_sv(real.port)
-            b, out_b = nmap_sv(sink.port)
+            sink = harness.Sink("--persona", persona, "--tarpit-enabled",
+                                "false", "--hostname", realmta.HOSTNAME)
+            try:
+                a, out_a = nmap_sv(real.port)
+                b, out_b = nmap_sv(sink.port)
+            finally:
+                sink.close()
         finally:
             real.close()
-            sink.close()
-        print("real Postfix:", a)
-        print("spamsink postfix persona:", b)
-        self.assertEqual(a, ("smtp", "Postfix smtpd"), out_a)
+        print("real daemon:", a)
+        print(f"spamsink {persona} persona:", b)
+        self.assertEqual(a, expected, out_a)
         self.assertEqual(b, a, out_b)
+
+    def test_postfix(self):
+        self.agree(realmta.Postfix(), "postfix", ("smtp", "Postfix smtpd"))
 
     def test_exim(self):
         self.assertTrue(realmta.Exim.available,
                         "exim4 not unpacked: run scripts/setup.sh")
-        real = realmta.Exim()
-        sink = harness.Sink("--persona", "exim", "--tarpit-enabled",
-                            "false", "--hostname", realmta.HOSTNAME)
-        try:
-            a, out_a = nmap_sv(real.port)
-            b, out_b = nmap_sv(sink.port)
-        finally:
-            real.close()
-            sink.close()
-        print("real Exim:", a)
-        print("spamsink exim persona:", b)
-        self.assertEqual(a, ("smtp", "Exim smtpd 4.96"), out_a)
-        self.assertEqual(b, a, out_b)
+        self.agree(realmta.Exim(), "exim", ("smtp", "Exim smtpd 4.96"))
 
 
 if __name__ == "__main__":
