@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "base/metrics.h"
+#include "net/recording_sink_test_util.h"
 #include "net/server.h"
 #include "net/server_impl.h"
 
@@ -22,21 +23,7 @@ using asio::ip::tcp;
 constexpr int64_t kMiB = 1 << 20;
 constexpr int64_t kLimit = 100 * kMiB;
 
-class Sink final : public SessionSink {
- public:
-  void Record(const peer::SessionSummary& r) override {
-    std::lock_guard lock(mu_);
-    records_.push_back(r);
-  }
-  std::vector<peer::SessionSummary> records() {
-    std::lock_guard lock(mu_);
-    return records_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<peer::SessionSummary> records_;
-};
+using Sink = RecordingSink;
 
 // The RSS the server reads: `high` by the next `high_reads` readings, then
 // `steady`. (Above the limit the server trims and reads again: one check

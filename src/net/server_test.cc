@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "net/recording_sink_test_util.h"
 #include "net/server_impl.h"
 #include "net/tls.h"
 
@@ -46,21 +47,7 @@ class TestClock final : public base::Clock {
   std::atomic<base::Duration::rep> now_{1};
 };
 
-class Sink final : public SessionSink {
- public:
-  void Record(const peer::SessionSummary& r) override {
-    std::lock_guard lock(mu_);
-    records_.push_back(r);
-  }
-  std::vector<peer::SessionSummary> records() {
-    std::lock_guard lock(mu_);
-    return records_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<peer::SessionSummary> records_;
-};
+using Sink = RecordingSink;
 
 // A blocking line client with a receive timeout, so no test can hang.
 class Client {
