@@ -450,7 +450,7 @@ if [[ ,$boots, == *,big,* ]]; then
 		dbbytes=$(stat -c %s "$tmp/big/spamsink.db")
 		data=$tmp/data-big.img
 		# twice the database: room for its WAL, a checkpoint and new records
-		if timeout 1200 mke2fs -q -t ext4 -L spamsink -d "$tmp/big" "$data" "$((dbbytes / 1024 * 2 + 262144))k" 2>"$tmp/mke2fs.log"; then
+		if timeout 1200 mke2fs -q -t ext4 -L spamsink -d "$tmp/big" "$data" "$((dbbytes * 2 / 1024 + 262144))k" 2>"$tmp/mke2fs.log"; then
 			ok "big: data disk $(($(stat -c %s "$data") >> 20)) MiB (ext4, mke2fs -d) holding a $((dbbytes >> 20)) MiB ledger; prepared in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b-a}') s"
 		else
 			bad "big: mke2fs -d failed: $(tail -n 3 "$tmp/mke2fs.log")"
