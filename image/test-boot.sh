@@ -40,6 +40,7 @@
 #                          list only when it is set)
 # Environment: BOOT_TIMEOUT (s to the banner, default 120), SPAMSINK_BIN,
 #   BOOT_LEDGER_SOURCES, BOOT_LEDGER_MEM, BOOT_LEDGER_LIMIT (step 10),
+#   BOOT_LEDGER_DISK (step 10: reuse a data disk an earlier KEEP=1 run made),
 #   KEEP=1 keeps the temporary directory (console logs) for inspection.
 set -euo pipefail
 
@@ -432,11 +433,16 @@ fi
 
 # ---- 10. the appliance with a big ledger (BOOT_LEDGER_SOURCES) ----
 if [[ ,$boots, == *,big,* ]]; then
-	n=${BOOT_LEDGER_SOURCES:-}
+	n=${BOOT_LEDGER_SOURCES:-} bigdata=''
 	bmem=${BOOT_LEDGER_MEM:-96} blimit=${BOOT_LEDGER_LIMIT:-67108864}
 	gen=$repo/bench/gen_ledger.py
 	if [[ -z $n ]] || ! command -v mke2fs >/dev/null || [[ ! -x $repo/build/export_bench ]]; then
 		bad "big: needs BOOT_LEDGER_SOURCES, mke2fs and build/export_bench"
+	elif [[ -n ${BOOT_LEDGER_DISK:-} ]]; then
+		# a data disk made by an earlier run (KEEP=1 keeps data-big.img):
+		# used as it is (the boot writes to it)
+		bigdata=$BOOT_LEDGER_DISK
+		ok "big: reusing the data disk $bigdata ($(($(stat -c %s "$bigdata") >> 20)) MiB)"
 	else
 		mkdir -p "$tmp/big"
 		t0=$(date +%s.%N)
@@ -448,14 +454,16 @@ if [[ ,$boots, == *,big,* ]]; then
 		# the VM's spamsink user (uid/gid 100) owns the ledger, as at run time
 		chown -R 100:100 "$tmp/big"
 		dbbytes=$(stat -c %s "$tmp/big/spamsink.db")
-		data=$tmp/data-big.img
+		bigdata=$tmp/data-big.img
 		# twice the database: room for its WAL, a checkpoint and new records
-		if timeout 1200 mke2fs -q -t ext4 -L spamsink -d "$tmp/big" "$data" "$((dbbytes * 2 / 1024 + 262144))k" 2>"$tmp/mke2fs.log"; then
-			ok "big: data disk $(($(stat -c %s "$data") >> 20)) MiB (ext4, mke2fs -d) holding a $((dbbytes >> 20)) MiB ledger; prepared in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b-a}') s"
+		if timeout 1200 mke2fs -q -t ext4 -L spamsink -d "$tmp/big" "$bigdata" "$((dbbytes * 2 / 1024 + 262144))k" 2>"$tmp/mke2fs.log"; then
+			ok "big: data disk $(($(stat -c %s "$bigdata") >> 20)) MiB (ext4, mke2fs -d) holding a $((dbbytes >> 20)) MiB ledger; prepared in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b-a}') s"
 		else
 			bad "big: mke2fs -d failed: $(tail -n 3 "$tmp/mke2fs.log")"
 		fi
 		rm -rf "$tmp/big"
+	fi
+	if [[ -n $n && -f ${bigdata:-} ]]; then
 		cat >"$tmp/big.toml" <<EOF
 [server]
 listen = ["0.0.0.0:25", "[::]:25"]
@@ -470,7 +478,7 @@ token = "$token"
 [log]
 sessions = false
 EOF
-		if boot_vm big kernel --data "$data" --config "$tmp/big.toml" --mem "$bmem"; then
+		if boot_vm big kernel --data "$bigdata" --config "$tmp/big.toml" --mem "$bmem"; then
 			big_boot_s=$banner_s
 			deliver big 5
 			r=$(timeout 60 "$probe" http "$api_port" /api/v1/stats "$token" || true)
