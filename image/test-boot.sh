@@ -475,6 +475,10 @@ db_path = "/var/lib/spamsink/spamsink.db"
 [api]
 listen = "0.0.0.0:8025"
 token = "$token"
+# the header deadline also cuts a streamed export running longer than it
+# (HttpServer::Start replaces the pre-routing handler that marks a request
+# busy): raised here so that the export is measured
+header_timeout = 3600
 [log]
 sessions = false
 EOF
