@@ -482,7 +482,7 @@ header_timeout = 3600
 [log]
 sessions = false
 EOF
-		if boot_vm big kernel --data "$bigdata" --config "$tmp/big.toml" --mem "$bmem"; then
+		if boot_vm big kernel --data "$bigdata" --config "$tmp/big.toml" --mem "$bmem" --append no_timer_check; then
 			big_boot_s=$banner_s
 			deliver big 5
 			r=$(timeout 60 "$probe" http "$api_port" /api/v1/stats "$token" || true)
