@@ -8,6 +8,8 @@
                                          each) with smtplib; exit 1 unless
                                          every one got 250
   probe.py http PORT PATH [TOKEN]        GET; print "STATUS BODY"
+  probe.py drain PORT PATH [TOKEN]       GET a (big, streamed) body; print
+                                         "STATUS BYTES LINES SECONDS"
   probe.py count PORT TOKEN KEY          GET /api/v1/stats; print the largest
                                          integer under a key named KEY
   probe.py monitor SOCKET COMMAND        send one command to the qemu monitor
@@ -96,6 +98,29 @@ def http_cmd(port, path, token=None):
     return 0
 
 
+def drain(port, path, token=None):
+    """Streams a (big) response to nowhere: status, bytes, lines, seconds."""
+    t0 = time.monotonic()
+    try:
+        c = http.client.HTTPConnection(HOST, port, timeout=600)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        c.request("GET", path, headers=headers)
+        r = c.getresponse()
+        size = lines = 0
+        while True:
+            piece = r.read(1 << 16)
+            if not piece:
+                break
+            size += len(piece)
+            lines += piece.count(b"\n")
+        c.close()
+    except (OSError, http.client.HTTPException) as e:
+        print(f"000 0 0 {time.monotonic() - t0:.1f} {e!r}")
+        return 1
+    print(f"{r.status} {size} {lines} {time.monotonic() - t0:.1f}")
+    return 0 if r.status == 200 else 1
+
+
 def largest(obj, key):
     best = None
     if isinstance(obj, dict):
@@ -144,6 +169,8 @@ def main(argv):
         return send(int(args[0]), int(args[1]))
     if cmd == "http":
         return http_cmd(int(args[0]), args[1], args[2] if len(args) > 2 else None)
+    if cmd == "drain":
+        return drain(int(args[0]), args[1], args[2] if len(args) > 2 else None)
     if cmd == "count":
         return count(int(args[0]), args[1], args[2])
     if cmd == "jsonl-sum":
