@@ -84,6 +84,13 @@ CREATE TABLE source_sinks (
 );
 CREATE INDEX source_sinks_by_sink ON source_sinks (sink_id);
 )sql",
+    // 3: the change cursor of the fleet's reputation followers: the
+    // transaction that last wrote each row (PostgresStore::Changes). Old
+    // rows get 0, older than any snapshot: they are history, not changes.
+    R"sql(
+ALTER TABLE sources ADD COLUMN change_xid xid8 NOT NULL DEFAULT '0';
+CREATE INDEX sources_by_change ON sources (change_xid);
+)sql",
 };
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 
@@ -358,7 +365,8 @@ constexpr const char kDeltaColumns[] =
 // would hash all of sources instead (a full scan per batch, which at
 // millions of addresses is the whole batch's time).
 const char* const kStageTableSql =
-    "CREATE TEMP TABLE IF NOT EXISTS spamsink_stage (LIKE sources, is_new "
+    "CREATE TEMP TABLE IF NOT EXISTS spamsink_stage (LIKE sources INCLUDING "
+    "DEFAULTS, is_new "
     "bool NOT NULL, d_first float8, d_last float8, d_connections bigint, "
     "d_messages bigint, d_bytes bigint) ON COMMIT DELETE ROWS; SET LOCAL "
     "enable_hashjoin = off; SET LOCAL enable_mergejoin = off";
@@ -384,10 +392,11 @@ void AppendStageRow(std::string* out, const SourceRecord& merged, bool is_new,
 }
 
 const std::string& StageInsertSql() {
-  static const std::string sql = std::string("INSERT INTO sources (") +
-                                 kColumns + ") SELECT " + kColumns +
-                                 " FROM spamsink_stage WHERE is_new ORDER BY "
-                                 "ip ON CONFLICT (ip) DO NOTHING";
+  static const std::string sql =
+      std::string("INSERT INTO sources (") + kColumns +
+      ", change_xid) SELECT " + kColumns +
+      ", pg_current_xact_id() FROM spamsink_stage WHERE is_new ORDER BY ip ON "
+      "CONFLICT (ip) DO NOTHING";
   return sql;
 }
 
@@ -399,7 +408,8 @@ const std::string& StageUpdateSql() {
       set += std::string(i > 1 ? ", " : "") + cols[i] + " = v." + cols[i];
     }
     return "UPDATE sources SET " + set +
-           " FROM spamsink_stage v WHERE NOT v.is_new AND sources.ip = v.ip";
+           ", change_xid = pg_current_xact_id() FROM spamsink_stage v WHERE "
+           "NOT v.is_new AND sources.ip = v.ip";
   }();
   return sql;
 }

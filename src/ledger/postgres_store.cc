@@ -280,6 +280,44 @@ class PgStore final : public PostgresStore {
     });
   }
 
+  base::Result<std::string> Changes(const std::string& cursor,
+                                    const Visitor& each) override {
+    std::lock_guard lock(f_mu_);
+    if (!f_ || PQstatus(f_.get()) != CONNECTION_OK) {
+      auto c = Connect(o_);
+      if (!c.ok()) return c.status();
+      f_ = std::move(c).value();
+    }
+    PGconn* c = f_.get();
+    // One snapshot for the read and the cursor it returns.
+    if (auto s = Exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        !s.ok()) {
+      return s;
+    }
+    auto snap = Run(c, "SELECT pg_current_snapshot()::text");
+    if (!snap.ok()) return Rollback(c, snap.status());
+    std::string next = PQgetvalue(snap->get(), 0, 0);
+    if (!cursor.empty()) {
+      // Rows written by transactions not yet committed when cursor was
+      // taken (or begun after it) and committed by now: xids below the
+      // cursor's xmin were all settled then, so the index range starts there.
+      auto rows = Run(c,
+                      "SELECT " + std::string(kColumns) +
+                          " FROM sources WHERE change_xid >= "
+                          "pg_snapshot_xmin($1::pg_snapshot) AND NOT "
+                          "pg_visible_in_snapshot(change_xid, $1::pg_snapshot)",
+                      {cursor.c_str()});
+      if (!rows.ok()) return Rollback(c, rows.status());
+      for (int i = 0; i < PQntuples(rows->get()); ++i) {
+        if (auto s = each(Decode(rows->get(), i)); !s.ok()) {
+          return Rollback(c, s);
+        }
+      }
+    }
+    if (auto s = Exec(c, "COMMIT"); !s.ok()) return s;
+    return next;
+  }
+
   StoreUsage Usage() override {
     StoreUsage u;
     u.created = created_.load();
@@ -462,7 +500,8 @@ class PgStore final : public PostgresStore {
   PostgresOptions o_;
   mutable std::mutex w_mu_;  // guards w_, next_seq_, retrying_
   std::mutex r_mu_;          // guards r_
-  Conn w_, r_;
+  std::mutex f_mu_;          // guards f_ (Changes)
+  Conn w_, r_, f_;
   uint64_t next_seq_ = 1;
   std::atomic<uint64_t> created_{0};  // rows ApplyOnce inserted
   bool retrying_ = false;

@@ -44,7 +44,7 @@ struct PostgresOptions {
 };
 
 // The newest schema version this build knows (table spamsink_schema).
-inline constexpr int kPostgresSchemaVersion = 2;
+inline constexpr int kPostgresSchemaVersion = 3;
 
 // One sink's share of one address.
 struct SinkCounts {
@@ -64,6 +64,20 @@ class PostgresStore : public Store {
       const base::IpAddress& ip) = 0;
   // Sums per sink over every address, by sink_id (addresses = sources).
   virtual base::Result<std::vector<SinkCounts>> SinkTotals() = 0;
+  // The fleet's change stream, for the reputation followers. cursor is the
+  // snapshot (pg_snapshot text) an earlier call returned; empty: start now.
+  // Visits every record whose latest write committed after that snapshot
+  // was taken and before this call's was, and returns this call's snapshot:
+  // the next cursor. Each change is seen once and none is missed, however
+  // the sinks' commits interleave: a row carries the id of the transaction
+  // that wrote it (change_xid), and "committed between two snapshots" is
+  // decided by the snapshots themselves, not by the order in which
+  // transactions started (a sequence or a timestamp taken during a batch
+  // can commit after a later one and be skipped by a cursor). A record
+  // written again is visited again, once per call that finds it changed.
+  // Runs on a connection of its own.
+  virtual base::Result<std::string> Changes(const std::string& cursor,
+                                            const Visitor& each) = 0;
   // The sequence number the next fresh batch will carry.
   virtual uint64_t next_sequence() const = 0;
 };
