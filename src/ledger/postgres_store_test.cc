@@ -54,6 +54,17 @@ class PostgresStoreTest : public ::testing::Test {
   std::string url_;
 };
 
+// Cuts the connection after COMMIT was sent: no more data in either
+// direction, and a reply that already arrived (a quick server under a
+// loaded client) is discarded, so libpq never reads it.
+void CutConnection(int fd) {
+  shutdown(fd, SHUT_RDWR);
+  char buf[4096];
+  for (int i = 0; i < 1000; ++i) {  // bounded: nothing more can arrive
+    if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) <= 0) break;
+  }
+}
+
 SourceRecord Delta(const std::string& ip, uint64_t messages) {
   SourceRecord r;
   r.ip = Ip(ip);
@@ -144,8 +155,8 @@ TEST_F(PostgresStoreTest, LostCommitReplyIsRetriedWithoutDoubling) {
   bool cut = true;
   auto o = Opts("a");
   o.after_commit_sent = [&](int fd) {
-    if (cut) shutdown(fd, SHUT_RDWR);  // COMMIT is on its way; the reply
-  };                                   // will never arrive
+    if (cut) CutConnection(fd);  // COMMIT is on its way; the reply
+  };                             // will never arrive
   auto s = OpenPostgresStore(o).value();
   std::vector<SourceRecord> batch = {Delta("192.0.2.1", 2),
                                      Delta("192.0.2.2", 5)};
@@ -294,7 +305,7 @@ TEST_F(PostgresStoreTest, SpillAtCloseKeepsExactlyOnceAcrossRestarts) {
     bool cut = false;
     auto o = Opts("a");
     o.after_commit_sent = [&](int fd) {
-      if (cut) shutdown(fd, SHUT_RDWR);
+      if (cut) CutConnection(fd);
     };
     auto l =
         Ledger::Create(OpenPostgresStore(o).value(), Options(), &clock, false);
@@ -355,7 +366,7 @@ TEST_F(PostgresStoreTest, StartedUnreachableResumesTheSpilledBatchOnce) {
     bool cut = false;
     auto o = Opts("a");
     o.after_commit_sent = [&](int fd) {
-      if (cut) shutdown(fd, SHUT_RDWR);
+      if (cut) CutConnection(fd);
     };
     auto l =
         Ledger::Create(OpenPostgresStore(o).value(), Options(), &clock, false);
