@@ -30,7 +30,8 @@ def openssl(*args, cwd):
 
 
 def make_ca(d, name):
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
             "-subj", "/CN=" + name, "-keyout", name + ".key", "-out",
             name + ".crt", cwd=d)
 
@@ -45,7 +46,8 @@ class Tls(unittest.TestCase):
         d = tmp.name
         make_ca(d, "fleet-ca")
         make_ca(d, "other-ca")
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj",
+        openssl("req", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:prime256v1", "-nodes", "-subj",
                 "/CN=localhost", "-keyout", "server.key", "-out",
                 "server.csr", cwd=d)
         with open(os.path.join(d, "san.ext"), "w") as f:
