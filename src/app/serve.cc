@@ -19,12 +19,12 @@
 #include "api/http_server.h"
 #include "api/token.h"
 #include "app/commands.h"
-#include "app/reputation_follower.h"
 #include "app/sandbox.h"
 #include "base/log.h"
 #include "capture/store.h"
 #include "dnsbl/listing.h"
 #include "dnsbl/responder.h"
+#include "ledger/change_follower.h"
 #include "ledger/export.h"
 #include "ledger/ledger.h"
 #include "ledger/trap_ledger.h"
@@ -422,12 +422,25 @@ int Serve(config::Config cfg, Reloader reload) {
   if (ledger && dnsbl_index) {
     SeedDnsbl(ledger.get(), dnsbl_index.get(), cfg.dnsbl);
   }
-  if (ledger && cfg.tarpit.enabled) SeedReputation(ledger.get(), server.get());
-  std::unique_ptr<ReputationFollower> follower;
-  if (ledger && cfg.tarpit.enabled && cfg.ledger.store == "postgresql") {
-    follower = std::make_unique<ReputationFollower>(ledger.get(), server.get());
-    follower->Start();
+  // The follower's cursor is taken before the start-up history is read,
+  // so what commits in between is read twice (harmless: Seed raises to the
+  // record) rather than never.
+  std::unique_ptr<ledger::ChangeFollower> follower;
+  auto* fleet =
+      dynamic_cast<ledger::PostgresStore*>(ledger ? ledger->store() : nullptr);
+  if (fleet && cfg.tarpit.enabled && cfg.ledger.reputation_refresh > 0) {
+    follower = std::make_unique<ledger::ChangeFollower>(
+        fleet, cfg.ledger.reputation_refresh,
+        [srv = server.get()](const ledger::SourceRecord& r) {
+          srv->SeedHistory(r.ip, r);
+        });
+    if (auto s = follower->Begin(); !s.ok()) {  // the first pull begins
+      base::LogLine(base::LogLevel::kWarning, "reputation_pull_failed")
+          .Kv("error", s.message());
+    }
   }
+  if (ledger && cfg.tarpit.enabled) SeedReputation(ledger.get(), server.get());
+  if (follower) follower->Start();
 
   // HTTP API (JSON, /metrics, /healthz) on its own port; refuses a
   // non-loopback address without api.token.

@@ -28,6 +28,13 @@ void AppendLedgerFields(std::vector<Field>* out) {
                      "dropped (counted in "
                      "spamsink_ledger_sessions_dropped_total). 0: no spill "
                      "file."),
+      SPAMSINK_FIELD(ledger, reputation_refresh, kDouble,
+                     "Seconds between pulls of the fleet's reputation "
+                     "(store = postgresql, tarpit on): each pull reads the "
+                     "records any sink changed since the last, so a sender "
+                     "met at one sink is known at this one within about "
+                     "this plus flush_interval. 0: off (this sink's own "
+                     "history only)."),
       SPAMSINK_FIELD(ledger, ipv6_prefix, kInt,
                      "IPv6 sources are recorded per network of this many "
                      "bits (one host usually holds a /64); exports list the "
@@ -39,6 +46,7 @@ void AppendLedgerFields(std::vector<Field>* out) {
   SetRange(&f, "ledger.ipv6_prefix", 32, 128);
   SetRange(&f, "ledger.max_db_bytes", 0, 1ll << 50);
   SetRange(&f, "ledger.max_spill_bytes", 0, 1ll << 50);
+  SetRange(&f, "ledger.reputation_refresh", 0, 3600);
   auto last = std::find_if(out->rbegin(), out->rend(), [](const Field& x) {
     return x.section == "ledger";
   });

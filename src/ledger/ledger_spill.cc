@@ -32,6 +32,11 @@ base::Status Ledger::UseSpill(const std::string& path, uint64_t max_bytes) {
       if (auto s = spill_->Consume((*batch)->end); !s.ok()) return s;
     }
     uint64_t next = StoreSequence();
+    auto* pg = dynamic_cast<PostgresStore*>(store_.get());
+    if (pg && next == 0 && (*batch)->seq != 0) {
+      // Opened before the database answered: it decides at the commit.
+      pg->ResumeBatch((*batch)->seq);
+    }
     if ((*batch)->seq != 0 && next > (*batch)->seq) {
       // The store holds its sequence: it was committed before we stopped.
       base::LogLine(base::LogLevel::kInfo, "ledger_spill_batch_committed")
@@ -85,6 +90,15 @@ bool Ledger::SpillOverflow(const std::vector<const SourceRecord*>& records) {
 }
 
 base::Status Ledger::DrainSpill() {
+  // A chunk is saved with the store's next sequence: it must be known
+  // (the database reached once) before a chunk can be sent under it.
+  if (auto* pg = dynamic_cast<PostgresStore*>(store_.get());
+      pg && pg->next_sequence() == 0) {
+    if (auto s = pg->Ready(); !s.ok()) {
+      drain_first_ = true;
+      return s;
+    }
+  }
   for (int i = 0; i < kChunksPerFlush && in_flight_.empty(); ++i) {
     auto read = spill_->Read(kChunkBytes);
     if (!read.ok()) return read.status();

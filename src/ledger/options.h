@@ -28,6 +28,9 @@ struct Options {
   // max_pending_bytes are dropped and counted).
   std::string spill_path;
   int64_t max_spill_bytes = int64_t(1) << 30;
+  // store = "postgresql" with the tarpit on: seconds between pulls of the
+  // fleet's changes into this sink's reputation (ChangeFollower); 0: off.
+  double reputation_refresh = 2;
   // SQLite store bounds (SqliteOptions); 0: none. The PostgreSQL store has
   // neither: max_sources is ignored there, and config refuses a
   // max_db_bytes with store = "postgresql".

@@ -84,6 +84,13 @@ CREATE TABLE source_sinks (
 );
 CREATE INDEX source_sinks_by_sink ON source_sinks (sink_id);
 )sql",
+    // 3: the change cursor of the fleet's reputation followers: the
+    // transaction that last wrote each row (PostgresStore::Changes). Old
+    // rows get 0, older than any snapshot: they are history, not changes.
+    R"sql(
+ALTER TABLE sources ADD COLUMN change_xid xid8 NOT NULL DEFAULT '0';
+CREATE INDEX sources_by_change ON sources (change_xid);
+)sql",
 };
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 
@@ -229,18 +236,51 @@ SourceRecord Decode(PGresult* res, int row) {
   return r;
 }
 
+namespace {
+
+// libpq's connection keywords and values for o (pointing into o and
+// *timeout), null-terminated.
+void Params(const PostgresOptions& o, const std::string& timeout,
+            std::vector<const char*>* keys, std::vector<const char*>* vals) {
+  *keys = {"dbname", "application_name", "connect_timeout", "options"};
+  *vals = {o.url.c_str(), "spamsink", timeout.c_str(),
+           "-c client_min_messages=warning"};
+  if (!o.password.empty()) {
+    keys->push_back("password");
+    vals->push_back(o.password.c_str());
+  }
+  keys->push_back(nullptr);
+  vals->push_back(nullptr);
+}
+
+}  // namespace
+
+bool Unreachable(const PostgresOptions& o, const std::string& error) {
+  // A TLS failure (a wrong CA, a server without TLS) is a setting to fix,
+  // though the server sent no error of its own: ping cannot tell it apart.
+  if (error.find("SSL") != std::string::npos ||
+      error.find("certificate") != std::string::npos) {
+    return false;
+  }
+  std::string timeout = std::to_string(o.connect_timeout_seconds);
+  std::vector<const char*> keys, vals;
+  Params(o, timeout, &keys, &vals);
+  // NO_RESPONSE: nothing answered; REJECT: starting or shutting down. OK
+  // means the server answered and refused us (password, database);
+  // NO_ATTEMPT, a connection string libpq cannot parse.
+  switch (PQpingParams(keys.data(), vals.data(), /*expand_dbname=*/1)) {
+    case PQPING_NO_RESPONSE:
+    case PQPING_REJECT:
+      return true;
+    default:
+      return false;
+  }
+}
+
 base::Result<Conn> Connect(const PostgresOptions& o) {
   std::string timeout = std::to_string(o.connect_timeout_seconds);
-  std::vector<const char*> keys = {"dbname", "application_name",
-                                   "connect_timeout", "options"};
-  std::vector<const char*> vals = {o.url.c_str(), "spamsink", timeout.c_str(),
-                                   "-c client_min_messages=warning"};
-  if (!o.password.empty()) {
-    keys.push_back("password");
-    vals.push_back(o.password.c_str());
-  }
-  keys.push_back(nullptr);
-  vals.push_back(nullptr);
+  std::vector<const char*> keys, vals;
+  Params(o, timeout, &keys, &vals);
   Conn c(PQconnectdbParams(keys.data(), vals.data(), /*expand_dbname=*/1));
   if (!c) return base::Status::Error(std::string(kSetting) + ": out of memory");
   if (PQstatus(c.get()) != CONNECTION_OK) {
@@ -358,7 +398,8 @@ constexpr const char kDeltaColumns[] =
 // would hash all of sources instead (a full scan per batch, which at
 // millions of addresses is the whole batch's time).
 const char* const kStageTableSql =
-    "CREATE TEMP TABLE IF NOT EXISTS spamsink_stage (LIKE sources, is_new "
+    "CREATE TEMP TABLE IF NOT EXISTS spamsink_stage (LIKE sources INCLUDING "
+    "DEFAULTS, is_new "
     "bool NOT NULL, d_first float8, d_last float8, d_connections bigint, "
     "d_messages bigint, d_bytes bigint) ON COMMIT DELETE ROWS; SET LOCAL "
     "enable_hashjoin = off; SET LOCAL enable_mergejoin = off";
@@ -384,10 +425,11 @@ void AppendStageRow(std::string* out, const SourceRecord& merged, bool is_new,
 }
 
 const std::string& StageInsertSql() {
-  static const std::string sql = std::string("INSERT INTO sources (") +
-                                 kColumns + ") SELECT " + kColumns +
-                                 " FROM spamsink_stage WHERE is_new ORDER BY "
-                                 "ip ON CONFLICT (ip) DO NOTHING";
+  static const std::string sql =
+      std::string("INSERT INTO sources (") + kColumns +
+      ", change_xid) SELECT " + kColumns +
+      ", pg_current_xact_id() FROM spamsink_stage WHERE is_new ORDER BY ip ON "
+      "CONFLICT (ip) DO NOTHING";
   return sql;
 }
 
@@ -399,7 +441,8 @@ const std::string& StageUpdateSql() {
       set += std::string(i > 1 ? ", " : "") + cols[i] + " = v." + cols[i];
     }
     return "UPDATE sources SET " + set +
-           " FROM spamsink_stage v WHERE NOT v.is_new AND sources.ip = v.ip";
+           ", change_xid = pg_current_xact_id() FROM spamsink_stage v WHERE "
+           "NOT v.is_new AND sources.ip = v.ip";
   }();
   return sql;
 }
@@ -431,6 +474,50 @@ base::Status PutCopy(PGconn* c, const std::string& buf) {
     PQclear(r);
   }
   return s;
+}
+
+std::string SelectSql(const SourceQuery& q, std::vector<std::string>* args,
+                      std::string* where) {
+  auto add = [&](const std::string& cond, std::string arg) {
+    args->push_back(std::move(arg));
+    *where += where->empty() ? " WHERE " : " AND ";
+    std::string n = "$" + std::to_string(args->size());
+    std::string c = cond;
+    for (size_t p; (p = c.find('?')) != std::string::npos;) c.replace(p, 1, n);
+    *where += c;
+  };
+  if (q.since) add("last_seen >= ?::float8", Num(*q.since));
+  if (q.until) add("last_seen < ?::float8", Num(*q.until));
+  if (q.cidr) {
+    std::array<uint8_t, 16> lo = q.cidr->network().bytes(), hi = lo;
+    int bits = CidrBits128(*q.cidr);
+    for (int i = 0; i < 16; ++i) {
+      int keep = bits - i * 8;
+      if (keep >= 8) continue;
+      hi[i] |= keep <= 0 ? 0xff : uint8_t(0xff >> keep);
+    }
+    add("ip >= ?::bytea", Hex(lo));
+    add("ip <= ?::bytea", Hex(hi));
+  }
+  if (q.min_messages) {
+    add("messages >= ?::bigint", std::to_string(q.min_messages));
+  }
+  if (q.evidence) {
+    add("evidence != 0 AND (evidence & ?::bigint) = ?::bigint",
+        std::to_string(q.evidence));
+  }
+  if (q.sink) {
+    add("EXISTS (SELECT 1 FROM source_sinks s WHERE s.ip = sources.ip "
+        "AND s.sink_id = ?)",
+        *q.sink);
+  }
+  const char* dir = q.ascending ? " ASC" : " DESC";
+  std::string sql = "SELECT " + std::string(kColumns) + " FROM sources" +
+                    *where + " ORDER BY " + SortKeyName(q.sort) + dir;
+  if (q.sort != SortKey::kIp) sql += ", ip ASC";
+  if (q.limit != 0) sql += " LIMIT " + std::to_string(q.limit);
+  if (q.offset != 0) sql += " OFFSET " + std::to_string(q.offset);
+  return sql;
 }
 
 }  // namespace ledger::pg

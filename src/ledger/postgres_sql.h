@@ -12,6 +12,7 @@
 
 #include "base/status.h"
 #include "ledger/postgres_store.h"
+#include "ledger/query.h"
 #include "ledger/source.h"
 
 namespace ledger::pg {
@@ -65,7 +66,18 @@ extern const char* const kStageSinksSql;
 // Sends buf as the data of a COPY already started on c, then ends it.
 base::Status PutCopy(PGconn* c, const std::string& buf);
 
+// The SELECT of q's page; its filter (" WHERE ...", or "") in *where and
+// the filter's parameters in *args.
+std::string SelectSql(const SourceQuery& q, std::vector<std::string>* args,
+                      std::string* where);
+
 base::Result<Conn> Connect(const PostgresOptions& o);
+// Whether a failed Connect (its error) met no server at all: down, not
+// listening, no route, a name that does not resolve. Then a sink keeps
+// serving and connects later; anything else (a wrong password, an unknown
+// database or role, a TLS failure, a bad connection string) is a setting
+// to fix, and the sink refuses to start.
+bool Unreachable(const PostgresOptions& o, const std::string& error);
 // Runs sql with text parameters; an error unless COMMAND_OK / TUPLES_OK.
 base::Result<Res> Run(PGconn* c, const std::string& sql,
                       const std::vector<const char*>& params = {});

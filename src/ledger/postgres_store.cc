@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <type_traits>
 
+#include "base/log.h"
 #include "ledger/postgres_sql.h"
 
 namespace ledger::pg {
@@ -22,30 +24,40 @@ class PgStore final : public PostgresStore {
  public:
   explicit PgStore(PostgresOptions o) : o_(std::move(o)) {}
 
+  // A server that does not answer is not an error here: the sink serves,
+  // and the writer connects once it answers (Up). Anything else is.
   base::Status Init() {
     if (o_.sink_id.empty()) {
       return base::Status::Error("ledger.sink_id: must not be empty");
     }
-    auto w = Connect(o_);
-    if (!w.ok()) return w.status();
-    w_ = std::move(w).value();
-    if (auto s = Migrate(w_.get(), kPostgresSchemaVersion); !s.ok()) return s;
-    auto r = Connect(o_);
-    if (!r.ok()) return r.status();
-    r_ = std::move(r).value();
-    const char* p[] = {o_.sink_id.c_str()};
-    auto seq = Run(w_.get(), "SELECT seq FROM sink_batches WHERE sink_id = $1",
-                   {p[0]});
-    if (!seq.ok()) return seq.status();
-    if (PQntuples(seq->get()) == 1) {
-      next_seq_ = std::strtoull(PQgetvalue(seq->get(), 0, 0), nullptr, 10) + 1;
-    }
+    std::lock_guard lock(w_mu_);
+    base::Status s = FirstConnect();
+    if (s.ok() || !Unreachable(o_, s.message())) return s;
+    Backoff(s);
+    base::LogLine(base::LogLevel::kWarning, "ledger_unavailable")
+        .Kv("reason", s.message())
+        .Kv("action",
+            "serving; records kept in memory and the spill file, written "
+            "once the database answers");
     return {};
+  }
+
+  base::Status Ready() override {
+    std::lock_guard lock(w_mu_);
+    return Up();
+  }
+
+  void ResumeBatch(uint64_t seq) override {
+    std::lock_guard lock(w_mu_);
+    if (ready_) return;
+    next_seq_ = seq;
+    retrying_ = true;  // its COMMIT may have gone through: done if so
+    resumed_ = true;
   }
 
   base::Status Apply(const std::vector<SourceRecord>& deltas) override {
     std::lock_guard lock(w_mu_);
-    if (auto s = Reconnect(w_.get()); !s.ok()) return s;
+    if (auto s = Up(); !s.ok()) return s;
     base::Status s;
     for (int attempt = 0; attempt < kRaceAttempts; ++attempt) {
       bool raced = false;
@@ -63,8 +75,8 @@ class PgStore final : public PostgresStore {
 
   base::Result<uint64_t> Expire(double cutoff) override {
     std::lock_guard lock(w_mu_);
+    if (auto s = Up(); !s.ok()) return s;
     PGconn* c = w_.get();
-    if (auto s = Reconnect(c); !s.ok()) return s;
     std::string cut = Num(cutoff);
     if (auto s = Exec(c, "BEGIN"); !s.ok()) return s;
     auto r = Run(c,
@@ -118,54 +130,6 @@ class PgStore final : public PostgresStore {
     if (!r.ok()) return r.status();
     if (PQntuples(r->get()) == 0) return std::optional<SourceRecord>();
     return std::optional<SourceRecord>(Decode(r->get(), 0));
-  }
-
-  // The SELECT of q's page; its filter (" WHERE ...", or "") in *where and
-  // the filter's parameters in *args.
-  static std::string SelectSql(const SourceQuery& q,
-                               std::vector<std::string>* args,
-                               std::string* where) {
-    auto add = [&](const std::string& cond, std::string arg) {
-      args->push_back(std::move(arg));
-      *where += where->empty() ? " WHERE " : " AND ";
-      std::string n = "$" + std::to_string(args->size());
-      std::string c = cond;
-      for (size_t p; (p = c.find('?')) != std::string::npos;)
-        c.replace(p, 1, n);
-      *where += c;
-    };
-    if (q.since) add("last_seen >= ?::float8", Num(*q.since));
-    if (q.until) add("last_seen < ?::float8", Num(*q.until));
-    if (q.cidr) {
-      std::array<uint8_t, 16> lo = q.cidr->network().bytes(), hi = lo;
-      int bits = CidrBits128(*q.cidr);
-      for (int i = 0; i < 16; ++i) {
-        int keep = bits - i * 8;
-        if (keep >= 8) continue;
-        hi[i] |= keep <= 0 ? 0xff : uint8_t(0xff >> keep);
-      }
-      add("ip >= ?::bytea", Hex(lo));
-      add("ip <= ?::bytea", Hex(hi));
-    }
-    if (q.min_messages) {
-      add("messages >= ?::bigint", std::to_string(q.min_messages));
-    }
-    if (q.evidence) {
-      add("evidence != 0 AND (evidence & ?::bigint) = ?::bigint",
-          std::to_string(q.evidence));
-    }
-    if (q.sink) {
-      add("EXISTS (SELECT 1 FROM source_sinks s WHERE s.ip = sources.ip "
-          "AND s.sink_id = ?)",
-          *q.sink);
-    }
-    const char* dir = q.ascending ? " ASC" : " DESC";
-    std::string sql = "SELECT " + std::string(kColumns) + " FROM sources" +
-                      *where + " ORDER BY " + SortKeyName(q.sort) + dir;
-    if (q.sort != SortKey::kIp) sql += ", ip ASC";
-    if (q.limit != 0) sql += " LIMIT " + std::to_string(q.limit);
-    if (q.offset != 0) sql += " OFFSET " + std::to_string(q.offset);
-    return sql;
   }
 
   base::Result<SourcePage> QueryOnce(const SourceQuery& q) {
@@ -280,6 +244,45 @@ class PgStore final : public PostgresStore {
     });
   }
 
+  base::Result<std::string> Changes(const std::string& cursor,
+                                    const Visitor& each) override {
+    if (!ready_) return NotYet();
+    std::lock_guard lock(f_mu_);
+    if (!f_ || PQstatus(f_.get()) != CONNECTION_OK) {
+      auto c = Connect(o_);
+      if (!c.ok()) return c.status();
+      f_ = std::move(c).value();
+    }
+    PGconn* c = f_.get();
+    // One snapshot for the read and the cursor it returns.
+    if (auto s = Exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        !s.ok()) {
+      return s;
+    }
+    auto snap = Run(c, "SELECT pg_current_snapshot()::text");
+    if (!snap.ok()) return Rollback(c, snap.status());
+    std::string next = PQgetvalue(snap->get(), 0, 0);
+    if (!cursor.empty()) {
+      // Rows written by transactions not yet committed when cursor was
+      // taken (or begun after it) and committed by now: xids below the
+      // cursor's xmin were all settled then, so the index range starts there.
+      auto rows = Run(c,
+                      "SELECT " + std::string(kColumns) +
+                          " FROM sources WHERE change_xid >= "
+                          "pg_snapshot_xmin($1::pg_snapshot) AND NOT "
+                          "pg_visible_in_snapshot(change_xid, $1::pg_snapshot)",
+                      {cursor.c_str()});
+      if (!rows.ok()) return Rollback(c, rows.status());
+      for (int i = 0; i < PQntuples(rows->get()); ++i) {
+        if (auto s = each(Decode(rows->get(), i)); !s.ok()) {
+          return Rollback(c, s);
+        }
+      }
+    }
+    if (auto s = Exec(c, "COMMIT"); !s.ok()) return s;
+    return next;
+  }
+
   StoreUsage Usage() override {
     StoreUsage u;
     u.created = created_.load();
@@ -288,12 +291,77 @@ class PgStore final : public PostgresStore {
 
   uint64_t next_sequence() const override {
     std::lock_guard lock(w_mu_);
-    return next_seq_;
+    return ready_ || resumed_ ? next_seq_ : 0;
   }
 
  private:
+  static constexpr double kFirstBackoff = 0.25;  // seconds
+  static constexpr double kMaxBackoff = 8;
+
+  static base::Status NotYet() {
+    return base::Status::Error(std::string(kSetting) +
+                               ": the database has not answered yet");
+  }
+
+  // Connects the writer and the reader, migrates, reads this sink's last
+  // sequence. REQUIRES: w_mu_ held.
+  base::Status FirstConnect() {
+    auto w = Connect(o_);
+    if (!w.ok()) return w.status();
+    if (auto s = Migrate(w->get(), kPostgresSchemaVersion); !s.ok()) return s;
+    auto r = Connect(o_);
+    if (!r.ok()) return r.status();
+    const char* p[] = {o_.sink_id.c_str()};
+    auto seq = Run(w->get(), "SELECT seq FROM sink_batches WHERE sink_id = $1",
+                   {p[0]});
+    if (!seq.ok()) return seq.status();
+    // A resumed batch (ResumeBatch) keeps its own sequence: the database
+    // holds it (committed) or the one before it.
+    if (PQntuples(seq->get()) == 1 && !resumed_) {
+      next_seq_ = std::strtoull(PQgetvalue(seq->get(), 0, 0), nullptr, 10) + 1;
+    }
+    w_ = std::move(w).value();
+    {
+      std::lock_guard lock(r_mu_);
+      r_ = std::move(r).value();
+    }
+    ready_ = true;
+    return {};
+  }
+
+  // The writer's connection, made or remade no sooner than the backoff
+  // after a failed attempt allows (0.25 s doubling to 8 s): a flush every
+  // second against a server that is down costs one refused connect per
+  // backoff, not one per flush. REQUIRES: w_mu_ held.
+  base::Status Up() {
+    if (ready_ && PQstatus(w_.get()) == CONNECTION_OK) return {};
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_attempt_) {
+      return base::Status::Error(last_error_ + " (next attempt within " +
+                                 Num(backoff_) + " s)");
+    }
+    base::Status s = ready_ ? Reconnect(w_.get()) : FirstConnect();
+    if (s.ok()) {
+      backoff_ = 0;
+      return s;
+    }
+    Backoff(s);
+    return s;
+  }
+
+  void Backoff(const base::Status& s) {
+    backoff_ =
+        backoff_ == 0 ? kFirstBackoff : std::min(2 * backoff_, kMaxBackoff);
+    next_attempt_ =
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(backoff_));
+    last_error_ = s.message();
+  }
+
   template <typename F>
   std::invoke_result_t<F> Read(F f) {
+    if (!ready_) return NotYet();
     auto r = f();
     if (r.ok()) return r;
     {
@@ -462,8 +530,14 @@ class PgStore final : public PostgresStore {
   PostgresOptions o_;
   mutable std::mutex w_mu_;  // guards w_, next_seq_, retrying_
   std::mutex r_mu_;          // guards r_
-  Conn w_, r_;
+  std::mutex f_mu_;          // guards f_ (Changes)
+  Conn w_, r_, f_;
   uint64_t next_seq_ = 1;
+  std::atomic<bool> ready_{false};  // FirstConnect succeeded (set once)
+  bool resumed_ = false;            // ResumeBatch set next_seq_
+  double backoff_ = 0;              // seconds; 0: the last attempt worked
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::string last_error_;
   std::atomic<uint64_t> created_{0};  // rows ApplyOnce inserted
   bool retrying_ = false;
 };

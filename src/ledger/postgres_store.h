@@ -44,7 +44,7 @@ struct PostgresOptions {
 };
 
 // The newest schema version this build knows (table spamsink_schema).
-inline constexpr int kPostgresSchemaVersion = 2;
+inline constexpr int kPostgresSchemaVersion = 3;
 
 // One sink's share of one address.
 struct SinkCounts {
@@ -64,14 +64,41 @@ class PostgresStore : public Store {
       const base::IpAddress& ip) = 0;
   // Sums per sink over every address, by sink_id (addresses = sources).
   virtual base::Result<std::vector<SinkCounts>> SinkTotals() = 0;
-  // The sequence number the next fresh batch will carry.
+  // The fleet's change stream, for the reputation followers. cursor is the
+  // snapshot (pg_snapshot text) an earlier call returned; empty: start now.
+  // Visits every record whose latest write committed after that snapshot
+  // was taken and before this call's was, and returns this call's snapshot:
+  // the next cursor. Each change is seen once and none is missed, however
+  // the sinks' commits interleave: a row carries the id of the transaction
+  // that wrote it (change_xid), and "committed between two snapshots" is
+  // decided by the snapshots themselves, not by the order in which
+  // transactions started (a sequence or a timestamp taken during a batch
+  // can commit after a later one and be skipped by a cursor). A record
+  // written again is visited again, once per call that finds it changed.
+  // Runs on a connection of its own.
+  virtual base::Result<std::string> Changes(const std::string& cursor,
+                                            const Visitor& each) = 0;
+  // The sequence number the next fresh batch will carry; 0 while the
+  // database has not answered yet (the store was opened unreachable) and
+  // no ResumeBatch told it.
   virtual uint64_t next_sequence() const = 0;
+  // Connects now if not connected yet (within the reconnect backoff).
+  virtual base::Status Ready() = 0;
+  // Opened unreachable, with a spilled batch of sequence seq from an earlier
+  // run pending: the next Apply carries that batch, which counts only if
+  // the database does not hold seq yet. No effect once connected (the
+  // caller compares next_sequence() itself then).
+  virtual void ResumeBatch(uint64_t seq) = 0;
 };
 
 // Connects (both connections), migrates the schema to
 // kPostgresSchemaVersion under an advisory lock (several sinks may start at
 // once) and reads this sink's last sequence. Fails, naming
-// ledger.postgresql_url, on a bad URL, refused login, or a newer schema.
+// ledger.postgresql_url, on a bad URL, refused login, an unknown database,
+// a TLS failure or a newer schema. A server that does not answer (down,
+// not listening, no route) is not a failure: the store opens unconnected,
+// logs event=ledger_unavailable with the reason, and connects at the first
+// Apply/Ready the reconnect backoff allows; until then reads fail.
 base::Result<std::unique_ptr<PostgresStore>> OpenPostgresStore(
     const PostgresOptions& options);
 

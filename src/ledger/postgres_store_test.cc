@@ -54,6 +54,17 @@ class PostgresStoreTest : public ::testing::Test {
   std::string url_;
 };
 
+// Cuts the connection after COMMIT was sent: no more data in either
+// direction, and a reply that already arrived (a quick server under a
+// loaded client) is discarded, so libpq never reads it.
+void CutConnection(int fd) {
+  shutdown(fd, SHUT_RDWR);
+  char buf[4096];
+  for (int i = 0; i < 1000; ++i) {  // bounded: nothing more can arrive
+    if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) <= 0) break;
+  }
+}
+
 SourceRecord Delta(const std::string& ip, uint64_t messages) {
   SourceRecord r;
   r.ip = Ip(ip);
@@ -107,10 +118,24 @@ TEST_F(PostgresStoreTest, BadSettingsNameTheSettingAndHideThePassword) {
   EXPECT_EQ(s.error().find("wrong-password"), std::string::npos) << s.error();
 
   o = Opts("a");
+  o.url = "host=" + pg_->dir() + " port=5432 user=spamsink dbname=absent";
+  s = OpenPostgresStore(o);
+  ASSERT_FALSE(s.ok());  // the server answers: a setting to fix
+  EXPECT_NE(s.error().find("ledger.postgresql_url"), std::string::npos);
+  EXPECT_NE(s.error().find("absent"), std::string::npos) << s.error();
+
+  // No server there: opens unconnected (the sink serves), every write and
+  // read fails naming the setting until one answers.
+  o = Opts("a");
   o.url = "host=" + pg_->dir() + "/absent port=5432 dbname=x";
   s = OpenPostgresStore(o);
-  ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().find("ledger.postgresql_url"), std::string::npos);
+  ASSERT_TRUE(s.ok()) << s.error();
+  EXPECT_EQ((*s)->next_sequence(), 0u);
+  auto w = (*s)->Apply({Delta("192.0.2.1", 1)});
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.message().find("ledger.postgresql_url"), std::string::npos);
+  EXPECT_EQ(w.message().find("wrong-password"), std::string::npos);
+  EXPECT_FALSE((*s)->Get(Ip("192.0.2.1")).ok());
 
   o = Opts("a");
   o.url = "postgresql://[bad";
@@ -130,8 +155,8 @@ TEST_F(PostgresStoreTest, LostCommitReplyIsRetriedWithoutDoubling) {
   bool cut = true;
   auto o = Opts("a");
   o.after_commit_sent = [&](int fd) {
-    if (cut) shutdown(fd, SHUT_RDWR);  // COMMIT is on its way; the reply
-  };                                   // will never arrive
+    if (cut) CutConnection(fd);  // COMMIT is on its way; the reply
+  };                             // will never arrive
   auto s = OpenPostgresStore(o).value();
   std::vector<SourceRecord> batch = {Delta("192.0.2.1", 2),
                                      Delta("192.0.2.2", 5)};
@@ -280,7 +305,7 @@ TEST_F(PostgresStoreTest, SpillAtCloseKeepsExactlyOnceAcrossRestarts) {
     bool cut = false;
     auto o = Opts("a");
     o.after_commit_sent = [&](int fd) {
-      if (cut) shutdown(fd, SHUT_RDWR);
+      if (cut) CutConnection(fd);
     };
     auto l =
         Ledger::Create(OpenPostgresStore(o).value(), Options(), &clock, false);
@@ -324,6 +349,60 @@ TEST_F(PostgresStoreTest, SpillAtCloseKeepsExactlyOnceAcrossRestarts) {
   EXPECT_EQ(s->GetTotals()->connections, 4u);
   EXPECT_FALSE(std::filesystem::exists(spill + ".batch"));
   EXPECT_FALSE(std::filesystem::exists(spill));
+}
+
+// A sink stopped with a batch whose COMMIT went through unconfirmed starts
+// again while the database is down: the spilled batch waits, and once the
+// server answers it is found committed (not applied twice), then the rest
+// is sent.
+TEST_F(PostgresStoreTest, StartedUnreachableResumesTheSpilledBatchOnce) {
+  testing::TempDir dir;
+  base::FakeClock clock;
+  const std::string spill = dir.File("s.spill");
+  auto seq = [&] {
+    return Scalar("SELECT seq FROM sink_batches WHERE sink_id = 'a'");
+  };
+  {
+    bool cut = false;
+    auto o = Opts("a");
+    o.after_commit_sent = [&](int fd) {
+      if (cut) CutConnection(fd);
+    };
+    auto l =
+        Ledger::Create(OpenPostgresStore(o).value(), Options(), &clock, false);
+    ASSERT_TRUE(l->UseSpill(spill, 0).ok());
+    l->Record(Session("192.0.2.1", 1, 10));
+    ASSERT_TRUE(l->Flush().ok());  // batch 1
+    cut = true;
+    l->Record(Session("192.0.2.1", 2, 10));
+    EXPECT_FALSE(l->Flush().ok());  // batch 2: committed, reply lost
+    for (int i = 0; i < 3000 && seq() != "2"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(seq(), "2") << "the commit did not reach the server";
+    pg_->Stop();
+    l->Record(Session("192.0.2.2", 4, 10));
+    EXPECT_TRUE(l->Close().ok());  // batch 2 to .batch, the pending to P
+  }
+  auto store = OpenPostgresStore(Opts("a"));  // the server is down
+  ASSERT_TRUE(store.ok()) << store.error();
+  auto l = Ledger::Create(std::move(store).value(), Options(), &clock, false);
+  ASSERT_TRUE(l->UseSpill(spill, 0).ok());
+  EXPECT_FALSE(l->Flush().ok());
+  ASSERT_TRUE(pg_->Start());
+  // Polls through the reconnect backoff (at most 8 s between attempts).
+  bool flushed = false;
+  for (int i = 0; i < 400 && !flushed; ++i) {
+    flushed = l->Flush().ok() && !std::filesystem::exists(spill);
+    if (!flushed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(flushed);
+  EXPECT_EQ(seq(), "3");  // batch 2 skipped, the spilled pending is 3
+  auto* s = l->store();
+  EXPECT_EQ(s->Get(Ip("192.0.2.1")).value()->messages, 3u);
+  EXPECT_EQ(s->Get(Ip("192.0.2.2")).value()->messages, 4u);
+  EXPECT_EQ(s->GetTotals()->connections, 3u);
+  EXPECT_FALSE(std::filesystem::exists(spill + ".batch"));
 }
 
 // Three sinks, 600 addresses of 127.0.0.0/8 spread over them with

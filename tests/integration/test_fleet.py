@@ -54,6 +54,8 @@ class PgCluster:
                        check=True, stdout=self.log, stderr=self.log,
                        preexec_fn=self._demote, timeout=120)
         self.proc = None
+        self.extra = []  # more server options (-c name=value ...)
+        self.port = 5432  # the socket's name; TCP too with listen_addresses
         self.start()
 
     def _demote(self):
@@ -62,14 +64,18 @@ class PgCluster:
             os.setuid(self.uid)
 
     def start(self):
+        if self.proc and self.proc.poll() is None:
+            return  # running already
         self.proc = subprocess.Popen(
             [self.bin + "/postgres", "-D", self.dir + "/data", "-k", self.dir,
-             "-p", "5432", "-c", "listen_addresses=", "-c", "fsync=off"],
+             "-p", str(self.port), "-c", "listen_addresses=", "-c",
+             "fsync=off"] +
+            self.extra,
             stdout=self.log, stderr=self.log, preexec_fn=self._demote)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             r = subprocess.run([self.bin + "/pg_isready", "-q", "-h", self.dir,
-                                "-p", "5432"])
+                                "-p", str(self.port)])
             if r.returncode == 0:
                 return
             if self.proc.poll() is not None:
@@ -84,7 +90,8 @@ class PgCluster:
             self.proc.wait(30)
 
     def url(self, db):
-        return "host=%s port=5432 user=spamsink dbname=%s" % (self.dir, db)
+        return "host=%s port=%d user=spamsink dbname=%s" % (self.dir,
+                                                            self.port, db)
 
     def sql(self, db, query):
         out = subprocess.run(
