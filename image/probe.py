@@ -10,6 +10,7 @@
   probe.py http PORT PATH [TOKEN]        GET; print "STATUS BODY"
   probe.py drain PORT PATH [TOKEN]       GET a (big, streamed) body; print
                                          "STATUS BYTES LINES SECONDS"
+  probe.py metric PORT TOKEN NAME       GET /metrics; print NAME's value
   probe.py count PORT TOKEN KEY          GET /api/v1/stats; print the largest
                                          integer under a key named KEY
   probe.py monitor SOCKET COMMAND        send one command to the qemu monitor
@@ -121,6 +122,21 @@ def drain(port, path, token=None):
     return 0 if r.status == 200 else 1
 
 
+def metric(port, token, name):
+    """Prints the value of one Prometheus sample line named name."""
+    try:
+        status, body = get(port, "/metrics", token)
+    except (OSError, http.client.HTTPException) as e:
+        print(f"-1 {e!r}")
+        return 1
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            print(line.split()[1])
+            return 0
+    print(-1)
+    return 1
+
+
 def largest(obj, key):
     best = None
     if isinstance(obj, dict):
@@ -171,6 +187,8 @@ def main(argv):
         return http_cmd(int(args[0]), args[1], args[2] if len(args) > 2 else None)
     if cmd == "drain":
         return drain(int(args[0]), args[1], args[2] if len(args) > 2 else None)
+    if cmd == "metric":
+        return metric(int(args[0]), args[1], args[2])
     if cmd == "count":
         return count(int(args[0]), args[1], args[2])
     if cmd == "jsonl-sum":
