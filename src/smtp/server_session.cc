@@ -523,6 +523,9 @@ Action ServerSession::Execute(std::string_view line, double wall) {
       line.find('\0') != std::string_view::npos) {
     return Error(Reply::kNulInCommand);  // Exim's, whatever the verb
   }
+  if (verb.empty() && bdat_open_ && opts_->persona.rules.exim_sequence) {
+    return Error(Reply::kMailAfterBdat);  // Exim's bdat_getc(): only BDAT
+  }
   if (verb.empty()) {
     ++events_->unknown_commands;
     ++facts_.unknown_commands;

@@ -124,6 +124,7 @@ TEST_F(EximSession, BdatReportsEximsTotal) {
   Send("MAIL FROM:<a@example.org>\r\n");
   Send("RCPT TO:<b@example.net>\r\n");
   EXPECT_EQ(Send("BDAT 6 FIRST\r\nhello\n"), "250 6 byte chunk received\r\n");
+  EXPECT_EQ(Send("\r\n"), "503 only BDAT permissible after non-LAST BDAT\r\n");
   std::string last = Send("BDAT 7 LAST\r\nworld\r\n");
   EXPECT_TRUE(last.starts_with("250- 7 byte chunk, total 15\r\n250 OK id="))
       << last;
