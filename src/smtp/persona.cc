@@ -261,6 +261,9 @@ void SetExim(Persona* p) {
   p->rules.bdat_needs_ehlo = true;
   p->rules.exim_sequence = true;
   p->rules.exim_error_limits = true;
+  p->rules.exim_bdat_total = true;
+  r[int(R::kQueuedBdat)] =
+      "250- {chunk} byte chunk, total {size}\n250 OK id={id}";
   r[int(R::kTooManyUnknown)] = "500 Too many unrecognized commands";
   r[int(R::kTooManySynprot)] = "500 Too many syntax or protocol errors";
   r[int(R::kNulInCommand)] =

@@ -118,6 +118,8 @@ struct Rules {
   bool state_before_data_args = false;  // DATA: recipients checked first
   bool bdat_size_crlf = false;          // BDAT LAST reports the size after
                                         // bare LF -> CR LF and a final CR LF
+  bool exim_bdat_total = false;         // BDAT LAST: Exim's "N byte chunk,
+                                        // total M" (exim_size.h)
   bool eight_bit_only = false;          // BODY=BINARYMIME unsupported
   // A MAIL refused for its SIZE= leaves the size declared: a later MAIL
   // without SIZE= is refused too, until RSET, HELO/EHLO or a message end

@@ -190,6 +190,8 @@ void ServerSession::Append(Reply r, std::string_view arg, uint64_t size) {
         out->append(client_ip_);
       } else if (var == "helo") {  // the whole name, as Exim echoes it
         AppendSanitized(out, arg, size_t(opts_->max_line_length) * 2);
+      } else if (var == "chunk") {  // the last BDAT chunk's size
+        out->append(std::to_string(chunk_.size));
       } else if (var == "size") {
         out->append(std::to_string(size));
       } else if (var == "id" || var == "date") {
@@ -274,6 +276,7 @@ void ServerSession::TlsStarted() {
 void ServerSession::ResetTransaction() {
   if (state_ == State::kMail) EnterState(State::kGreeted);
   txn_ = Transaction{};
+  if (!exim_rcpt_reply_.empty()) ForgetEximRcptReplies();
 }
 
 Action ServerSession::Close(Reply r, CloseReason why) {
@@ -316,8 +319,11 @@ void ServerSession::ReadBody(std::string_view rest, size_t* pos) {
   }
   if (state_ == State::kBdatChunk) {
     uint64_t take = std::min<uint64_t>(chunk_.remaining, rest.size());
-    if (capture_ && chunk_.error == Reply::kCount) {
-      CaptureBody(rest.substr(0, take));
+    if (chunk_.error == Reply::kCount) {
+      if (capture_) CaptureBody(rest.substr(0, take));
+      if (opts_->persona.rules.exim_bdat_total) {
+        exim_size_.Feed(rest.substr(0, take));
+      }
     }
     for (size_t i = 0; i < take; ++i) {
       if (rest[i] == '\n' && txn_.bdat_last_byte != '\r') ++txn_.bdat_bare_lf;
@@ -517,6 +523,9 @@ Action ServerSession::Execute(std::string_view line, double wall) {
       line.find('\0') != std::string_view::npos) {
     return Error(Reply::kNulInCommand);  // Exim's, whatever the verb
   }
+  if (verb.empty() && bdat_open_ && opts_->persona.rules.exim_sequence) {
+    return Error(Reply::kMailAfterBdat);  // Exim's bdat_getc(): only BDAT
+  }
   if (verb.empty()) {
     ++events_->unknown_commands;
     ++facts_.unknown_commands;
@@ -541,10 +550,15 @@ Action ServerSession::Execute(std::string_view line, double wall) {
       ++facts_.auth_attempts;
     }
     Reply refused = (this->*cmd.check)(arg);
-    if (refused != Reply::kCount) {
-      return Error(refused, refused == Reply::kSyntaxNoArgs ? cmd.usage : arg);
+    const size_t start = out_->bytes.size();
+    Action a =
+        refused != Reply::kCount
+            ? Error(refused, refused == Reply::kSyntaxNoArgs ? cmd.usage : arg)
+            : (this->*cmd.proceed)(arg, wall);
+    if (cmd.proceed == &S::Rcpt && opts_->persona.rules.exim_sequence) {
+      NoteEximRcptReply(start);
     }
-    return (this->*cmd.proceed)(arg, wall);
+    return a;
   }
   ++events_->unknown_commands;
   ++facts_.unknown_commands;

@@ -20,6 +20,7 @@
 
 #include "peer/summary.h"
 #include "smtp/body_scanner.h"
+#include "smtp/exim_size.h"
 #include "smtp/message_tap.h"
 #include "smtp/options.h"
 #include "smtp/persona.h"
@@ -209,6 +210,8 @@ class ServerSession {
   // Rules::exim_error_limits (session_exim.cc): the reply for r, or Exim's
   // answer past its limits.
   Action EximError(Reply r, std::string_view arg, bool counted);
+  void NoteEximRcptReply(size_t start);
+  void ForgetEximRcptReplies();
   Action Close(Reply r, CloseReason why);
   void ResetTransaction();
   void Append(Reply r, std::string_view arg = {}, uint64_t size = 0);
@@ -285,6 +288,7 @@ class ServerSession {
   QueueIdMaker ids_;
   Transaction txn_;
   Chunk chunk_;
+  EximSizeCounter exim_size_;  // Rules::exim_bdat_total only
   State state_ = State::kFresh;
   State discard_resume_ = State::kFresh;  // state after an overlong line
   bool ehlo_ = false;                     // PIPELINING etc. offered
@@ -300,6 +304,11 @@ class ServerSession {
   uint32_t errors_ = 0;
   uint32_t junk_ = 0;
   uint8_t exim_unknown_ = 0;  // Rules::exim_error_limits
+  // Exim's rcpt_smtp_response(_same): the first line of the replies to the
+  // RCPT commands since the last reset, and whether they all were the same
+  // (then DATA/BDAT without recipients quotes it; session_exim.cc).
+  bool exim_rcpt_mixed_ = false;
+  std::string exim_rcpt_reply_;
   uint8_t exim_synprot_ = 0;
 };
 

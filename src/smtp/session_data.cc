@@ -80,9 +80,12 @@ Action ServerSession::Bdat(std::string_view arg, double wall) {
   std::string_view size_text, last;
   SplitCommand(arg, &size_text, &last);
   uint64_t size;
-  if (!ParseCount(size_text, &size) ||
-      (!last.empty() && !EqualsIgnoreCase(last, "LAST"))) {
-    return Error(Reply::kSyntaxBdat);
+  if (!ParseCount(size_text, &size)) return Error(Reply::kSyntaxBdat);
+  if (!last.empty() && !EqualsIgnoreCase(last, "LAST")) {
+    // Exim takes any other word for "not LAST": the chunk's end is still
+    // the size given, so reading it cannot be smuggled around.
+    if (!rules.exim_sequence) return Error(Reply::kSyntaxBdat);
+    last = {};
   }
   // The chunk is read whatever the verdict (RFC 3030 4.2): decide the reply
   // now, send it after the bytes.
@@ -112,9 +115,12 @@ Action ServerSession::Bdat(std::string_view arg, double wall) {
   bdat_open_ = !chunk_.last && !keep_txn;
   if (keep_txn) chunk_.last = false;  // the transaction stays open
   EnterState(State::kBdatChunk);
-  if (capture_ && txn_.bdat_total == 0) {
-    capture_->raw.clear();
-    capture_overflow_ = false;
+  if (txn_.bdat_total == 0) {
+    if (capture_) {
+      capture_->raw.clear();
+      capture_overflow_ = false;
+    }
+    exim_size_.Reset();
   }
   txn_.bdat_total += size;
   if (size == 0) return FinishChunk(wall);
@@ -147,6 +153,8 @@ Action ServerSession::FinishChunk(double wall) {
   if (opts_->persona.rules.bdat_size_crlf) {
     // What Postfix stores: bare LF made CR LF, a missing final CR LF added.
     size += txn_.bdat_bare_lf + (txn_.bdat_last_byte == '\n' ? 0 : 2);
+  } else if (opts_->persona.rules.exim_bdat_total) {
+    size = exim_size_.Finish();
   }
   ResetTransaction();
   return AnswerMessage(wall, size);

@@ -55,6 +55,7 @@ bool ServerSession::EximVerbComplete(std::string_view line,
 Action ServerSession::EximMail(std::string_view arg) {
   std::string_view data = SkipBlanks(arg.substr(5));  // after "FROM:"
   if (data.empty()) return Error(Reply::kSyntaxMail);
+  ForgetEximRcptReplies();  // Exim's smtp_reset(), before the address
   uint64_t size = 0;
   if (ehlo_) {
     // Options come off the end until one Exim does not know; that one and
@@ -145,6 +146,14 @@ Action ServerSession::EximError(Reply r, std::string_view arg, bool counted) {
     Append(Reply::kTooManyUnknown);
     return drop();
   }
+  if ((r == Reply::kNeedRcpt || r == Reply::kBdatNeedRcpt) && txn_.rcpts == 0 &&
+      !exim_rcpt_mixed_ && !exim_rcpt_reply_.empty()) {
+    // Every RCPT got the same refusal: Exim quotes it first.
+    out_->bytes.append(
+        "503-All RCPT commands were rejected with this error:\r\n503-");
+    out_->bytes.append(exim_rcpt_reply_);
+    out_->bytes.append("\r\n");
+  }
   const size_t start = out_->bytes.size();
   Append(r, arg);
   std::string_view code = std::string_view(text[int(r)]).substr(0, 3);
@@ -163,6 +172,27 @@ Action ServerSession::EximError(Reply r, std::string_view arg, bool counted) {
   out_->marks.pop_back();
   out_->marks.back().end = uint32_t(out.size());
   return drop();
+}
+
+// Exim records the first reply line to each RCPT (smtp_printf() while
+// rcpt_in_progress); the record ends at smtp_reset() (RSET, HELO/EHLO, MAIL,
+// a message's end). Bounded by the reply's length (a quoted address is
+// bounded by the command line).
+void ServerSession::NoteEximRcptReply(size_t start) {
+  std::string_view reply = std::string_view(out_->bytes).substr(start);
+  reply = reply.substr(0, reply.find("\r\n"));
+  if (reply.empty()) return;
+  if (exim_rcpt_reply_.empty()) {
+    exim_rcpt_reply_ = reply;
+  } else if (reply != exim_rcpt_reply_) {
+    exim_rcpt_mixed_ = true;
+  }
+}
+
+void ServerSession::ForgetEximRcptReplies() {
+  exim_rcpt_reply_.clear();
+  exim_rcpt_reply_.shrink_to_fit();
+  exim_rcpt_mixed_ = false;
 }
 
 }  // namespace smtp

@@ -66,7 +66,10 @@ TEST_F(EximSession, FourthSyntaxErrorDropsWithTwoLines) {
             "503 sender not yet given\r\n500 unrecognized command\r\n"
             "501 MAIL must have an address operand\r\n");
   EXPECT_EQ(action_, Action::kContinue);
+  // The RCPT's refusal is quoted first (rcpt_smtp_response, see below).
   EXPECT_EQ(Send("DATA\r\nNOOP\r\n"),
+            "503-All RCPT commands were rejected with this error:\r\n"
+            "503-503 sender not yet given\r\n"
             "503-valid RCPT command must precede DATA\r\n"
             "503 Too many syntax or protocol errors\r\n");
   EXPECT_EQ(action_, Action::kClose);
@@ -89,6 +92,42 @@ TEST_F(EximSession, NulTabAndCrInCommandLines) {
   EXPECT_EQ(Send("NOOP\rX\r\n"), "500 unrecognized command\r\n");
   Start();
   EXPECT_EQ(Send("NOOP \t\r\n"), "250 OK\r\n");
+}
+
+// rcpt_smtp_response: when every RCPT since the reset got the same reply
+// and none was accepted, DATA quotes it (as the real Exim did on the
+// corpus: rset-mid-transaction).
+TEST_F(EximSession, DataQuotesTheOneRcptRefusal) {
+  Send("EHLO c.example\r\n");
+  Send("MAIL FROM:<a@example.org>\r\n");
+  Send("RCPT TO:<b@example.net>\r\n");
+  Send("RSET\r\n");
+  EXPECT_EQ(Send("RCPT TO:<b@example.net>\r\n"),
+            "503 sender not yet given\r\n");
+  EXPECT_EQ(Send("DATA\r\n"),
+            "503-All RCPT commands were rejected with this error:\r\n"
+            "503-503 sender not yet given\r\n"
+            "503 valid RCPT command must precede DATA\r\n");
+  // Different refusals: the plain reply.
+  Start();
+  Send("EHLO c.example\r\n");
+  Send("MAIL FROM:<a@example.org>\r\n");
+  Send("RCPT TO:<b>\r\n");
+  Send("RCPT TO:<c>\r\n");
+  EXPECT_EQ(Send("DATA\r\n"), "503 valid RCPT command must precede DATA\r\n");
+}
+
+// "BDAT n WORD": Exim takes any word but LAST for a non-last chunk; the
+// LAST reply gives Exim's total (exim_size.h).
+TEST_F(EximSession, BdatReportsEximsTotal) {
+  Send("EHLO c.example\r\n");
+  Send("MAIL FROM:<a@example.org>\r\n");
+  Send("RCPT TO:<b@example.net>\r\n");
+  EXPECT_EQ(Send("BDAT 6 FIRST\r\nhello\n"), "250 6 byte chunk received\r\n");
+  EXPECT_EQ(Send("\r\n"), "503 only BDAT permissible after non-LAST BDAT\r\n");
+  std::string last = Send("BDAT 7 LAST\r\nworld\r\n");
+  EXPECT_TRUE(last.starts_with("250- 7 byte chunk, total 15\r\n250 OK id="))
+      << last;
 }
 
 }  // namespace
