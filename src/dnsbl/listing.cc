@@ -1,8 +1,10 @@
 #include "dnsbl/listing.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 
+#include "base/metrics.h"
 #include "ledger/query.h"
 #include "ledger/source.h"
 
@@ -116,33 +118,75 @@ void Index::SetFallback(Fallback f, int max_per_second,
   fallback_ = std::move(f);
   max_per_second_ = max_per_second;
   negative_seconds_ = negative_seconds;
+  if (!thread_.joinable()) thread_ = std::thread([this] { RunLookups(); });
 }
 
-std::optional<Entry> Index::AskFallback(const base::IpAddress& key,
-                                        double now) {
+void Index::StopLookups() {
+  {
+    std::lock_guard lock(fallback_mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Index::AskFallback(const base::IpAddress& key, double now) {
   std::lock_guard lock(fallback_mu_);
-  if (!fallback_) return std::nullopt;
+  if (!fallback_ || stopping_ || pending_.contains(key)) return;
   if (auto n = negative_.find(key); n != negative_.end()) {
-    if (n->second > now) return std::nullopt;
+    if (n->second > now) return;
     negative_.erase(n);
   }
   if (now >= second_ + 1 || now < second_) {
     second_ = now;
     asked_ = 0;
   }
-  if (asked_ >= max_per_second_) return std::nullopt;
-  ++asked_;
-  std::optional<Entry> e = fallback_(key);
-  if (!e) {
-    if (negative_.size() >= kMaxNegative) negative_.clear();
-    negative_[key] = now + negative_seconds_;
-    return std::nullopt;
+  if (asked_ >= max_per_second_ || queue_.size() >= kMaxQueued) {
+    base::Count(base::Counter::kDnsblLedgerLimited);
+    return;
   }
-  // Held again, so the next query for it is answered from memory.
-  Shard& sh = ShardOf(key);
-  std::lock_guard shard_lock(sh.mu);
-  *Slot(&sh, key) = Pack(*e);
-  return e;
+  ++asked_;
+  queue_.push_back(Ask{key, now});
+  pending_.insert(key);
+  wake_.notify_one();
+}
+
+void Index::RunLookups() {
+  std::unique_lock lock(fallback_mu_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    Ask ask = queue_.front();
+    queue_.pop_front();
+    Fallback f = fallback_;
+    lock.unlock();
+    base::Result<std::optional<Entry>> r = f(ask.key);
+    if (r.ok() && r->has_value()) {
+      // Held again, so the next query for it is answered from memory.
+      Shard& sh = ShardOf(ask.key);
+      std::lock_guard shard_lock(sh.mu);
+      *Slot(&sh, ask.key) = Pack(**r);
+    }
+    lock.lock();
+    pending_.erase(ask.key);
+    if (!r.ok()) {
+      // Not remembered: asked again by a later query (within the bound).
+      base::Count(base::Counter::kDnsblLedgerErrors);
+    } else if (!r->has_value()) {
+      base::Count(base::Counter::kDnsblLedgerMisses);
+      if (negative_.size() >= kMaxNegative) negative_.clear();
+      negative_[ask.key] = ask.now + negative_seconds_;
+    } else {
+      base::Count(base::Counter::kDnsblLedgerHits);
+    }
+    if (pending_.empty()) idle_.notify_all();
+  }
+}
+
+bool Index::WaitIdle(double timeout_seconds) {
+  std::unique_lock lock(fallback_mu_);
+  return idle_.wait_for(lock, std::chrono::duration<double>(timeout_seconds),
+                        [&] { return pending_.empty(); });
 }
 
 void Index::MakeRoom(Shard* s) {
@@ -170,8 +214,9 @@ std::optional<Entry> Index::Lookup(const base::IpAddress& ip, double now) {
     if (Facts* f = Find(&sh, key)) return Unpack(*f);
   }
   // A miss is the answer while the index holds everything it was given.
-  if (!incomplete_) return std::nullopt;
-  return AskFallback(key, now);
+  // Otherwise too, for now: the ledger is asked off this thread.
+  if (incomplete_) AskFallback(key, now);
+  return std::nullopt;
 }
 
 size_t Index::size() {

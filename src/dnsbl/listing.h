@@ -7,9 +7,10 @@
 // network, times in whole seconds.
 // Bounded: each shard holds at most max_entries / kShards addresses; a full
 // shard drops its oldest-seen half. Once it has forgotten a source (or was
-// seeded short of the ledger), a miss asks the fallback (the ledger), at
-// most max_per_second times a second, remembering misses for a while, so
-// the listing stays complete. Thread-safe (sharded mutexes).
+// seeded short of the ledger), a miss asks the fallback (the ledger) on a
+// thread of its own, at most max_per_second times a second, remembering
+// misses for a while, so the listing stays complete. Thread-safe (sharded
+// mutexes).
 //
 // Decide: the pure policy, an entry and the time in, the reason codes and
 // the TXT text out.
@@ -17,15 +18,20 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/ip.h"
+#include "base/status.h"
 #include "dnsbl/flat_table.h"
 #include "dnsbl/options.h"
 #include "ledger/source.h"
@@ -67,16 +73,30 @@ class Index {
   size_t size();
 
   // Looks up a source the index does not hold (its key: IPv6 per
-  // ipv6_prefix). Called only once the index is incomplete; at most
-  // max_per_second calls per second (the rest answer from memory); an
-  // address not found is not asked again for negative_seconds (at most
-  // kMaxNegative such addresses are remembered). Set before serving.
-  using Fallback =
-      std::function<std::optional<Entry>(const base::IpAddress& key)>;
+  // ipv6_prefix) in the ledger: found, not found, or an error. Called only
+  // once the index is incomplete, and never on the thread that asks Lookup:
+  // a miss is answered from memory at once (NXDOMAIN) and the key queued
+  // for a look-up thread, which puts a found source into the index (the
+  // next query lists it) and remembers one not found for negative_seconds
+  // (at most kMaxNegative addresses). A slow store so delays the listing of
+  // a forgotten source, never a DNS answer. At most max_per_second keys
+  // are queued a second and at most kMaxQueued wait; the rest are skipped
+  // (dnsbl_ledger_limited_total). Set once, before serving; starts the
+  // thread, which the destructor stops.
+  using Fallback = std::function<base::Result<std::optional<Entry>>(
+      const base::IpAddress& key)>;
   void SetFallback(Fallback f, int max_per_second, double negative_seconds);
+  // Blocks until no look-up is queued or running, at most timeout seconds
+  // (tests). Returns whether it became idle.
+  bool WaitIdle(double timeout_seconds);
+  // Stops the look-up thread (queued keys are dropped); call before the
+  // ledger closes. Idempotent; the destructor calls it.
+  void StopLookups();
+  ~Index() { StopLookups(); }
   // The seed stopped at max_entries: the ledger holds more than the index.
   void MarkIncomplete() { incomplete_ = true; }
   bool incomplete() const { return incomplete_; }
+  static constexpr size_t kMaxQueued = 1024;
   static constexpr size_t kMaxNegative = 65536;
 
  private:
@@ -92,18 +112,28 @@ class Index {
   static Facts* Find(Shard* s, const base::IpAddress& key);
   Facts* Slot(Shard* s, const base::IpAddress& key);  // REQUIRES: s->mu
   void MakeRoom(Shard* s);                            // REQUIRES: s->mu held
-  std::optional<Entry> AskFallback(const base::IpAddress& key, double now);
+  void AskFallback(const base::IpAddress& key, double now);
+  void RunLookups();
   size_t per_shard_;
   int ipv6_prefix_;
   std::array<Shard, kShards> shards_;
   std::atomic<bool> incomplete_{false};
-  std::mutex fallback_mu_;  // guards what follows; held while asking
+  std::mutex fallback_mu_;  // guards what follows
+  std::condition_variable wake_, idle_;
   Fallback fallback_;
   int max_per_second_ = 0;
   double negative_seconds_ = 0;
   double second_ = 0;  // the second max_per_second_ counts in
-  int asked_ = 0;      // asked in that second
+  int asked_ = 0;      // queued in that second
+  struct Ask {
+    base::IpAddress key;
+    double now;
+  };
+  std::deque<Ask> queue_;
+  std::unordered_set<base::IpAddress> pending_;  // queued or being asked
+  bool stopping_ = false;
   std::unordered_map<base::IpAddress, double> negative_;  // until when
+  std::thread thread_;
 };
 
 struct Listing {
