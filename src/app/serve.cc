@@ -322,7 +322,7 @@ int Serve(config::Config cfg, Reloader reload) {
   // and read after privileges drop (Start below), so the files belong to
   // --user. Until then it drops what it is given (no session runs yet).
   std::unique_ptr<capture::Store> capture;
-  if (cfg.capture.sample_every > 0) {
+  if (capture::Enabled(cfg.capture)) {
     capture = std::make_unique<capture::Store>(cfg.capture, cfg.server.hostname,
                                                &base::SystemClock::Get());
     params.session.tap = capture.get();
