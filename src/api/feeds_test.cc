@@ -68,12 +68,17 @@ TEST_F(FeedsTest, MispFeedOverHttp) {
       [&](const std::string& name) {
         return Fetch("/api/v1/feeds/misp/" + name);
       },
-      std::floor(now_));  // the manifest's timestamp: the request's second
+      -1);  // the manifest's timestamp: the request's second, below
   std::set<std::string> values;
   for (const auto& [v, ev] : seen.value_event) values.insert(v);
   EXPECT_EQ(values, expected_);
   EXPECT_EQ(seen.hash_rows, expected_.size());
   EXPECT_GE(seen.dates.size(), 2u);
+  for (const auto& [id, head] : seen.manifest.items()) {
+    int64_t t = std::stoll(head["timestamp"].get<std::string>());
+    EXPECT_GE(t, int64_t(now_));
+    EXPECT_LT(t, int64_t(now_) + 300);
+  }
   auto r = cli_->Get("/api/v1/feeds/misp/manifest.json",
                      {{"Authorization", "Bearer tok"}});
   ASSERT_TRUE(r);
