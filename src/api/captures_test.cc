@@ -101,7 +101,8 @@ TEST_F(CapturesTest, FiltersByNetworkTimeAndSink) {
     Response r = Get("/api/v1/captures", std::move(p));
     EXPECT_EQ(r.status, 200) << r.body;
     std::string out;
-    for (const auto& c : nlohmann::json::parse(r.body)["captures"]) {
+    auto j = nlohmann::json::parse(r.body);  // outlives the loop
+    for (const auto& c : j["captures"]) {
       out += std::string(c["source"]) + "@" + std::string(c["time"]) + " ";
     }
     return out;

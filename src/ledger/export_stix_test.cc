@@ -43,7 +43,6 @@ ExportOptions Stix() {
 bool IsId(const nlohmann::json& v, const std::string& type) {
   return testing::IsStixId(v, type);
 }
-bool IsTime(const nlohmann::json& v) { return testing::IsStixTime(v); }
 
 TEST(Stix, BundleOfIndicatorsFollowsTheSpecification) {
   auto text = Export(Sample(), Stix());
