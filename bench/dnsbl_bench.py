@@ -9,7 +9,9 @@ listing, on loopback, in the same run (a benchmark program, not a test).
    IPv6 2001:db8::/32; reused if present); `spamsink export --format
    rbldnsd` writes the same listing as an rbldnsd zone.
 2. Memory per listed address: spamsink's RSS with the DNSBL on minus with it
-   off (same ledger, so the rest of the process is the same), and rbldnsd's
+   off (same ledger, so the rest of the process is the same; both read every
+   source through the API first, so the ledger's page cache, which the
+   DNSBL's seed fills, is full in both), and rbldnsd's
    RSS with the zone minus with an empty zone; each divided by N.
 3. Throughput: dnsperf (Debian) for --seconds, 100 queries outstanding, a
    mix of half listed, half unlisted names (IPv4 and IPv6), against each
@@ -106,6 +108,23 @@ def settle(pid):
     return last
 
 
+def warm(api, n):
+    """Reads every source through the API (the ledger's reader and its page
+    cache, as the DNSBL's seed does); bounded by n / 1000 + 2 pages."""
+    import json
+    import urllib.request
+    after = ""
+    for _ in range(n // 1000 + 2):
+        url = "http://127.0.0.1:%d/api/v1/sources?sort=last_seen&limit=1000" % api
+        if after:
+            url += "&after=" + urllib.request.quote(after)
+        with urllib.request.urlopen(url, timeout=60) as r:
+            page = json.load(r)
+        after = page.get("next") or ""
+        if not after:
+            return
+
+
 def main():
     a = parse()
     os.environ["SPAMSINK_BUILD_DIR"] = a.build
@@ -142,9 +161,11 @@ def main():
     rows = []
     # Memory: the DNSBL off and on over the same ledger.
     off = Sink(tmp, db, keep, dnsbl=False)
+    warm(off.api, a.sources)
     rss_off = settle(off.pid)
     off.stop()
     sink = Sink(tmp, db, common)
+    warm(sink.api, a.sources)
     rss_on = settle(sink.pid)
     try:
         qps, lost, _ = dnsperf(sink.dns, data, a.seconds)

@@ -1,6 +1,8 @@
 // Sampled capture over the API (capture/store.h):
 //   GET /api/v1/captures              newest first, paged: limit, after
-//                                     (the cursor "next"), source (an IP)
+//                                     (the cursor "next"); filters: source
+//                                     (an IP or a CIDR), since, until
+//                                     (Unix seconds or RFC 3339), sink
 //   GET /api/v1/captures/{id}         one message, message/rfc822
 //   GET /api/v1/captures.mbox         the same selection as one mboxrd
 //                                     file (application/mbox), streamed
@@ -37,9 +39,20 @@ base::Result<capture::ListQuery> CaptureQuery(const Request& r,
       if (!capture::ValidId(value)) return base::Status::Error("after: bad id");
       q.after = value;
     } else if (key == "source") {
-      auto ip = base::IpAddress::Parse(value);
-      if (!ip.ok()) return base::Status::Error("source: not an IP address");
-      q.source = ip->ToString();
+      auto net = base::Cidr::Parse(value);
+      if (!net.ok()) {
+        return base::Status::Error("source: not an IP address or a CIDR");
+      }
+      q.network = *net;
+    } else if (key == "since" || key == "until") {
+      auto t = ledger::ParseTime(value);
+      if (!t.ok()) return base::Status::Error(key + ": not a time");
+      (key == "since" ? q.since : q.until) = *t;
+    } else if (key == "sink") {
+      if (value.empty() || value.size() > 255) {
+        return base::Status::Error("sink: 1 to 255 bytes");
+      }
+      q.sink = value;
     } else {
       return base::Status::Error("unknown parameter: " + key);
     }
@@ -61,6 +74,7 @@ Response Api::Captures(const Request& r) const {
     list.push_back({{"id", e.id},
                     {"time", Iso(e.time)},
                     {"source", e.source},
+                    {"sink", e.sink},
                     {"bytes", e.bytes},
                     {"href", std::string(kCapturesPath) + "/" + e.id}});
   }

@@ -94,12 +94,47 @@ TEST_F(CapturesTest, ListsPagesFetchesAndExportsAnMbox) {
   EXPECT_NE(r.body.find("\n>From me\n"), std::string::npos);
 }
 
+// Filters: a network, a time range (Unix seconds or RFC 3339), the sink;
+// the mbox takes the same selection.
+TEST_F(CapturesTest, FiltersByNetworkTimeAndSink) {
+  auto sources = [&](ledger::Params p) {
+    Response r = Get("/api/v1/captures", std::move(p));
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::string out;
+    auto j = nlohmann::json::parse(r.body);  // outlives the loop
+    for (const auto& c : j["captures"]) {
+      out += std::string(c["source"]) + "@" + std::string(c["time"]) + " ";
+    }
+    return out;
+  };
+  EXPECT_EQ(
+      sources({{"source", "2001:db8::/32"}}),
+      "2001:db8::1@2023-11-14T22:13:24Z 2001:db8::1@2023-11-14T22:13:23Z ");
+  EXPECT_EQ(sources({{"source", "192.0.2.0/30"}, {"since", "1700000001"}}),
+            "192.0.2.1@2023-11-14T22:13:22Z 192.0.2.1@2023-11-14T22:13:21Z ");
+  EXPECT_EQ(sources({{"since", "2023-11-14T22:13:22Z"},
+                     {"until", "2023-11-14T22:13:23Z"}}),
+            "192.0.2.1@2023-11-14T22:13:22Z ");
+  EXPECT_EQ(sources({{"sink", "sink2"}}), "");
+  EXPECT_EQ(nlohmann::json::parse(
+                Get("/api/v1/captures", {{"sink", "sink1"}}).body)["captures"]
+                .size(),
+            5u);
+  Response r = Get("/api/v1/captures.mbox", {{"source", "2001:db8::/32"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.find("Subject: n0"), std::string::npos);
+  EXPECT_NE(r.body.find("Subject: n4"), std::string::npos);
+}
+
 TEST_F(CapturesTest, RefusesBadInputAndAnswers503WhenOff) {
   EXPECT_EQ(Get("/api/v1/captures/..%2Fetc").status, 404);
   EXPECT_EQ(Get("/api/v1/captures/../../etc/passwd").status, 404);
   EXPECT_EQ(Get("/api/v1/captures", {{"limit", "0"}}).status, 400);
   EXPECT_EQ(Get("/api/v1/captures", {{"source", "x"}}).status, 400);
   EXPECT_EQ(Get("/api/v1/captures", {{"bogus", "1"}}).status, 400);
+  EXPECT_EQ(Get("/api/v1/captures", {{"source", "192.0.2.0/33"}}).status, 400);
+  EXPECT_EQ(Get("/api/v1/captures", {{"since", "yesterday"}}).status, 400);
+  EXPECT_EQ(Get("/api/v1/captures", {{"sink", ""}}).status, 400);
   EXPECT_EQ(Get("/api/v1/captures", {}, false).status, 503);
 }
 

@@ -189,6 +189,7 @@ Response Api::Handle(const Request& r) const {
   if (rest == "captures") return Captures(r);
   if (rest == "captures.mbox") return CapturesMbox(r);
   if (rest.rfind("captures/", 0) == 0) return Capture(rest.substr(9));
+  if (rest.rfind("feeds/misp/", 0) == 0) return MispFeed(rest.substr(11), r);
   return ErrorResponse(404, "no such endpoint: " + r.path);
 }
 

@@ -128,6 +128,8 @@ class Api {
   Response Captures(const Request& r) const;  // captures.cc
   Response Capture(const std::string& id) const;
   Response CapturesMbox(const Request& r) const;
+  // feeds/misp/<file> (feeds.cc).
+  Response MispFeed(const std::string& file, const Request& r) const;
   // The console's paths (dashboard.h), its login form and logout
   // (dashboard_console.cc).
   Response Console(const Request& r) const;

@@ -143,14 +143,17 @@ void SeedDnsbl(ledger::Ledger* ledger, dnsbl::Index* index,
     }
   }
   // A source the index forgot (beyond max_entries) is looked up in the
-  // ledger, at most kLookupsPerSecond times a second from the DNS thread;
-  // one not found is not asked again for the negative TTL.
+  // ledger on the index's look-up thread (never the DNS thread), at most
+  // kLookupsPerSecond times a second; one not found is not asked again for
+  // the negative TTL.
   constexpr int kLookupsPerSecond = 200;
   index->SetFallback(
-      [ledger](const base::IpAddress& key) -> std::optional<dnsbl::Entry> {
+      [ledger](const base::IpAddress& key)
+          -> base::Result<std::optional<dnsbl::Entry>> {
         auto r = ledger->Source(key);
-        if (!r.ok() || !r->has_value()) return std::nullopt;
-        return dnsbl::EntryOf(**r);
+        if (!r.ok()) return r.status();
+        if (!r->has_value()) return std::optional<dnsbl::Entry>();
+        return std::optional<dnsbl::Entry>(dnsbl::EntryOf(**r));
       },
       kLookupsPerSecond, std::max(1, o.negative_ttl));
   base::LogLine(base::LogLevel::kInfo, "dnsbl_loaded").Kv("sources", seeded);
@@ -319,7 +322,7 @@ int Serve(config::Config cfg, Reloader reload) {
   // and read after privileges drop (Start below), so the files belong to
   // --user. Until then it drops what it is given (no session runs yet).
   std::unique_ptr<capture::Store> capture;
-  if (cfg.capture.sample_every > 0) {
+  if (capture::Enabled(cfg.capture)) {
     capture = std::make_unique<capture::Store>(cfg.capture, cfg.server.hostname,
                                                &base::SystemClock::Get());
     params.session.tap = capture.get();
@@ -527,6 +530,7 @@ int Serve(config::Config cfg, Reloader reload) {
     RunNft(FirewallScript(cfg, FirewallAction::kDelete).value(), "remove");
   }
   if (dns) dns->Stop();
+  if (dnsbl_index) dnsbl_index->StopLookups();  // before the ledger closes
   if (trap_site) trap_site->Stop();
   if (http) http->Stop();  // before the ledger it reads goes away
   if (follower) follower->Stop();

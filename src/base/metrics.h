@@ -106,7 +106,18 @@ namespace base {
   X(kApiRefusedDescriptors, "api_connections_refused_descriptors_total",       \
     "API connections closed at once: descriptors short (server.fd_reserve)")   \
   X(kApiHeaderTimeouts, "api_header_timeouts_total",                           \
-    "API connections closed at the header deadline (api.header_timeout)")
+    "API connections closed at the header deadline (api.header_timeout)")      \
+  X(kDnsblLedgerHits, "dnsbl_ledger_hits_total",                               \
+    "DNSBL look-ups of a source the index forgot: found in the ledger")        \
+  X(kDnsblLedgerMisses, "dnsbl_ledger_misses_total",                           \
+    "DNSBL look-ups of a source the index forgot: not in the ledger")          \
+  X(kDnsblLedgerLimited, "dnsbl_ledger_limited_total",                         \
+    "DNSBL ledger look-ups skipped: over 200 a second or 1024 queued")         \
+  X(kDnsblLedgerErrors, "dnsbl_ledger_errors_total",                           \
+    "DNSBL ledger look-ups that failed (store error)")                         \
+  X(kCaptureMatched, "capture_matched_total",                                  \
+    "messages captured because the sender matched capture.senders or "         \
+    "capture.evidence")
 
 enum class Counter : int {
 #define SPAMSINK_COUNTER_ENUM(e, name, help) e,

@@ -20,7 +20,13 @@ Store::Store(Options options, std::string sink_id, const base::Clock* clock)
     : options_(std::move(options)),
       sink_id_(std::move(sink_id)),
       clock_(clock),
-      pid_(int(getpid())) {}
+      pid_(int(getpid())) {
+  // config/ validated both lists; a bad entry here is skipped.
+  for (const auto& s : options_.senders) {
+    if (auto c = base::Cidr::Parse(s); c.ok()) senders_.push_back(*c);
+  }
+  for (const auto& e : options_.evidence) evidence_ |= EvidenceBits(e);
+}
 
 Store::~Store() { Stop(); }
 
@@ -47,6 +53,7 @@ base::Status Store::Start(bool run_writer) {
     in.read(head.data(), std::streamsize(head.size()));
     head.resize(size_t(in.gcount()));
     e.source = HeaderValue(head, "X-Spamsink-Source");
+    e.sink = HeaderValue(head, "X-Spamsink-Sink");
     bytes += e.bytes;
     found.emplace(name, std::move(e));
   }
@@ -84,7 +91,33 @@ void Store::Stop() {
   written_.notify_all();
 }
 
-bool Store::Sample() {
+bool Store::Matches(const smtp::SenderView& v) const {
+  if (evidence_ != 0) {
+    uint32_t have =
+        (v.early_talker ? kEarlyTalker : 0) | (v.tarpitted ? kTarpitted : 0);
+    if (const peer::ProtocolFacts* f = v.facts) {
+      have |= (f->pipelined_without_ehlo ? kPipelining : 0) |
+              (f->bare_lf ? kBareLf : 0) | (f->bare_cr ? kBareCr : 0) |
+              (f->unknown_commands ? kUnknownCommands : 0) |
+              (f->protocol_errors ? kProtocolErrors : 0);
+    }
+    if (have & evidence_) return true;
+  }
+  if (!senders_.empty()) {
+    auto ip = base::IpAddress::Parse(v.client_ip);
+    if (!ip.ok()) return false;
+    for (const auto& c : senders_) {
+      if (c.Contains(*ip)) return true;
+    }
+  }
+  return false;
+}
+
+bool Store::Sample(const smtp::SenderView& sender) {
+  if (Matches(sender)) {
+    base::Count(base::Counter::kCaptureMatched);
+    return true;
+  }
   if (options_.sample_every <= 0) return false;
   thread_local uint64_t mails = 0;
   return ++mails % uint64_t(options_.sample_every) == 0;
@@ -174,7 +207,7 @@ void Store::Write(smtp::CapturedMessage&& m) {
   base::Count(base::Counter::kCaptureWritten);
   std::lock_guard lock(mu_);
   total_bytes_ += text.size();
-  index_[name] = Entry{name, m.wall, text.size(), m.client_ip};
+  index_[name] = Entry{name, m.wall, text.size(), m.client_ip, sink_id_};
   EnforceQuotaLocked();
 }
 
@@ -210,7 +243,15 @@ Page Store::List(const ListQuery& q) const {
   auto it = q.after.empty() ? index_.end() : index_.lower_bound(q.after);
   while (it != index_.begin() && page.entries.size() < q.limit) {
     --it;
-    if (!q.source.empty() && it->second.source != q.source) continue;
+    const Entry& e = it->second;
+    if (!q.source.empty() && e.source != q.source) continue;
+    if (q.since > 0 && e.time < q.since) continue;
+    if (q.until > 0 && e.time >= q.until) continue;
+    if (!q.sink.empty() && e.sink != q.sink) continue;
+    if (q.network) {
+      auto ip = base::IpAddress::Parse(e.source);
+      if (!ip.ok() || !q.network->Contains(*ip)) continue;
+    }
     page.entries.push_back(it->second);
   }
   if (page.entries.size() == q.limit && it != index_.begin()) {

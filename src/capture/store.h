@@ -16,11 +16,13 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/clock.h"
+#include "base/ip.h"
 #include "base/status.h"
 #include "capture/options.h"
 #include "smtp/message_tap.h"
@@ -33,12 +35,16 @@ struct Entry {
   double time = 0;  // Unix seconds it was received
   uint64_t bytes = 0;
   std::string source;  // X-Spamsink-Source
+  std::string sink;    // X-Spamsink-Sink
 };
 
 struct ListQuery {
   std::string source;  // only this source address; empty: all
   std::string after;   // the cursor: entries older than this id
   size_t limit = 100;
+  std::optional<base::Cidr> network;  // only sources in it
+  double since = 0, until = 0;        // time >= since, < until (0: open)
+  std::string sink;                   // only this X-Spamsink-Sink
 };
 
 struct Page {
@@ -69,9 +75,12 @@ class Store final : public smtp::MessageTap {
   // Writes what is queued, then stops the writer.
   void Stop();
 
-  // smtp::MessageTap. Sampling is deterministic per thread: the n-th MAIL
-  // of a thread is sampled when n is a multiple of sample_every.
-  bool Sample() override;
+  // smtp::MessageTap. Every transaction of a sender matching senders or
+  // evidence is kept (capture_matched_total); of the others, sampling is
+  // deterministic per thread: the n-th such MAIL of a thread is sampled
+  // when n is a multiple of sample_every.
+  bool Sample(const smtp::SenderView& sender) override;
+  bool Matches(const smtp::SenderView& sender) const;
   void Deliver(smtp::CapturedMessage&& message) override;
 
   // Returns once everything queued before the call is written.
@@ -100,6 +109,8 @@ class Store final : public smtp::MessageTap {
   const std::string sink_id_;
   const base::Clock* clock_;
   const int pid_;
+  std::vector<base::Cidr> senders_;  // options_.senders, parsed
+  uint32_t evidence_ = 0;            // options_.evidence, as bits
 
   mutable std::mutex mu_;
   std::condition_variable wake_;     // the writer: work or stop

@@ -274,5 +274,118 @@ TEST(Capture, FullQueueDropsSamplesNotMail) {
   EXPECT_EQ(FilesIn(dir.path()), 3u);
 }
 
+// capture.senders and capture.evidence: every message of a matching
+// sender is kept, beside the 1 in N of the others.
+TEST(Capture, SendersMatchingAFilterAreAllKept) {
+  TempDir dir;
+  base::FakeClock clock;
+  Options o;
+  o.sample_every = 5;
+  o.senders = {"203.0.113.0/24", "2001:db8:5::/48"};
+  o.evidence = {"bot", "tarpitted"};
+  o.dir = dir.path();
+  o.queue_messages = 1000;
+  Store store(o, "sink1", &clock);
+  ASSERT_TRUE(store.Start().ok());
+  auto so = smtp::MakeSessionOptions({}, "mx.example.net", false);
+  smtp::SessionOptions opts = *so;
+  opts.tap = &store;
+  uint64_t matched = base::CounterTotal(base::Counter::kCaptureMatched);
+  // One session of n messages; the first body may carry a bare LF.
+  auto run = [&](const std::string& ip, int n, bool early, bool tarpitted,
+                 bool bare_lf_first) {
+    smtp::Output out;
+    smtp::ServerSession s(&opts, &out, ip, 1);
+    s.SetSenderEvidence(early, tarpitted);
+    s.Greet(1.7e9);
+    s.Feed("EHLO b.example\r\n", 1.7e9);
+    int accepted = 0;
+    for (int i = 0; i < n; ++i) {
+      s.Feed("MAIL FROM:<a@b.example>\r\n", 1.7e9);
+      s.Feed("RCPT TO:<c@sink.example>\r\n", 1.7e9);
+      s.Feed("DATA\r\n", 1.7e9);
+      std::string body = (i == 0 && bare_lf_first) ? "a\nb\r\n" : "ab\r\n";
+      accepted += s.Feed(body + ".\r\n", 1.7e9 + i).events.accepted;
+    }
+    return accepted;
+  };
+  EXPECT_EQ(run("203.0.113.5", 10, false, false, false), 10);   // network
+  EXPECT_EQ(run("198.51.100.1", 10, false, false, false), 10);  // 1 in 5
+  EXPECT_EQ(run("198.51.100.2", 10, true, false, false), 10);   // early
+  EXPECT_EQ(run("198.51.100.3", 10, false, true, false), 10);   // tarpitted
+  // Bare LF is known once the first message is in: the other 4 are kept.
+  EXPECT_EQ(run("198.51.100.4", 5, false, false, true), 5);
+  EXPECT_EQ(run("2001:db8:5:1::9", 3, false, false, false), 3);
+  store.Flush();
+  auto count = [&](const std::string& ip) {
+    return store.List({ip, "", 1000}).entries.size();
+  };
+  EXPECT_EQ(count("203.0.113.5"), 10u);
+  EXPECT_EQ(count("198.51.100.1"), 2u);  // exactly: deterministic sampler
+  EXPECT_EQ(count("198.51.100.2"), 10u);
+  EXPECT_EQ(count("198.51.100.3"), 10u);
+  EXPECT_GE(count("198.51.100.4"), 4u);  // 4, or 5 if the sampler took #1
+  EXPECT_EQ(count("2001:db8:5:1::9"), 3u);
+  EXPECT_EQ(base::CounterTotal(base::Counter::kCaptureMatched) - matched,
+            10u + 10 + 10 + 4 + 3);
+}
+
+TEST(Capture, EvidenceNames) {
+  EXPECT_EQ(EvidenceBits("bot"),
+            kEarlyTalker | kPipelining | kBareLf | kBareCr);
+  EXPECT_EQ(EvidenceBits("tarpitted"), kTarpitted);
+  EXPECT_EQ(EvidenceBits("nonsense"), 0u);
+  Options o;
+  EXPECT_FALSE(Enabled(o));
+  o.evidence = {"bot"};
+  EXPECT_TRUE(Enabled(o));
+}
+
+// The list filters: a network, a time range, the sink (read back from the
+// files' X-Spamsink-Sink when another sink wrote them).
+TEST(Capture, ListFiltersByNetworkTimeAndSink) {
+  TempDir dir;
+  base::FakeClock clock;
+  Options o;
+  o.sample_every = 1;
+  o.dir = dir.path();
+  o.retention_days = 0;
+  {
+    Store other(o, "sink2", &clock);
+    ASSERT_TRUE(other.Start().ok());
+    other.Deliver(Message(1700000000, "192.0.2.1", 10));
+    other.Flush();
+  }
+  Store store(o, "sink1", &clock);
+  ASSERT_TRUE(store.Start().ok());
+  store.Deliver(Message(1700000100, "192.0.2.2", 10));
+  store.Deliver(Message(1700000200, "198.51.100.3", 10));
+  store.Deliver(Message(1700000300, "2001:db8::1", 10));
+  store.Flush();
+  auto sources = [&](ListQuery q) {
+    std::string out;
+    for (const auto& e : store.List(q).entries) out += e.source + " ";
+    return out;
+  };
+  ListQuery q;
+  q.network = *base::Cidr::Parse("192.0.2.0/24");
+  EXPECT_EQ(sources(q), "192.0.2.2 192.0.2.1 ");
+  q = {};
+  q.network = *base::Cidr::Parse("2001:db8::/32");
+  EXPECT_EQ(sources(q), "2001:db8::1 ");
+  q = {};
+  q.since = 1700000100;
+  q.until = 1700000300;
+  EXPECT_EQ(sources(q), "198.51.100.3 192.0.2.2 ");
+  q = {};
+  q.sink = "sink2";
+  EXPECT_EQ(sources(q), "192.0.2.1 ");
+  q.sink = "sink1";
+  q.limit = 1;
+  Page p = store.List(q);
+  ASSERT_EQ(p.entries.size(), 1u);
+  EXPECT_EQ(p.entries[0].sink, "sink1");
+}
+
 }  // namespace
 }  // namespace capture

@@ -193,9 +193,10 @@ base::Status Validate(const Config& c) {
         "server.listen: at least one address is needed; e.g. "
         "[\"0.0.0.0:25\", \"[::]:25\"]");
   }
-  if (c.capture.sample_every > 0 && c.capture.dir.empty()) {
+  if (capture::Enabled(c.capture) && c.capture.dir.empty()) {
     return err(
-        "capture.dir: a directory is needed when capture.sample_every > 0");
+        "capture.dir: a directory is needed when capture.sample_every > 0 "
+        "or capture.senders or capture.evidence is set");
   }
   if (c.server.memory_limit != 0 && c.server.memory_limit < (16 << 20)) {
     return err(

@@ -245,6 +245,7 @@ Command Connection::Greet() {
     facts_.early_talker = true;
     Count(Counter::kEarlyTalkers);
   }
+  engine_->SetSenderEvidence(facts_.early_talker, facts_.tarpitted);
   bool refuse = early_ && tarpit_ && tarpit_->plan.reject_early_talker;
   smtp::Step step = refuse ? engine_->GreetRefused()
                            : engine_->Greet(env_->clock->WallSeconds());

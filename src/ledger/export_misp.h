@@ -20,6 +20,7 @@
 
 #include "base/ip.h"
 #include "base/status.h"
+#include "ledger/export.h"
 #include "ledger/query.h"
 #include "ledger/source.h"
 #include "ledger/store.h"
@@ -39,6 +40,23 @@ struct MispOptions {
 base::Result<size_t> WriteMispFeed(Store* store, SourceQuery q,
                                    const MispOptions& o,
                                    const std::string& dir);
+
+// The feed over a stream (the API's /api/v1/feeds/misp/..., what a MISP
+// instance's feed fetcher requests): the same files, each written as the
+// store is scanned. manifest.json and hashes.csv of what q selects:
+enum class MispFile { kManifest, kHashes };
+base::Status StreamMispIndex(Store* store, const SourceQuery& q,
+                             const MispOptions& o, MispFile f,
+                             const Sink& sink);
+// The event uuid of a UTC day ("2026-11-27"), and back: the day among the
+// kMispDays before o.now whose event has this uuid, or "".
+inline constexpr int kMispDays = 3660;
+std::string EventUuid(const MispOptions& o, const std::string& day);
+std::string MispEventDay(const MispOptions& o, std::string_view uuid);
+// The event of day: the sources of q last seen that day (no attribute
+// when there is none).
+base::Status StreamMispEvent(Store* store, SourceQuery q, const MispOptions& o,
+                             const std::string& day, const Sink& sink);
 
 // The attribute value of a record: the address, or its network with a
 // record_v6_prefix below 128 (MISP's ip-src takes CIDR notation).

@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "ledger/feed_checks.h"
 #include "ledger/test_util.h"
 #include "nlohmann/json.hpp"
 
@@ -28,15 +29,7 @@ std::string ReadAll(const std::filesystem::path& p) {
   return s.str();
 }
 
-SourceRecord Rec(const std::string& ip, double first, double last) {
-  SourceRecord r;
-  r.ip = Ip(ip);
-  r.first_seen = first;
-  r.last_seen = last;
-  r.connections = 2;
-  r.messages = 3;
-  return r;
-}
+const auto Rec = testing::FeedRec;
 
 TEST(Md5, Rfc1321TestSuite) {
   EXPECT_EQ(Md5Hex(""), "d41d8cd98f00b204e9800998ecf8427e");
@@ -70,55 +63,25 @@ TEST(Misp, FeedParsesAndListsEverySourceOnce) {
   ASSERT_TRUE(events.ok()) << events.error();
   EXPECT_EQ(*events, 3u);
 
-  auto manifest =
-      nlohmann::json::parse(ReadAll(dir.path() / "feed" / "manifest.json"));
-  ASSERT_EQ(manifest.size(), 3u);
-  const std::regex uuid(
-      "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+  auto seen = testing::CheckMispFeed(
+      [&](const std::string& name) {
+        return ReadAll(dir.path() / "feed" / name);
+      },
+      o.now);
+  EXPECT_EQ(seen.manifest.size(), 3u);
   std::set<std::string> values;
-  std::map<std::string, std::string> value_event;
-  std::set<std::string> dates;
-  for (const auto& [id, head] : manifest.items()) {
-    EXPECT_TRUE(std::regex_match(id, uuid)) << id;
-    auto ev = nlohmann::json::parse(
-        ReadAll(dir.path() / "feed" / (id + ".json")))["Event"];
-    EXPECT_EQ(ev["uuid"], id);
-    EXPECT_EQ(ev["date"], head["date"]);
-    EXPECT_EQ(ev["info"], head["info"]);
-    EXPECT_EQ(ev["Orgc"]["name"], "spamsink");
-    EXPECT_EQ(head["timestamp"], std::to_string(int64_t(o.now)));
-    dates.insert(ev["date"].get<std::string>());
-    for (const auto& a : ev["Attribute"]) {
-      EXPECT_EQ(a["type"], "ip-src");
-      EXPECT_EQ(a["category"], "Network activity");
-      EXPECT_TRUE(std::regex_match(a["uuid"].get<std::string>(), uuid));
-      std::string v = a["value"];
-      EXPECT_TRUE(values.insert(v).second) << v;
-      value_event[v] = id;
-      EXPECT_EQ(a["last_seen"].get<std::string>().substr(0, 10), ev["date"]);
-      EXPECT_EQ(a["first_seen"].get<std::string>().size(), 32u);
-    }
-  }
+  for (const auto& [v, ev] : seen.value_event) values.insert(v);
   EXPECT_EQ(values, (std::set<std::string>{"198.51.100.7", "192.0.2.1",
                                            "2001:db8::5", "203.0.113.9"}));
-  EXPECT_EQ(dates,
+  EXPECT_EQ(seen.dates,
             (std::set<std::string>{"2025-11-27", "2025-11-28", "2025-11-29"}));
-  std::istringstream csv(ReadAll(dir.path() / "feed" / "hashes.csv"));
-  std::string line;
-  size_t rows = 0;
-  for (; std::getline(csv, line); ++rows) {
-    auto comma = line.find(',');
-    ASSERT_NE(comma, std::string::npos);
-    bool found = false;
-    for (const auto& [v, ev] : value_event) {
-      if (Md5Hex(v) == line.substr(0, comma)) {
-        EXPECT_EQ(line.substr(comma + 1), ev);
-        found = true;
-      }
-    }
-    EXPECT_TRUE(found) << line;
+  EXPECT_EQ(seen.hash_rows, 4u);
+  auto manifest = seen.manifest;
+  for (const auto& [id, head] : manifest.items()) {
+    auto ev = nlohmann::json::parse(
+        ReadAll(dir.path() / "feed" / (id + ".json")))["Event"];
+    EXPECT_EQ(ev["Orgc"]["name"], "spamsink");
   }
-  EXPECT_EQ(rows, 4u);
 
   // The same day exported again keeps its event's uuid.
   auto again = WriteMispFeed(store.get(), q, o, dir.File("feed2"));
@@ -150,6 +113,55 @@ TEST(Misp, TagsCarryTheEvidenceAndIpv6NetworksAreCidr) {
   EXPECT_EQ(ev["Attribute"][0]["value"], "2001:db8::/64");
   EXPECT_EQ(ev["Attribute"][0]["Tag"][0]["name"],
             "spamsink:evidence=\"bare_lf\"");
+}
+
+// The streamed files (the API's) are the directory's, byte for byte; an
+// event is found by its uuid among the recent days.
+TEST(Misp, StreamedFilesEqualTheDirectory) {
+  TempDir dir;
+  auto store = NewMemoryStore();
+  const double day1 = 1764201600;  // 2025-11-27T00:00:00Z
+  ASSERT_TRUE(store
+                  ->Apply({Rec("198.51.100.7", day1, day1 + 10),
+                           Rec("2001:db8::5", day1, day1 + 86400 + 5),
+                           Rec("203.0.113.9", day1, day1 + 86400 + 7)})
+                  .ok());
+  SourceQuery q;
+  q.limit = 0;
+  MispOptions o;
+  o.now = day1 + 3 * 86400;
+  ASSERT_TRUE(WriteMispFeed(store.get(), q, o, dir.File("feed")).ok());
+  auto stream = [&](MispFile f) {
+    std::string out;
+    EXPECT_TRUE(StreamMispIndex(store.get(), q, o, f, [&](std::string_view t) {
+                  out.append(t);
+                  return true;
+                }).ok());
+    return out;
+  };
+  EXPECT_EQ(stream(MispFile::kManifest),
+            ReadAll(dir.path() / "feed" / "manifest.json"));
+  EXPECT_EQ(stream(MispFile::kHashes),
+            ReadAll(dir.path() / "feed" / "hashes.csv"));
+  auto manifest =
+      nlohmann::json::parse(ReadAll(dir.path() / "feed" / "manifest.json"));
+  ASSERT_EQ(manifest.size(), 2u);
+  for (const auto& [id, head] : manifest.items()) {
+    std::string day = MispEventDay(o, id);
+    EXPECT_EQ(day, head["date"]);
+    std::string out;
+    ASSERT_TRUE(
+        StreamMispEvent(store.get(), q, o, day, [&](std::string_view t) {
+          out.append(t);
+          return true;
+        }).ok());
+    EXPECT_EQ(out, ReadAll(dir.path() / "feed" / (id + ".json")));
+  }
+  EXPECT_EQ(MispEventDay(o, "00000000-0000-4000-8000-000000000000"), "");
+  // A client gone stops the stream with an error.
+  EXPECT_FALSE(StreamMispIndex(store.get(), q, o, MispFile::kHashes,
+                               [](std::string_view) { return false; })
+                   .ok());
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "ledger/export.h"
+#include "ledger/feed_checks.h"
 #include "ledger/test_util.h"
 #include "nlohmann/json.hpp"
 
@@ -20,23 +21,8 @@ namespace {
 
 using testing::Ip;
 
-const std::regex kUuid(
-    "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
-const std::regex kTime(
-    R"(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:)"
-    R"(([0-5]\d|60)\.\d{3}Z)");
-const std::regex kPattern(
-    R"(\[(ipv4-addr|ipv6-addr):value = '([0-9a-f.:]+)'\])");
-
-SourceRecord Rec(const std::string& ip, double first, double last) {
-  SourceRecord r;
-  r.ip = Ip(ip);
-  r.first_seen = first;
-  r.last_seen = last;
-  r.connections = 2;
-  r.messages = 3;
-  return r;
-}
+const auto Rec = testing::FeedRec;
+using testing::CheckIndicator;
 
 std::vector<SourceRecord> Sample() {
   auto bot = Rec("198.51.100.7", 1.7e9 + 0.25, 1.7e9 + 60);
@@ -55,41 +41,7 @@ ExportOptions Stix() {
 }
 
 bool IsId(const nlohmann::json& v, const std::string& type) {
-  if (!v.is_string()) return false;
-  std::string s = v;
-  return s.rfind(type + "--", 0) == 0 &&
-         std::regex_match(s.substr(type.size() + 2), kUuid);
-}
-
-bool IsTime(const nlohmann::json& v) {
-  return v.is_string() && std::regex_match(v.get<std::string>(), kTime);
-}
-
-// Checks one indicator against section 4.7; returns its address.
-std::string CheckIndicator(const nlohmann::json& o) {
-  EXPECT_EQ(o.at("type"), "indicator");
-  EXPECT_EQ(o.at("spec_version"), "2.1");
-  EXPECT_TRUE(IsId(o.at("id"), "indicator")) << o.at("id");
-  for (const char* k : {"created", "modified", "valid_from", "valid_until"}) {
-    EXPECT_TRUE(IsTime(o.at(k))) << k << " " << o.at(k);
-  }
-  // Same format, so text order is time order.
-  EXPECT_GE(o.at("modified").get<std::string>(),
-            o.at("created").get<std::string>());
-  EXPECT_GT(o.at("valid_until").get<std::string>(),
-            o.at("valid_from").get<std::string>());
-  EXPECT_EQ(o.at("pattern_type"), "stix");
-  EXPECT_EQ(o.at("indicator_types"), nlohmann::json({"malicious-activity"}));
-  std::smatch m;
-  std::string pattern = o.at("pattern");
-  EXPECT_TRUE(std::regex_match(pattern, m, kPattern)) << pattern;
-  if (m.empty()) return "";
-  auto ip = base::IpAddress::Parse(m[2].str());
-  EXPECT_TRUE(ip.ok()) << pattern;
-  if (!ip.ok()) return "";
-  EXPECT_EQ(ip->is_v4(), m[1] == "ipv4-addr") << pattern;
-  EXPECT_EQ(ip->ToString(), m[2].str()) << "canonical text";
-  return m[2].str();
+  return testing::IsStixId(v, type);
 }
 
 TEST(Stix, BundleOfIndicatorsFollowsTheSpecification) {

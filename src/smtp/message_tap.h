@@ -7,7 +7,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "peer/summary.h"
 
 namespace smtp {
 
@@ -29,12 +32,20 @@ struct CapturedMessage {
 };
 inline constexpr size_t kMaxCapturedRcpts = 100;
 
+// What is known of the sender when a transaction opens.
+struct SenderView {
+  std::string_view client_ip;  // the real client (after PROXY), as text
+  bool early_talker = false;   // the connection's evidence
+  bool tarpitted = false;
+  const peer::ProtocolFacts* facts = nullptr;  // the session's so far
+};
+
 class MessageTap {
  public:
   virtual ~MessageTap() = default;
   // Called at each MAIL of a session not already holding a sample: whether
   // to keep this transaction's message. Thread-safe and cheap (no lock).
-  virtual bool Sample() = 0;
+  virtual bool Sample(const SenderView& sender) = 0;
   // Takes a whole sampled message. Thread-safe; never blocks on the disk
   // (a full queue drops the message and counts it).
   virtual void Deliver(CapturedMessage&& message) = 0;

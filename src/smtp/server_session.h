@@ -150,6 +150,12 @@ class ServerSession {
   // A 421 (timeout, shutdown, caps): the caller closes after sending it.
   Step Abort(Reply reply);
 
+  // What the connection knows of the sender (the capture filter reads it
+  // at each MAIL).
+  void SetSenderEvidence(bool early_talker, bool tarpitted) {
+    early_talker_ = early_talker;
+    tarpitted_ = tarpitted;
+  }
   // Overrides smtp.final_reply for this session (the tarpit's verdict).
   void SetFinalReply(FinalReply f) { final_reply_ = f; }
   // After a successful TLS handshake: back to the start; EHLO again.
@@ -278,6 +284,7 @@ class ServerSession {
   CloseReason close_reason_ = CloseReason::kQuit;
   FinalReply final_reply_;
   std::string client_ip_;
+  bool early_talker_ = false, tarpitted_ = false;
   std::string carry_;  // partial command line spanning reads
   peer::ProtocolFacts facts_;
   BodyScanner scanner_;

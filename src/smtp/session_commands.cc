@@ -308,7 +308,9 @@ Action ServerSession::OpenTransaction(std::string_view address,
   peer::AddName(&facts_.mail_from_domains, address.empty() ? "<>" : domain);
   ++facts_.transactions;
   txn_ = Transaction{};
-  if (opts_->tap != nullptr && (capture_ || opts_->tap->Sample())) {
+  if (opts_->tap != nullptr &&
+      (capture_ ||
+       opts_->tap->Sample({client_ip_, early_talker_, tarpitted_, &facts_}))) {
     if (!capture_) capture_ = std::make_unique<CapturedMessage>();
     capture_->mail_from.assign(address.substr(0, peer::kMaxAddressLength));
     capture_->rcpts.clear();
