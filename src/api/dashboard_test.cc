@@ -360,5 +360,28 @@ TEST_F(DashboardTest, SourcePageHasATimeline) {
   EXPECT_THAT(r.body, Not(HasSubstr("<img")));
 }
 
+// The source's sessions per hour from the stored hourly rows: a chart
+// series with every hour (gaps as zeros), a table, the chart library, and
+// the same counts in /api/v1/sources/{ip}.
+TEST_F(DashboardTest, SourcePageChartsItsSessionsPerHour) {
+  double now = clock_.WallSeconds();
+  ledger_->Record(ledger::testing::Session("192.0.2.3", 2, 10, now - 2 * 3600));
+  ASSERT_TRUE(ledger_->Flush().ok());
+  auto r = Get("/source/192.0.2.3");
+  ASSERT_EQ(r.status, 200) << r.body;
+  int64_t h = ledger::HourOf(now);
+  std::string series = "[[" + std::to_string(h - 7200) + ",1,2],[" +
+                       std::to_string(h - 3600) + ",0,0],[" +
+                       std::to_string(h) + ",1,3]]";
+  EXPECT_THAT(r.body, HasSubstr("data-series=\"" + series + "\""));
+  EXPECT_THAT(r.body, HasSubstr("id=\"source-hours\""));
+  EXPECT_THAT(r.body, HasSubstr("/assets/dygraph.min.js"));
+  auto j = nlohmann::json::parse(Get("/api/v1/sources/192.0.2.3").body);
+  ASSERT_EQ(j["per_hour"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["per_hour"][0]["sessions"], 1);
+  EXPECT_EQ(j["per_hour"][0]["messages"], 2);
+  EXPECT_EQ(j["per_hour"][1]["messages"], 3);
+}
+
 }  // namespace
 }  // namespace api

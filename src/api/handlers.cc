@@ -283,6 +283,17 @@ Response Api::Source(const std::string& text) const {
     return ErrorResponse(404, "no record for " + ip->ToString());
   }
   json body = ledger::SourceToJson(**rec);
+  // Sessions and messages per hour, as long as the ledger keeps them
+  // (ledger.hourly_retention_days), oldest first.
+  auto hours = ledger_->SourceHours(*ip, 0);
+  if (!hours.ok()) return Unavailable("store: " + hours.error());
+  json per_hour = json::array();
+  for (const auto& h : *hours) {
+    per_hour.push_back({{"hour", ledger::FormatTime(double(h.hour))},
+                        {"sessions", h.sessions},
+                        {"messages", h.messages}});
+  }
+  body["per_hour"] = per_hour;
   if (auto* fleet = FleetStore(ledger_)) {
     auto sinks = fleet->Sinks(*ip);
     if (!sinks.ok()) return Unavailable("store: " + sinks.error());

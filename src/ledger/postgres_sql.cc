@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "ledger/hourly_sql.h"
 #include "ledger/json_fields.h"
 
 namespace ledger::pg {
@@ -84,6 +85,8 @@ CREATE TABLE source_sinks (
 );
 CREATE INDEX source_sinks_by_sink ON source_sinks (sink_id);
 )sql",
+    // 3: hourly counts per source and per sink (ledger/hourly.h).
+    hourly::kPostgresMigration,
 };
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 
