@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/dashboard_html.h"
+#include "base/tarpit_cost.h"
 #include "ledger/test_util.h"
 
 namespace api {
@@ -381,6 +382,24 @@ TEST_F(DashboardTest, SourcePageChartsItsSessionsPerHour) {
   EXPECT_EQ(j["per_hour"][0]["sessions"], 1);
   EXPECT_EQ(j["per_hour"][0]["messages"], 2);
   EXPECT_EQ(j["per_hour"][1]["messages"], 3);
+}
+
+// Retransmissions to held senders (net/tcp_retrans.h adds them at each
+// held session's close) on the Overview, in /overview.json, /api/v1/cost
+// and /metrics.
+TEST_F(DashboardTest, OverviewShowsTarpitRetransmissions) {
+  uint64_t n = base::g_tarpit_retransmissions.fetch_add(1234567) + 1234567;
+  auto r = Get("/");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("<td data-key=\"tarpit_retransmissions\">" +
+                                html::Count(n) + "</td>"));
+  auto j = nlohmann::json::parse(Get("/overview.json").body);
+  EXPECT_EQ(j["tarpit_retransmissions"].get<uint64_t>(), n);
+  j = nlohmann::json::parse(Get("/api/v1/cost").body);
+  EXPECT_EQ(j["tarpit"]["retransmissions"].get<uint64_t>(), n);
+  EXPECT_THAT(Get("/metrics").body,
+              HasSubstr("spamsink_tarpit_retransmissions_total " +
+                        std::to_string(n) + "\n"));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "api/dashboard.h"
 #include "api/trap_json.h"
 #include "base/metrics.h"
+#include "base/tarpit_cost.h"
 #include "ledger/export.h"
 #include "ledger/postgres_store.h"
 
@@ -376,6 +377,7 @@ Response Api::Cost() const {
         {"delay_seconds", double(counter(base::Counter::kTarpitDelayUs)) / 1e6},
         {"replies_stuttered", counter(base::Counter::kTarpitStuttered)},
         {"slow_reads", counter(base::Counter::kTarpitSlowReads)},
+        {"retransmissions", base::g_tarpit_retransmissions.load()},
         {"early_talkers", counter(base::Counter::kEarlyTalkers)},
         {"shed", counter(base::Counter::kTarpitShed)}}},
       {"note",
@@ -446,6 +448,13 @@ Response Api::Metrics() const {
   gauges.start_time = start_time_;
   gauges.version = SPAMSINK_VERSION;
   auto metrics = base::ServerMetrics(base::SnapshotCounters(), gauges);
+  base::Metric retrans;
+  retrans.name = "tarpit_retransmissions_total";
+  retrans.help =
+      "TCP segments the sink retransmitted to tarpitted senders (TCP_INFO "
+      "at each held session's close)";
+  retrans.value = double(base::g_tarpit_retransmissions.load());
+  metrics.push_back(std::move(retrans));
   if (ledger_ != nullptr) {
     auto more = ledger_->PrometheusMetrics();
     metrics.insert(metrics.end(), std::make_move_iterator(more.begin()),
