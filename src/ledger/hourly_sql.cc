@@ -122,6 +122,20 @@ base::Status SqliteAdd(sqlite3* db, const HourlyBatch& b) {
   return {};
 }
 
+base::Status SqliteForget(sqlite3* db,
+                          const std::vector<base::IpAddress>& ips) {
+  Stmt del;
+  if (auto s = Prepare(db, "DELETE FROM source_hours WHERE ip = ?", &del);
+      !s.ok()) {
+    return s;
+  }
+  for (const auto& ip : ips) {
+    sqlite3_bind_blob(del.get(), 1, ip.bytes().data(), 16, SQLITE_STATIC);
+    if (auto s = Step(db, del.get()); !s.ok()) return s;
+  }
+  return {};
+}
+
 base::Result<std::vector<HourCounts>> SqliteRead(sqlite3* db,
                                                  const base::IpAddress* ip,
                                                  double since) {

@@ -22,6 +22,9 @@ extern const char* const kPostgresMigration;
 
 // Upserts the batch's rows.
 base::Status SqliteAdd(sqlite3* db, const HourlyBatch& b);
+// Deletes the per-source rows of ips (evicted by a bound: their rows must
+// not keep the space the eviction frees).
+base::Status SqliteForget(sqlite3* db, const std::vector<base::IpAddress>& ips);
 // ip null: the sink's hours; else that source's. Oldest first.
 base::Result<std::vector<HourCounts>> SqliteRead(sqlite3* db,
                                                  const base::IpAddress* ip,

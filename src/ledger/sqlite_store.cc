@@ -518,6 +518,7 @@ class SqliteStore final : public Store {
     }
     if (rc != SQLITE_DONE) return Error(w_);
     pick.reset();
+    if (auto s = hourly::SqliteForget(w_, victims); !s.ok()) return s;
     Totals sub;
     for (const auto& ip : victims) {
       SourceRecord r;
