@@ -10,6 +10,7 @@
 #include "api/dashboard_assets.h"
 #include "api/dashboard_html.h"
 #include "base/metrics.h"
+#include "base/tarpit_cost.h"
 #include "ledger/export.h"
 
 namespace api {
@@ -190,6 +191,7 @@ Response Dashboard::OverviewJson() const {
         double(counter(base::Counter::kTarpitDelayUs)) / 1e6},
        {"tarpit_stuttered", counter(base::Counter::kTarpitStuttered)},
        {"tarpit_slow_reads", counter(base::Counter::kTarpitSlowReads)},
+       {"tarpit_retransmissions", base::g_tarpit_retransmissions.load()},
        {"per_minute", std::move(series)},
        {"per_hour", HourlyJson(ledger_)}});
 }
@@ -249,6 +251,8 @@ Response Dashboard::Overview(const std::string& csrf) const {
            html::Count(counter(base::Counter::kTarpitStuttered)));
   b += Row("tarpit_slow_reads", "Slow reads",
            html::Count(counter(base::Counter::kTarpitSlowReads)));
+  b += Row("tarpit_retransmissions", "TCP retransmissions (held sessions)",
+           html::Count(base::g_tarpit_retransmissions.load()));
   b += Row("cpu_seconds", "Server CPU", html::Seconds(cpu));
   b += Row("rss_bytes", "Server memory (RSS)", html::Bytes(ProcessRssBytes()));
   b += "</table></section></div>\n";

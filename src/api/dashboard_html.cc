@@ -140,7 +140,7 @@ std::string Time(double unix_s) {
 }
 
 std::string Page(std::string_view title, std::string_view current,
-                 std::string_view body, std::string_view csrf) {
+                 std::string_view body, std::string_view csrf, bool charts) {
   static const std::pair<const char*, const char*> kNav[] = {
       {"/", "Overview"},
       {"/sources", "Sources"},
@@ -153,8 +153,8 @@ std::string Page(std::string_view title, std::string_view current,
       "<title>spamsink &middot; ";
   out += Escape(title);
   out += "</title><link rel=\"stylesheet\" href=\"/assets/style.css\">";
-  // Only the Overview draws charts: other pages skip the 130 kB library.
-  const bool charts = current == "/";
+  // Only pages with charts link the library: others skip it.
+  charts = charts || current == "/";
   if (charts) out += "<link rel=\"stylesheet\" href=\"/assets/dygraph.css\">";
   out +=
       "<link rel=\"icon\" href=\"/assets/favicon.svg\">"

@@ -34,9 +34,11 @@ extern const char kCsp[];
 
 // A whole page: title, navigation (current marked), body HTML (already
 // escaped by the caller), and a logout form carrying csrf when not empty.
-// The chart library is linked only on the Overview ("/").
+// The chart library is linked only on the Overview ("/") and where charts
+// says so (a source's page).
 std::string Page(std::string_view title, std::string_view current,
-                 std::string_view body, std::string_view csrf);
+                 std::string_view body, std::string_view csrf,
+                 bool charts = false);
 // An HTML response with the security headers (CSP, nosniff, no framing,
 // no referrer, no caching of ledger data).
 Response HtmlResponse(int status, std::string body);

@@ -1,4 +1,5 @@
 // The Sources table and the page of one source.
+#include <algorithm>
 #include <cstdio>
 
 #include "api/dashboard.h"
@@ -76,6 +77,54 @@ std::string Names(const char* title, const std::vector<peer::NameCount>& list,
   }
   if (list.empty()) b += "<tr><td colspan=\"2\">none</td></tr>";
   return b + "</tbody></table></section>";
+}
+
+// The source's sessions and messages per hour (ledger/hourly.h): a chart
+// app.js draws from the data-series attribute (JSON, escaped like any
+// attribute: no inline script under the CSP), every hour from the first
+// kept one to now, and a table of the hours with sessions for browsers
+// without JavaScript, newest first.
+std::string HoursSection(const std::vector<ledger::HourCounts>& hours,
+                         double now) {
+  std::string series = "[";
+  if (!hours.empty()) {
+    int64_t last = std::max(ledger::HourOf(now), hours.back().hour);
+    size_t k = 0;
+    for (int64_t h = hours.front().hour; h <= last; h += 3600) {
+      uint64_t s = 0, m = 0;
+      if (k < hours.size() && hours[k].hour == h) {
+        s = hours[k].sessions;
+        m = hours[k].messages;
+        ++k;
+      }
+      if (series.size() > 1) series += ',';
+      series += "[" + std::to_string(h) + "," + std::to_string(s) + "," +
+                std::to_string(m) + "]";
+    }
+  }
+  series += "]";
+  std::string b =
+      "<section><h2>Sessions per hour</h2><p class=\"key\"><span "
+      "class=\"k-conn\">sessions</span> and <span "
+      "class=\"k-msg\">messages</span>, hour by hour, as long as "
+      "ledger.hourly_retention_days keeps them</p>";
+  if (hours.empty()) {
+    return b +
+           "<p id=\"source-hours-none\">No hourly counts kept for this "
+           "address.</p></section>\n";
+  }
+  b += "<div id=\"chart-source-hours\" class=\"chart\" role=\"img\" "
+       "aria-label=\"sessions and messages per hour\" data-series=\"" +
+       Escape(series) +
+       "\"></div><details class=\"nojs-series\"><summary>As a table"
+       "</summary><table id=\"source-hours\"><thead><tr><th>hour starting"
+       "</th><th>sessions</th><th>messages</th></tr></thead><tbody>";
+  for (size_t i = hours.size(); i-- > 0;) {
+    b += "<tr><td>" + Escape(ledger::FormatTime(double(hours[i].hour))) +
+         "</td><td>" + html::Count(hours[i].sessions) + "</td><td>" +
+         html::Count(hours[i].messages) + "</td></tr>";
+  }
+  return b + "</tbody></table></details></section>\n";
 }
 
 }  // namespace
@@ -259,6 +308,9 @@ Response Dashboard::Source(std::string_view text,
   }
   b += "</table></section></div>\n";
   b += Timeline(rec);
+  auto hours = ledger_->SourceHours(*ip, 0);
+  b += hours.ok() ? HoursSection(*hours, clock_->WallSeconds())
+                  : "<p>hourly counts: " + Escape(hours.error()) + "</p>";
   b += "<div class=\"cards\">";
   b += Names("HELO names", rec.helo_names, "helo-names");
   b += Names("MAIL FROM domains", rec.mail_from_domains, "mail-from-domains");
@@ -275,7 +327,7 @@ Response Dashboard::Source(std::string_view text,
          "</th><td><pre class=\"copy\">" + Escape(text) + "</pre></td></tr>";
   }
   b += "</tbody></table></section>\n";
-  return html::HtmlResponse(200, html::Page(shown, "", b, csrf));
+  return html::HtmlResponse(200, html::Page(shown, "", b, csrf, true));
 }
 
 }  // namespace api

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/dashboard_html.h"
+#include "base/tarpit_cost.h"
 #include "ledger/test_util.h"
 
 namespace api {
@@ -358,6 +359,47 @@ TEST_F(DashboardTest, SourcePageHasATimeline) {
   EXPECT_THAT(r.body, HasSubstr("60.0 min after the harvest"));
   EXPECT_THAT(r.body, HasSubstr("&lt;img src=x onerror=alert(1)&gt;"));
   EXPECT_THAT(r.body, Not(HasSubstr("<img")));
+}
+
+// The source's sessions per hour from the stored hourly rows: a chart
+// series with every hour (gaps as zeros), a table, the chart library, and
+// the same counts in /api/v1/sources/{ip}.
+TEST_F(DashboardTest, SourcePageChartsItsSessionsPerHour) {
+  double now = clock_.WallSeconds();
+  ledger_->Record(ledger::testing::Session("192.0.2.3", 2, 10, now - 2 * 3600));
+  ASSERT_TRUE(ledger_->Flush().ok());
+  auto r = Get("/source/192.0.2.3");
+  ASSERT_EQ(r.status, 200) << r.body;
+  int64_t h = ledger::HourOf(now);
+  std::string series = "[[" + std::to_string(h - 7200) + ",1,2],[" +
+                       std::to_string(h - 3600) + ",0,0],[" +
+                       std::to_string(h) + ",1,3]]";
+  EXPECT_THAT(r.body, HasSubstr("data-series=\"" + series + "\""));
+  EXPECT_THAT(r.body, HasSubstr("id=\"source-hours\""));
+  EXPECT_THAT(r.body, HasSubstr("/assets/dygraph.min.js"));
+  auto j = nlohmann::json::parse(Get("/api/v1/sources/192.0.2.3").body);
+  ASSERT_EQ(j["per_hour"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["per_hour"][0]["sessions"], 1);
+  EXPECT_EQ(j["per_hour"][0]["messages"], 2);
+  EXPECT_EQ(j["per_hour"][1]["messages"], 3);
+}
+
+// Retransmissions to held senders (net/tcp_retrans.h adds them at each
+// held session's close) on the Overview, in /overview.json, /api/v1/cost
+// and /metrics.
+TEST_F(DashboardTest, OverviewShowsTarpitRetransmissions) {
+  uint64_t n = base::g_tarpit_retransmissions.fetch_add(1234567) + 1234567;
+  auto r = Get("/");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("<td data-key=\"tarpit_retransmissions\">" +
+                                html::Count(n) + "</td>"));
+  auto j = nlohmann::json::parse(Get("/overview.json").body);
+  EXPECT_EQ(j["tarpit_retransmissions"].get<uint64_t>(), n);
+  j = nlohmann::json::parse(Get("/api/v1/cost").body);
+  EXPECT_EQ(j["tarpit"]["retransmissions"].get<uint64_t>(), n);
+  EXPECT_THAT(Get("/metrics").body,
+              HasSubstr("spamsink_tarpit_retransmissions_total " +
+                        std::to_string(n) + "\n"));
 }
 
 }  // namespace

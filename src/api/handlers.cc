@@ -10,6 +10,7 @@
 #include "api/dashboard.h"
 #include "api/trap_json.h"
 #include "base/metrics.h"
+#include "base/tarpit_cost.h"
 #include "ledger/export.h"
 #include "ledger/postgres_store.h"
 
@@ -284,6 +285,17 @@ Response Api::Source(const std::string& text) const {
     return ErrorResponse(404, "no record for " + ip->ToString());
   }
   json body = ledger::SourceToJson(**rec);
+  // Sessions and messages per hour, as long as the ledger keeps them
+  // (ledger.hourly_retention_days), oldest first.
+  auto hours = ledger_->SourceHours(*ip, 0);
+  if (!hours.ok()) return Unavailable("store: " + hours.error());
+  json per_hour = json::array();
+  for (const auto& h : *hours) {
+    per_hour.push_back({{"hour", ledger::FormatTime(double(h.hour))},
+                        {"sessions", h.sessions},
+                        {"messages", h.messages}});
+  }
+  body["per_hour"] = per_hour;
   if (auto* fleet = FleetStore(ledger_)) {
     auto sinks = fleet->Sinks(*ip);
     if (!sinks.ok()) return Unavailable("store: " + sinks.error());
@@ -366,6 +378,7 @@ Response Api::Cost() const {
         {"delay_seconds", double(counter(base::Counter::kTarpitDelayUs)) / 1e6},
         {"replies_stuttered", counter(base::Counter::kTarpitStuttered)},
         {"slow_reads", counter(base::Counter::kTarpitSlowReads)},
+        {"retransmissions", base::g_tarpit_retransmissions.load()},
         {"early_talkers", counter(base::Counter::kEarlyTalkers)},
         {"shed", counter(base::Counter::kTarpitShed)}}},
       {"note",
@@ -436,6 +449,13 @@ Response Api::Metrics() const {
   gauges.start_time = start_time_;
   gauges.version = SPAMSINK_VERSION;
   auto metrics = base::ServerMetrics(base::SnapshotCounters(), gauges);
+  base::Metric retrans;
+  retrans.name = "tarpit_retransmissions_total";
+  retrans.help =
+      "TCP segments the sink retransmitted to tarpitted senders (TCP_INFO "
+      "at each held session's close)";
+  retrans.value = double(base::g_tarpit_retransmissions.load());
+  metrics.push_back(std::move(retrans));
   if (ledger_ != nullptr) {
     auto more = ledger_->PrometheusMetrics();
     metrics.insert(metrics.end(), std::make_move_iterator(more.begin()),

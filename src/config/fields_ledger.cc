@@ -41,8 +41,14 @@ void AppendLedgerFields(std::vector<Field>* out) {
                      "networks, and server.max_connections_per_ip and the "
                      "tarpit's reputation count the network as one client. "
                      "128: per address. Needs a restart."),
+      SPAMSINK_FIELD(ledger, hourly_retention_days, kDouble,
+                     "Days the per-hour counts are kept: each source's "
+                     "sessions and messages per hour (its timeline on the "
+                     "console and in /api/v1/sources/{ip}/timeline) and the "
+                     "sink's per hour (the Overview's last day)."),
   };
   SetRange(&f, "ledger.max_sources", 0, 1e12);
+  SetRange(&f, "ledger.hourly_retention_days", 1, 3650);
   SetRange(&f, "ledger.ipv6_prefix", 32, 128);
   SetRange(&f, "ledger.max_db_bytes", 0, 1ll << 50);
   SetRange(&f, "ledger.max_spill_bytes", 0, 1ll << 50);

@@ -170,6 +170,8 @@ class Connection {
   peer::SessionSummary Summary() const;
   bool closed() const { return phase_ == Phase::kClosed; }
   bool tls() const { return facts_.tls; }
+  // The session was tarpitted (held): its close counts the retransmissions.
+  bool tarpitted() const { return facts_.tarpitted; }
   // The bytes of the kSend in progress (valid until the next event), and
   // the size of the kRead in progress: an executor need not keep them.
   std::string_view sending() const;

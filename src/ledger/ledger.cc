@@ -99,6 +99,7 @@ std::unique_ptr<Ledger> Ledger::Create(std::unique_ptr<Store> store,
                                        const base::Clock* clock,
                                        bool start_writer) {
   std::unique_ptr<Ledger> l(new Ledger(std::move(store), config, clock));
+  l->SeedHours();
   if (start_writer) l->StartWriter();
   return l;
 }
@@ -311,7 +312,9 @@ void Ledger::WriterLoop() {
       if (last_expire_ == 0 || now - last_expire_ >= kExpireEverySeconds) {
         last_expire_ = now;
         ExpireNow();
+        hours_backlog_ = true;
       }
+      if (hours_backlog_) hours_backlog_ = ExpireHoursNow();
     }
     lk.lock();
   }

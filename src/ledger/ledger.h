@@ -157,8 +157,17 @@ class Ledger {
   // The last day hour by hour: kHourlyBuckets windows, oldest first, each
   // one UTC hour (hour_start + 3600 * i), the last the current, partial
   // hour. Sessions and messages as recorded (like RateSeries), new sources
-  // as committed. Kept in memory: a restart starts it empty.
+  // as committed. Kept in memory, and filled at Create from the store's
+  // per-sink hours (Store::Hours), so a restart keeps the day.
   std::vector<Window> HourlySeries(double* first_hour_start = nullptr);
+  // One source's sessions and messages per hour from since on, oldest
+  // first (committed data; ip is looked up by Key(ip)).
+  base::Result<std::vector<HourCounts>> SourceHours(const base::IpAddress& ip,
+                                                    double since);
+  // Deletes hourly rows older than hourly_retention_days: one bounded
+  // Store::ExpireHours call; returns whether rows may remain (the writer
+  // then calls again at its next flush, else hourly).
+  bool ExpireHoursNow();
   LedgerMetrics Metrics();
   // The same figures for /metrics (ledger_*, session_duration_seconds),
   // rendered with the server's by base::RenderPrometheus.
@@ -200,6 +209,8 @@ class Ledger {
   // The store's next batch sequence number (PostgresStore); 0: none.
   uint64_t StoreSequence();
   void AddToRates(const Window& w);
+  // Fills the hourly ring from the store (ledger_hours.cc).
+  void SeedHours();
   void AddNewSources(uint64_t n);
   Window SumRates(int seconds);
 
@@ -219,6 +230,7 @@ class Ledger {
   std::unordered_set<base::IpAddress> in_flight_ips_;
   uint64_t in_flight_bytes_ = 0;
   double last_expire_ = 0;
+  bool hours_backlog_ = false;  // the last ExpireHoursNow hit its limit
   bool healthy_ = true;
   std::unique_ptr<Spill> spill_;
   bool spill_unsent_ = false;     // the spill file may hold unsent records

@@ -10,12 +10,15 @@ class MemoryStore final : public Store {
  public:
   base::Status Apply(const std::vector<SourceRecord>& deltas) override {
     std::lock_guard lock(mu_);
+    HourlyBatch hours;
     for (const auto& d : deltas) {
       auto [it, inserted] = records_.try_emplace(d.ip);
       if (inserted) it->second.ip = d.ip;
       created_ += inserted;
       MergeRecord(&it->second, d);
+      hours.Add(d, inserted);
     }
+    hourly_.Apply(hours);
     return {};
   }
 
@@ -24,6 +27,20 @@ class MemoryStore final : public Store {
     StoreUsage u;
     u.created = created_;
     return u;
+  }
+
+  base::Result<std::vector<HourCounts>> SourceHours(const base::IpAddress& ip,
+                                                    double since) override {
+    std::lock_guard lock(mu_);
+    return hourly_.ForSource(ip, since);
+  }
+  base::Result<std::vector<HourCounts>> Hours(double since) override {
+    std::lock_guard lock(mu_);
+    return hourly_.All(since);
+  }
+  base::Result<uint64_t> ExpireHours(double cutoff) override {
+    std::lock_guard lock(mu_);
+    return hourly_.Expire(cutoff);
   }
 
   base::Result<uint64_t> Expire(double cutoff) override {
@@ -71,6 +88,7 @@ class MemoryStore final : public Store {
   std::mutex mu_;
   std::map<base::IpAddress, SourceRecord> records_;
   uint64_t created_ = 0;  // records Apply created
+  HourlyMap hourly_;
 };
 
 }  // namespace

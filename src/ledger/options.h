@@ -18,8 +18,10 @@ struct Options {
   std::string postgresql_url;
   std::string postgresql_password_file;
   std::string sink_id;
-  double flush_interval = 1;              // seconds between batch commits
-  double retention_days = 90;             // expire records not seen for this
+  double flush_interval = 1;   // seconds between batch commits
+  double retention_days = 90;  // expire records not seen for this
+  // Hourly rows (ledger/hourly.h) older than this many days are deleted.
+  double hourly_retention_days = 14;
   int64_t max_pending_bytes = 256 << 20;  // memory bound while store fails
   // Beyond max_pending_bytes, and at exit with the store down, records go
   // to this file (ledger/spill.h) and are sent once the store is back (at

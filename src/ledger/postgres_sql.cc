@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "ledger/hourly_sql.h"
 #include "ledger/json_fields.h"
 
 namespace ledger::pg {
@@ -91,6 +92,8 @@ CREATE INDEX source_sinks_by_sink ON source_sinks (sink_id);
 ALTER TABLE sources ADD COLUMN change_xid xid8 NOT NULL DEFAULT '0';
 CREATE INDEX sources_by_change ON sources (change_xid);
 )sql",
+    // 4: hourly counts per source and per sink (ledger/hourly.h).
+    hourly::kPostgresMigration,
 };
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "base/log.h"
+#include "ledger/hourly_sql.h"
 #include "ledger/postgres_sql.h"
 
 namespace ledger::pg {
@@ -283,6 +284,25 @@ class PgStore final : public PostgresStore {
     return next;
   }
 
+  base::Result<std::vector<HourCounts>> SourceHours(const base::IpAddress& ip,
+                                                    double since) override {
+    return Read([&] { return HoursOnce(&ip, since); });
+  }
+  base::Result<std::vector<HourCounts>> Hours(double since) override {
+    return Read([&] { return HoursOnce(nullptr, since); });
+  }
+  base::Result<uint64_t> ExpireHours(double cutoff) override {
+    std::lock_guard lock(w_mu_);
+    if (auto s = Reconnect(w_.get()); !s.ok()) return s;
+    return hourly::PgExpire(w_.get(), cutoff);
+  }
+  base::Result<std::vector<HourCounts>> HoursOnce(const base::IpAddress* ip,
+                                                  double since) {
+    std::lock_guard lock(r_mu_);
+    if (auto s = Reconnect(r_.get()); !s.ok()) return s;
+    return hourly::PgRead(r_.get(), o_.sink_id, ip, since);
+  }
+
   StoreUsage Usage() override {
     StoreUsage u;
     u.created = created_.load();
@@ -449,10 +469,12 @@ class PgStore final : public PostgresStore {
       stored.emplace(r.ip, std::move(r));
     }
     Totals add;
+    HourlyBatch hours;
     std::string rows;
     for (auto* d : sorted) {
       auto it = stored.find(d->ip);
       bool is_new = it == stored.end();
+      hours.Add(*d, is_new);
       SourceRecord rec;
       if (!is_new) rec = std::move(it->second);
       rec.ip = d->ip;
@@ -504,6 +526,9 @@ class PgStore final : public PostgresStore {
                    {t[0].c_str(), t[1].c_str(), t[2].c_str(), t[3].c_str(),
                     t[4].c_str(), t[5].c_str()});
     if (!tot.ok()) return Rollback(c, tot.status());
+    if (auto s = hourly::PgAdd(c, o_.sink_id, hours); !s.ok()) {
+      return Rollback(c, s);
+    }
     base::Status committed = Commit(c);
     if (committed.ok()) created_ += add.sources;
     return committed;

@@ -108,4 +108,28 @@ base::Result<uint64_t> SqliteUsedBytes(sqlite3* db) {
   return (v[0] - std::min(v[0], v[1])) * v[2];
 }
 
+base::Result<Totals> SqliteReadTotals(sqlite3* db) {
+  sqlite3_stmt* st = nullptr;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT sources, connections, messages, "
+                              "recipients, bytes, seconds_held FROM totals "
+                              "WHERE id = 1",
+                              -1, &st, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  Totals t;
+  if (rc == SQLITE_ROW) {
+    t.sources = sqlite3_column_int64(st, 0);
+    t.connections = sqlite3_column_int64(st, 1);
+    t.messages = sqlite3_column_int64(st, 2);
+    t.recipients = sqlite3_column_int64(st, 3);
+    t.bytes = sqlite3_column_int64(st, 4);
+    t.seconds_held = sqlite3_column_double(st, 5);
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW) {
+    return base::Status::Error(std::string("sqlite: ") + sqlite3_errmsg(db));
+  }
+  return t;
+}
+
 }  // namespace ledger

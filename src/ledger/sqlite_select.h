@@ -6,6 +6,7 @@
 
 #include "base/status.h"
 #include "ledger/query.h"
+#include "ledger/store.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -28,5 +29,8 @@ SqliteSelect BuildSqliteSelect(const SourceQuery& q, const char* columns);
 // The database's pages in use (its file size less its free pages): what
 // the records take, whether or not the file has shrunk.
 base::Result<uint64_t> SqliteUsedBytes(sqlite3* db);
+
+// The totals row (the running sums Apply and Expire keep).
+base::Result<Totals> SqliteReadTotals(sqlite3* db);
 
 }  // namespace ledger

@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 
+#include "ledger/hourly_sql.h"
 #include "ledger/json_fields.h"
 #include "ledger/sqlite_select.h"
 
@@ -74,6 +75,7 @@ class SqliteStore final : public Store {
           (*v == 0 ? " (not a spamsink database?)" : ""));
     }
     read_columns_ = *v >= 3 ? kColumns : kColumnsBeforeV3;
+    read_version_ = *v;
     if (!read_only_) {
       std::string marks = "?";
       for (int i = 1; i < kNumColumns; ++i) marks += ",?";
@@ -97,10 +99,12 @@ class SqliteStore final : public Store {
     std::lock_guard lock(w_mu_);
     if (auto s = Exec(w_, "BEGIN IMMEDIATE"); !s.ok()) return s;
     Totals add;
+    HourlyBatch hours;
     for (const auto& d : deltas) {
       SourceRecord rec;
       auto found = Load(w_, select_one_w_.get(), d.ip, &rec);
       if (!found.ok()) return Rollback(found.status());
+      hours.Add(d, !*found);
       if (!*found) {
         rec = SourceRecord();
         rec.ip = d.ip;
@@ -115,6 +119,7 @@ class SqliteStore final : public Store {
       if (auto s = Store(rec); !s.ok()) return Rollback(s);
     }
     if (auto s = AddTotals(add, +1); !s.ok()) return Rollback(s);
+    if (auto s = hourly::SqliteAdd(w_, hours); !s.ok()) return Rollback(s);
     auto evicted = EnforceBounds(add.sources);
     if (!evicted.ok()) return Rollback(evicted.status());
     if (auto s = Exec(w_, "COMMIT"); !s.ok()) return Rollback(s);
@@ -132,6 +137,23 @@ class SqliteStore final : public Store {
     u.created = created_.load();
     u.at_budget = at_budget_.load();
     return u;
+  }
+
+  base::Result<std::vector<HourCounts>> SourceHours(const base::IpAddress& ip,
+                                                    double since) override {
+    std::lock_guard lock(r_mu_);
+    if (read_version_ < 4) return std::vector<HourCounts>();
+    return hourly::SqliteRead(r_, &ip, since);
+  }
+  base::Result<std::vector<HourCounts>> Hours(double since) override {
+    std::lock_guard lock(r_mu_);
+    if (read_version_ < 4) return std::vector<HourCounts>();
+    return hourly::SqliteRead(r_, nullptr, since);
+  }
+  base::Result<uint64_t> ExpireHours(double cutoff) override {
+    if (read_only_) return base::Status::Error("store is read-only");
+    std::lock_guard lock(w_mu_);
+    return hourly::SqliteExpire(w_, cutoff);
   }
 
   base::Result<uint64_t> Expire(double cutoff) override {
@@ -200,7 +222,7 @@ class SqliteStore final : public Store {
     if (rc != SQLITE_DONE) return EndRead(Error(r_));
     st.reset();
     if (where.empty()) {
-      auto t = ReadTotals(r_);
+      auto t = SqliteReadTotals(r_);
       if (!t.ok()) return EndRead(t.status());
       page.total = t->sources;
     } else {
@@ -262,7 +284,7 @@ class SqliteStore final : public Store {
 
   base::Result<Totals> GetTotals() override {
     std::lock_guard lock(r_mu_);
-    return ReadTotals(r_);
+    return SqliteReadTotals(r_);
   }
 
  private:
@@ -455,7 +477,7 @@ class SqliteStore final : public Store {
   base::Result<uint64_t> EnforceBounds(uint64_t new_sources) {
     uint64_t evict = 0;
     if (options_.max_sources != 0) {
-      auto t = ReadTotals(w_);
+      auto t = SqliteReadTotals(w_);
       if (!t.ok()) return t.status();
       if (t->sources > options_.max_sources) {
         evict = std::min(t->sources - options_.max_sources,
@@ -496,6 +518,7 @@ class SqliteStore final : public Store {
     }
     if (rc != SQLITE_DONE) return Error(w_);
     pick.reset();
+    if (auto s = hourly::SqliteForget(w_, victims); !s.ok()) return s;
     Totals sub;
     for (const auto& ip : victims) {
       SourceRecord r;
@@ -537,31 +560,12 @@ class SqliteStore final : public Store {
     return sqlite3_step(st.get()) == SQLITE_DONE ? base::Status() : Error(w_);
   }
 
-  static base::Result<Totals> ReadTotals(sqlite3* db) {
-    Stmt st;
-    if (auto s = Prepare(db,
-                         "SELECT sources, connections, messages, recipients, "
-                         "bytes, seconds_held FROM totals WHERE id = 1",
-                         &st);
-        !s.ok()) {
-      return s;
-    }
-    if (sqlite3_step(st.get()) != SQLITE_ROW) return Error(db);
-    Totals t;
-    t.sources = sqlite3_column_int64(st.get(), 0);
-    t.connections = sqlite3_column_int64(st.get(), 1);
-    t.messages = sqlite3_column_int64(st.get(), 2);
-    t.recipients = sqlite3_column_int64(st.get(), 3);
-    t.bytes = sqlite3_column_int64(st.get(), 4);
-    t.seconds_held = sqlite3_column_double(st.get(), 5);
-    return t;
-  }
-
   bool read_only_ = false;
   std::string path_;  // for the scans' own connections
   SqliteOptions options_;
   // r_'s select list: depends on the schema version a reader found.
   const char* read_columns_ = kColumns;
+  int read_version_ = kSchemaVersion;
   std::mutex w_mu_;  // guards w_ and its statements
   std::mutex r_mu_;  // guards r_ and its statements
   sqlite3* w_ = nullptr;

@@ -13,6 +13,7 @@
 
 #include "base/ip.h"
 #include "base/status.h"
+#include "ledger/hourly.h"
 #include "ledger/query.h"
 #include "ledger/source.h"
 
@@ -66,6 +67,21 @@ class Store {
   // only for stores that override it).
   virtual StoreUsage Usage() { return {}; }
 
+  // The hourly rows (ledger/hourly.h) from the hour of since on, oldest
+  // first: one source's, or this sink's (Hours). ExpireHours deletes rows
+  // of hours before cutoff, at most kHourlyExpireLimit per-source rows a
+  // call, and returns how many. A store without them has none.
+  virtual base::Result<std::vector<HourCounts>> SourceHours(
+      const base::IpAddress& /*ip*/, double /*since*/) {
+    return std::vector<HourCounts>();
+  }
+  virtual base::Result<std::vector<HourCounts>> Hours(double /*since*/) {
+    return std::vector<HourCounts>();
+  }
+  virtual base::Result<uint64_t> ExpireHours(double /*cutoff*/) {
+    return uint64_t(0);
+  }
+
   using Visitor = std::function<base::Status(const SourceRecord&)>;
   virtual base::Status Scan(const SourceQuery& q, const Visitor& each) {
     auto page = Query(q);
@@ -100,6 +116,16 @@ class FaultStore final : public Store {
   base::Result<Totals> GetTotals() override;
   base::Status Scan(const SourceQuery& q, const Visitor& each) override;
   StoreUsage Usage() override { return base_->Usage(); }
+  base::Result<std::vector<HourCounts>> SourceHours(const base::IpAddress& ip,
+                                                    double since) override {
+    return base_->SourceHours(ip, since);
+  }
+  base::Result<std::vector<HourCounts>> Hours(double since) override {
+    return base_->Hours(since);
+  }
+  base::Result<uint64_t> ExpireHours(double cutoff) override {
+    return base_->ExpireHours(cutoff);
+  }
 
  private:
   base::Status NextWrite();

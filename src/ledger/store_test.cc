@@ -316,6 +316,7 @@ TEST(SqliteStore, RefusesNewerSchemaAndForeignFiles) {
 // older build would have left it.
 void Downgrade(const std::string& path, int version) {
   std::string sql;
+  if (version < 4) sql += "DROP TABLE source_hours; DROP TABLE hours; ";
   if (version < 3) {
     sql +=
         "DROP INDEX sources_by_delay_seconds; "
@@ -369,6 +370,8 @@ TEST(SqliteStore, MigratesAnOlderSchema) {
   EXPECT_EQ(got->tarpitted_sessions, 0u);  // the column came back empty
   EXPECT_EQ(SchemaObjects(path, "sources_with_evidence"), 1);
   EXPECT_EQ(SchemaObjects(path, "sources_by_delay_seconds"), 1);
+  EXPECT_EQ(SchemaObjects(path, "source_hours"), 1);
+  EXPECT_EQ(SchemaObjects(path, "hours"), 1);
 }
 
 TEST(SqliteStore, MigratesVersion2AddingTarpitColumns) {
@@ -400,6 +403,10 @@ TEST(SqliteStore, MigratesVersion2AddingTarpitColumns) {
     ASSERT_TRUE(page.ok()) << page.error();
     ASSERT_EQ(page->records.size(), 2u);
     EXPECT_EQ(page->records[0].ip, Ip("192.0.2.8"));  // tie at 0: by IP
+    // No hourly tables before version 4: none to read, no error.
+    auto hours = (*r)->SourceHours(Ip("192.0.2.8"), 0);
+    ASSERT_TRUE(hours.ok()) << hours.error();
+    EXPECT_TRUE(hours->empty());
   }
 
   {

@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "net/server_impl.h"
+#include "net/tcp_retrans.h"
 
 namespace net {
 
@@ -354,6 +355,7 @@ void Session::Finish() {
   prev->next = next;
   next->prev = prev;
   extra_.reset();
+  CountTarpitRetransmissions(sock.native_handle(), m.tarpitted());
   asio::error_code ec;
   sock.close(ec);
   base::g_open_connections.fetch_sub(1, std::memory_order_relaxed);

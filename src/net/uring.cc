@@ -30,6 +30,7 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
+#include "net/tcp_retrans.h"
 #include "net/uring_impl.h"
 
 namespace net {
@@ -277,6 +278,7 @@ void USession::Finish() {
   next->prev = prev;
   --u.sessions;
   tls.reset();
+  CountTarpitRetransmissions(fd, m.tarpitted());
   ::close(fd);
   base::g_open_connections.fetch_sub(1, std::memory_order_relaxed);
   s.EndSession(SessionId(w.index, serial).data(), m);

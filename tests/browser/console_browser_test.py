@@ -235,6 +235,20 @@ class ConsoleInBrowser(unittest.TestCase):
         i = int(ip.split(".")[-1]) - 1
         self.assertIn(helo(i), b.eval(
             "document.getElementById('helo-names').textContent"))
+        # Its sessions per hour: the chart has points and holds every
+        # session of the address (as the API's per_hour does).
+        rec = self.sink.get_json("/api/v1/sources/" + ip)
+        self.assertEqual(sum(h["sessions"] for h in rec["per_hour"]),
+                         rec["connections"])
+        b.wait_for("Number((document.getElementById('chart-source-hours')"
+                   " || {getAttribute: () => 0}).getAttribute('data-points'))"
+                   " >= 1")
+        self.assertEqual(
+            int(b.eval("document.getElementById('chart-source-hours')"
+                       ".getAttribute('data-sum')")), rec["connections"])
+        self.assertTrue(b.eval("!!document.querySelector("
+                               "'#chart-source-hours canvas')"))
+        self.shot("source")
         hostile = source_ip(NUM_SOURCES - 1)
         # The ledger keeps the names as peer/ cleaned them ("(", ")", "/"
         # and quotes become "?"); "<" and ">" stay. The page shows exactly

@@ -82,6 +82,19 @@
       });
   }
 
+  // A source's sessions per hour: the page carries its series (a static
+  // record of committed hours; no polling).
+  var sourceHours = document.getElementById('chart-source-hours');
+  if (sourceHours) {
+    try {
+      var rows = JSON.parse(sourceHours.getAttribute('data-series') || '[]')
+        .map(function (p) { return [new Date(p[0] * 1000), p[1], p[2]]; });
+      if (rows.length) draw('chart-source-hours', rows, ['hour', 'sessions', 'messages']);
+    } catch (e) {
+      document.body.setAttribute('data-refresh-error', String(e));
+    }
+  }
+
   if (document.getElementById('chart-minute')) {
     refreshOverview();
     setInterval(refreshOverview, REFRESH_MS);
