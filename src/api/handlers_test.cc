@@ -50,6 +50,7 @@ class ApiTest : public ::testing::Test {
                const std::string& auth = "") {
     Api api(ledger_.get(), options_, &clock_);
     api.SetTraps(traps_);
+    if (more_metrics_) api.AddMetrics(more_metrics_);
     Request r;
     r.path = path;
     r.params = std::move(params);
@@ -71,6 +72,7 @@ class ApiTest : public ::testing::Test {
   double now_ = 0;
   std::unique_ptr<ledger::Ledger> ledger_;
   ledger::TrapLedger* traps_ = nullptr;
+  Api::MetricsSource more_metrics_;
   ApiOptions options_;
 };
 
@@ -343,6 +345,19 @@ TEST_F(ApiTest, MetricsAreServerAndLedgerFigures) {
   EXPECT_THAT(r.body, HasSubstr("spamsink_connections_accepted_total"));
   EXPECT_THAT(r.body, HasSubstr("spamsink_ledger_sessions_recorded_total 4\n"));
   EXPECT_THAT(r.body, HasSubstr("spamsink_session_duration_seconds_count 4\n"));
+  // A module above api/ adds its own (the trap site's, serve.cc).
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("spamsink_trap_slow_clients")));
+  more_metrics_ = [] {
+    base::Metric m;
+    m.name = "trap_slow_clients";
+    m.help = "held";
+    m.type = base::Metric::Type::kGauge;
+    m.value = 3;
+    return std::vector<base::Metric>{m};
+  };
+  r = Get("/metrics");
+  EXPECT_THAT(r.body, HasSubstr("# TYPE spamsink_trap_slow_clients gauge\n"
+                                "spamsink_trap_slow_clients 3\n"));
 }
 
 // promtool from Debian's prometheus package (scripts/setup.sh unpacks it

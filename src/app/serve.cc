@@ -441,6 +441,7 @@ int Serve(config::Config cfg, Reloader reload) {
         ConsoleInfo(cfg, server.get(), "none since the start"));
     http->SetTraps(trap_ledger.get());
     http->SetCapture(capture.get());
+    if (cfg.traps.enabled) http->AddMetrics(&net::TrapSiteMetrics);
     if (auto s = http->Start(); !s.ok()) return Fail(s.message());
   }
   // The trap site (public, its own port; docs/TRAPS.md).

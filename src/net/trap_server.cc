@@ -15,6 +15,15 @@ namespace net {
 namespace {
 
 constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// The figures of TrapSiteMetrics (process-wide).
+std::atomic<int64_t> g_slow_clients{0};
+std::atomic<uint64_t> g_pages_served{0};
+std::atomic<uint64_t> g_pages_slowed{0};
+enum Bound { kMaxClients, kMaxSlowClients, kMaxSlowPerClient, kBounds };
+constexpr const char* kBoundNames[kBounds] = {"max_clients", "max_slow_clients",
+                                              "max_slow_per_client"};
+std::atomic<uint64_t> g_refused[kBounds] = {};
 // A write (a whole page, or one trickled piece) the client does not take
 // within this is the end of the connection.
 constexpr double kWriteTimeout = 10;
@@ -176,6 +185,38 @@ base::IpAddress ForwardedClient(const base::IpAddress& peer,
   return client;
 }
 
+std::vector<base::Metric> TrapSiteMetrics() {
+  std::vector<base::Metric> out;
+  auto add = [&](const char* name, const char* help, base::Metric::Type type,
+                 double v, std::string labels = "") {
+    base::Metric m;
+    m.name = name;
+    m.help = help;
+    m.type = type;
+    m.value = v;
+    m.labels = std::move(labels);
+    out.push_back(std::move(m));
+  };
+  using T = base::Metric::Type;
+  add("trap_slow_clients",
+      "trap site connections held by a slow page now (traps.page_delay)",
+      T::kGauge, double(g_slow_clients.load()));
+  add("trap_pages_served_total", "trap site pages that showed addresses",
+      T::kCounter, double(g_pages_served.load()));
+  add("trap_pages_slowed_total",
+      "trap site pages trickled over traps.page_delay", T::kCounter,
+      double(g_pages_slowed.load()));
+  for (int b = 0; b < kBounds; ++b) {
+    add("trap_clients_refused_total",
+        "trap site clients refused at a bound: max_clients (closed at once), "
+        "max_slow_clients and max_slow_per_client (not held: the page went "
+        "out at once)",
+        T::kCounter, double(g_refused[b].load()),
+        std::string("bound=\"") + kBoundNames[b] + "\"");
+  }
+  return out;
+}
+
 std::vector<TrickleStep> TrickleSchedule(size_t bytes, double delay) {
   std::vector<TrickleStep> out;
   if (bytes == 0) return out;
@@ -209,16 +250,25 @@ struct TrapServer::Impl {
 
   bool AdmitSlow(const std::string& ip) {
     std::lock_guard<std::mutex> lock(mu);
-    if (slow >= options.max_slow_clients) return false;
-    int& n = slow_by_ip[ip];
-    if (n >= options.max_slow_per_client) return false;
-    ++n;
+    if (slow >= options.max_slow_clients) {
+      ++g_refused[kMaxSlowClients];
+      return false;
+    }
+    auto it = slow_by_ip.find(ip);
+    if (it != slow_by_ip.end() && it->second >= options.max_slow_per_client) {
+      ++g_refused[kMaxSlowPerClient];
+      return false;
+    }
+    ++slow_by_ip[ip];
     ++slow;
+    ++g_slow_clients;
+    ++g_pages_slowed;
     return true;
   }
   void ReleaseSlow(const std::string& ip) {
     std::lock_guard<std::mutex> lock(mu);
     --slow;
+    --g_slow_clients;
     if (--slow_by_ip[ip] <= 0) slow_by_ip.erase(ip);
   }
 
@@ -282,7 +332,10 @@ struct TrapServer::Impl {
         }
         traps::Response r = site->Serve(
             {DecodePath(h.target), ip, h.user_agent, clock->WallSeconds()});
-        if (r.harvest && sink) sink(*r.harvest);
+        if (r.harvest) {
+          ++g_pages_served;
+          if (sink) sink(*r.harvest);
+        }
         out = ResponseHead(r.status, r.content_type, r.body.size());
         if (h.method == "GET") body = std::move(r.body);
         trickle = options.page_delay > 0 && r.harvest && !body.empty() &&
@@ -333,6 +386,7 @@ struct TrapServer::Impl {
         continue;
       }
       if (clients.load() >= options.max_clients) {
+        ++g_refused[kMaxClients];
         asio::error_code ig;
         s.close(ig);
         continue;
@@ -407,6 +461,12 @@ void TrapServer::Stop() {
   impl_->threads.clear();
   asio::error_code ig;
   impl_->acceptor.close(ig);
+  // Held connections end with the loop, without their ReleaseSlow: the
+  // process-wide gauge forgets them here.
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  g_slow_clients -= impl_->slow;
+  impl_->slow = 0;
+  impl_->slow_by_ip.clear();
 }
 
 }  // namespace net

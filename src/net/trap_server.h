@@ -18,6 +18,7 @@
 
 #include "base/clock.h"
 #include "base/ip.h"
+#include "base/metrics.h"
 #include "base/status.h"
 #include "traps/options.h"
 #include "traps/site.h"
@@ -51,6 +52,15 @@ std::vector<TrickleStep> TrickleSchedule(size_t bytes, double delay);
 base::IpAddress ForwardedClient(const base::IpAddress& peer,
                                 std::string_view forwarded,
                                 const std::vector<base::Cidr>& trusted);
+
+// The trap site's figures for /metrics, process-wide (every TrapServer of
+// the process adds to them): the gauge trap_slow_clients (connections held
+// by a slow page now), the counters trap_pages_served_total (pages that
+// showed addresses), trap_pages_slowed_total (those of them trickled) and
+// trap_clients_refused_total{bound=...}: max_clients (closed at once),
+// max_slow_clients and max_slow_per_client (not held: the page went out at
+// once).
+std::vector<base::Metric> TrapSiteMetrics();
 
 class TrapServer {
  public:

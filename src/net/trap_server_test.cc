@@ -297,5 +297,73 @@ TEST_F(TrapServerTest, XForwardedForOnlyFromTrustedProxies) {
   EXPECT_EQ(harvests_[3].ip, "203.0.113.9");
 }
 
+// A figure of TrapSiteMetrics (-1 when there is none of that name).
+double Figure(const std::string& name, const std::string& labels = "") {
+  for (const auto& m : TrapSiteMetrics()) {
+    if (m.name == name && m.labels == labels) return m.value;
+  }
+  return -1;
+}
+
+TEST_F(TrapServerTest, MetricsCountHeldServedSlowedAndRefusedClients) {
+  const std::string kTotal = "bound=\"max_slow_clients\"";
+  const std::string kPerClient = "bound=\"max_slow_per_client\"";
+  const std::string kClients = "bound=\"max_clients\"";
+  const double held0 = Figure("trap_slow_clients");
+  const double served0 = Figure("trap_pages_served_total");
+  const double slowed0 = Figure("trap_pages_slowed_total");
+  const double total0 = Figure("trap_clients_refused_total", kTotal);
+  const double per0 = Figure("trap_clients_refused_total", kPerClient);
+  const double clients0 = Figure("trap_clients_refused_total", kClients);
+  ASSERT_GE(held0, 0);
+  ASSERT_GE(clients0, 0);
+
+  // max_clients: two held, the third connection is closed at once.
+  options_.page_delay = 60;
+  options_.max_clients = 2;
+  Start();
+  int a = Hold(server_->port(), "127.0.0.1");
+  int b = Hold(server_->port(), "127.0.0.2");
+  EXPECT_EQ(Figure("trap_slow_clients"), held0 + 2);
+  int c = Connect(server_->port(), "127.0.0.3");
+  char byte;
+  EXPECT_EQ(recv(c, &byte, 1, 0), 0);  // closed, not timed out
+  EXPECT_EQ(Figure("trap_clients_refused_total", kClients), clients0 + 1);
+  close(c);
+  close(a);
+  close(b);
+  server_.reset();  // held ones end with the server: the gauge follows
+  EXPECT_EQ(Figure("trap_slow_clients"), held0);
+
+  // The slow bounds: per client, then in total; pages go out at once.
+  options_.max_clients = 100;
+  options_.max_slow_clients = 2;
+  options_.max_slow_per_client = 1;
+  Start();
+  int port = server_->port();
+  a = Hold(port, "127.0.0.1");
+  EXPECT_EQ(Status(port, Get("/people/a/"), nullptr, "127.0.0.1"), 200);
+  EXPECT_EQ(Figure("trap_clients_refused_total", kPerClient), per0 + 1);
+  b = Hold(port, "127.0.0.2");
+  EXPECT_EQ(Figure("trap_slow_clients"), held0 + 2);
+  EXPECT_EQ(Status(port, Get("/people/b/"), nullptr, "127.0.0.3"), 200);
+  EXPECT_EQ(Figure("trap_clients_refused_total", kTotal), total0 + 1);
+  EXPECT_EQ(Status(port, Get("/robots.txt")), 200);  // not a page
+  EXPECT_EQ(Figure("trap_pages_served_total"), served0 + 6);
+  EXPECT_EQ(Figure("trap_pages_slowed_total"), slowed0 + 4);
+  // As /metrics renders them.
+  std::string text = base::RenderPrometheus(TrapSiteMetrics());
+  EXPECT_NE(text.find("# TYPE spamsink_trap_slow_clients gauge\n"
+                      "spamsink_trap_slow_clients " +
+                      std::to_string(int(held0) + 2) + "\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("spamsink_trap_clients_refused_total{bound=\"max_"
+                      "clients\"}"),
+            std::string::npos);
+  close(a);
+  close(b);
+}
+
 }  // namespace
 }  // namespace net
