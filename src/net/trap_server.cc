@@ -10,6 +10,7 @@
 #include "base/endpoint.h"
 #include "base/ip.h"
 #include "base/log.h"
+#include "conn/proxy.h"
 
 namespace net {
 namespace {
@@ -20,9 +21,15 @@ constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
 std::atomic<int64_t> g_slow_clients{0};
 std::atomic<uint64_t> g_pages_served{0};
 std::atomic<uint64_t> g_pages_slowed{0};
-enum Bound { kMaxClients, kMaxSlowClients, kMaxSlowPerClient, kBounds };
-constexpr const char* kBoundNames[kBounds] = {"max_clients", "max_slow_clients",
-                                              "max_slow_per_client"};
+enum Bound {
+  kMaxClients,
+  kMaxSlowClients,
+  kMaxSlowPerClient,
+  kProxyHeader,
+  kBounds
+};
+constexpr const char* kBoundNames[kBounds] = {
+    "max_clients", "max_slow_clients", "max_slow_per_client", "proxy_header"};
 std::atomic<uint64_t> g_refused[kBounds] = {};
 // A write (a whole page, or one trickled piece) the client does not take
 // within this is the end of the connection.
@@ -152,6 +159,22 @@ std::string ResponseHead(int status, const std::string& type, size_t length) {
   if (status == 405) h += "Allow: GET, HEAD\r\n";
   return h + "\r\n";
 }
+
+// Whether data starts with a PROXY v1 ("PROXY ") or v2 signature. Only
+// called once ParseProxyHeader said kError: a signature there means a
+// malformed header, none means the connection speaks HTTP at once.
+bool ProxySigned(std::string_view data) {
+  if (data.substr(0, 6) == "PROXY ") return true;
+  conn::ProxyHeader h;
+  size_t used = 0;
+  return data.size() >= 12 && data[0] == '\r' &&
+         conn::ParseProxyHeader(data.substr(0, 12), &h, &used) ==
+             conn::ProxyParse::kNeedMore;
+}
+
+// A PROXY header is at most 16 + 65535 bytes; a client sending more than
+// this before deciding is not a proxy we want.
+constexpr size_t kMaxProxyHeader = 4096;
 
 std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(int64_t(seconds * 1000));
@@ -301,6 +324,45 @@ struct TrapServer::Impl {
     co_return !ec;
   }
 
+  bool Trusted(const std::string& ip) const {
+    auto a = base::IpAddress::Parse(ip);
+    if (!a.ok()) return false;
+    for (const auto& c : trusted) {
+      if (c.Contains(*a)) return true;
+    }
+    return false;
+  }
+
+  // Reads what the connection starts with until it is clearly not a PROXY
+  // header (the bytes stay in *buf for the HTTP request) or a whole header
+  // (taken out of *buf; *ip becomes the client it names, unless it is a
+  // LOCAL one). False: close at once (malformed, from an untrusted peer,
+  // too long, or the peer went away).
+  static asio::awaitable<bool> ReadProxy(const Socket& s, std::string* buf,
+                                         std::string* ip, bool trusted_peer) {
+    char chunk[512];
+    while (buf->size() < kMaxProxyHeader) {  // bounded: grows each turn
+      if (!buf->empty()) {
+        conn::ProxyHeader h;
+        size_t used = 0;
+        auto r = conn::ParseProxyHeader(*buf, &h, &used);
+        if (r == conn::ProxyParse::kDone) {
+          if (!trusted_peer) co_return false;
+          if (!h.local) *ip = h.source.ToString();
+          buf->erase(0, used);
+          co_return true;
+        }
+        if (r == conn::ProxyParse::kError) {
+          co_return !ProxySigned(*buf);
+        }
+      }
+      auto [ec, n] = co_await s->async_read_some(asio::buffer(chunk), kTuple);
+      if (ec) co_return false;
+      buf->append(chunk, n);
+    }
+    co_return false;
+  }
+
   asio::awaitable<void> Serve(Socket s) {
     asio::error_code ig;
     auto peer = s->remote_endpoint(ig);
@@ -308,6 +370,16 @@ struct TrapServer::Impl {
     asio::steady_timer watchdog(s->get_executor());
     Arm(watchdog, s, options.read_timeout);
     std::string buf;
+    // PROXY headers are looked for only where one may be honoured; from
+    // anyone else one is refused below all the same (never mistaken for
+    // the request).
+    if (!co_await ReadProxy(s, &buf, &ip, Trusted(ip))) {
+      ++g_refused[kProxyHeader];
+      watchdog.cancel();
+      s->close(ig);
+      --clients;
+      co_return;
+    }
     auto [ec, n] = co_await asio::async_read_until(
         *s, asio::dynamic_buffer(buf, kMaxTrapRequestHead), "\r\n\r\n", kTuple);
     std::string out;

@@ -9,6 +9,14 @@
 // once and traps.max_slow_per_client per client address; beyond either
 // bound the page goes out at once. Each page that showed addresses hands
 // its harvest record to a sink (the ledger); nothing is kept per page.
+//
+// PROXY protocol (v1 and v2, parsed by conn::ParseProxyHeader): a
+// connection from traps.trusted_proxies may start with a PROXY header; the
+// harvester is then the address it gives (X-Forwarded-For still applies
+// when that address is itself a trusted proxy; LOCAL keeps the proxy's).
+// A malformed header, or any PROXY header from an address not trusted,
+// closes the connection without a response (counted as
+// trap_clients_refused_total{bound="proxy_header"}).
 #pragma once
 
 #include <functional>
@@ -59,7 +67,7 @@ base::IpAddress ForwardedClient(const base::IpAddress& peer,
 // showed addresses), trap_pages_slowed_total (those of them trickled) and
 // trap_clients_refused_total{bound=...}: max_clients (closed at once),
 // max_slow_clients and max_slow_per_client (not held: the page went out at
-// once).
+// once), proxy_header (see above).
 std::vector<base::Metric> TrapSiteMetrics();
 
 class TrapServer {

@@ -365,5 +365,61 @@ TEST_F(TrapServerTest, MetricsCountHeldServedSlowedAndRefusedClients) {
   close(b);
 }
 
+// A PROXY v2 header for a TCP over IPv4 client (command 1 = PROXY, 0 = LOCAL).
+std::string ProxyV2(const char* client, int command = 1) {
+  std::string h("\r\n\r\n\0\r\nQUIT\n", 12);
+  h += char(0x20 | command);
+  h += char(0x11);  // AF_INET, STREAM
+  h += std::string("\0\x0c", 2);
+  in_addr a{};
+  inet_pton(AF_INET, client, &a);
+  h.append(reinterpret_cast<const char*>(&a), 4);
+  inet_pton(AF_INET, "127.0.0.1", &a);
+  h.append(reinterpret_cast<const char*>(&a), 4);
+  h += std::string("\x15\xb3\0\x50", 4);  // ports 5555 -> 80
+  return h;
+}
+
+TEST_F(TrapServerTest, ProxyHeadersOnlyFromTrustedProxies) {
+  options_.trusted_proxies = {"127.0.0.2/32"};
+  Start();
+  int port = server_->port();
+  const char* kProxy = "127.0.0.2";
+  const std::string kV1 = "PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n";
+  const double refused0 =
+      Figure("trap_clients_refused_total", "bound=\"proxy_header\"");
+  // From the trusted proxy: the harvester is the header's client.
+  EXPECT_EQ(Status(port, kV1 + Get("/people/v1/"), nullptr, kProxy), 200);
+  EXPECT_EQ(Status(port, ProxyV2("203.0.113.8") + Get("/people/v2/"), nullptr,
+                   kProxy),
+            200);
+  // LOCAL (the proxy's own health check) and no header at all: the proxy.
+  EXPECT_EQ(Status(port, ProxyV2("203.0.113.9", 0) + Get("/people/l/"), nullptr,
+                   kProxy),
+            200);
+  EXPECT_EQ(Status(port, Get("/people/n/"), nullptr, kProxy), 200);
+  // From anyone else a header is not honoured: closed, nothing served.
+  EXPECT_EQ(Status(port, kV1 + Get("/people/u1/"), nullptr, "127.0.0.1"), 0);
+  EXPECT_EQ(Status(port, ProxyV2("203.0.113.8") + Get("/people/u2/"), nullptr,
+                   "127.0.0.1"),
+            0);
+  // Malformed headers from the trusted proxy: closed.
+  for (const std::string& bad :
+       {std::string("PROXY TCP4 999.0.113.7 127.0.0.1 5555 80\r\n"),
+        std::string("PROXY TCP4 203.0.113.7\r\n"),
+        std::string("PROXY ") + std::string(200, 'x'),
+        ProxyV2("203.0.113.8").replace(12, 1, "\x31")}) {  // version 3
+    EXPECT_EQ(Status(port, bad + Get("/people/m/"), nullptr, kProxy), 0) << bad;
+  }
+  EXPECT_EQ(Figure("trap_clients_refused_total", "bound=\"proxy_header\""),
+            refused0 + 6);
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(harvests_.size(), 4u);
+  EXPECT_EQ(harvests_[0].ip, "203.0.113.7");
+  EXPECT_EQ(harvests_[1].ip, "203.0.113.8");
+  EXPECT_EQ(harvests_[2].ip, "127.0.0.2");
+  EXPECT_EQ(harvests_[3].ip, "127.0.0.2");
+}
+
 }  // namespace
 }  // namespace net
