@@ -461,6 +461,11 @@ Response Api::Metrics() const {
     metrics.insert(metrics.end(), std::make_move_iterator(more.begin()),
                    std::make_move_iterator(more.end()));
   }
+  for (const auto& source : more_metrics_) {
+    auto more = source();
+    metrics.insert(metrics.end(), std::make_move_iterator(more.begin()),
+                   std::make_move_iterator(more.end()));
+  }
   resp.body = base::RenderPrometheus(metrics);
   return resp;
 }

@@ -113,6 +113,13 @@ class Api {
   // Sampled capture (/api/v1/captures...); null: 503 there. Set before
   // serving. REQUIRES: outlives the Api.
   void SetCapture(const capture::Store* store) { capture_ = store; }
+  // More figures for /metrics from modules above api/ (the trap site's,
+  // net::TrapSiteMetrics); called on the serving threads, so thread-safe.
+  // Set before serving.
+  using MetricsSource = std::function<std::vector<base::Metric>()>;
+  void AddMetrics(MetricsSource source) {
+    more_metrics_.push_back(std::move(source));
+  }
 
  private:
   Response Sources(const Request& r) const;
@@ -141,6 +148,7 @@ class Api {
   ledger::Ledger* ledger_;
   ledger::TrapLedger* traps_ = nullptr;
   const capture::Store* capture_ = nullptr;
+  std::vector<MetricsSource> more_metrics_;
   ApiOptions options_;
   const base::Clock* clock_;
   double start_time_;

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/metrics.h"
+#include "ledger/pg_test_util.h"
+#include "ledger/postgres_store.h"
 #include "ledger/test_util.h"
 
 namespace api {
@@ -48,6 +50,7 @@ class ApiTest : public ::testing::Test {
                const std::string& auth = "") {
     Api api(ledger_.get(), options_, &clock_);
     api.SetTraps(traps_);
+    if (more_metrics_) api.AddMetrics(more_metrics_);
     Request r;
     r.path = path;
     r.params = std::move(params);
@@ -69,6 +72,7 @@ class ApiTest : public ::testing::Test {
   double now_ = 0;
   std::unique_ptr<ledger::Ledger> ledger_;
   ledger::TrapLedger* traps_ = nullptr;
+  Api::MetricsSource more_metrics_;
   ApiOptions options_;
 };
 
@@ -265,6 +269,62 @@ TEST_F(ApiTest, ExportsListHarvestersWhenAsked) {
             400);
 }
 
+// ledger.store = "postgresql": the harvest recorded by another sink's trap
+// site, the mail at this one; both endpoints read the shared tables.
+TEST_F(ApiTest, HarvestersAndSourceLinksFromPostgres) {
+  auto* pg = ledger::testing::PgCluster::Shared();
+  if (pg == nullptr) GTEST_SKIP() << "no PostgreSQL server installed";
+  ledger::PostgresOptions o;
+  o.url = pg->NewDatabase();
+  o.password = ledger::testing::PgCluster::kPassword;
+  auto keys = traps::KeyRing::Parse({"1:the-fleet-trap-key"}).value();
+  auto other = ledger::TrapLedger::OpenPostgres(o, keys, 3600);
+  auto here = ledger::TrapLedger::OpenPostgres(o, keys, 3600);
+  ASSERT_TRUE(other.ok()) << other.error();
+  ASSERT_TRUE(here.ok()) << here.error();
+  traps::Harvest h;
+  h.ip = "203.0.113.50";
+  h.user_agent = "Harvester/3.1";
+  h.page = "/people/q/";
+  h.time = 1.75e9;  // tokens carry minutes since 2024 (the clock is 2023)
+  h.minute = int64_t(h.time / 60);
+  h.ref = traps::VisitorRef(keys.current(), h.ip, h.user_agent, h.minute);
+  h.addresses = 4;
+  (*other)->AddHarvest(h);
+  ASSERT_TRUE((*other)->Flush().ok());
+  std::string address = traps::MakeAddress(keys.current(), "ann.lee",
+                                           "trap.example", h.ref, h.minute);
+  (*here)->AddSession("192.0.2.1", h.time + 540, {address});
+  ASSERT_TRUE((*here)->Flush().ok());
+  traps_ = here->get();
+
+  auto r = Get("/api/v1/harvesters");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = Body(r);
+  ASSERT_EQ(j["harvesters"].size(), 1u) << r.body;
+  EXPECT_EQ(j["harvesters"][0]["ip"], "203.0.113.50");
+  EXPECT_EQ(j["harvesters"][0]["user_agents"][0], "Harvester/3.1");
+  EXPECT_EQ(j["harvesters"][0]["addresses"], 4);
+  ASSERT_EQ(j["harvesters"][0]["senders"].size(), 1u);
+  EXPECT_EQ(j["harvesters"][0]["senders"][0]["ip"], "192.0.2.1");
+  EXPECT_NEAR(j["harvesters"][0]["senders"][0]["delay_seconds"].get<double>(),
+              540, 1e-6);
+  EXPECT_EQ(j["trap_domains"][0]["domain"], "trap.example");
+  EXPECT_EQ(j["trap_domains"][0]["linked"], 1);
+
+  r = Get("/api/v1/sources/192.0.2.1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  j = Body(r);
+  ASSERT_EQ(j["harvesters"].size(), 1u) << r.body;
+  EXPECT_EQ(j["harvesters"][0]["ip"], "203.0.113.50");
+  EXPECT_EQ(j["harvesters"][0]["user_agent"], "Harvester/3.1");
+  EXPECT_EQ(j["harvesters"][0]["page"], "/people/q/");
+  EXPECT_EQ(j["harvesters"][0]["harvest_time"], 1.75e9);
+  EXPECT_EQ(j["harvesters"][0]["harvest_known"], true);
+  r = Get("/api/v1/export", {{"format", "plain"}, {"list", "harvesters"}});
+  EXPECT_EQ(r.body, "203.0.113.50\n");
+}
+
 TEST_F(ApiTest, TokenIsRequiredWhenSet) {
   options_.token = "s3cret";
   auto r = Get("/api/v1/stats");
@@ -285,6 +345,19 @@ TEST_F(ApiTest, MetricsAreServerAndLedgerFigures) {
   EXPECT_THAT(r.body, HasSubstr("spamsink_connections_accepted_total"));
   EXPECT_THAT(r.body, HasSubstr("spamsink_ledger_sessions_recorded_total 4\n"));
   EXPECT_THAT(r.body, HasSubstr("spamsink_session_duration_seconds_count 4\n"));
+  // A module above api/ adds its own (the trap site's, serve.cc).
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("spamsink_trap_slow_clients")));
+  more_metrics_ = [] {
+    base::Metric m;
+    m.name = "trap_slow_clients";
+    m.help = "held";
+    m.type = base::Metric::Type::kGauge;
+    m.value = 3;
+    return std::vector<base::Metric>{m};
+  };
+  r = Get("/metrics");
+  EXPECT_THAT(r.body, HasSubstr("# TYPE spamsink_trap_slow_clients gauge\n"
+                                "spamsink_trap_slow_clients 3\n"));
 }
 
 // promtool from Debian's prometheus package (scripts/setup.sh unpacks it

@@ -56,6 +56,10 @@ class HttpServer {
   // this.
   void SetTraps(ledger::TrapLedger* traps) { api_.SetTraps(traps); }
   void SetCapture(const capture::Store* store) { api_.SetCapture(store); }
+  // More /metrics figures (Api::AddMetrics); before Start().
+  void AddMetrics(Api::MetricsSource source) {
+    api_.AddMetrics(std::move(source));
+  }
   // The bound port (useful with port 0); 0 before Start().
   int port() const { return port_; }
 

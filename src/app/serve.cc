@@ -404,17 +404,18 @@ int Serve(config::Config cfg, Reloader reload) {
     auto ring = traps::KeyRing::Parse(cfg.traps.keys);
     if (!ring.ok()) return Fail(ring.error());
     trap_keys = *ring;
-    if (ledger && cfg.ledger.store == "sqlite") {
-      auto t = ledger::TrapLedger::Open(cfg.ledger.db_path, *ring,
-                                        cfg.ledger.flush_interval);
-      if (!t.ok()) return Fail("ledger.db_path: " + t.error());
+    if (ledger) {
+      // Beside the sources: in the SQLite file, or in the fleet's database
+      // (shared by every sink: a harvest at one links mail at another).
+      auto t = ledger::TrapLedger::OpenConfigured(cfg.ledger, *ring);
+      if (!t.ok()) return Fail(t.error());
       trap_ledger = std::move(t).value();
       // Expired like the sources (ledger.retention_days, at start-up).
       trap_ledger->SetRetention(cfg.ledger.retention_days,
                                 &base::SystemClock::Get());
     } else {
       base::LogLine(base::LogLevel::kWarning, "traps_attribution_off")
-          .Kv("reason", "trap attribution needs the SQLite ledger");
+          .Kv("reason", "trap attribution needs the ledger");
     }
   }
   if (ledger || dnsbl_index || trap_ledger) {
@@ -456,6 +457,7 @@ int Serve(config::Config cfg, Reloader reload) {
         ConsoleInfo(cfg, server.get(), "none since the start"));
     http->SetTraps(trap_ledger.get());
     http->SetCapture(capture.get());
+    if (cfg.traps.enabled) http->AddMetrics(&net::TrapSiteMetrics);
     if (auto s = http->Start(); !s.ok()) return Fail(s.message());
   }
   // The trap site (public, its own port; docs/TRAPS.md).

@@ -32,8 +32,8 @@ int RunTraps(const config::Config& cfg, const TrapsRequest& req, double now,
   }
   auto ring = traps::KeyRing::Parse(cfg.traps.keys);
   if (!ring.ok()) return fail(ring.error());
-  if (!cfg.ledger.enabled || cfg.ledger.store != "sqlite") {
-    return fail("trap attribution needs the SQLite ledger (ledger.store)");
+  if (!cfg.ledger.enabled) {
+    return fail("trap attribution needs the ledger (ledger.enabled)");
   }
   const traps::Key& key = ring->current();
   traps::Harvest h;
@@ -44,8 +44,8 @@ int RunTraps(const config::Config& cfg, const TrapsRequest& req, double now,
   h.time = now;
   h.addresses = req.count;
   {
-    auto store = ledger::TrapLedger::Open(cfg.ledger.db_path, *ring);
-    if (!store.ok()) return fail("ledger.db_path: " + store.error());
+    auto store = ledger::TrapLedger::OpenConfigured(cfg.ledger, *ring);
+    if (!store.ok()) return fail(store.error());
     (*store)->AddHarvest(h);
     if (auto s = (*store)->Flush(); !s.ok()) return fail(s.message());
   }

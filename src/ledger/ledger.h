@@ -32,6 +32,7 @@
 #include "base/status.h"
 #include "ledger/export.h"
 #include "ledger/options.h"
+#include "ledger/postgres_store.h"
 #include "ledger/query.h"
 #include "ledger/source.h"
 #include "ledger/spill.h"
@@ -95,6 +96,9 @@ struct LedgerMetrics {
 // PostgreSQL database (password file read here; sink_id defaults to the
 // host name). Errors name the setting at fault.
 base::Result<std::unique_ptr<Store>> OpenConfiguredStore(const Options& config);
+// The connection settings of store = "postgresql" (password file read);
+// errors name the setting at fault. The trap ledger connects with them too.
+base::Result<PostgresOptions> ConfiguredPostgresOptions(const Options& config);
 // This sink's identity: config.sink_id, or the host name when empty.
 std::string SinkId(const Options& config);
 

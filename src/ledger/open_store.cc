@@ -32,18 +32,7 @@ std::string SinkId(const Options& config) {
   return host;
 }
 
-base::Result<std::unique_ptr<Store>> OpenConfiguredStore(
-    const Options& config) {
-  if (config.store == "sqlite" || config.store.empty()) {
-    SqliteOptions o;
-    o.max_sources = uint64_t(std::max<int64_t>(0, config.max_sources));
-    o.max_db_bytes = uint64_t(std::max<int64_t>(0, config.max_db_bytes));
-    return OpenSqliteStore(config.db_path, o);
-  }
-  if (config.store != "postgresql") {
-    return base::Status::Error("ledger.store: unknown store \"" + config.store +
-                               "\" (sqlite or postgresql)");
-  }
+base::Result<PostgresOptions> ConfiguredPostgresOptions(const Options& config) {
   if (config.postgresql_url.empty()) {
     return base::Status::Error(
         "ledger.postgresql_url: required when ledger.store = \"postgresql\"");
@@ -56,7 +45,24 @@ base::Result<std::unique_ptr<Store>> OpenConfiguredStore(
     if (!pw.ok()) return pw.status();
     o.password = *pw;
   }
-  auto s = OpenPostgresStore(o);
+  return o;
+}
+
+base::Result<std::unique_ptr<Store>> OpenConfiguredStore(
+    const Options& config) {
+  if (config.store == "sqlite" || config.store.empty()) {
+    SqliteOptions o;
+    o.max_sources = uint64_t(std::max<int64_t>(0, config.max_sources));
+    o.max_db_bytes = uint64_t(std::max<int64_t>(0, config.max_db_bytes));
+    return OpenSqliteStore(config.db_path, o);
+  }
+  if (config.store != "postgresql") {
+    return base::Status::Error("ledger.store: unknown store \"" + config.store +
+                               "\" (sqlite or postgresql)");
+  }
+  auto o = ConfiguredPostgresOptions(config);
+  if (!o.ok()) return o.status();
+  auto s = OpenPostgresStore(*o);
   if (!s.ok()) return s.status();
   return std::unique_ptr<Store>(std::move(s).value());
 }

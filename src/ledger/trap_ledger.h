@@ -1,9 +1,11 @@
 // Attribution of trap hits: harvest records (who took which addresses,
 // from the trap site or a label of `spamsink traps --generate`), the links
 // from a sending IP to the harvests whose addresses it mailed, and the
-// recipients per trap domain. Kept in tables of their own in the ledger's
+// recipients per trap domain. Kept in tables of their own: in the ledger's
 // SQLite file (own connection, own schema version; the sources schema is
-// untouched). The PostgreSQL store does not have them yet (Open says so).
+// untouched), or in the fleet's PostgreSQL database (OpenPostgres; shared by
+// every sink: a harvest recorded by one sink's trap site links mail that
+// arrives at another, provided they share traps.keys).
 //
 // Threading: AddHarvest and AddSession only queue (bounded; beyond it,
 // dropped and counted), so neither the HTTP threads nor the SMTP path ever
@@ -26,9 +28,11 @@
 #include "traps/site.h"
 #include "traps/token.h"
 
-struct sqlite3;
-
 namespace ledger {
+
+class TrapTables;
+struct PostgresOptions;
+struct Options;
 
 // One sender that mailed addresses of a harvest.
 struct TrapSender {
@@ -82,6 +86,17 @@ class TrapLedger {
       const std::string& db_path, traps::KeyRing keys,
       double flush_interval = 1, size_t max_queue = 100000,
       bool read_only = false);
+  // The tables in the fleet's database (options as for the PostgreSQL
+  // store; sink_id is not used: the facts are the fleet's). Fails, naming
+  // ledger.postgresql_url, when it cannot connect or the trap schema is
+  // newer than this build's.
+  static base::Result<std::unique_ptr<TrapLedger>> OpenPostgres(
+      const PostgresOptions& options, traps::KeyRing keys,
+      double flush_interval = 1, size_t max_queue = 100000);
+  // Where config's ledger keeps the sources: its SQLite file (db_path) or
+  // its PostgreSQL database. Errors name the setting at fault.
+  static base::Result<std::unique_ptr<TrapLedger>> OpenConfigured(
+      const Options& config, traps::KeyRing keys);
   ~TrapLedger();  // Flush, then stop the writer
   TrapLedger(const TrapLedger&) = delete;
   TrapLedger& operator=(const TrapLedger&) = delete;
@@ -118,17 +133,16 @@ class TrapLedger {
     double time = 0;
     std::string rcpt;
   };
-  TrapLedger(sqlite3* db, traps::KeyRing keys, double flush_interval,
-             size_t max_queue);
+  TrapLedger(std::unique_ptr<TrapTables> tables, traps::KeyRing keys,
+             double flush_interval, size_t max_queue);
   void WriterLoop();
   base::Status Commit(std::vector<traps::Harvest> harvests,
                       std::vector<Hit> hits);
 
-  sqlite3* db_;
+  std::unique_ptr<TrapTables> tables_;  // thread-safe itself
   traps::KeyRing keys_;
   double flush_interval_;
   size_t max_queue_;
-  std::mutex db_mu_;       // guards db_ (one connection, statements in turn)
   mutable std::mutex mu_;  // guards the queue and the flags below
   std::condition_variable wake_;
   std::vector<traps::Harvest> harvests_;

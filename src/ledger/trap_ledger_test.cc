@@ -3,17 +3,32 @@
 #include <gtest/gtest.h>
 
 #include "base/metrics.h"
+#include "ledger/pg_test_util.h"
+#include "ledger/postgres_store.h"
 
 namespace ledger {
 namespace {
 
 constexpr double kHarvestTime = 1.75e9;
 
-class TrapLedgerTest : public ::testing::Test {
+// Every case on both stores: the tables in SQLite and in PostgreSQL (a
+// private server, pg_test_util.h) give the same answers.
+class TrapLedgerTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     keys_ = traps::KeyRing::Parse({"1:the-site-secret-key"}).value();
-    auto l = TrapLedger::Open(":memory:", keys_, 3600);
+    base::Result<std::unique_ptr<TrapLedger>> l =
+        base::Status::Error("unopened");
+    if (GetParam() == "postgresql") {
+      auto* pg = testing::PgCluster::Shared();
+      if (pg == nullptr) GTEST_SKIP() << "no PostgreSQL server installed";
+      PostgresOptions o;
+      o.url = pg->NewDatabase();
+      o.password = testing::PgCluster::kPassword;
+      l = TrapLedger::OpenPostgres(o, keys_, 3600);
+    } else {
+      l = TrapLedger::Open(":memory:", keys_, 3600);
+    }
     ASSERT_TRUE(l.ok()) << l.error();
     ledger_ = std::move(l).value();
   }
@@ -36,7 +51,7 @@ class TrapLedgerTest : public ::testing::Test {
   std::unique_ptr<TrapLedger> ledger_;
 };
 
-TEST_F(TrapLedgerTest, ValidTokensLinkTheSenderToTheHarvester) {
+TEST_P(TrapLedgerTest, ValidTokensLinkTheSenderToTheHarvester) {
   std::string address;
   traps::Harvest h = Visit("192.0.2.10", "Harvester/2.0", &address);
   ledger_->AddHarvest(h);
@@ -70,7 +85,7 @@ TEST_F(TrapLedgerTest, ValidTokensLinkTheSenderToTheHarvester) {
   EXPECT_EQ(*ledger_->HarvesterIps(), std::vector<std::string>{"192.0.2.10"});
 }
 
-TEST_F(TrapLedgerTest, ForgedReplayedUnknownAndPlainAreOnlyCounted) {
+TEST_P(TrapLedgerTest, ForgedReplayedUnknownAndPlainAreOnlyCounted) {
   std::string address;
   ledger_->AddHarvest(Visit("192.0.2.10", "Harvester/2.0", &address));
   std::string local = address.substr(0, address.find('@'));
@@ -102,7 +117,7 @@ TEST_F(TrapLedgerTest, ForgedReplayedUnknownAndPlainAreOnlyCounted) {
   EXPECT_EQ((*domains)[1].plain, 1u);
 }
 
-TEST_F(TrapLedgerTest, AValidTokenWithoutItsRecordStillLinks) {
+TEST_P(TrapLedgerTest, AValidTokenWithoutItsRecordStillLinks) {
   std::string address;
   Visit("192.0.2.10", "H", &address);  // its record never reached the store
   ledger_->AddSession("198.51.100.3", kHarvestTime + 120, {address});
@@ -116,7 +131,7 @@ TEST_F(TrapLedgerTest, AValidTokenWithoutItsRecordStillLinks) {
 
 // ledger.retention_days, with the time injected: old links and harvests
 // go, a harvest whose addresses are still mailed stays.
-TEST_F(TrapLedgerTest, RetentionExpiresOldLinksAndHarvests) {
+TEST_P(TrapLedgerTest, RetentionExpiresOldLinksAndHarvests) {
   base::FakeClock clock;
   // Now is 100 days after the harvests.
   clock.Advance(std::chrono::seconds(
@@ -156,6 +171,10 @@ TEST_F(TrapLedgerTest, RetentionExpiresOldLinksAndHarvests) {
   EXPECT_TRUE(ledger_->HarvesterIps()->empty());
   EXPECT_TRUE(ledger_->LinksOf("198.51.100.2")->empty());
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, TrapLedgerTest,
+                         ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
 
 TEST(TrapLedger, TheQueueIsBounded) {
   auto keys = traps::KeyRing::Parse({"1:the-site-secret-key"}).value();

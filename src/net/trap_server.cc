@@ -10,11 +10,27 @@
 #include "base/endpoint.h"
 #include "base/ip.h"
 #include "base/log.h"
+#include "conn/proxy.h"
 
 namespace net {
 namespace {
 
 constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// The figures of TrapSiteMetrics (process-wide).
+std::atomic<int64_t> g_slow_clients{0};
+std::atomic<uint64_t> g_pages_served{0};
+std::atomic<uint64_t> g_pages_slowed{0};
+enum Bound {
+  kMaxClients,
+  kMaxSlowClients,
+  kMaxSlowPerClient,
+  kProxyHeader,
+  kBounds
+};
+constexpr const char* kBoundNames[kBounds] = {
+    "max_clients", "max_slow_clients", "max_slow_per_client", "proxy_header"};
+std::atomic<uint64_t> g_refused[kBounds] = {};
 // A write (a whole page, or one trickled piece) the client does not take
 // within this is the end of the connection.
 constexpr double kWriteTimeout = 10;
@@ -144,6 +160,22 @@ std::string ResponseHead(int status, const std::string& type, size_t length) {
   return h + "\r\n";
 }
 
+// Whether data starts with a PROXY v1 ("PROXY ") or v2 signature. Only
+// called once ParseProxyHeader said kError: a signature there means a
+// malformed header, none means the connection speaks HTTP at once.
+bool ProxySigned(std::string_view data) {
+  if (data.substr(0, 6) == "PROXY ") return true;
+  conn::ProxyHeader h;
+  size_t used = 0;
+  return data.size() >= 12 && data[0] == '\r' &&
+         conn::ParseProxyHeader(data.substr(0, 12), &h, &used) ==
+             conn::ProxyParse::kNeedMore;
+}
+
+// A PROXY header is at most 16 + 65535 bytes; a client sending more than
+// this before deciding is not a proxy we want.
+constexpr size_t kMaxProxyHeader = 4096;
+
 std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(int64_t(seconds * 1000));
 }
@@ -174,6 +206,38 @@ base::IpAddress ForwardedClient(const base::IpAddress& peer,
     if (!is_trusted(client)) return client;
   }
   return client;
+}
+
+std::vector<base::Metric> TrapSiteMetrics() {
+  std::vector<base::Metric> out;
+  auto add = [&](const char* name, const char* help, base::Metric::Type type,
+                 double v, std::string labels = "") {
+    base::Metric m;
+    m.name = name;
+    m.help = help;
+    m.type = type;
+    m.value = v;
+    m.labels = std::move(labels);
+    out.push_back(std::move(m));
+  };
+  using T = base::Metric::Type;
+  add("trap_slow_clients",
+      "trap site connections held by a slow page now (traps.page_delay)",
+      T::kGauge, double(g_slow_clients.load()));
+  add("trap_pages_served_total", "trap site pages that showed addresses",
+      T::kCounter, double(g_pages_served.load()));
+  add("trap_pages_slowed_total",
+      "trap site pages trickled over traps.page_delay", T::kCounter,
+      double(g_pages_slowed.load()));
+  for (int b = 0; b < kBounds; ++b) {
+    add("trap_clients_refused_total",
+        "trap site clients refused at a bound: max_clients (closed at once), "
+        "max_slow_clients and max_slow_per_client (not held: the page went "
+        "out at once)",
+        T::kCounter, double(g_refused[b].load()),
+        std::string("bound=\"") + kBoundNames[b] + "\"");
+  }
+  return out;
 }
 
 std::vector<TrickleStep> TrickleSchedule(size_t bytes, double delay) {
@@ -209,16 +273,25 @@ struct TrapServer::Impl {
 
   bool AdmitSlow(const std::string& ip) {
     std::lock_guard<std::mutex> lock(mu);
-    if (slow >= options.max_slow_clients) return false;
-    int& n = slow_by_ip[ip];
-    if (n >= options.max_slow_per_client) return false;
-    ++n;
+    if (slow >= options.max_slow_clients) {
+      ++g_refused[kMaxSlowClients];
+      return false;
+    }
+    auto it = slow_by_ip.find(ip);
+    if (it != slow_by_ip.end() && it->second >= options.max_slow_per_client) {
+      ++g_refused[kMaxSlowPerClient];
+      return false;
+    }
+    ++slow_by_ip[ip];
     ++slow;
+    ++g_slow_clients;
+    ++g_pages_slowed;
     return true;
   }
   void ReleaseSlow(const std::string& ip) {
     std::lock_guard<std::mutex> lock(mu);
     --slow;
+    --g_slow_clients;
     if (--slow_by_ip[ip] <= 0) slow_by_ip.erase(ip);
   }
 
@@ -251,6 +324,45 @@ struct TrapServer::Impl {
     co_return !ec;
   }
 
+  bool Trusted(const std::string& ip) const {
+    auto a = base::IpAddress::Parse(ip);
+    if (!a.ok()) return false;
+    for (const auto& c : trusted) {
+      if (c.Contains(*a)) return true;
+    }
+    return false;
+  }
+
+  // Reads what the connection starts with until it is clearly not a PROXY
+  // header (the bytes stay in *buf for the HTTP request) or a whole header
+  // (taken out of *buf; *ip becomes the client it names, unless it is a
+  // LOCAL one). False: close at once (malformed, from an untrusted peer,
+  // too long, or the peer went away).
+  static asio::awaitable<bool> ReadProxy(const Socket& s, std::string* buf,
+                                         std::string* ip, bool trusted_peer) {
+    char chunk[512];
+    while (buf->size() < kMaxProxyHeader) {  // bounded: grows each turn
+      if (!buf->empty()) {
+        conn::ProxyHeader h;
+        size_t used = 0;
+        auto r = conn::ParseProxyHeader(*buf, &h, &used);
+        if (r == conn::ProxyParse::kDone) {
+          if (!trusted_peer) co_return false;
+          if (!h.local) *ip = h.source.ToString();
+          buf->erase(0, used);
+          co_return true;
+        }
+        if (r == conn::ProxyParse::kError) {
+          co_return !ProxySigned(*buf);
+        }
+      }
+      auto [ec, n] = co_await s->async_read_some(asio::buffer(chunk), kTuple);
+      if (ec) co_return false;
+      buf->append(chunk, n);
+    }
+    co_return false;
+  }
+
   asio::awaitable<void> Serve(Socket s) {
     asio::error_code ig;
     auto peer = s->remote_endpoint(ig);
@@ -258,6 +370,16 @@ struct TrapServer::Impl {
     asio::steady_timer watchdog(s->get_executor());
     Arm(watchdog, s, options.read_timeout);
     std::string buf;
+    // PROXY headers are looked for only where one may be honoured; from
+    // anyone else one is refused below all the same (never mistaken for
+    // the request).
+    if (!co_await ReadProxy(s, &buf, &ip, Trusted(ip))) {
+      ++g_refused[kProxyHeader];
+      watchdog.cancel();
+      s->close(ig);
+      --clients;
+      co_return;
+    }
     auto [ec, n] = co_await asio::async_read_until(
         *s, asio::dynamic_buffer(buf, kMaxTrapRequestHead), "\r\n\r\n", kTuple);
     std::string out;
@@ -282,7 +404,10 @@ struct TrapServer::Impl {
         }
         traps::Response r = site->Serve(
             {DecodePath(h.target), ip, h.user_agent, clock->WallSeconds()});
-        if (r.harvest && sink) sink(*r.harvest);
+        if (r.harvest) {
+          ++g_pages_served;
+          if (sink) sink(*r.harvest);
+        }
         out = ResponseHead(r.status, r.content_type, r.body.size());
         if (h.method == "GET") body = std::move(r.body);
         trickle = options.page_delay > 0 && r.harvest && !body.empty() &&
@@ -333,6 +458,7 @@ struct TrapServer::Impl {
         continue;
       }
       if (clients.load() >= options.max_clients) {
+        ++g_refused[kMaxClients];
         asio::error_code ig;
         s.close(ig);
         continue;
@@ -407,6 +533,12 @@ void TrapServer::Stop() {
   impl_->threads.clear();
   asio::error_code ig;
   impl_->acceptor.close(ig);
+  // Held connections end with the loop, without their ReleaseSlow: the
+  // process-wide gauge forgets them here.
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  g_slow_clients -= impl_->slow;
+  impl_->slow = 0;
+  impl_->slow_by_ip.clear();
 }
 
 }  // namespace net

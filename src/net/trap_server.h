@@ -9,6 +9,14 @@
 // once and traps.max_slow_per_client per client address; beyond either
 // bound the page goes out at once. Each page that showed addresses hands
 // its harvest record to a sink (the ledger); nothing is kept per page.
+//
+// PROXY protocol (v1 and v2, parsed by conn::ParseProxyHeader): a
+// connection from traps.trusted_proxies may start with a PROXY header; the
+// harvester is then the address it gives (X-Forwarded-For still applies
+// when that address is itself a trusted proxy; LOCAL keeps the proxy's).
+// A malformed header, or any PROXY header from an address not trusted,
+// closes the connection without a response (counted as
+// trap_clients_refused_total{bound="proxy_header"}).
 #pragma once
 
 #include <functional>
@@ -18,6 +26,7 @@
 
 #include "base/clock.h"
 #include "base/ip.h"
+#include "base/metrics.h"
 #include "base/status.h"
 #include "traps/options.h"
 #include "traps/site.h"
@@ -51,6 +60,15 @@ std::vector<TrickleStep> TrickleSchedule(size_t bytes, double delay);
 base::IpAddress ForwardedClient(const base::IpAddress& peer,
                                 std::string_view forwarded,
                                 const std::vector<base::Cidr>& trusted);
+
+// The trap site's figures for /metrics, process-wide (every TrapServer of
+// the process adds to them): the gauge trap_slow_clients (connections held
+// by a slow page now), the counters trap_pages_served_total (pages that
+// showed addresses), trap_pages_slowed_total (those of them trickled) and
+// trap_clients_refused_total{bound=...}: max_clients (closed at once),
+// max_slow_clients and max_slow_per_client (not held: the page went out at
+// once), proxy_header (see above).
+std::vector<base::Metric> TrapSiteMetrics();
 
 class TrapServer {
  public:

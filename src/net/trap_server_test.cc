@@ -297,5 +297,129 @@ TEST_F(TrapServerTest, XForwardedForOnlyFromTrustedProxies) {
   EXPECT_EQ(harvests_[3].ip, "203.0.113.9");
 }
 
+// A figure of TrapSiteMetrics (-1 when there is none of that name).
+double Figure(const std::string& name, const std::string& labels = "") {
+  for (const auto& m : TrapSiteMetrics()) {
+    if (m.name == name && m.labels == labels) return m.value;
+  }
+  return -1;
+}
+
+TEST_F(TrapServerTest, MetricsCountHeldServedSlowedAndRefusedClients) {
+  const std::string kTotal = "bound=\"max_slow_clients\"";
+  const std::string kPerClient = "bound=\"max_slow_per_client\"";
+  const std::string kClients = "bound=\"max_clients\"";
+  const double held0 = Figure("trap_slow_clients");
+  const double served0 = Figure("trap_pages_served_total");
+  const double slowed0 = Figure("trap_pages_slowed_total");
+  const double total0 = Figure("trap_clients_refused_total", kTotal);
+  const double per0 = Figure("trap_clients_refused_total", kPerClient);
+  const double clients0 = Figure("trap_clients_refused_total", kClients);
+  ASSERT_GE(held0, 0);
+  ASSERT_GE(clients0, 0);
+
+  // max_clients: two held, the third connection is closed at once.
+  options_.page_delay = 60;
+  options_.max_clients = 2;
+  Start();
+  int a = Hold(server_->port(), "127.0.0.1");
+  int b = Hold(server_->port(), "127.0.0.2");
+  EXPECT_EQ(Figure("trap_slow_clients"), held0 + 2);
+  int c = Connect(server_->port(), "127.0.0.3");
+  char byte;
+  EXPECT_EQ(recv(c, &byte, 1, 0), 0);  // closed, not timed out
+  EXPECT_EQ(Figure("trap_clients_refused_total", kClients), clients0 + 1);
+  close(c);
+  close(a);
+  close(b);
+  server_.reset();  // held ones end with the server: the gauge follows
+  EXPECT_EQ(Figure("trap_slow_clients"), held0);
+
+  // The slow bounds: per client, then in total; pages go out at once.
+  options_.max_clients = 100;
+  options_.max_slow_clients = 2;
+  options_.max_slow_per_client = 1;
+  Start();
+  int port = server_->port();
+  a = Hold(port, "127.0.0.1");
+  EXPECT_EQ(Status(port, Get("/people/a/"), nullptr, "127.0.0.1"), 200);
+  EXPECT_EQ(Figure("trap_clients_refused_total", kPerClient), per0 + 1);
+  b = Hold(port, "127.0.0.2");
+  EXPECT_EQ(Figure("trap_slow_clients"), held0 + 2);
+  EXPECT_EQ(Status(port, Get("/people/b/"), nullptr, "127.0.0.3"), 200);
+  EXPECT_EQ(Figure("trap_clients_refused_total", kTotal), total0 + 1);
+  EXPECT_EQ(Status(port, Get("/robots.txt")), 200);  // not a page
+  EXPECT_EQ(Figure("trap_pages_served_total"), served0 + 6);
+  EXPECT_EQ(Figure("trap_pages_slowed_total"), slowed0 + 4);
+  // As /metrics renders them.
+  std::string text = base::RenderPrometheus(TrapSiteMetrics());
+  EXPECT_NE(text.find("# TYPE spamsink_trap_slow_clients gauge\n"
+                      "spamsink_trap_slow_clients " +
+                      std::to_string(int(held0) + 2) + "\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("spamsink_trap_clients_refused_total{bound=\"max_"
+                      "clients\"}"),
+            std::string::npos);
+  close(a);
+  close(b);
+}
+
+// A PROXY v2 header for a TCP over IPv4 client (command 1 = PROXY, 0 = LOCAL).
+std::string ProxyV2(const char* client, int command = 1) {
+  std::string h("\r\n\r\n\0\r\nQUIT\n", 12);
+  h += char(0x20 | command);
+  h += char(0x11);  // AF_INET, STREAM
+  h += std::string("\0\x0c", 2);
+  in_addr a{};
+  inet_pton(AF_INET, client, &a);
+  h.append(reinterpret_cast<const char*>(&a), 4);
+  inet_pton(AF_INET, "127.0.0.1", &a);
+  h.append(reinterpret_cast<const char*>(&a), 4);
+  h += std::string("\x15\xb3\0\x50", 4);  // ports 5555 -> 80
+  return h;
+}
+
+TEST_F(TrapServerTest, ProxyHeadersOnlyFromTrustedProxies) {
+  options_.trusted_proxies = {"127.0.0.2/32"};
+  Start();
+  int port = server_->port();
+  const char* kProxy = "127.0.0.2";
+  const std::string kV1 = "PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n";
+  const double refused0 =
+      Figure("trap_clients_refused_total", "bound=\"proxy_header\"");
+  // From the trusted proxy: the harvester is the header's client.
+  EXPECT_EQ(Status(port, kV1 + Get("/people/v1/"), nullptr, kProxy), 200);
+  EXPECT_EQ(Status(port, ProxyV2("203.0.113.8") + Get("/people/v2/"), nullptr,
+                   kProxy),
+            200);
+  // LOCAL (the proxy's own health check) and no header at all: the proxy.
+  EXPECT_EQ(Status(port, ProxyV2("203.0.113.9", 0) + Get("/people/l/"), nullptr,
+                   kProxy),
+            200);
+  EXPECT_EQ(Status(port, Get("/people/n/"), nullptr, kProxy), 200);
+  // From anyone else a header is not honoured: closed, nothing served.
+  EXPECT_EQ(Status(port, kV1 + Get("/people/u1/"), nullptr, "127.0.0.1"), 0);
+  EXPECT_EQ(Status(port, ProxyV2("203.0.113.8") + Get("/people/u2/"), nullptr,
+                   "127.0.0.1"),
+            0);
+  // Malformed headers from the trusted proxy: closed.
+  for (const std::string& bad :
+       {std::string("PROXY TCP4 999.0.113.7 127.0.0.1 5555 80\r\n"),
+        std::string("PROXY TCP4 203.0.113.7\r\n"),
+        std::string("PROXY ") + std::string(200, 'x'),
+        ProxyV2("203.0.113.8").replace(12, 1, "\x31")}) {  // version 3
+    EXPECT_EQ(Status(port, bad + Get("/people/m/"), nullptr, kProxy), 0) << bad;
+  }
+  EXPECT_EQ(Figure("trap_clients_refused_total", "bound=\"proxy_header\""),
+            refused0 + 6);
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(harvests_.size(), 4u);
+  EXPECT_EQ(harvests_[0].ip, "203.0.113.7");
+  EXPECT_EQ(harvests_[1].ip, "203.0.113.8");
+  EXPECT_EQ(harvests_[2].ip, "127.0.0.2");
+  EXPECT_EQ(harvests_[3].ip, "127.0.0.2");
+}
+
 }  // namespace
 }  // namespace net
