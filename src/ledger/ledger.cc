@@ -281,22 +281,6 @@ base::Status Ledger::Commit() {
   return status;
 }
 
-base::Status Ledger::ExpireNow() {
-  if (config_.retention_days <= 0) return {};
-  double cutoff = clock_->WallSeconds() - config_.retention_days * 86400;
-  auto n = store_->Expire(cutoff);
-  if (!n.ok()) {
-    base::LogLine(base::LogLevel::kWarning, "ledger_expire_failed")
-        .Kv("error", n.error());
-    return n.status();
-  }
-  expired_.fetch_add(*n, std::memory_order_relaxed);
-  if (*n != 0) {
-    base::LogLine(base::LogLevel::kInfo, "ledger_expired").Kv("sources", *n);
-  }
-  return {};
-}
-
 void Ledger::WriterLoop() {
   auto interval =
       std::chrono::duration<double>(std::max(0.001, config_.flush_interval));
@@ -311,9 +295,12 @@ void Ledger::WriterLoop() {
       double now = clock_->WallSeconds();
       if (last_expire_ == 0 || now - last_expire_ >= kExpireEverySeconds) {
         last_expire_ = now;
-        ExpireNow();
+        expire_backlog_ = true;
         hours_backlog_ = true;
       }
+      // One bounded batch of each a flush, so that stop_ is seen between
+      // them however much has expired.
+      if (expire_backlog_) expire_backlog_ = ExpireBatch();
       if (hours_backlog_) hours_backlog_ = ExpireHoursNow();
     }
     lk.lock();

@@ -124,7 +124,8 @@ class Ledger {
   // Commits everything recorded before the call. Returns the store's error
   // if the commit failed (the data stays pending). Thread-safe.
   base::Status Flush();
-  // Deletes records not seen for retention_days (no-op when <= 0).
+  // Deletes records not seen for retention_days (no-op when <= 0), in
+  // batches of kExpireBatch until none is left or the ledger is closing.
   base::Status ExpireNow();
 
   // Stops the writer and commits what remains (retrying a failing store a
@@ -172,6 +173,9 @@ class Ledger {
   // Store::ExpireHours call; returns whether rows may remain (the writer
   // then calls again at its next flush, else hourly).
   bool ExpireHoursNow();
+  // One Store::Expire batch; returns whether records may remain (the writer
+  // then calls again at its next flush, else hourly).
+  bool ExpireBatch();
   LedgerMetrics Metrics();
   // The same figures for /metrics (ledger_*, session_duration_seconds),
   // rendered with the server's by base::RenderPrometheus.
@@ -234,7 +238,8 @@ class Ledger {
   std::unordered_set<base::IpAddress> in_flight_ips_;
   uint64_t in_flight_bytes_ = 0;
   double last_expire_ = 0;
-  bool hours_backlog_ = false;  // the last ExpireHoursNow hit its limit
+  bool hours_backlog_ = false;   // the last ExpireHoursNow hit its limit
+  bool expire_backlog_ = false;  // the last ExpireBatch was full
   bool healthy_ = true;
   std::unique_ptr<Spill> spill_;
   bool spill_unsent_ = false;     // the spill file may hold unsent records

@@ -1,6 +1,7 @@
-// The ledger's use of the stores' hourly rows (ledger/hourly.h): the ring
-// of the last day filled from them at start, the per-source timeline, and
-// their expiry.
+// The ledger's retention, and its use of the stores' hourly rows
+// (ledger/hourly.h): the ring of the last day filled from them at start, the
+// per-source timeline, and the expiry of records and hourly rows in bounded
+// batches.
 #include <cmath>
 
 #include "base/log.h"
@@ -32,6 +33,45 @@ void Ledger::SeedHours() {
 base::Result<std::vector<HourCounts>> Ledger::SourceHours(
     const base::IpAddress& ip, double since) {
   return store_->SourceHours(Key(ip), since);
+}
+
+base::Status Ledger::ExpireNow() {
+  if (config_.retention_days <= 0) return {};
+  double cutoff = clock_->WallSeconds() - config_.retention_days * 86400;
+  uint64_t total = 0;
+  base::Status status;
+  while (!closed_.load()) {
+    auto n = store_->Expire(cutoff);
+    if (!n.ok()) {
+      base::LogLine(base::LogLevel::kWarning, "ledger_expire_failed")
+          .Kv("error", n.error());
+      status = n.status();
+      break;
+    }
+    expired_.fetch_add(*n, std::memory_order_relaxed);
+    total += *n;
+    if (*n < kExpireBatch) break;
+  }
+  if (total != 0) {
+    base::LogLine(base::LogLevel::kInfo, "ledger_expired").Kv("sources", total);
+  }
+  return status;
+}
+
+bool Ledger::ExpireBatch() {
+  if (config_.retention_days <= 0) return false;
+  double cutoff = clock_->WallSeconds() - config_.retention_days * 86400;
+  auto n = store_->Expire(cutoff);
+  if (!n.ok()) {
+    base::LogLine(base::LogLevel::kWarning, "ledger_expire_failed")
+        .Kv("error", n.error());
+    return false;
+  }
+  expired_.fetch_add(*n, std::memory_order_relaxed);
+  if (*n != 0) {
+    base::LogLine(base::LogLevel::kInfo, "ledger_expired").Kv("sources", *n);
+  }
+  return *n >= kExpireBatch;
 }
 
 bool Ledger::ExpireHoursNow() {

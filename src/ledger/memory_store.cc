@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -45,9 +46,16 @@ class MemoryStore final : public Store {
 
   base::Result<uint64_t> Expire(double cutoff) override {
     std::lock_guard lock(mu_);
-    return uint64_t(std::erase_if(records_, [&](const auto& kv) {
-      return kv.second.last_seen < cutoff;
-    }));
+    std::vector<std::pair<double, base::IpAddress>> old;
+    for (const auto& [ip, r] : records_) {
+      if (r.last_seen < cutoff) old.emplace_back(r.last_seen, ip);
+    }
+    if (old.size() > kExpireBatch) {  // the oldest batch, as the stores do
+      std::nth_element(old.begin(), old.begin() + kExpireBatch, old.end());
+      old.resize(kExpireBatch);
+    }
+    for (const auto& [seen, ip] : old) records_.erase(ip);
+    return uint64_t(old.size());
   }
 
   base::Result<std::optional<SourceRecord>> Get(

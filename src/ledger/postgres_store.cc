@@ -79,15 +79,17 @@ class PgStore final : public PostgresStore {
     if (auto s = Up(); !s.ok()) return s;
     PGconn* c = w_.get();
     std::string cut = Num(cutoff);
+    std::string batch = std::to_string(kExpireBatch);
     if (auto s = Exec(c, "BEGIN"); !s.ok()) return s;
     auto r = Run(c,
-                 "WITH d AS (DELETE FROM sources WHERE last_seen < $1 "
+                 "WITH d AS (DELETE FROM sources WHERE ip IN (SELECT ip FROM "
+                 "sources WHERE last_seen < $1 ORDER BY last_seen LIMIT $2) "
                  "RETURNING connections, messages, recipients, bytes, "
                  "seconds_held) SELECT count(*), coalesce(sum(connections), "
                  "0), coalesce(sum(messages), 0), coalesce(sum(recipients), "
                  "0), coalesce(sum(bytes), 0), coalesce(sum(seconds_held), 0) "
                  "FROM d",
-                 {cut.c_str()});
+                 {cut.c_str(), batch.c_str()});
     if (!r.ok()) return Rollback(c, r.status());
     std::vector<std::string> sub;
     for (int i = 0; i < 6; ++i) sub.push_back(PQgetvalue(r->get(), 0, i));
@@ -100,8 +102,10 @@ class PgStore final : public PostgresStore {
                  {sub[0].c_str(), sub[1].c_str(), sub[2].c_str(),
                   sub[3].c_str(), sub[4].c_str(), sub[5].c_str()});
     if (!t.ok()) return Rollback(c, t.status());
-    auto a =
-        Run(c, "DELETE FROM source_sinks WHERE last_seen < $1", {cut.c_str()});
+    auto a = Run(c,
+                 "DELETE FROM source_sinks WHERE ctid IN (SELECT ctid FROM "
+                 "source_sinks WHERE last_seen < $1 LIMIT $2)",
+                 {cut.c_str(), batch.c_str()});
     if (!a.ok()) return Rollback(c, a.status());
     if (auto s = Exec(c, "COMMIT"); !s.ok()) return s;
     return n;

@@ -156,6 +156,11 @@ class SqliteStore final : public Store {
     return hourly::SqliteExpire(w_, cutoff);
   }
 
+  // The oldest records last seen before ?1, at most ?2 (by the last_seen
+  // index).
+  static constexpr const char* kOldestSql =
+      "SELECT * FROM sources WHERE last_seen < ?1 ORDER BY last_seen LIMIT ?2";
+
   base::Result<uint64_t> Expire(double cutoff) override {
     if (read_only_) return base::Status::Error("store is read-only");
     std::lock_guard lock(w_mu_);
@@ -165,12 +170,14 @@ class SqliteStore final : public Store {
             Prepare(w_,
                     "SELECT COUNT(*), TOTAL(connections), TOTAL(messages), "
                     "TOTAL(recipients), TOTAL(bytes), TOTAL(seconds_held) "
-                    "FROM sources WHERE last_seen < ?",
+                    "FROM (" +
+                        std::string(kOldestSql) + ")",
                     &st);
         !s.ok()) {
       return Rollback(s);
     }
     sqlite3_bind_double(st.get(), 1, cutoff);
+    sqlite3_bind_int64(st.get(), 2, int64_t(kExpireBatch));
     if (sqlite3_step(st.get()) != SQLITE_ROW) return Rollback(Error(w_));
     Totals sub;
     sub.sources = sqlite3_column_int64(st.get(), 0);
@@ -184,11 +191,16 @@ class SqliteStore final : public Store {
       Exec(w_, "ROLLBACK");
       return uint64_t(0);
     }
-    if (auto s = Prepare(w_, "DELETE FROM sources WHERE last_seen < ?", &st);
+    // The same rows as counted above: this transaction holds the write lock.
+    if (auto s = Prepare(w_,
+                         "DELETE FROM sources WHERE ip IN (SELECT ip FROM (" +
+                             std::string(kOldestSql) + "))",
+                         &st);
         !s.ok()) {
       return Rollback(s);
     }
     sqlite3_bind_double(st.get(), 1, cutoff);
+    sqlite3_bind_int64(st.get(), 2, int64_t(kExpireBatch));
     if (sqlite3_step(st.get()) != SQLITE_DONE) return Rollback(Error(w_));
     st.reset();
     if (auto s = AddTotals(sub, -1); !s.ok()) return Rollback(s);

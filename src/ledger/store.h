@@ -44,6 +44,9 @@ struct StoreUsage {
   uint64_t created = 0;
 };
 
+// The most records one Store::Expire call deletes.
+inline constexpr uint64_t kExpireBatch = 10000;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -51,7 +54,11 @@ class Store {
   // creating it if new. All or nothing: on error nothing was applied.
   // REQUIRES: no two deltas share an IP.
   virtual base::Status Apply(const std::vector<SourceRecord>& deltas) = 0;
-  // Deletes records whose last_seen is before cutoff; returns how many.
+  // Deletes records whose last_seen is before cutoff, the oldest first and
+  // at most kExpireBatch of them in one transaction; returns how many. A
+  // caller with a full batch calls again (Ledger does, one batch a flush,
+  // so that a retention sweep of millions of records never holds the
+  // writer or a shutdown for minutes).
   virtual base::Result<uint64_t> Expire(double cutoff) = 0;
 
   virtual base::Result<std::optional<SourceRecord>> Get(

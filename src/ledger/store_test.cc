@@ -258,6 +258,29 @@ TEST_P(StoreTest, ExpireDeletesOldRecordsAndAdjustsTotals) {
   EXPECT_EQ(store_->Expire(200).value(), 0u);
 }
 
+// A retention sweep of more than one batch deletes the oldest batch per
+// call, so the writer (and a shutdown) never waits on one huge transaction.
+TEST_P(StoreTest, ExpireDeletesTheOldestBatchPerCall) {
+  std::vector<SourceRecord> deltas;
+  for (uint32_t i = 0; i < kExpireBatch + 3; ++i) {
+    std::string ip = "10." + std::to_string(i >> 16) + "." +
+                     std::to_string((i >> 8) & 255) + "." +
+                     std::to_string(i & 255);
+    // All are before the cutoff; the last three are the newest.
+    deltas.push_back(Delta(ip, 1, 100 + i));
+  }
+  ASSERT_TRUE(store_->Apply(deltas).ok());
+  auto n = store_->Expire(1e9);
+  ASSERT_TRUE(n.ok()) << n.error();
+  EXPECT_EQ(*n, kExpireBatch);
+  EXPECT_FALSE(store_->Get(Ip("10.0.0.0"))->has_value());
+  EXPECT_TRUE(store_->Get(deltas.back().ip)->has_value());
+  EXPECT_EQ(store_->GetTotals()->sources, 3u);
+  EXPECT_EQ(store_->Expire(1e9).value(), 3u);
+  EXPECT_EQ(store_->Expire(1e9).value(), 0u);
+  EXPECT_EQ(store_->GetTotals()->sources, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Stores, StoreTest,
     ::testing::Values(Param{"memory", MakeMemory}, Param{"sqlite", MakeSqlite},
