@@ -312,7 +312,7 @@ base::Status RowWiseExport(const RecordScan& scan, const ExportOptions& o,
         break;
       case Format::kStix:
         if (!first) w += ",";
-        w += StixIndicator(r);
+        w += StixIndicator(r, o.record_v6_prefix);
         break;
       default:
         w += r.ip.ToString();

@@ -71,9 +71,12 @@ std::string StixBundleHead(double now) {
 
 std::string StixBundleTail() { return "]}\n"; }
 
-std::string StixIndicator(const SourceRecord& r) {
-  const std::string ip = r.ip.ToString();
+std::string StixIndicator(const SourceRecord& r, int v6_prefix) {
   const bool v4 = r.ip.is_v4();
+  std::string ip = r.ip.ToString();
+  if (!v4 && v6_prefix >= 0 && v6_prefix < 128) {
+    ip += "/" + std::to_string(v6_prefix);
+  }
   const double created = r.first_seen;
   const double modified = std::max(r.last_seen, r.first_seen);
   std::vector<std::string> labels = {"spam-source"};

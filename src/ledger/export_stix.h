@@ -22,8 +22,11 @@ std::string StixBundleHead(double now);
 // alone, so each export of the same source carries the same id with a
 // newer `modified` (a consumer updates it instead of adding another);
 // created = first_seen, modified = max(last_seen, first_seen), valid_from =
-// first_seen, valid_until = last_seen + kStixValidSeconds.
-std::string StixIndicator(const SourceRecord& r);
+// first_seen, valid_until = last_seen + kStixValidSeconds. v6_prefix: the
+// ledger's ipv6_prefix; an IPv6 record stands for its network this wide,
+// so the pattern's value is the network in CIDR form (STIX 2.1 allows it
+// for ipv6-addr) unless it is 128.
+std::string StixIndicator(const SourceRecord& r, int v6_prefix = 128);
 // `]}` and a newline.
 std::string StixBundleTail();
 // A STIX timestamp: RFC 3339, UTC, "Z", milliseconds

@@ -73,6 +73,11 @@ TEST(Stix, FieldsOfOneIndicator) {
             std::string::npos);
   auto v6 = nlohmann::json::parse(StixIndicator(Sample()[1]));
   EXPECT_EQ(v6["pattern"], "[ipv6-addr:value = '2001:db8::5']");
+  // A ledger keyed per /64: the indicator names the network.
+  auto net = nlohmann::json::parse(StixIndicator(Sample()[1], 64));
+  EXPECT_EQ(net["pattern"], "[ipv6-addr:value = '2001:db8::5/64']");
+  EXPECT_EQ(nlohmann::json::parse(StixIndicator(Sample()[0], 64))["pattern"],
+            "[ipv4-addr:value = '198.51.100.7']");
   EXPECT_NE(v6["description"].get<std::string>().find("tarpit"),
             std::string::npos);
 }
