@@ -88,6 +88,17 @@ struct ApiOptions {
   std::vector<std::pair<std::string, std::string>> server_info;
 };
 
+// server.memory_limit and the budgets derived from it (app/memory_budget.h),
+// for /healthz "memory" and /metrics.
+struct MemoryInfo {
+  int64_t limit = 0;
+  std::string source;  // config, cgroup, meminfo, off, unknown
+  int64_t reputation_bytes = 0;
+  int64_t ledger_pending_bytes = 0;
+  int64_t seed_bytes = 0;    // budget of the start-up seed
+  int64_t seeded_bytes = 0;  // what the seed took
+};
+
 class Dashboard;
 
 class Api {
@@ -113,6 +124,8 @@ class Api {
   // Sampled capture (/api/v1/captures...); null: 503 there. Set before
   // serving. REQUIRES: outlives the Api.
   void SetCapture(const capture::Store* store) { capture_ = store; }
+  // Before serving (not thread-safe).
+  void SetMemoryInfo(MemoryInfo info) { memory_ = std::move(info); }
 
  private:
   Response Sources(const Request& r) const;
@@ -140,6 +153,7 @@ class Api {
   ledger::TrapLedger* traps_ = nullptr;
   const capture::Store* capture_ = nullptr;
   ApiOptions options_;
+  MemoryInfo memory_;
   const base::Clock* clock_;
   double start_time_;
   // The ledger's sessions_dropped at the last /healthz: more since then is

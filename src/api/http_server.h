@@ -56,6 +56,7 @@ class HttpServer {
   // this.
   void SetTraps(ledger::TrapLedger* traps) { api_.SetTraps(traps); }
   void SetCapture(const capture::Store* store) { api_.SetCapture(store); }
+  void SetMemoryInfo(MemoryInfo info) { api_.SetMemoryInfo(std::move(info)); }
   // The bound port (useful with port 0); 0 before Start().
   int port() const { return port_; }
 

@@ -482,5 +482,43 @@ TEST_F(OperatorCli, NoNewPrivsAndLedgerFilesClosedToOthers) {
   EXPECT_EQ(d.Stop(), 0);
 }
 
+// server.memory_limit left at its default is derived (cgroup or MemTotal)
+// and sizes the other budgets; set, it is the config's. The start's log
+// line, /healthz and /metrics say which and show each budget.
+TEST_F(OperatorCli, MemoryLimitIsDerivedAndSizesTheBudgets) {
+  Daemon d({"--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+            "--ledger-enabled", "false"});
+  std::string line = d.WaitFor("event=memory_budgets");
+  EXPECT_THAT(line, ::testing::ContainsRegex("source=(cgroup|meminfo) "));
+  int api = ApiPort(d);
+  ASSERT_GT(api, 0) << d.err();
+  std::string health = HttpGet(api, "/healthz");
+  EXPECT_THAT(health, ::testing::ContainsRegex(
+                          "\"limit_source\": ?\"(cgroup|meminfo)\""));
+  EXPECT_THAT(health, HasSubstr("\"reputation_budget_bytes\""));
+  EXPECT_EQ(d.Stop(), 0);
+
+  ledger::testing::TempDir dir;
+  const std::string toml = dir.File("spamsink.toml");
+  WriteFile(toml, "[server]\nmemory_limit = 67108864\n");
+  Daemon set({"--config", toml, "--listen", "127.0.0.1:0", "--api-listen",
+              "127.0.0.1:0", "--ledger-enabled", "false"});
+  line = set.WaitFor("event=memory_budgets");
+  EXPECT_THAT(line, HasSubstr("memory_limit=67108864 source=config "
+                              "reputation_bytes=16777216 "
+                              "ledger_pending_bytes=8388608 "
+                              "seed_bytes=8388608"));
+  api = ApiPort(set);
+  ASSERT_GT(api, 0) << set.err();
+  std::string metrics = HttpGet(api, "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("spamsink_memory_limit_bytes 67108864"));
+  EXPECT_THAT(metrics, HasSubstr("spamsink_peer_cache_budget_bytes 16777216"));
+  EXPECT_THAT(metrics,
+              HasSubstr("spamsink_ledger_pending_budget_bytes 8388608"));
+  EXPECT_THAT(metrics,
+              HasSubstr("spamsink_memory_limit_source{source=\"config\"} 1"));
+  EXPECT_EQ(set.Stop(), 0);
+}
+
 }  // namespace
 }  // namespace app_test

@@ -19,6 +19,7 @@
 #include "api/http_server.h"
 #include "api/token.h"
 #include "app/commands.h"
+#include "app/memory_budget.h"
 #include "app/reputation_follower.h"
 #include "app/sandbox.h"
 #include "base/log.h"
@@ -93,18 +94,24 @@ bool RunNft(const std::string& script, const char* what) {
   return true;
 }
 
-// The tarpit's reputation starts from what the ledger knows, most recent
-// senders first, up to kMaxSeeded of them.
-// Loads the ledger's most recent senders into the reputation until its
-// byte budget is full, reading one record at a time (a big ledger never
-// sits in memory, and no page is read twice).
-void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
+// Loads the ledger's most recent senders into the reputation until it
+// holds seed_bytes (server.seed_bytes) or its byte budget is full, reading
+// one record at a time (a big ledger never sits in memory, and no page is
+// read twice). Returns the bytes the seed took.
+int64_t SeedReputation(ledger::Ledger* ledger, net::Server* server,
+                       int64_t seed_bytes) {
+  const int64_t before = base::g_peer_cache_bytes.load();
   ledger::SourceQuery q;
   q.sort = ledger::SortKey::kLastSeen;
   q.limit = 0;
   uint64_t seeded = 0, refused = 0;
   constexpr uint64_t kRefusalsToStop = 256;  // shards fill unevenly
+  bool at_seed_budget = false;
   auto s = ledger->ScanSources(q, [&](const ledger::SourceRecord& r) {
+    if (base::g_peer_cache_bytes.load() - before >= seed_bytes) {
+      at_seed_budget = true;
+      return base::Status::Error("full");
+    }
     // A source record extends the history the reputation reads.
     if (server->SeedHistory(r.ip, r)) {
       ++seeded;
@@ -115,8 +122,17 @@ void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
   });
   auto line = base::LogLine(base::LogLevel::kInfo, "reputation_loaded");
   line.Kv("sources", seeded);
-  if (refused != 0) line.Kv("left_out", "older senders beyond the budget");
-  if (!s.ok() && refused < kRefusalsToStop) line.Kv("error", s.message());
+  const int64_t used = base::g_peer_cache_bytes.load() - before;
+  line.Kv("bytes", used);
+  if (at_seed_budget) {
+    line.Kv("left_out", "older senders beyond server.seed_bytes");
+  } else if (refused != 0) {
+    line.Kv("left_out", "older senders beyond the budget");
+  }
+  if (!s.ok() && !at_seed_budget && refused < kRefusalsToStop) {
+    line.Kv("error", s.message());
+  }
+  return used;
 }
 
 // The DNSBL starts from what the ledger knows of the sources seen within
@@ -176,9 +192,9 @@ std::vector<std::pair<std::string, std::string>> ConsoleInfo(
 // SIGHUP: reads the configuration again and applies what can change live.
 // Anything wrong (the file, a setting, the persona) keeps the running
 // configuration and is logged as an error; the server never stops for it.
-void Reload(const Reloader& reload, config::Config* running,
-            net::Server* server, api::HttpServer* http, bool tls,
-            smtp::MessageTap* tap) {
+void Reload(const Reloader& reload, const MemoryBudgets& budgets,
+            config::Config* running, net::Server* server, api::HttpServer* http,
+            bool tls, smtp::MessageTap* tap) {
   // The console first, so that whoever reads the log line finds the page
   // already saying it.
   auto fail = [&](const std::string& error) {
@@ -200,6 +216,7 @@ void Reload(const Reloader& reload, config::Config* running,
   }
   config::Config next = std::move(loaded).value();
   if (next.server.hostname.empty()) next.server.hostname = SystemHostname();
+  ApplyMemoryBudgets(budgets, &next);
   ReloadPlan plan = PlanReload(*running, next);
   auto session = smtp::MakeSessionOptions(plan.apply.smtp,
                                           plan.apply.server.hostname, tls);
@@ -273,6 +290,10 @@ int Serve(config::Config cfg, Reloader reload) {
   base::LogLevel level;
   base::ParseLogLevel(cfg.log.level, &level);
   base::SetLogLevel(level);
+  // server.memory_limit and the budgets it sizes, derived before anything
+  // is made from them (docs/OPERATIONS.md, "Memory budgets").
+  const MemoryBudgets budgets = ResolveMemoryBudgets(&cfg, SystemFileReader());
+  LogMemoryBudgets(budgets);
   if (cfg.server.hostname.empty()) cfg.server.hostname = SystemHostname();
 
   std::shared_ptr<asio::ssl::context> tls;
@@ -422,7 +443,11 @@ int Serve(config::Config cfg, Reloader reload) {
   if (ledger && dnsbl_index) {
     SeedDnsbl(ledger.get(), dnsbl_index.get(), cfg.dnsbl);
   }
-  if (ledger && cfg.tarpit.enabled) SeedReputation(ledger.get(), server.get());
+  int64_t seeded_bytes = 0;
+  if (ledger && cfg.tarpit.enabled) {
+    seeded_bytes =
+        SeedReputation(ledger.get(), server.get(), cfg.server.seed_bytes);
+  }
   std::unique_ptr<ReputationFollower> follower;
   if (ledger && cfg.tarpit.enabled && cfg.ledger.store == "postgresql") {
     follower = std::make_unique<ReputationFollower>(ledger.get(), server.get());
@@ -439,6 +464,12 @@ int Serve(config::Config cfg, Reloader reload) {
         cfg.api, ledger.get(), std::move(exempt).value(),
         ConsoleInfo(cfg, server.get(), "none since the start"));
     http->SetTraps(trap_ledger.get());
+    http->SetMemoryInfo({.limit = budgets.limit,
+                         .source = budgets.source,
+                         .reputation_bytes = budgets.reputation_bytes,
+                         .ledger_pending_bytes = budgets.ledger_pending_bytes,
+                         .seed_bytes = budgets.seed_bytes,
+                         .seeded_bytes = seeded_bytes});
     http->SetCapture(capture.get());
     if (auto s = http->Start(); !s.ok()) return Fail(s.message());
   }
@@ -491,14 +522,14 @@ int Serve(config::Config cfg, Reloader reload) {
 
   // SIGHUP reloads; SIGTERM and SIGINT stop. The thread owns the running
   // configuration from here on (the server keeps its own copies).
-  std::thread signals([&server, &http, sigs, reload, running = cfg,
+  std::thread signals([&server, &http, sigs, reload, budgets, running = cfg,
                        tls = tls != nullptr, tap = capture.get()]() mutable {
     for (;;) {
       int sig = 0;
       if (sigwait(&sigs, &sig) != 0) continue;
       if (sig == SIGHUP) {
         base::LogLine(base::LogLevel::kInfo, "reloading").Kv("signal", sig);
-        Reload(reload, &running, server.get(), http.get(), tls, tap);
+        Reload(reload, budgets, &running, server.get(), http.get(), tls, tap);
         continue;
       }
       base::LogLine(base::LogLevel::kInfo, "stopping").Kv("signal", sig);

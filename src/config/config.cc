@@ -197,10 +197,16 @@ base::Status Validate(const Config& c) {
     return err(
         "capture.dir: a directory is needed when capture.sample_every > 0");
   }
-  if (c.server.memory_limit != 0 && c.server.memory_limit < (16 << 20)) {
+  if (c.server.memory_limit > 0 && c.server.memory_limit < (16 << 20)) {
     return err(
-        "server.memory_limit: at least 16 MiB (16777216), or 0 for no "
-        "ceiling; the process alone needs a few MiB");
+        "server.memory_limit: at least 16 MiB (16777216), 0 for no "
+        "ceiling or -1 for one derived from the cgroup or the machine; the "
+        "process alone needs a few MiB");
+  }
+  if (c.ledger.max_pending_bytes >= 0 && c.ledger.max_pending_bytes < 65536) {
+    return err(
+        "ledger.max_pending_bytes: at least 65536, or -1 for "
+        "server.memory_limit / 8");
   }
   if (c.ledger.store == "postgresql" && c.ledger.max_db_bytes != 0) {
     return err(
