@@ -267,9 +267,7 @@ void Reload(const Reloader& reload, const MemoryBudgets& budgets,
   line.Kv("restart_needed", join(plan.need_restart));
   line.Kv("tarpit", plan.apply.tarpit.enabled ? "on" : "off");
   if (http) {
-    line.Kv("api_token", !plan.apply.api.token_file.empty() ? "file"
-                         : !plan.apply.api.token.empty()    ? "inline"
-                                                            : "none");
+    line.Kv("api_token", api::TokenSource(plan.apply.api));
   }
   *running = std::move(plan.apply);
   if (http) {

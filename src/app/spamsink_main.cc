@@ -7,6 +7,7 @@
 #include <exception>
 #include <iostream>
 
+#include "api/token.h"
 #include "app/commands.h"
 #include "base/clock.h"
 #include "config/cli.h"
@@ -165,6 +166,8 @@ int Main(int argc, char** argv) {
 // Errors are values everywhere below; an exception reaching this point is a
 // bug, reported as one line and exit status 1 rather than std::terminate.
 int main(int argc, char** argv) {
+  // Before any thread or child: the token leaves the environment here.
+  api::TakeTokenFromEnvironment();
   try {
     return Main(argc, argv);
   } catch (const std::exception& e) {

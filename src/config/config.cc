@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "api/token.h"
 #include "base/log.h"
 #include "config/fields.h"
 #include "traps/token.h"
@@ -230,6 +231,7 @@ base::Status Validate(const Config& c) {
     return err("api.token and api.token_file: set one of them, not both");
   }
   if (c.api.enabled && c.api.token.empty() && c.api.token_file.empty() &&
+      api::EnvironmentToken().empty() &&
       !base::Endpoint::Parse(c.api.listen)->address.IsLoopback()) {
     return err("api.token: required because api.listen (" + c.api.listen +
                ") is not a loopback address");
