@@ -68,11 +68,14 @@ class HttpServer {
   // Connections in the workers' hands (not the queued ones).
   int connections();
 
+  // Admission and header deadlines (http_server.cc only).
+  class Guard;
+
  private:
-  class Guarded;
   Options config_;
   Api api_;
-  std::unique_ptr<Guarded> server_;
+  std::unique_ptr<Guard> guard_;
+  std::unique_ptr<httplib::Server> server_;  // an httplib::SSLServer with TLS
   std::thread thread_;
   std::thread watchdog_;
   std::mutex watch_mu_;
