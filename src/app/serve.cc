@@ -281,7 +281,7 @@ void Reload(const Reloader& reload, const MemoryBudgets& budgets,
 
 }  // namespace
 
-int Serve(config::Config cfg, Reloader reload) {
+int Serve(config::Config cfg, Reloader reload, const std::string& config_file) {
   // The ledger's files (database, WAL) and anything else this server
   // creates are never readable by other users.
   umask(027);
@@ -292,6 +292,15 @@ int Serve(config::Config cfg, Reloader reload) {
   // is made from them (docs/OPERATIONS.md, "Memory budgets").
   const MemoryBudgets budgets = ResolveMemoryBudgets(&cfg, SystemFileReader());
   LogMemoryBudgets(budgets);
+  // SQLite's temporary files (large sorts) beside the database, inside the
+  // sandbox's view; read by SQLite when it initialises (the ledger's open).
+  if (cfg.server.sandbox && cfg.ledger.enabled &&
+      cfg.ledger.store == "sqlite" && cfg.ledger.db_path != ":memory:" &&
+      getenv("SQLITE_TMPDIR") == nullptr) {
+    std::string dir =
+        std::filesystem::path(cfg.ledger.db_path).parent_path().string();
+    setenv("SQLITE_TMPDIR", dir.empty() ? "." : dir.c_str(), 1);
+  }
   if (cfg.server.hostname.empty()) cfg.server.hostname = SystemHostname();
 
   std::shared_ptr<asio::ssl::context> tls;
@@ -324,6 +333,12 @@ int Serve(config::Config cfg, Reloader reload) {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // Landlock reaches every thread through this signal (app/sandbox.h): a
+  // mask inherited from the parent must not block it.
+  sigset_t landlock_sig;
+  sigemptyset(&landlock_sig);
+  sigaddset(&landlock_sig, kLandlockSignal());
+  pthread_sigmask(SIG_UNBLOCK, &landlock_sig, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   net::ServerParams params;
@@ -492,7 +507,21 @@ int Serve(config::Config cfg, Reloader reload) {
   // Everything is bound, opened and started: from here on the process
   // needs no capability, no new program (but nft at exit with a rule
   // owned) and only the system calls of app/sandbox.cc.
+  std::string landlock = "off";
   if (cfg.server.sandbox) {
+    FileView view = ServerFileView(cfg, config_file);
+    view.reads_anywhere = view.reads_anywhere || firewall;
+    auto abi = RestrictFiles(view);
+    if (abi.ok()) {
+      landlock = "abi" + std::to_string(*abi);
+    } else {
+      landlock = "unavailable";
+      base::LogLine(base::LogLevel::kWarning, "landlock_off")
+          .Kv("reason", abi.error())
+          .Kv("hint",
+              "the file system is not restricted by the process; rely on "
+              "the systemd unit's ReadWritePaths=");
+    }
     if (auto s = EnterSandbox({.allow_exec = firewall}); !s.ok()) {
       return Fail("server.sandbox: " + s.message() +
                   " (set server.sandbox = false to run without it)");
@@ -516,6 +545,7 @@ int Serve(config::Config cfg, Reloader reload) {
                     : cfg.ledger.store == "postgresql" ? "postgresql"
                                                        : cfg.ledger.db_path)
       .Kv("sandbox", cfg.server.sandbox ? "on" : "off")
+      .Kv("landlock", landlock)
       .Kv("pid", int64_t(getpid()));
 
   // SIGHUP reloads; SIGTERM and SIGINT stop. The thread owns the running

@@ -158,7 +158,11 @@ int Main(int argc, char** argv) {
   // SIGHUP reads the same file and flags again.
   auto reload = [lines] { return config::Load(lines); };
   if (ap->parsed()) return app::ServeApi(std::move(cfg).value(), reload);
-  return app::Serve(std::move(cfg).value(), reload);
+  std::string config_file;  // the last --config wins (config::Load)
+  for (const auto* l : lines) {
+    if (!l->file.empty()) config_file = l->file;
+  }
+  return app::Serve(std::move(cfg).value(), reload, config_file);
 }
 
 }  // namespace
