@@ -198,6 +198,15 @@ Response Api::Handle(const Request& r) const {
 // piles up in memory) or its pending-memory budget dropping sessions.
 Response Api::Health() const {
   json body = {{"status", "ok"}, {"version", SPAMSINK_VERSION}};
+  if (!memory_.source.empty()) {
+    body["memory"] = {
+        {"limit_bytes", memory_.limit},
+        {"limit_source", memory_.source},
+        {"reputation_budget_bytes", memory_.reputation_bytes},
+        {"ledger_pending_budget_bytes", memory_.ledger_pending_bytes},
+        {"seed_budget_bytes", memory_.seed_bytes},
+        {"seeded_bytes", memory_.seeded_bytes}};
+  }
   std::vector<std::string> problems;
   if (ledger_ == nullptr) {
     body["ledger"] = "disabled";
@@ -456,6 +465,29 @@ Response Api::Metrics() const {
       "at each held session's close)";
   retrans.value = double(base::g_tarpit_retransmissions.load());
   metrics.push_back(std::move(retrans));
+  if (!memory_.source.empty()) {
+    // Each budget beside its use (the reputation's and the RSS are above,
+    // the ledger's pending bytes below).
+    using Type = base::Metric::Type;
+    auto gauge = [&](std::string name, std::string help, std::string labels,
+                     double v) {
+      metrics.push_back({.name = std::move(name),
+                         .help = std::move(help),
+                         .labels = std::move(labels),
+                         .type = Type::kGauge,
+                         .value = v});
+    };
+    gauge("memory_limit_source",
+          "where server.memory_limit came from (config, cgroup, meminfo, "
+          "off, unknown)",
+          "source=\"" + memory_.source + "\"", 1);
+    gauge("ledger_pending_budget_bytes", "ledger.max_pending_bytes as applied",
+          "", double(memory_.ledger_pending_bytes));
+    gauge("reputation_seed_budget_bytes", "server.seed_bytes as applied", "",
+          double(memory_.seed_bytes));
+    gauge("reputation_seed_bytes", "reputation bytes the start-up seed took",
+          "", double(memory_.seeded_bytes));
+  }
   if (ledger_ != nullptr) {
     auto more = ledger_->PrometheusMetrics();
     metrics.insert(metrics.end(), std::make_move_iterator(more.begin()),

@@ -88,6 +88,17 @@ struct ApiOptions {
   std::vector<std::pair<std::string, std::string>> server_info;
 };
 
+// server.memory_limit and the budgets derived from it (app/memory_budget.h),
+// for /healthz "memory" and /metrics.
+struct MemoryInfo {
+  int64_t limit = 0;
+  std::string source;  // config, cgroup, meminfo, off, unknown
+  int64_t reputation_bytes = 0;
+  int64_t ledger_pending_bytes = 0;
+  int64_t seed_bytes = 0;    // budget of the start-up seed
+  int64_t seeded_bytes = 0;  // what the seed took
+};
+
 class Dashboard;
 
 class Api {
@@ -120,6 +131,8 @@ class Api {
   void AddMetrics(MetricsSource source) {
     more_metrics_.push_back(std::move(source));
   }
+  // Before serving (not thread-safe).
+  void SetMemoryInfo(MemoryInfo info) { memory_ = std::move(info); }
 
  private:
   Response Sources(const Request& r) const;
@@ -150,6 +163,7 @@ class Api {
   const capture::Store* capture_ = nullptr;
   std::vector<MetricsSource> more_metrics_;
   ApiOptions options_;
+  MemoryInfo memory_;
   const base::Clock* clock_;
   double start_time_;
   // The ledger's sessions_dropped at the last /healthz: more since then is

@@ -84,6 +84,17 @@ std::string PeerAddress(int sock) {
 extern "C++" bool HttplibProcessAndCloseSocket(
     httplib::Server* server,
     socket_t sock) asm("_ZN7httplib6Server24process_and_close_socketEi");
+// The same for SSLServer's override (the TLS handshake, then the above's
+// request loop over the TLS stream).
+extern "C++" bool HttplibSslProcessAndCloseSocket(
+    httplib::SSLServer* server,
+    socket_t sock) asm("_ZN7httplib9SSLServer24process_and_close_socketEi");
+inline bool ProcessAndClose(httplib::Server* s, socket_t sock) {
+  return HttplibProcessAndCloseSocket(s, sock);
+}
+inline bool ProcessAndClose(httplib::SSLServer* s, socket_t sock) {
+  return HttplibSslProcessAndCloseSocket(s, sock);
+}
 
 // httplib's ThreadPool queues without limit: this one holds max_queued
 // connections, and runs the task of any beyond with t_refuse set.
@@ -150,21 +161,11 @@ class BoundedPool final : public httplib::TaskQueue {
 }  // namespace
 
 // Admission per client address and the header deadline, around httplib's
-// handling of each connection.
-class HttpServer::Guarded final : public httplib::Server {
+// handling of each connection (plain or TLS: the deadline also covers the
+// handshake).
+class HttpServer::Guard {
  public:
-  explicit Guarded(const api::Options& o) : o_(o) {
-    set_pre_routing_handler(
-        [this](const httplib::Request&, httplib::Response&) {
-          SetBusy(true);
-          return HandlerResponse::Unhandled;
-        });
-    // Called once a response is written: the next request's header is
-    // due within header_timeout.
-    set_logger([this](const httplib::Request&, const httplib::Response&) {
-      SetBusy(false);
-    });
-  }
+  explicit Guard(const api::Options& o) : o_(o) {}
 
   // Closes (shuts down) the connections whose header is overdue at now;
   // returns how many.
@@ -186,8 +187,10 @@ class HttpServer::Guarded final : public httplib::Server {
     return int(conns_.size());
   }
 
- protected:
-  bool process_and_close_socket(socket_t sock) override {
+  // Runs process (httplib's own handling, which closes sock) inside the
+  // admission and deadline bookkeeping; refuses instead when it must.
+  template <class F>
+  bool Process(socket_t sock, F process) {
     if (t_refuse != nullptr) {
       RefuseConnection(sock, t_refuse);
       return false;
@@ -208,7 +211,7 @@ class HttpServer::Guarded final : public httplib::Server {
       base::g_api_connections.fetch_add(1, std::memory_order_relaxed);
     }
     t_sock = sock;
-    bool ok = HttplibProcessAndCloseSocket(this, sock);
+    bool ok = process();
     t_sock = -1;
     std::lock_guard lock(mu_);
     if (auto it = conns_.find(sock); it != conns_.end()) {
@@ -218,6 +221,16 @@ class HttpServer::Guarded final : public httplib::Server {
     }
     if (--per_ip_[peer] <= 0) per_ip_.erase(peer);
     return ok;
+  }
+
+  // A request is being handled (true, from routing) or was answered
+  // (false: the next header is due within header_timeout).
+  void SetBusy(bool busy) {
+    std::lock_guard lock(mu_);
+    auto it = conns_.find(t_sock);
+    if (it == conns_.end()) return;
+    it->second.busy = busy;
+    if (!busy) it->second.deadline = Deadline();
   }
 
  private:
@@ -232,19 +245,31 @@ class HttpServer::Guarded final : public httplib::Server {
            std::chrono::duration_cast<base::Duration>(
                std::chrono::duration<double>(o_.header_timeout));
   }
-  void SetBusy(bool busy) {
-    std::lock_guard lock(mu_);
-    auto it = conns_.find(t_sock);
-    if (it == conns_.end()) return;
-    it->second.busy = busy;
-    if (!busy) it->second.deadline = Deadline();
-  }
-
   const api::Options o_;
   std::mutex mu_;
   std::map<int, Conn> conns_;  // by httplib's descriptor
   std::map<std::string, int> per_ip_;
 };
+
+namespace {
+// httplib's Server or SSLServer with each connection run through the
+// Guard.
+template <class Base>
+class Guarded final : public Base {
+ public:
+  template <class... Args>
+  explicit Guarded(HttpServer::Guard* guard, Args&&... args)
+      : Base(std::forward<Args>(args)...), guard_(guard) {}
+
+ protected:
+  bool process_and_close_socket(socket_t sock) override {
+    return guard_->Process(sock, [&] { return ProcessAndClose(this, sock); });
+  }
+
+ private:
+  HttpServer::Guard* guard_;
+};
+}  // namespace
 
 namespace {
 ApiOptions MakeApiOptions(
@@ -286,7 +311,40 @@ base::Status HttpServer::Start() {
   api_.SetToken(std::move(token).value());
   const std::string host = endpoint->address.ToString();
   const int port = endpoint->port;
-  server_ = std::make_unique<Guarded>(config_);
+  const bool tls = !config_.tls_cert.empty() || !config_.tls_key.empty();
+  guard_ = std::make_unique<Guard>(config_);
+  if (tls) {
+    if (config_.tls_cert.empty() || config_.tls_key.empty()) {
+      return base::Status::Error(
+          "api.tls_cert and api.tls_key must be given together");
+    }
+    // Readable as the server's user (the message names the file; OpenSSL's
+    // own says less).
+    for (const auto& [key, path] : {std::pair{"api.tls_cert", config_.tls_cert},
+                                    {"api.tls_key", config_.tls_key}}) {
+      if (access(path.c_str(), R_OK) != 0) {
+        return base::Status::Error(std::string(key) + ": \"" + path +
+                                   "\": " + std::strerror(errno));
+      }
+    }
+    auto ssl = std::make_unique<Guarded<httplib::SSLServer>>(
+        guard_.get(), config_.tls_cert.c_str(), config_.tls_key.c_str());
+    if (!ssl->is_valid()) {
+      return base::Status::Error(
+          "api.tls_cert / api.tls_key: not a PEM certificate and its "
+          "private key (" +
+          config_.tls_cert + ", " + config_.tls_key + ")");
+    }
+    server_ = std::move(ssl);
+  } else {
+    server_ = std::make_unique<Guarded<httplib::Server>>(guard_.get());
+  }
+  // Called once a response is written: the next request's header is due
+  // within header_timeout.
+  server_->set_logger(
+      [g = guard_.get()](const httplib::Request&, const httplib::Response&) {
+        g->SetBusy(false);
+      });
   server_->new_task_queue = [t = config_.threads, q = config_.max_queued] {
     return new BoundedPool(t, q);
   };
@@ -339,8 +397,12 @@ base::Status HttpServer::Start() {
   // read timeout). A request without a body has none to read (RFC 9112
   // 6.3): it is answered at once (405 for a known path). One with a body
   // is read (bounded above) and then answered by the same handler.
+  // It is also where a request starts being handled: from here until its
+  // response is written the connection owes no header (never cut).
   server_->set_pre_routing_handler(
-      [handle](const httplib::Request& req, httplib::Response& res) {
+      [handle, g = guard_.get()](const httplib::Request& req,
+                                 httplib::Response& res) {
+        g->SetBusy(true);
         using R = httplib::Server::HandlerResponse;
         if (req.method == "GET" || req.method == "HEAD") return R::Unhandled;
         if (req.has_header("Content-Length") &&
@@ -373,7 +435,7 @@ base::Status HttpServer::Start() {
     std::unique_lock lock(watch_mu_);
     while (!watch_stop_) {
       watch_cv_.wait_for(lock, std::chrono::milliseconds(250));
-      int n = server_->CutOverdue(std::chrono::steady_clock::now());
+      int n = guard_->CutOverdue(std::chrono::steady_clock::now());
       if (n > 0) {
         base::LogLine(base::LogLevel::kWarning, "api_header_timeout")
             .Kv("connections", n);
@@ -390,7 +452,8 @@ base::Status HttpServer::Start() {
       host.find(':') != std::string::npos ? "[" + host + "]" : host;
   base::LogLine(base::LogLevel::kInfo, "api_listening")
       .Kv("address", shown + ":" + std::to_string(port_))
-      .Kv("auth", auth ? "bearer" : "none");
+      .Kv("auth", auth ? "bearer" : "none")
+      .Kv("tls", tls ? "on" : "off");
   return {};
 }
 
@@ -408,9 +471,9 @@ void HttpServer::Stop() {
 }
 
 int HttpServer::CutOverdue(base::SteadyTime now) {
-  return server_ ? server_->CutOverdue(now) : 0;
+  return guard_ ? guard_->CutOverdue(now) : 0;
 }
 
-int HttpServer::connections() { return server_ ? server_->connections() : 0; }
+int HttpServer::connections() { return guard_ ? guard_->connections() : 0; }
 
 }  // namespace api

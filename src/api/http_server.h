@@ -60,6 +60,7 @@ class HttpServer {
   void AddMetrics(Api::MetricsSource source) {
     api_.AddMetrics(std::move(source));
   }
+  void SetMemoryInfo(MemoryInfo info) { api_.SetMemoryInfo(std::move(info)); }
   // The bound port (useful with port 0); 0 before Start().
   int port() const { return port_; }
 
@@ -71,11 +72,14 @@ class HttpServer {
   // Connections in the workers' hands (not the queued ones).
   int connections();
 
+  // Admission and header deadlines (http_server.cc only).
+  class Guard;
+
  private:
-  class Guarded;
   Options config_;
   Api api_;
-  std::unique_ptr<Guarded> server_;
+  std::unique_ptr<Guard> guard_;
+  std::unique_ptr<httplib::Server> server_;  // an httplib::SSLServer with TLS
   std::thread thread_;
   std::thread watchdog_;
   std::mutex watch_mu_;

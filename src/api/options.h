@@ -25,6 +25,11 @@ struct Options {
   int max_queued = 64;
   int max_connections_per_ip = 8;
   double header_timeout = 10;
+  // HTTPS: a PEM certificate (chain) and its private key; both set, the API
+  // speaks TLS only (cpp-httplib's SSLServer over OpenSSL). Read at start
+  // (restart to rotate).
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 }  // namespace api

@@ -82,9 +82,30 @@ base::Result<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
-base::Result<std::string> ResolveToken(const Options& options) {
-  if (options.token_file.empty()) return options.token;
-  return ReadTokenFile(options.token_file);
+std::string TokenSource(const Options& options, const std::string& env_token) {
+  if (!options.token_file.empty()) return "file";
+  if (!env_token.empty()) return "environment";
+  if (!options.token.empty()) return "inline";
+  return "none";
+}
+
+base::Result<std::string> ResolveToken(const Options& options,
+                                       const std::string& env_token) {
+  if (!options.token_file.empty()) return ReadTokenFile(options.token_file);
+  if (env_token.empty()) return options.token;
+  // Checked like a file's token; the message never shows the value.
+  std::string_view why;
+  if (env_token.size() > kMaxToken) why = "the token is longer than 4096 bytes";
+  for (unsigned char c : env_token) {
+    if (c < 0x21 || c > 0x7e) {
+      why = "the token must be visible ASCII (no blanks inside)";
+    }
+  }
+  if (!why.empty()) {
+    return base::Status::Error(std::string(kTokenVariable) + ": " +
+                               std::string(why));
+  }
+  return env_token;
 }
 
 }  // namespace api

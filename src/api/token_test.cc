@@ -80,5 +80,43 @@ TEST_F(TokenFile, ResolveTakesTheFileWhenSet) {
   EXPECT_EQ(*ResolveToken(o), "from-file");
 }
 
+// api.token_file, then SPAMSINK_API_TOKEN, then api.token.
+TEST_F(TokenFile, PrecedenceIsFileThenEnvironmentThenInline) {
+  Write("from-file\n", 0600);
+  Options o;
+  o.token_file = path_;
+  EXPECT_EQ(*ResolveToken(o, "from-env"), "from-file");
+  EXPECT_EQ(TokenSource(o, "from-env"), "file");
+  o.token_file.clear();
+  o.token = "inline";
+  EXPECT_EQ(*ResolveToken(o, "from-env"), "from-env");
+  EXPECT_EQ(TokenSource(o, "from-env"), "environment");
+  EXPECT_EQ(*ResolveToken(o, ""), "inline");
+  EXPECT_EQ(TokenSource(o, ""), "inline");
+  o.token.clear();
+  EXPECT_EQ(*ResolveToken(o, ""), "");
+  EXPECT_EQ(TokenSource(o, ""), "none");
+  // The file's rules, and the value never in the message.
+  auto bad = ResolveToken(o, "two words");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error(),
+            "SPAMSINK_API_TOKEN: the token must be visible ASCII (no blanks "
+            "inside)");
+  EXPECT_FALSE(ResolveToken(o, std::string(4097, 'x')).ok());
+}
+
+// Taken once: the value is kept, the variable is gone from the
+// environment (children, getenv) and blanked in place.
+TEST(EnvironmentToken, IsTakenOutOfTheEnvironment) {
+  setenv(kTokenVariable, "t0ken-in-env", 1);
+  char* where = getenv(kTokenVariable);
+  ASSERT_NE(where, nullptr);
+  TakeTokenFromEnvironment();
+  EXPECT_EQ(EnvironmentToken(), "t0ken-in-env");
+  EXPECT_EQ(getenv(kTokenVariable), nullptr);
+  TakeTokenFromEnvironment();  // nothing left to take: the value stays
+  EXPECT_EQ(EnvironmentToken(), "t0ken-in-env");
+}
+
 }  // namespace
 }  // namespace api

@@ -18,7 +18,10 @@ using Reloader = std::function<base::Result<config::Config>()>;
 // SIGINT. SIGHUP calls reload and applies what can change live (see
 // ApplyReload); a failing reload keeps the running configuration. Returns
 // the exit status; messages go to the log (stderr).
-int Serve(config::Config config, Reloader reload);
+// config_file: the file SIGHUP reads ("" for none), kept readable by the
+// sandbox.
+int Serve(config::Config config, Reloader reload,
+          const std::string& config_file = "");
 
 // spamsink api [--config FILE] [flags]: a fleet's central read node. Serves
 // the HTTP API and console ([api]) from the shared PostgreSQL ledger

@@ -482,5 +482,79 @@ TEST_F(OperatorCli, NoNewPrivsAndLedgerFilesClosedToOthers) {
   EXPECT_EQ(d.Stop(), 0);
 }
 
+// server.memory_limit left at its default is derived (cgroup or MemTotal)
+// and sizes the other budgets; set, it is the config's. The start's log
+// line, /healthz and /metrics say which and show each budget.
+TEST_F(OperatorCli, MemoryLimitIsDerivedAndSizesTheBudgets) {
+  Daemon d({"--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+            "--ledger-enabled", "false"});
+  std::string line = d.WaitFor("event=memory_budgets");
+  EXPECT_THAT(line, ::testing::ContainsRegex("source=(cgroup|meminfo) "));
+  int api = ApiPort(d);
+  ASSERT_GT(api, 0) << d.err();
+  std::string health = HttpGet(api, "/healthz");
+  EXPECT_THAT(health, ::testing::ContainsRegex(
+                          "\"limit_source\": ?\"(cgroup|meminfo)\""));
+  EXPECT_THAT(health, HasSubstr("\"reputation_budget_bytes\""));
+  EXPECT_EQ(d.Stop(), 0);
+
+  ledger::testing::TempDir dir;
+  const std::string toml = dir.File("spamsink.toml");
+  WriteFile(toml, "[server]\nmemory_limit = 67108864\n");
+  Daemon set({"--config", toml, "--listen", "127.0.0.1:0", "--api-listen",
+              "127.0.0.1:0", "--ledger-enabled", "false"});
+  line = set.WaitFor("event=memory_budgets");
+  EXPECT_THAT(line, HasSubstr("memory_limit=67108864 source=config "
+                              "reputation_bytes=16777216 "
+                              "ledger_pending_bytes=8388608 "
+                              "seed_bytes=8388608"));
+  api = ApiPort(set);
+  ASSERT_GT(api, 0) << set.err();
+  std::string metrics = HttpGet(api, "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("spamsink_memory_limit_bytes 67108864"));
+  EXPECT_THAT(metrics, HasSubstr("spamsink_peer_cache_budget_bytes 16777216"));
+  EXPECT_THAT(metrics,
+              HasSubstr("spamsink_ledger_pending_budget_bytes 8388608"));
+  EXPECT_THAT(metrics,
+              HasSubstr("spamsink_memory_limit_source{source=\"config\"} 1"));
+  EXPECT_EQ(set.Stop(), 0);
+}
+
+// SPAMSINK_API_TOKEN is a token source besides api.token_file: it
+// satisfies the non-loopback rule, authenticates, and is never printed nor
+// left in /proc/PID/environ.
+TEST_F(OperatorCli, ApiTokenFromTheEnvironmentIsNeverShown) {
+  const std::string secret = "env-T0ken-4-test";
+  RunResult open = RunSpamsink({"--check-config", "--api-listen",
+                                "0.0.0.0:8025", "--ledger-enabled", "false"});
+  EXPECT_NE(open.status, 0);
+  EXPECT_THAT(open.err, HasSubstr("api.token: required"));
+  setenv("SPAMSINK_API_TOKEN", secret.c_str(), 1);
+  RunResult checked =
+      RunSpamsink({"--check-config", "--api-listen", "0.0.0.0:8025",
+                   "--ledger-enabled", "false"});
+  EXPECT_EQ(checked.status, 0) << checked.err;
+  Daemon d({"--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+            "--ledger-enabled", "false"});
+  unsetenv("SPAMSINK_API_TOKEN");
+  int api = ApiPort(d);
+  ASSERT_GT(api, 0) << d.err();
+  EXPECT_EQ(HttpStatus(api, "/metrics", ""), 401);
+  EXPECT_EQ(HttpStatus(api, "/metrics", secret), 200);
+  std::smatch m;
+  std::string started = d.WaitFor("event=started");
+  ASSERT_TRUE(std::regex_search(started, m, std::regex("pid=([0-9]+)")));
+  std::ifstream environ("/proc/" + m[1].str() + "/environ", std::ios::binary);
+  std::string env((std::istreambuf_iterator<char>(environ)),
+                  std::istreambuf_iterator<char>());
+  EXPECT_FALSE(env.empty());
+  EXPECT_THAT(env, Not(HasSubstr(secret)));
+  d.Signal(SIGHUP);  // the reload keeps the token it took at start
+  EXPECT_THAT(d.WaitFor("event=reloaded"), HasSubstr("api_token=environment"));
+  EXPECT_EQ(HttpStatus(api, "/metrics", secret), 200);
+  EXPECT_EQ(d.Stop(), 0);
+  EXPECT_THAT(d.err(), Not(HasSubstr(secret)));
+}
+
 }  // namespace
 }  // namespace app_test

@@ -28,6 +28,8 @@ void KeepRestartOnly(const config::Config& running, config::Config* c) {
   s.backlog = r.backlog;
   s.fd_reserve = r.fd_reserve;
   s.memory_limit = r.memory_limit;
+  s.reputation_bytes = r.reputation_bytes;
+  s.seed_bytes = r.seed_bytes;
   s.sandbox = r.sandbox;
   c->smtp.starttls = running.smtp.starttls;
   c->smtp.tls_cert = running.smtp.tls_cert;

@@ -2,10 +2,13 @@
 // its sockets, dropped its user and opened its files.
 #pragma once
 
+#include <signal.h>
+
 #include <string>
 #include <vector>
 
 #include "base/status.h"
+#include "config/config.h"
 
 namespace app {
 
@@ -28,5 +31,44 @@ base::Status EnterSandbox(const SandboxOptions& options);
 
 // The system calls the filter allows (docs/OPERATIONS.md, tests).
 std::vector<std::string> SandboxAllowList(const SandboxOptions& options);
+
+// Landlock: the paths the running server may still reach (every thread;
+// reads and changes elsewhere fail with EACCES). Directories cover what is
+// beneath them; a path that does not exist is left out.
+struct FileView {
+  // The ledger's directory (database, WAL, spill, SQLite's temporary
+  // files), the spill file's directory, the capture directory.
+  std::vector<std::string> read_write;
+  // The configuration file's and the token file's directories (SIGHUP
+  // reads them again), /proc/self.
+  std::vector<std::string> read_only;
+  // Reads are not confined, only changes: sh and nft at exit (a packet-
+  // drop rule owned) and libpq (the PostgreSQL store) read files of their
+  // own.
+  bool reads_anywhere = false;
+};
+
+// What cfg's server needs (config_file: the file SIGHUP reads; "" none).
+FileView ServerFileView(const config::Config& cfg,
+                        const std::string& config_file);
+
+// The signal RestrictFiles sends every other thread; it must not be
+// blocked in any thread (Serve unblocks it before starting threads; a
+// thread that blocks it makes RestrictFiles fail after a wait).
+inline int kLandlockSignal() { return SIGRTMIN + 3; }
+
+// The kernel's Landlock ABI version; 0 without Landlock.
+int LandlockAbi();
+
+// Restricts every thread of the process to view: the calling thread with
+// landlock_restrict_self, every other one by a signal whose handler does
+// the same (Landlock acts per thread and has no TSYNC before ABI 8);
+// threads started later inherit it. Sets no_new_privs (per thread, as
+// Landlock requires). Irreversible; call before EnterSandbox (its seccomp
+// list has no landlock calls). Returns the ABI version used; an error when
+// the kernel has no Landlock (the caller logs it and goes on: the systemd
+// unit's ReadWritePaths= then bounds the writes) or a thread could not be
+// restricted.
+base::Result<int> RestrictFiles(const FileView& view);
 
 }  // namespace app

@@ -19,6 +19,7 @@
 #include "api/http_server.h"
 #include "api/token.h"
 #include "app/commands.h"
+#include "app/memory_budget.h"
 #include "app/sandbox.h"
 #include "base/log.h"
 #include "capture/store.h"
@@ -93,18 +94,24 @@ bool RunNft(const std::string& script, const char* what) {
   return true;
 }
 
-// The tarpit's reputation starts from what the ledger knows, most recent
-// senders first, up to kMaxSeeded of them.
-// Loads the ledger's most recent senders into the reputation until its
-// byte budget is full, reading one record at a time (a big ledger never
-// sits in memory, and no page is read twice).
-void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
+// Loads the ledger's most recent senders into the reputation until it
+// holds seed_bytes (server.seed_bytes) or its byte budget is full, reading
+// one record at a time (a big ledger never sits in memory, and no page is
+// read twice). Returns the bytes the seed took.
+int64_t SeedReputation(ledger::Ledger* ledger, net::Server* server,
+                       int64_t seed_bytes) {
+  const int64_t before = base::g_peer_cache_bytes.load();
   ledger::SourceQuery q;
   q.sort = ledger::SortKey::kLastSeen;
   q.limit = 0;
   uint64_t seeded = 0, refused = 0;
   constexpr uint64_t kRefusalsToStop = 256;  // shards fill unevenly
+  bool at_seed_budget = false;
   auto s = ledger->ScanSources(q, [&](const ledger::SourceRecord& r) {
+    if (base::g_peer_cache_bytes.load() - before >= seed_bytes) {
+      at_seed_budget = true;
+      return base::Status::Error("full");
+    }
     // A source record extends the history the reputation reads.
     if (server->SeedHistory(r.ip, r)) {
       ++seeded;
@@ -115,8 +122,17 @@ void SeedReputation(ledger::Ledger* ledger, net::Server* server) {
   });
   auto line = base::LogLine(base::LogLevel::kInfo, "reputation_loaded");
   line.Kv("sources", seeded);
-  if (refused != 0) line.Kv("left_out", "older senders beyond the budget");
-  if (!s.ok() && refused < kRefusalsToStop) line.Kv("error", s.message());
+  const int64_t used = base::g_peer_cache_bytes.load() - before;
+  line.Kv("bytes", used);
+  if (at_seed_budget) {
+    line.Kv("left_out", "older senders beyond server.seed_bytes");
+  } else if (refused != 0) {
+    line.Kv("left_out", "older senders beyond the budget");
+  }
+  if (!s.ok() && !at_seed_budget && refused < kRefusalsToStop) {
+    line.Kv("error", s.message());
+  }
+  return used;
 }
 
 // The DNSBL starts from what the ledger knows of the sources seen within
@@ -179,9 +195,9 @@ std::vector<std::pair<std::string, std::string>> ConsoleInfo(
 // SIGHUP: reads the configuration again and applies what can change live.
 // Anything wrong (the file, a setting, the persona) keeps the running
 // configuration and is logged as an error; the server never stops for it.
-void Reload(const Reloader& reload, config::Config* running,
-            net::Server* server, api::HttpServer* http, bool tls,
-            smtp::MessageTap* tap) {
+void Reload(const Reloader& reload, const MemoryBudgets& budgets,
+            config::Config* running, net::Server* server, api::HttpServer* http,
+            bool tls, smtp::MessageTap* tap) {
   // The console first, so that whoever reads the log line finds the page
   // already saying it.
   auto fail = [&](const std::string& error) {
@@ -203,6 +219,7 @@ void Reload(const Reloader& reload, config::Config* running,
   }
   config::Config next = std::move(loaded).value();
   if (next.server.hostname.empty()) next.server.hostname = SystemHostname();
+  ApplyMemoryBudgets(budgets, &next);
   ReloadPlan plan = PlanReload(*running, next);
   auto session = smtp::MakeSessionOptions(plan.apply.smtp,
                                           plan.apply.server.hostname, tls);
@@ -253,9 +270,7 @@ void Reload(const Reloader& reload, config::Config* running,
   line.Kv("restart_needed", join(plan.need_restart));
   line.Kv("tarpit", plan.apply.tarpit.enabled ? "on" : "off");
   if (http) {
-    line.Kv("api_token", !plan.apply.api.token_file.empty() ? "file"
-                         : !plan.apply.api.token.empty()    ? "inline"
-                                                            : "none");
+    line.Kv("api_token", api::TokenSource(plan.apply.api));
   }
   *running = std::move(plan.apply);
   if (http) {
@@ -269,13 +284,26 @@ void Reload(const Reloader& reload, config::Config* running,
 
 }  // namespace
 
-int Serve(config::Config cfg, Reloader reload) {
+int Serve(config::Config cfg, Reloader reload, const std::string& config_file) {
   // The ledger's files (database, WAL) and anything else this server
   // creates are never readable by other users.
   umask(027);
   base::LogLevel level;
   base::ParseLogLevel(cfg.log.level, &level);
   base::SetLogLevel(level);
+  // server.memory_limit and the budgets it sizes, derived before anything
+  // is made from them (docs/OPERATIONS.md, "Memory budgets").
+  const MemoryBudgets budgets = ResolveMemoryBudgets(&cfg, SystemFileReader());
+  LogMemoryBudgets(budgets);
+  // SQLite's temporary files (large sorts) beside the database, inside the
+  // sandbox's view; read by SQLite when it initialises (the ledger's open).
+  if (cfg.server.sandbox && cfg.ledger.enabled &&
+      cfg.ledger.store == "sqlite" && cfg.ledger.db_path != ":memory:" &&
+      getenv("SQLITE_TMPDIR") == nullptr) {
+    std::string dir =
+        std::filesystem::path(cfg.ledger.db_path).parent_path().string();
+    setenv("SQLITE_TMPDIR", dir.empty() ? "." : dir.c_str(), 1);
+  }
   if (cfg.server.hostname.empty()) cfg.server.hostname = SystemHostname();
 
   std::shared_ptr<asio::ssl::context> tls;
@@ -308,6 +336,12 @@ int Serve(config::Config cfg, Reloader reload) {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // Landlock reaches every thread through this signal (app/sandbox.h): a
+  // mask inherited from the parent must not block it.
+  sigset_t landlock_sig;
+  sigemptyset(&landlock_sig);
+  sigaddset(&landlock_sig, kLandlockSignal());
+  pthread_sigmask(SIG_UNBLOCK, &landlock_sig, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   net::ServerParams params;
@@ -443,7 +477,11 @@ int Serve(config::Config cfg, Reloader reload) {
           .Kv("error", s.message());
     }
   }
-  if (ledger && cfg.tarpit.enabled) SeedReputation(ledger.get(), server.get());
+  int64_t seeded_bytes = 0;
+  if (ledger && cfg.tarpit.enabled) {
+    seeded_bytes =
+        SeedReputation(ledger.get(), server.get(), cfg.server.seed_bytes);
+  }
   if (follower) follower->Start();
 
   // HTTP API (JSON, /metrics, /healthz) on its own port; refuses a
@@ -456,6 +494,12 @@ int Serve(config::Config cfg, Reloader reload) {
         cfg.api, ledger.get(), std::move(exempt).value(),
         ConsoleInfo(cfg, server.get(), "none since the start"));
     http->SetTraps(trap_ledger.get());
+    http->SetMemoryInfo({.limit = budgets.limit,
+                         .source = budgets.source,
+                         .reputation_bytes = budgets.reputation_bytes,
+                         .ledger_pending_bytes = budgets.ledger_pending_bytes,
+                         .seed_bytes = budgets.seed_bytes,
+                         .seeded_bytes = seeded_bytes});
     http->SetCapture(capture.get());
     if (cfg.traps.enabled) http->AddMetrics(&net::TrapSiteMetrics);
     if (auto s = http->Start(); !s.ok()) return Fail(s.message());
@@ -481,7 +525,21 @@ int Serve(config::Config cfg, Reloader reload) {
   // Everything is bound, opened and started: from here on the process
   // needs no capability, no new program (but nft at exit with a rule
   // owned) and only the system calls of app/sandbox.cc.
+  std::string landlock = "off";
   if (cfg.server.sandbox) {
+    FileView view = ServerFileView(cfg, config_file);
+    view.reads_anywhere = view.reads_anywhere || firewall;
+    auto abi = RestrictFiles(view);
+    if (abi.ok()) {
+      landlock = "abi" + std::to_string(*abi);
+    } else {
+      landlock = "unavailable";
+      base::LogLine(base::LogLevel::kWarning, "landlock_off")
+          .Kv("reason", abi.error())
+          .Kv("hint",
+              "the file system is not restricted by the process; rely on "
+              "the systemd unit's ReadWritePaths=");
+    }
     if (auto s = EnterSandbox({.allow_exec = firewall}); !s.ok()) {
       return Fail("server.sandbox: " + s.message() +
                   " (set server.sandbox = false to run without it)");
@@ -505,18 +563,19 @@ int Serve(config::Config cfg, Reloader reload) {
                     : cfg.ledger.store == "postgresql" ? "postgresql"
                                                        : cfg.ledger.db_path)
       .Kv("sandbox", cfg.server.sandbox ? "on" : "off")
+      .Kv("landlock", landlock)
       .Kv("pid", int64_t(getpid()));
 
   // SIGHUP reloads; SIGTERM and SIGINT stop. The thread owns the running
   // configuration from here on (the server keeps its own copies).
-  std::thread signals([&server, &http, sigs, reload, running = cfg,
+  std::thread signals([&server, &http, sigs, reload, budgets, running = cfg,
                        tls = tls != nullptr, tap = capture.get()]() mutable {
     for (;;) {
       int sig = 0;
       if (sigwait(&sigs, &sig) != 0) continue;
       if (sig == SIGHUP) {
         base::LogLine(base::LogLevel::kInfo, "reloading").Kv("signal", sig);
-        Reload(reload, &running, server.get(), http.get(), tls, tap);
+        Reload(reload, budgets, &running, server.get(), http.get(), tls, tap);
         continue;
       }
       base::LogLine(base::LogLevel::kInfo, "stopping").Kv("signal", sig);

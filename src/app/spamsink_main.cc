@@ -7,6 +7,7 @@
 #include <exception>
 #include <iostream>
 
+#include "api/token.h"
 #include "app/commands.h"
 #include "base/clock.h"
 #include "config/cli.h"
@@ -157,7 +158,11 @@ int Main(int argc, char** argv) {
   // SIGHUP reads the same file and flags again.
   auto reload = [lines] { return config::Load(lines); };
   if (ap->parsed()) return app::ServeApi(std::move(cfg).value(), reload);
-  return app::Serve(std::move(cfg).value(), reload);
+  std::string config_file;  // the last --config wins (config::Load)
+  for (const auto* l : lines) {
+    if (!l->file.empty()) config_file = l->file;
+  }
+  return app::Serve(std::move(cfg).value(), reload, config_file);
 }
 
 }  // namespace
@@ -165,6 +170,8 @@ int Main(int argc, char** argv) {
 // Errors are values everywhere below; an exception reaching this point is a
 // bug, reported as one line and exit status 1 rather than std::terminate.
 int main(int argc, char** argv) {
+  // Before any thread or child: the token leaves the environment here.
+  api::TakeTokenFromEnvironment();
   try {
     return Main(argc, argv);
   } catch (const std::exception& e) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "api/token.h"
 #include "base/log.h"
 #include "config/fields.h"
 #include "traps/token.h"
@@ -198,10 +199,16 @@ base::Status Validate(const Config& c) {
         "capture.dir: a directory is needed when capture.sample_every > 0 "
         "or capture.senders or capture.evidence is set");
   }
-  if (c.server.memory_limit != 0 && c.server.memory_limit < (16 << 20)) {
+  if (c.server.memory_limit > 0 && c.server.memory_limit < (16 << 20)) {
     return err(
-        "server.memory_limit: at least 16 MiB (16777216), or 0 for no "
-        "ceiling; the process alone needs a few MiB");
+        "server.memory_limit: at least 16 MiB (16777216), 0 for no "
+        "ceiling or -1 for one derived from the cgroup or the machine; the "
+        "process alone needs a few MiB");
+  }
+  if (c.ledger.max_pending_bytes >= 0 && c.ledger.max_pending_bytes < 65536) {
+    return err(
+        "ledger.max_pending_bytes: at least 65536, or -1 for "
+        "server.memory_limit / 8");
   }
   if (c.ledger.store == "postgresql" && c.ledger.max_db_bytes != 0) {
     return err(
@@ -225,6 +232,7 @@ base::Status Validate(const Config& c) {
     return err("api.token and api.token_file: set one of them, not both");
   }
   if (c.api.enabled && c.api.token.empty() && c.api.token_file.empty() &&
+      api::EnvironmentToken().empty() &&
       !base::Endpoint::Parse(c.api.listen)->address.IsLoopback()) {
     return err("api.token: required because api.listen (" + c.api.listen +
                ") is not a loopback address");

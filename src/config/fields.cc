@@ -150,7 +150,9 @@ std::vector<Field> MakeFields() {
       SPAMSINK_FIELD(ledger, retention_days, kDouble,
                      "Days after which a record not seen again expires."),
       SPAMSINK_FIELD(ledger, max_pending_bytes, kInt64,
-                     "Memory kept for records the store could not take yet."),
+                     "Memory kept for records the store could not take yet; "
+                     "-1: server.memory_limit / 8 (256 MiB without a "
+                     "limit)."),
       SPAMSINK_FIELD(tarpit, enabled, kBool,
                      "Tarpit: delay, stutter and slow-read senders (see "
                      "docs/TARPIT.md). Off: every reply is prompt."),
@@ -291,7 +293,7 @@ std::vector<Field> MakeFields() {
   range("smtp.idle_timeout", 1, 86400);
   range("ledger.flush_interval", 0.01, 3600);
   range("ledger.retention_days", 0.001, 36500);
-  range("ledger.max_pending_bytes", 1 << 16, 1ll << 40);
+  range("ledger.max_pending_bytes", -1, 1ll << 40);
   set("smtp.persona", [](Field& x) {
     x.choices = "postfix|exim|sendmail|exchange|custom";
     x.alias = "--persona";

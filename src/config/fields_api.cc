@@ -18,6 +18,14 @@ void AppendApiFields(std::vector<Field>* out) {
                      "at start and on SIGHUP as the server's user; refused "
                      "when others may read it or the group may write it. "
                      "Not with api.token."),
+      SPAMSINK_FIELD(api, tls_cert, kString,
+                     "PEM certificate (chain) for HTTPS: with api.tls_key "
+                     "the API speaks TLS only (1.2 at least: OpenSSL 3's "
+                     "default security level). Read at start "
+                     "as the server's user; restart to rotate."),
+      SPAMSINK_FIELD(api, tls_key, kString,
+                     "PEM private key of api.tls_cert (keep it 0600, or "
+                     "0640 root:<server group>)."),
       SPAMSINK_FIELD(api, threads, kInt, "Workers serving API requests."),
       SPAMSINK_FIELD(api, max_queued, kInt,
                      "API connections waiting for a worker at most; more "

@@ -156,7 +156,7 @@ base::Status Ledger::FlushLocked() {
   }
   Window w;
   uint64_t limit =
-      config_.max_pending_bytes > 0 ? config_.max_pending_bytes : 0;
+      config_.max_pending_bytes >= 0 ? config_.max_pending_bytes : 256 << 20;
   std::vector<SourceRecord> overflow;  // beyond the bound: spill or drop
   for (auto& map : taken) {
     for (auto& [ip, rec] : map) {

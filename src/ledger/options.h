@@ -22,7 +22,10 @@ struct Options {
   double retention_days = 90;  // expire records not seen for this
   // Hourly rows (ledger/hourly.h) older than this many days are deleted.
   double hourly_retention_days = 14;
-  int64_t max_pending_bytes = 256 << 20;  // memory bound while store fails
+  // Memory bound for records while the store fails (0: none); -1: derived
+  // from server.memory_limit by spamsink serve (app/memory_budget.h), and
+  // 256 MiB where nothing derives it.
+  int64_t max_pending_bytes = -1;
   // Beyond max_pending_bytes, and at exit with the store down, records go
   // to this file (ledger/spill.h) and are sent once the store is back (at
   // the next start at the latest). Empty: spamsink.spill in db_path's

@@ -39,7 +39,15 @@ struct Options {
   // Resident memory ceiling in bytes (0: none). Above it the server sheds
   // load: accepting pauses and the oldest held tarpit sessions are cut,
   // until the RSS falls below 90% of it (net/server.cc, CheckMemory).
-  int64_t memory_limit = 0;
+  // -1: derived by spamsink serve from the cgroup or the machine
+  // (app/memory_budget.h); net/ treats anything <= 0 as none.
+  int64_t memory_limit = -1;
+  // The reputation's byte budget (peer::Cache); 0: derived (limit / 4;
+  // peer::Cache::kDefaultBudgetBytes where nothing derives it).
+  int64_t reputation_bytes = 0;
+  // The reputation filled from the ledger at start, at most (bytes); 0:
+  // derived (reputation_bytes / 2).
+  int64_t seed_bytes = 0;
   // Once started: capabilities dropped, no_new_privs, and a seccomp
   // allow-list of system calls (app/sandbox.h).
   bool sandbox = true;

@@ -73,7 +73,10 @@ void Server::Impl::ChooseExecutor() {
 }
 
 Server::Server(ServerParams params)
-    : impl_(std::make_unique<Impl>(params.ipv6_prefix)) {
+    : impl_(std::make_unique<Impl>(params.ipv6_prefix,
+                                   params.server.reputation_bytes > 0
+                                       ? size_t(params.server.reputation_bytes)
+                                       : peer::Cache::kDefaultBudgetBytes)) {
   impl_->p = std::move(params);
   for (const auto& n : impl_->p.server.proxy_trusted) {
     auto c = base::Cidr::Parse(n);

@@ -92,9 +92,8 @@ class IpCounts {
 // IPv6 clients are counted and known per network of ipv6_prefix bits.
 class PeerHost final : public conn::Host {
  public:
-  explicit PeerHost(int ipv6_prefix)
-      : ipv6_prefix(ipv6_prefix),
-        cache(peer::Cache::kDefaultBudgetBytes, ipv6_prefix) {}
+  PeerHost(int ipv6_prefix, size_t budget_bytes)
+      : ipv6_prefix(ipv6_prefix), cache(budget_bytes, ipv6_prefix) {}
   int Enter(const base::IpAddress& ip) override {
     return counts.Add(base::PrefixKey(ip, ipv6_prefix));
   }
@@ -168,7 +167,8 @@ struct Live {
 };
 
 struct Server::Impl {
-  explicit Impl(int ipv6_prefix) : host(ipv6_prefix) {}
+  Impl(int ipv6_prefix, size_t budget_bytes)
+      : host(ipv6_prefix, budget_bytes) {}
   ServerParams p;
   // Every snapshot so far (a reload adds one; a few KB each): sessions may
   // still point into older ones. The last is current. Guarded by live_mu.
