@@ -13,7 +13,10 @@
 #include <thread>
 
 #include "api/http_server.h"
+#include "base/clock.h"
 #include "base/metrics.h"
+#include "ledger/ledger.h"
+#include "ledger/test_util.h"
 
 namespace api {
 namespace {
@@ -25,8 +28,11 @@ using base::CounterTotal;
 // (127.0.0.0/8), closed on destruction.
 class RawClient {
  public:
-  RawClient(const std::string& from, int port) {
+  RawClient(const std::string& from, int port, int rcvbuf = 0) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0) {  // before connect: it bounds the advertised window
+      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     inet_pton(AF_INET, from.c_str(), &a.sin_addr);
@@ -55,6 +61,14 @@ class RawClient {
       out.append(buf, size_t(n));
     }
     return out;
+  }
+  // The first bytes that arrive within timeout_ms (at most 512).
+  std::string ReadOnce(int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) != 1) return "";
+    char buf[512];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, size_t(n)) : "";
   }
   bool closed() const { return closed_; }
 
@@ -196,6 +210,41 @@ TEST(HttpAbuse, ApiSocketsCountInTheDescriptorBudget) {
     if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(back) << base::g_api_connections.load();
+}
+
+// A response still being written is busy however long it takes: a
+// streamed export to a client that reads slowly is never cut at the header
+// deadline. (Start's own pre-routing handler once replaced the one that
+// marks requests busy, and a 10M-source export was cut after 10 s.)
+TEST(HttpAbuse, AResponseBeingWrittenIsNotCut) {
+  base::FakeClock clock;
+  auto l = ledger::Ledger::Create(ledger::NewMemoryStore(), {}, &clock, false);
+  for (int i = 0; i < 60000; ++i) {
+    l->Record(ledger::testing::Session("10." + std::to_string(i >> 16) + "." +
+                                           std::to_string((i >> 8) & 255) +
+                                           "." + std::to_string(i & 255),
+                                       1, 100));
+  }
+  ASSERT_TRUE(l->Flush().ok());
+  HttpServer s(Bounded(2, 8, 4), l.get());
+  ASSERT_TRUE(s.Start().ok());
+  // A small window: the export (megabytes of JSON Lines) stays in progress
+  // while the client does not read.
+  RawClient a("127.0.0.2", s.port(), 4096);
+  a.Send(
+      "GET /api/v1/export?format=jsonl HTTP/1.1\r\nHost: localhost\r\n"
+      "Connection: close\r\n\r\n");
+  std::string head = a.ReadOnce(5000);
+  ASSERT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  EXPECT_EQ(s.CutOverdue(std::chrono::steady_clock::now() +
+                         std::chrono::seconds(1001)),
+            0);
+  std::string rest = a.Read(5000);
+  EXPECT_TRUE(a.closed());
+  // The whole chunked body arrived: it ends with the last chunk.
+  ASSERT_GE(rest.size(), 5u);
+  EXPECT_EQ(rest.substr(rest.size() - 5), "0\r\n\r\n");
+  EXPECT_GT(head.size() + rest.size(), size_t(60000) * 50);
 }
 
 }  // namespace
