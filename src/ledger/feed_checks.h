@@ -59,7 +59,7 @@ inline bool IsStixTime(const nlohmann::json& v) {
 // section 9 for the one comparison form written; returns its address.
 inline std::string CheckIndicator(const nlohmann::json& o) {
   static const std::regex kPattern(
-      R"(\[(ipv4-addr|ipv6-addr):value = '([0-9a-f.:]+)'\])");
+      R"(\[(ipv4-addr|ipv6-addr):value = '([0-9a-f.:]+)(/[0-9]{1,3})?'\])");
   EXPECT_EQ(o.at("type"), "indicator");
   EXPECT_EQ(o.at("spec_version"), "2.1");
   EXPECT_TRUE(IsStixId(o.at("id"), "indicator")) << o.at("id");
@@ -82,7 +82,11 @@ inline std::string CheckIndicator(const nlohmann::json& o) {
   if (!ip.ok()) return "";
   EXPECT_EQ(ip->is_v4(), m[1] == "ipv4-addr") << pattern;
   EXPECT_EQ(ip->ToString(), m[2].str()) << "canonical text";
-  return m[2].str();
+  if (m[3].matched) {  // a network (STIX 2.1 allows CIDR for both types)
+    int bits = std::stoi(m[3].str().substr(1));
+    EXPECT_LE(bits, ip->is_v4() ? 32 : 128) << pattern;
+  }
+  return m[2].str() + m[3].str();
 }
 
 // A bundle (section 8) of indicators; returns their addresses in order.
