@@ -94,6 +94,18 @@ class PgCluster {
   }
 
   // A connection string for a new, empty database (no password in it).
+  // The single value of a query run on a fresh connection to url, or
+  // "error: <message>".
+  static std::string Scalar(const std::string& url, const std::string& sql) {
+    PGconn* c = PQconnectdb((url + " password=" + kPassword).c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    std::string v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                        ? PQgetvalue(r, 0, 0)
+                        : "error: " + std::string(PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return v;
+  }
   std::string NewDatabase() {
     static std::atomic<int> n{0};
     std::string name =

@@ -39,15 +39,7 @@ class PostgresStoreTest : public ::testing::Test {
   }
   // The single value of a query run on a fresh connection.
   std::string Scalar(const std::string& sql) {
-    PGconn* c =
-        PQconnectdb((url_ + " password=" + PgCluster::kPassword).c_str());
-    PGresult* r = PQexec(c, sql.c_str());
-    std::string v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
-                        ? PQgetvalue(r, 0, 0)
-                        : "error: " + std::string(PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-    return v;
+    return PgCluster::Scalar(url_, sql);
   }
 
   PgCluster* pg_ = nullptr;
