@@ -48,6 +48,11 @@ class PgStore final : public PostgresStore {
     return Up();
   }
 
+  void RetryNow() override {
+    std::lock_guard lock(w_mu_);
+    next_attempt_ = {};
+  }
+
   void ResumeBatch(uint64_t seq) override {
     std::lock_guard lock(w_mu_);
     if (ready_) return;
