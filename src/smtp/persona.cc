@@ -139,6 +139,8 @@ void SetPostfix(Persona* p) {
   r[int(R::kTooManyUnknown)] = r[int(R::kTooManyErrors)];
   r[int(R::kTooManySynprot)] = r[int(R::kTooManyErrors)];
   r[int(R::kNulInCommand)] = r[int(R::kUnknown)];
+  r[int(R::kSyncError)] = r[int(R::kTooManyErrors)];
+  r[int(R::kLostInBdat)] = r[int(R::kTooManyErrors)];
   x.error_sleep_ms = 1000;
   x.forgive_errors = true;
 }
@@ -268,6 +270,8 @@ void SetExim(Persona* p) {
   r[int(R::kTooManySynprot)] = "500 Too many syntax or protocol errors";
   r[int(R::kNulInCommand)] =
       "501 NUL characters are not allowed in SMTP commands";
+  r[int(R::kSyncError)] = "554 SMTP synchronization error";
+  r[int(R::kLostInBdat)] = "421 Lost incoming connection";
   p->rules.lf_ends_line = true;  // command lines only; DATA keeps CR LF
   p->rules.starttls_in_transaction = true;
 }

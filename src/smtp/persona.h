@@ -100,6 +100,11 @@ enum class Reply : int {
   kTooManyUnknown,
   kTooManySynprot,
   kNulInCommand,  // Rules::exim_envelope: a NUL in a command line
+  // Rules::exim_sequence: a command Exim wants alone sent with more input
+  // behind it (then close), and the line after the 221 to a QUIT inside a
+  // BDAT sequence (Exim's receive_msg() sees the end of input).
+  kSyncError,
+  kLostInBdat,
   kCount
 };
 

@@ -457,6 +457,7 @@ Step ServerSession::Feed(std::string_view in, double wall) {
     }
     ++lines_here;
     if (lines_here > 1 && !ehlo_) facts_.pipelined_without_ehlo = true;
+    input_pending_ = pos < in.size();
     Action a;
     if (line.size() + 2 > limit && rules.truncate_long_lines) {
       ++events_->long_lines;
@@ -522,6 +523,9 @@ Action ServerSession::Execute(std::string_view line, double wall) {
   if (opts_->persona.rules.exim_envelope &&
       line.find('\0') != std::string_view::npos) {
     return Error(Reply::kNulInCommand);  // Exim's, whatever the verb
+  }
+  if (opts_->persona.rules.exim_sequence && EximOutOfSync(line, verb, arg)) {
+    return Close(Reply::kSyncError, CloseReason::kTooManyErrors);
   }
   if (verb.empty() && bdat_open_ && opts_->persona.rules.exim_sequence) {
     return Error(Reply::kMailAfterBdat);  // Exim's bdat_getc(): only BDAT

@@ -40,6 +40,20 @@ ALLOWLIST = {
                       "smuggling evidence (docs/DESIGN: smuggling).",
         },
         {
+            "dialogue": r"^bdat-then-data$",
+            "real": r"^(<open>|<missing>)$",
+            "sink": r"^(421 Lost incoming connection|<closed>)$",
+            "reason": "QUIT inside a BDAT sequence when the chunks so far "
+                      "end a header line with LF: Exim 4.96's header loop "
+                      "takes the end of input after its 221 for the "
+                      "message's end (receive.c: nextch == EOF -> END_DOT) "
+                      "and goes back to reading commands on a connection it "
+                      "said it was closing, until its idle timeout (a "
+                      "defect). spamsink says 421 as Exim does for any other "
+                      "chunk end and closes: a connection held after 221 "
+                      "would hold a slot for the idle timeout.",
+        },
+        {
             "dialogue": r"^rcpt-limit-1001$",
             "real": r"^250 Accepted$",
             "sink": r"^452 too many recipients$",
