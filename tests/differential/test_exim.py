@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import realmta  # noqa: E402
 import run  # noqa: E402
 
-FLOOR = 0.999  # (equal + allowlisted) / compared: 5212 / 5214 on 2026-11-28
+FLOOR = 0.9995  # (equal + allowlisted) / compared: 5214 / 5214 on 2026-11-28
 # (the racy bdat-pipelined dialogue was made deterministic)
 
 
