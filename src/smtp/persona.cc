@@ -143,6 +143,7 @@ void SetPostfix(Persona* p) {
   r[int(R::kLostInBdat)] = r[int(R::kTooManyErrors)];
   x.error_sleep_ms = 1000;
   x.forgive_errors = true;
+  x.junk_counts_errors = true;
 }
 
 // The replies the other personas have no text of their own for: answered

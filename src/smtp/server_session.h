@@ -213,6 +213,7 @@ class ServerSession {
   // counted: whether Rules::exim_error_limits counts it (Exim does not
   // count a few of its 501/503 replies).
   Action Error(Reply r, std::string_view arg = {}, bool counted = true);
+  Action JunkError();
   // Rules::exim_error_limits (session_exim.cc): the reply for r, or Exim's
   // answer past its limits.
   Action EximError(Reply r, std::string_view arg, bool counted);
