@@ -174,6 +174,29 @@ TEST_F(SessionTest, PostfixJunkPastTheLimitCountsAsErrors) {
             "errors\r\n");
 }
 
+// Debian 12's Sendmail (checked against the private real one): its
+// banner and HELO/EHLO name a client without a PTR record by address.
+TEST_F(SessionTest, SendmailGreetsAsDebians) {
+  Options c;
+  c.persona = "sendmail";
+  Start(c);
+  EXPECT_TRUE(
+      out_.starts_with("220 mx.example.net ESMTP Sendmail "
+                       "8.17.1.9/8.17.1.9/Debian-2+deb12u2; "))
+      << out_;
+  EXPECT_TRUE(
+      out_.ends_with("; (No UCE/UBE) logging access from: "
+                     "[198.51.100.7](FAIL)-[198.51.100.7]\r\n"))
+      << out_;
+  std::string ehlo(Send("EHLO a.example\r\n").bytes);
+  EXPECT_TRUE(ehlo.starts_with(
+      "250-mx.example.net Hello [198.51.100.7], pleased to meet you\r\n"))
+      << ehlo;
+  Send("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n");
+  EXPECT_EQ(std::string(Send("DATA\r\n").bytes),
+            "354 End data with <CR><LF>.<CR><LF>\r\n");
+}
+
 TEST_F(SessionTest, PostfixRepliesSleepPastTheSoftErrorLimit) {
   Start();
   EXPECT_EQ(opts_.persona.rules.soft_error_limit, 10);
