@@ -81,6 +81,21 @@ if [[ ! -x $MTA_CACHE/root/usr/sbin/exim4 ]]; then
   apt-get install -y -qq --no-install-recommends libgnutls30 libgnutls-dane0 \
     libpcre2-8-0 libdb5.3 libidn12 libidn2-0 libnsl2 libcrypt1 >/dev/null
 fi
+# Sendmail likewise (sendmail-bin conflicts with postfix and exim): its
+# three packages unpacked into their own root; tests/differential runs it
+# privately as root with Debian's sendmail.mc (no smmta user needed).
+if [[ ! -x $MTA_CACHE/sendmail-root/usr/libexec/sendmail/sendmail ]]; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: run as root to unpack sendmail into $MTA_CACHE" >&2
+    exit 1
+  fi
+  mkdir -p "$MTA_CACHE"
+  (cd "$MTA_CACHE" && apt-get download -q sendmail-bin sendmail-base \
+    sendmail-cf && for deb in sendmail-bin_*.deb sendmail-base_*.deb \
+    sendmail-cf_*.deb; do dpkg-deb -x "$deb" sendmail-root; done)
+  apt-get install -y -qq --no-install-recommends m4 libwrap0 liblockfile1 \
+    libldap-2.5-0 libsasl2-2 libdb5.3 libnsl2 >/dev/null
+fi
 if ! getent passwd Debian-exim >/dev/null; then
   adduser --system --group --quiet --home /var/spool/exim4 \
     --no-create-home --disabled-login --force-badname Debian-exim

@@ -239,8 +239,12 @@ int Serve(config::Config cfg, Reloader reload, const std::string& config_file) {
                      .string();
       if (keep_dir.empty()) keep_dir = ".";
     }
-    auto ctx = net::MakeTlsContext(cfg.smtp.tls_cert, cfg.smtp.tls_key,
-                                   cfg.server.hostname, keep_dir);
+    // Debian's Exim is built with GnuTLS; the other personas play OpenSSL
+    // servers (Postfix's settings).
+    auto ctx = net::MakeTlsContext(
+        cfg.smtp.tls_cert, cfg.smtp.tls_key, cfg.server.hostname, keep_dir,
+        cfg.smtp.persona == "exim" ? net::TlsStack::kGnuTls
+                                   : net::TlsStack::kPostfix);
     if (!ctx.ok()) return Fail(ctx.error());
     tls = *ctx;
   }

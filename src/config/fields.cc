@@ -98,7 +98,11 @@ std::vector<Field> MakeFields() {
                      "Commands per session; then \"421 4.7.0\" and close."),
       SPAMSINK_FIELD(smtp, max_junk_commands, kInt,
                      "NOOP, VRFY, EXPN, HELP and RSET per session; then "
-                     "\"421 4.7.0\" and close."),
+                     "\"421 4.7.0\" and close. The postfix persona "
+                     "counts HELO, EHLO, RSET, NOOP, VRFY and ETRN as "
+                     "Postfix's smtpd_junk_command_limit does: each one "
+                     "past the limit is answered and counts as an error "
+                     "(smtp.max_errors closes)."),
       SPAMSINK_FIELD(smtp, max_errors, kInt,
                      "Error replies per session; then \"421 4.7.0\" and "
                      "close."),

@@ -93,10 +93,25 @@ Command Connection::LastWords(Reply reply, CloseReason why) {
   phase_ = Phase::kLastWords;
   then_ = Then::kClose;
   auto now = env_->clock->Now();
+  smtp::Step step = engine_->Abort(reply);
+  // Postfix's idle-timeout 421 goes through smtpd_chat_reply(): past the
+  // soft error limit it sleeps first, as every reply then does (the
+  // session marked the sleeps). Not for a shutdown or a cap.
+  base::Duration sleep{};
+  const auto error_sleep =
+      std::chrono::milliseconds(env_->smtp->persona.rules.error_sleep_ms);
+  if (why == CloseReason::kIdleTimeout) {
+    for (const auto& m : step.replies) sleep += m.sleeps * error_sleep;
+  }
   session_deadline_ =
-      std::min(session_deadline_, now + env_->limits->linger_time);
-  idle_deadline_ = now + env_->limits->linger_time;
-  std::string_view bytes = engine_->Abort(reply).bytes;
+      std::min(session_deadline_, now + env_->limits->linger_time + sleep);
+  idle_deadline_ = now + env_->limits->linger_time + sleep;
+  if (sleep > base::Duration::zero()) {
+    outbox_ = std::make_unique<Outbox>(step.bytes, step.replies,
+                                       /*skip_first_delay=*/false, error_sleep);
+    return NextChunk();
+  }
+  std::string_view bytes = step.bytes;
   direct_data_ = bytes.data();
   direct_size_ = uint32_t(bytes.size());
   return Send(bytes, false);

@@ -117,7 +117,7 @@ base::Status KeptSnakeoil(const std::string& dir, const std::string& hostname,
 
 base::Result<std::shared_ptr<asio::ssl::context>> MakeTlsContext(
     const std::string& cert_file, const std::string& key_file,
-    const std::string& hostname, const std::string& keep_dir) {
+    const std::string& hostname, const std::string& keep_dir, TlsStack stack) {
   auto ctx =
       std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   ctx->set_options(asio::ssl::context::default_workarounds |
@@ -134,6 +134,28 @@ base::Result<std::shared_ptr<asio::ssl::context>> MakeTlsContext(
   if (SSL_CTX_set_cipher_list(h, "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH") !=
       1) {
     return base::Status::Error("TLS set-up failed: cipher list");
+  }
+  if (stack == TlsStack::kGnuTls) {
+    // GnuTLS 3.7 NORMAL, RSA key: ECDHE, plain RSA and DHE with AES-GCM,
+    // ChaCha20, AES-CBC with SHA-1 and AES-CCM (the client's order, as
+    // Exim leaves GnuTLS's). Checked by tls_probe.py exim.
+    if (SSL_CTX_set_cipher_list(
+            h,
+            "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
+            "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA:"
+            "ECDHE-RSA-AES128-SHA:AES256-GCM-SHA384:AES128-GCM-SHA256:"
+            "AES256-SHA:AES128-SHA:AES256-CCM:AES128-CCM:"
+            "DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305:"
+            "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-SHA:DHE-RSA-AES128-SHA:"
+            "DHE-RSA-AES256-CCM:DHE-RSA-AES128-CCM") != 1 ||
+        SSL_CTX_set_ciphersuites(
+            h,
+            "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+            "TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256") != 1) {
+      return base::Status::Error("TLS set-up failed: GnuTLS cipher list");
+    }
+    SSL_CTX_set_options(h, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(h, 0);
   }
   SSL_CTX_set1_groups_list(h, "X25519:X448:P-256:P-521:P-384");
   SSL_CTX_set_dh_auto(h, 1);

@@ -22,9 +22,17 @@ namespace net {
 // client's preference, anonymous suites offered): any TLS fingerprint of
 // the handshake then matches stock Postfix, and old clients (TLS 1.0)
 // still get in and are recorded.
+//
+// TlsStack::kGnuTls plays Debian's Exim 4.96, built with GnuTLS 3.7 and
+// its "NORMAL" priorities: no ARIA, Camellia, anonymous or SHA-256/384 CBC
+// suites, TLS_AES_128_CCM_SHA256 offered with TLS 1.3, no session tickets
+// (TLS 1.2 or 1.3). What OpenSSL cannot do like GnuTLS is in
+// docs/PERSONAS.md (TLS, Exim).
+enum class TlsStack { kPostfix, kGnuTls };
 base::Result<std::shared_ptr<asio::ssl::context>> MakeTlsContext(
     const std::string& cert_file, const std::string& key_file,
-    const std::string& hostname, const std::string& keep_dir = "");
+    const std::string& hostname, const std::string& keep_dir = "",
+    TlsStack stack = TlsStack::kPostfix);
 
 // What a self-signed certificate looks like, for tests.
 base::Status MakeSnakeoil(const std::string& hostname, std::string* cert_pem,

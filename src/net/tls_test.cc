@@ -7,6 +7,8 @@
 #include <openssl/x509v3.h>
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 namespace net {
 namespace {
@@ -83,6 +85,38 @@ TEST(Tls, OffersTls10AndPostfixCiphers) {
   }
   SSL_free(ssl);
   EXPECT_TRUE(aria && camellia && ccm && plain_rsa);
+}
+
+// The exim persona's context plays GnuTLS's NORMAL: none of ARIA,
+// Camellia, anonymous or SHA-384 CBC suites; TLS 1.3 CCM; no tickets.
+TEST(Tls, GnuTlsStackOffersWhatDebiansEximOffers) {
+  auto ctx = MakeTlsContext("", "", "mx.test.example", "", TlsStack::kGnuTls);
+  ASSERT_TRUE(ctx.ok());
+  SSL_CTX* h = (*ctx)->native_handle();
+  EXPECT_EQ(SSL_CTX_get_min_proto_version(h), TLS1_VERSION);
+  EXPECT_NE(SSL_CTX_get_options(h) & SSL_OP_NO_TICKET, 0u);
+  EXPECT_EQ(SSL_CTX_get_num_tickets(h), 0u);
+  SSL* ssl = SSL_new(h);
+  STACK_OF(SSL_CIPHER)* list = SSL_get_ciphers(ssl);
+  std::vector<std::string> names;
+  for (int i = 0; i < sk_SSL_CIPHER_num(list); ++i) {
+    names.push_back(SSL_CIPHER_get_name(sk_SSL_CIPHER_value(list, i)));
+  }
+  SSL_free(ssl);
+  auto has = [&](std::string_view part) {
+    for (const auto& n : names) {
+      if (n.find(part) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_FALSE(has("ARIA"));
+  EXPECT_FALSE(has("CAMELLIA"));
+  EXPECT_FALSE(has("ADH"));
+  EXPECT_FALSE(has("AECDH"));
+  EXPECT_FALSE(has("ECDHE-RSA-AES256-SHA384"));
+  EXPECT_TRUE(has("TLS_AES_128_CCM_SHA256"));
+  EXPECT_TRUE(has("DHE-RSA-AES128-CCM"));
+  EXPECT_TRUE(has("ECDHE-RSA-AES128-SHA"));
 }
 
 }  // namespace

@@ -139,8 +139,11 @@ void SetPostfix(Persona* p) {
   r[int(R::kTooManyUnknown)] = r[int(R::kTooManyErrors)];
   r[int(R::kTooManySynprot)] = r[int(R::kTooManyErrors)];
   r[int(R::kNulInCommand)] = r[int(R::kUnknown)];
+  r[int(R::kSyncError)] = r[int(R::kTooManyErrors)];
+  r[int(R::kLostInBdat)] = r[int(R::kTooManyErrors)];
   x.error_sleep_ms = 1000;
   x.forgive_errors = true;
+  x.junk_counts_errors = true;
 }
 
 // The replies the other personas have no text of their own for: answered
@@ -268,20 +271,27 @@ void SetExim(Persona* p) {
   r[int(R::kTooManySynprot)] = "500 Too many syntax or protocol errors";
   r[int(R::kNulInCommand)] =
       "501 NUL characters are not allowed in SMTP commands";
+  r[int(R::kSyncError)] = "554 SMTP synchronization error";
+  r[int(R::kLostInBdat)] = "421 Lost incoming connection";
   p->rules.lf_ends_line = true;  // command lines only; DATA keeps CR LF
   p->rules.starttls_in_transaction = true;
 }
 
 void SetSendmail(Persona* p) {
   auto& r = p->replies;
+  // Debian 12's sendmail.mc (confSMTP_LOGIN_MSG) and 8.17's texts, as the
+  // private real Sendmail showed them. Sendmail names the client by its
+  // reverse DNS; spamsink does not look it up, so every client gets what
+  // Sendmail says to one without a PTR record ("[addr](FAIL)", "Hello
+  // [addr]").
   r[int(R::kGreeting)] =
-      "220 {host} ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2; {date}";
-  r[int(R::kHelo)] = "250 {host} Hello {helo} [{client}], pleased to meet you";
-  r[int(R::kEhloFirst)] =
-      "250-{host} Hello {helo} [{client}], pleased to meet you";
+      "220 {host} ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2+deb12u2; {date}; "
+      "(No UCE/UBE) logging access from: [{client}](FAIL)-[{client}]";
+  r[int(R::kHelo)] = "250 {host} Hello [{client}], pleased to meet you";
+  r[int(R::kEhloFirst)] = "250-{host} Hello [{client}], pleased to meet you";
   r[int(R::kMailOk)] = "250 2.1.0 {arg}... Sender ok";
   r[int(R::kRcptOk)] = "250 2.1.5 {arg}... Recipient ok";
-  r[int(R::kDataGo)] = "354 Enter mail, end with \".\" on a line by itself";
+  r[int(R::kDataGo)] = "354 End data with <CR><LF>.<CR><LF>";
   r[int(R::kQueued)] = "250 2.0.0 {id} Message accepted for delivery";
   r[int(R::kBdatChunk)] = "250 2.0.0 {size} bytes received";
   r[int(R::kRset)] = "250 2.0.0 Reset state";

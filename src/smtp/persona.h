@@ -100,6 +100,11 @@ enum class Reply : int {
   kTooManyUnknown,
   kTooManySynprot,
   kNulInCommand,  // Rules::exim_envelope: a NUL in a command line
+  // Rules::exim_sequence: a command Exim wants alone sent with more input
+  // behind it (then close), and the line after the 221 to a QUIT inside a
+  // BDAT sequence (Exim's receive_msg() sees the end of input).
+  kSyncError,
+  kLostInBdat,
   kCount
 };
 
@@ -158,6 +163,11 @@ struct Rules {
   // A message accepted forgives the errors and junk commands made so far
   // (Postfix resets its error and junk counts when a message is queued).
   bool forgive_errors = false;
+  // Postfix's smtpd_junk_command_limit: HELO, EHLO, RSET, NOOP, VRFY and
+  // ETRN are counted, and each one past max_junk_commands (after its own
+  // reply) counts as an error instead of closing (Postfix: "junk_cmds++ >
+  // limit" then error_count++; the hard error limit then closes with 421).
+  bool junk_counts_errors = false;
 };
 
 struct Persona {

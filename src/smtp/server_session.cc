@@ -285,6 +285,17 @@ Action ServerSession::Close(Reply r, CloseReason why) {
   return Action::kClose;
 }
 
+// Rules::junk_counts_errors: a junk command past the limit, answered
+// already, is one more error (the hard limit closes as any error's would).
+Action ServerSession::JunkError() {
+  ++facts_.protocol_errors;
+  if (++errors_ < uint32_t(opts_->max_errors)) return Action::kContinue;
+  ++events_->limit_errors;
+  ++events_->limits_hit;
+  ++facts_.limits_hit;
+  return Close(Reply::kTooManyErrors, CloseReason::kTooManyErrors);
+}
+
 Action ServerSession::Error(Reply r, std::string_view arg, bool counted) {
   if (opts_->persona.rules.exim_error_limits) {
     Action a = EximError(r, arg, counted);
@@ -457,6 +468,7 @@ Step ServerSession::Feed(std::string_view in, double wall) {
     }
     ++lines_here;
     if (lines_here > 1 && !ehlo_) facts_.pipelined_without_ehlo = true;
+    input_pending_ = pos < in.size();
     Action a;
     if (line.size() + 2 > limit && rules.truncate_long_lines) {
       ++events_->long_lines;
@@ -523,6 +535,9 @@ Action ServerSession::Execute(std::string_view line, double wall) {
       line.find('\0') != std::string_view::npos) {
     return Error(Reply::kNulInCommand);  // Exim's, whatever the verb
   }
+  if (opts_->persona.rules.exim_sequence && EximOutOfSync(line, verb, arg)) {
+    return Close(Reply::kSyncError, CloseReason::kTooManyErrors);
+  }
   if (verb.empty() && bdat_open_ && opts_->persona.rules.exim_sequence) {
     return Error(Reply::kMailAfterBdat);  // Exim's bdat_getc(): only BDAT
   }
@@ -539,7 +554,13 @@ Action ServerSession::Execute(std::string_view line, double wall) {
     if (cmd.check == &S::CheckEtrn && reply_text[int(Reply::kEtrn)].empty()) {
       break;  // no ETRN in this persona: an unknown verb
     }
-    if (cmd.junk && ++junk_ > uint32_t(opts_->max_junk_commands)) {
+    bool junk_error = false;
+    if (opts_->persona.rules.junk_counts_errors) {
+      const bool limited =
+          cmd.junk ? cmd.check != &S::CheckExpn && cmd.check != &S::CheckHelp
+                   : cmd.check == &S::CheckHelo || cmd.check == &S::CheckEhlo;
+      junk_error = limited && junk_++ > uint32_t(opts_->max_junk_commands);
+    } else if (cmd.junk && ++junk_ > uint32_t(opts_->max_junk_commands)) {
       ++events_->limit_commands;
       ++events_->limits_hit;
       ++facts_.limits_hit;
@@ -558,6 +579,7 @@ Action ServerSession::Execute(std::string_view line, double wall) {
     if (cmd.proceed == &S::Rcpt && opts_->persona.rules.exim_sequence) {
       NoteEximRcptReply(start);
     }
+    if (junk_error && a == Action::kContinue) a = JunkError();
     return a;
   }
   ++events_->unknown_commands;

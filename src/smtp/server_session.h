@@ -213,10 +213,15 @@ class ServerSession {
   // counted: whether Rules::exim_error_limits counts it (Exim does not
   // count a few of its 501/503 replies).
   Action Error(Reply r, std::string_view arg = {}, bool counted = true);
+  Action JunkError();
   // Rules::exim_error_limits (session_exim.cc): the reply for r, or Exim's
   // answer past its limits.
   Action EximError(Reply r, std::string_view arg, bool counted);
   void NoteEximRcptReply(size_t start);
+  // Exim's check_sync(): true if the command must close the session with
+  // kSyncError (it wants to come alone and more input is there).
+  bool EximOutOfSync(std::string_view line, std::string_view verb,
+                     std::string_view arg);
   void ForgetEximRcptReplies();
   Action Close(Reply r, CloseReason why);
   void ResetTransaction();
@@ -317,6 +322,12 @@ class ServerSession {
   bool exim_rcpt_mixed_ = false;
   std::string exim_rcpt_reply_;
   uint8_t exim_synprot_ = 0;
+  // Rules::exim_sequence: more input came after the command being run (in
+  // the same read), and a DATA or BDAT has been seen (Exim's
+  // pipe_connect_acceptable is off: commands that must come alone are
+  // checked; session_exim.cc).
+  bool input_pending_ = false;
+  bool exim_synced_ = false;
 };
 
 }  // namespace smtp

@@ -147,6 +147,56 @@ TEST_F(SessionTest, TenThousandRecipients) {
 // Postfix's error sleep (smtpd_soft_error_limit = 10): the reply to the
 // 10th error comes at once, every reply after it waits one sleep per line
 // (an EHLO reply one per line), and a message accepted forgives the errors.
+// smtpd_junk_command_limit (100): HELO, EHLO, RSET, NOOP, VRFY, ETRN are
+// counted; from the 102nd on each is answered, then counted as an error
+// ("junk_cmds++ > limit"), so the error sleep and the hard limit follow.
+TEST_F(SessionTest, PostfixJunkPastTheLimitCountsAsErrors) {
+  Start();
+  Send("EHLO a.example\r\n");  // the 1st junk command
+  for (int i = 2; i <= 101; ++i) {
+    Step step = Send(i % 2 ? "NOOP\r\n" : "RSET\r\n");
+    ASSERT_EQ(step.action, Action::kContinue) << i;
+    ASSERT_EQ(step.replies.size(), 1u) << i;
+    EXPECT_EQ(step.replies[0].sleeps, 0) << i;
+  }
+  // Errors 1..10 (commands 102..111) do not sleep; 11..19 sleep before
+  // their reply; the 20th error closes with Postfix's 421.
+  for (int i = 102; i <= 120; ++i) {
+    Step step = Send("NOOP\r\n");
+    ASSERT_EQ(step.action, Action::kContinue) << i;
+    EXPECT_EQ(std::string(step.bytes), "250 2.0.0 Ok\r\n");
+    EXPECT_EQ(step.replies[0].sleeps, i >= 112 ? 1 : 0) << i;
+  }
+  Step step = Send("NOOP\r\n");
+  EXPECT_EQ(step.action, Action::kClose);
+  EXPECT_EQ(std::string(step.bytes),
+            "250 2.0.0 Ok\r\n421 4.7.0 mx.example.net Error: too many "
+            "errors\r\n");
+}
+
+// Debian 12's Sendmail (checked against the private real one): its
+// banner and HELO/EHLO name a client without a PTR record by address.
+TEST_F(SessionTest, SendmailGreetsAsDebians) {
+  Options c;
+  c.persona = "sendmail";
+  Start(c);
+  EXPECT_TRUE(
+      out_.starts_with("220 mx.example.net ESMTP Sendmail "
+                       "8.17.1.9/8.17.1.9/Debian-2+deb12u2; "))
+      << out_;
+  EXPECT_TRUE(
+      out_.ends_with("; (No UCE/UBE) logging access from: "
+                     "[198.51.100.7](FAIL)-[198.51.100.7]\r\n"))
+      << out_;
+  std::string ehlo(Send("EHLO a.example\r\n").bytes);
+  EXPECT_TRUE(ehlo.starts_with(
+      "250-mx.example.net Hello [198.51.100.7], pleased to meet you\r\n"))
+      << ehlo;
+  Send("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n");
+  EXPECT_EQ(std::string(Send("DATA\r\n").bytes),
+            "354 End data with <CR><LF>.<CR><LF>\r\n");
+}
+
 TEST_F(SessionTest, PostfixRepliesSleepPastTheSoftErrorLimit) {
   Start();
   EXPECT_EQ(opts_.persona.rules.soft_error_limit, 10);

@@ -352,6 +352,11 @@ Action ServerSession::Rcpt(std::string_view arg, double) {
 
 Action ServerSession::AddRecipient(std::string_view address,
                                    std::string_view shown) {
+  if (input_pending_ && !ehlo_ && opts_->persona.rules.exim_sequence) {
+    // Exim re-checks synchronization after its RCPT ACL accepted, unless
+    // PIPELINING was advertised.
+    return Close(Reply::kSyncError, CloseReason::kTooManyErrors);
+  }
   if (txn_.rcpts >= uint32_t(opts_->max_recipients)) {
     // 452 is a temporary condition (RFC 5321 4.5.3.1.10): the client should
     // send the rest later. Not counted as a client error.
@@ -405,6 +410,12 @@ Action ServerSession::Noop(std::string_view, double) {
 }
 
 Action ServerSession::Quit(std::string_view, double) {
+  if (bdat_open_ && opts_->persona.rules.exim_sequence) {
+    // Exim's bdat_getc() answers QUIT and returns EOF to receive_msg(),
+    // which then reports the message lost.
+    Append(Reply::kQuit);
+    return Close(Reply::kLostInBdat, CloseReason::kQuit);
+  }
   return Close(Reply::kQuit, CloseReason::kQuit);
 }
 

@@ -174,6 +174,32 @@ Action ServerSession::EximError(Reply r, std::string_view arg, bool counted) {
   return drop();
 }
 
+// Exim's smtp_read_command(check_sync): once a DATA or BDAT has been
+// seen (pipe_connect_acceptable is off), a command that must be the last
+// of its batch (HELO, EHLO, DATA, VRFY, EXPN, NOOP, ETRN, STARTTLS, any
+// unknown command; MAIL, RCPT and RSET too when PIPELINING was not
+// advertised) is refused with 554 when more input is waiting. BDAT, AUTH,
+// QUIT and HELP never are. The flag is set by the DATA or BDAT itself,
+// after its own check.
+bool ServerSession::EximOutOfSync(std::string_view line, std::string_view verb,
+                                  std::string_view arg) {
+  bool sync = true;
+  if (EqualsIgnoreCase(verb, "BDAT") || EqualsIgnoreCase(verb, "AUTH") ||
+      EqualsIgnoreCase(verb, "QUIT") || EqualsIgnoreCase(verb, "HELP")) {
+    sync = false;
+  } else if (EqualsIgnoreCase(verb, "MAIL") || EqualsIgnoreCase(verb, "RCPT") ||
+             EqualsIgnoreCase(verb, "RSET")) {
+    sync = !ehlo_ || !EximVerbComplete(line, verb);
+  }
+  if (sync && input_pending_ && exim_synced_) return true;
+  if ((EqualsIgnoreCase(verb, "DATA") && arg.empty()) ||
+      (EqualsIgnoreCase(verb, "BDAT") && ehlo_ && !arg.empty() &&
+       arg[0] >= '0' && arg[0] <= '9')) {
+    exim_synced_ = true;
+  }
+  return false;
+}
+
 // Exim records the first reply line to each RCPT (smtp_printf() while
 // rcpt_in_progress); the record ends at smtp_reset() (RSET, HELO/EHLO, MAIL,
 // a message's end). Bounded by the reply's length (a quoted address is

@@ -130,5 +130,48 @@ TEST_F(EximSession, BdatReportsEximsTotal) {
       << last;
 }
 
+// QUIT inside a BDAT sequence: Exim's bdat_getc() says 221, then
+// receive_msg() finds the input ended and says 421 (real Exim 4.96 in the
+// corpus's rcpt/bdat-chunk).
+TEST_F(EximSession, QuitInsideBdatReportsTheMessageLost) {
+  Send("EHLO c.example\r\n");
+  Send("MAIL FROM:<a@example.org>\r\n");
+  Send("RCPT TO:<b@example.net>\r\n");
+  EXPECT_EQ(Send("BDAT 5\r\nhello"), "250 5 byte chunk received\r\n");
+  EXPECT_EQ(Send("QUIT\r\n"),
+            "221 mx.example.net closing connection\r\n"
+            "421 Lost incoming connection\r\n");
+  EXPECT_EQ(action_, Action::kClose);
+}
+
+// Without PIPELINING (HELO), Exim re-checks synchronization after it
+// accepted a recipient: more input waiting drops the call with 554.
+TEST_F(EximSession, PipelinedRcptAfterHeloIsASyncError) {
+  EXPECT_EQ(Send("HELO c.example\r\nMAIL FROM:<a@example.org>\r\n"
+                 "RCPT TO:<b@example.net>\r\nNOOP\r\n"),
+            "250 mx.example.net Hello c.example [198.51.100.7]\r\n"
+            "250 OK\r\n554 SMTP synchronization error\r\n");
+  EXPECT_EQ(action_, Action::kClose);
+}
+
+// The same RCPT alone in its read is accepted.
+TEST_F(EximSession, RcptAloneAfterHeloIsAccepted) {
+  Send("HELO c.example\r\nMAIL FROM:<a@example.org>\r\n");
+  EXPECT_EQ(Send("RCPT TO:<b@example.net>\r\n"), "250 Accepted\r\n");
+  EXPECT_EQ(action_, Action::kContinue);
+}
+
+// After a DATA or BDAT, a command that must come alone (NOOP) with more
+// input behind it is a synchronization error; before it, it is not.
+TEST_F(EximSession, SyncCommandsAreCheckedAfterTheFirstMessage) {
+  EXPECT_EQ(Send("EHLO c.example\r\nNOOP\r\nNOOP\r\n").substr(0, 4), "250-");
+  EXPECT_EQ(action_, Action::kContinue);
+  std::string r = Send(
+      "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"
+      "BDAT 3 LAST\r\nabcNOOP\r\nNOOP\r\n");
+  EXPECT_TRUE(r.ends_with("\r\n554 SMTP synchronization error\r\n")) << r;
+  EXPECT_EQ(action_, Action::kClose);
+}
+
 }  // namespace
 }  // namespace smtp

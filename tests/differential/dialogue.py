@@ -13,7 +13,7 @@ Corpus text format (corpus/*.txt):
   Q: line          a no-reply line (message text) added to the batch
   R: bytes         raw bytes (escapes \\r \\n \\t \\\\ \\xHH, {N*c} = c
                    repeated N times), no reply expected
-  R1: bytes        raw bytes expecting one reply
+  R1: bytes        raw bytes expecting one reply (R2: .. R9: that many)
   T:               STARTTLS (one reply), then a TLS handshake if it was 220
   W: seconds       waits that long, then reads what came (idle timeout)
   # comment
@@ -90,7 +90,7 @@ def parse(text, source="?"):
             cur = Dialogue(line[3:].strip())
             dialogues.append(cur)
             continue
-        m = re.match(r"(C|D|P|Q|R|R1|T|W):( ?)(.*)$", line)
+        m = re.match(r"(C|D|P|Q|R[1-9]?|T|W):( ?)(.*)$", line)
         if not m or cur is None:
             raise ValueError(f"{source}:{lineno}: bad line {line!r}")
         kind, body = m.group(1), m.group(3)
@@ -105,8 +105,8 @@ def parse(text, source="?"):
             cur.send(expand(body) + b"\r\n", 0)
         elif kind == "R":
             cur.send(expand(body), 0)
-        elif kind == "R1":
-            cur.send(expand(body), 1)
+        elif kind.startswith("R"):
+            cur.send(expand(body), int(kind[1:]))
         elif kind == "T":
             cur.steps.append(("tls", b"STARTTLS\r\n", 1))
         elif kind == "W":

@@ -264,3 +264,99 @@ class Exim(_PrivateMta):
         # -bdf: daemon in the foreground; -q none: no queue runner.
         self._start([EXIM, "-C", conf, "-bdf", "-oX", str(self.port)],
                     name="exim")
+
+
+# Sendmail 8.17.1.9 from Debian's sendmail-bin, sendmail-base and
+# sendmail-cf, unpacked by scripts/setup.sh into their own cache root
+# (sendmail-bin conflicts with postfix and exim; its libraries are ordinary
+# dependencies).
+SENDMAIL_ROOT = os.environ.get("SPAMSINK_MTA_CACHE",
+                               "/var/cache/spamsink-mta") + "/sendmail-root"
+SENDMAIL = SENDMAIL_ROOT + "/usr/libexec/sendmail/sendmail"
+
+# Appended to Debian's own sendmail.mc (cf/debian/sendmail.mc, which
+# sendmailconfig installs as /etc/mail/sendmail.mc), before
+# MAILER_DEFINITIONS: what a private instance needs. Relaying for every
+# domain, no DNS for addresses, and delivery to a closed loopback port, so
+# that accepted messages stay in the private queue (removed with it).
+SENDMAIL_MC_EXTRA = """\
+define(`confDOMAIN_NAME', `{host}')dnl
+define(`QUEUE_DIR', `{dir}/spool/mqueue')dnl
+define(`confTRUSTED_USER', `root')dnl
+define(`confSERVICE_SWITCH_FILE', `{dir}/etc/service.switch')dnl
+define(`confHOSTS_FILE', `{dir}/etc/hosts')dnl
+define(`confTO_IDENT', `0s')dnl
+define(`confTO_COMMAND', `{timeout}s')dnl
+define(`SMART_HOST', `[127.0.0.1]')dnl
+define(`RELAY_MAILER_ARGS', `TCP $h 9')dnl
+define(`ESMTP_MAILER_ARGS', `TCP $h 9')dnl
+FEATURE(`promiscuous_relay')dnl
+FEATURE(`accept_unresolvable_domains')dnl
+"""
+
+
+class Sendmail(_PrivateMta):
+    """A private Sendmail (Debian's sendmail-bin) on 127.0.0.1:port, with
+    Debian's sendmail.mc (m4 tree copied with its paths pointed into the
+    temporary directory). Runs as root (Debian's runs as root too and
+    drops to smmta only for delivery); no system user is needed.
+
+    Sendmail resolves its own host name (A and AAAA) at start: where the
+    resolver is unreachable that costs about a minute, so the tests run
+    it inside a network namespace of their own (test_sendmail.py), where
+    a DNS query fails at once."""
+
+    available = os.path.exists(SENDMAIL)
+
+    def __init__(self, timeout=300):
+        self.tmp = tempfile.TemporaryDirectory(prefix="spamsink-sendmail-")
+        d = self.tmp.name
+        self.port = free_port()
+        share = SENDMAIL_ROOT + "/usr/share/sendmail"
+        shutil.copytree(share + "/cf", d + "/cf", symlinks=True)
+        for root, _, files in os.walk(d + "/cf"):
+            for name in files:
+                path = os.path.join(root, name)
+                if os.path.islink(path):
+                    continue
+                with open(path, errors="surrogateescape") as f:
+                    text = f.read()
+                new = (text.replace("/usr/share/sendmail", d)
+                       .replace("/etc/mail", d + "/etc")
+                       .replace("/var/lib/sendmail", d + "/lib")
+                       .replace("/var/run/sendmail", d + "/run"))
+                if new != text:
+                    with open(path, "w", errors="surrogateescape") as f:
+                        f.write(new)
+        for sub in ("etc", "lib", "run/mta", "spool/mqueue"):
+            os.makedirs(os.path.join(d, sub))
+        os.chmod(d + "/spool/mqueue", 0o700)
+        with open(d + "/cf/debian/sendmail.mc") as f:
+            mc = f.read()
+        # Debian's file but: the MTA daemon on the test port, no MSA, no
+        # dialup/provider includes (sendmailconfig writes those files).
+        mc = mc.replace("Port=smtp, Addr=127.0.0.1",
+                        f"Port={self.port}, Addr=127.0.0.1")
+        mc = "\n".join(line for line in mc.splitlines()
+                       if "MSP-v4" not in line and "dialup.m4" not in line
+                       and "provider.m4" not in line) + "\n"
+        mc = mc.replace("MAILER_DEFINITIONS\n", SENDMAIL_MC_EXTRA.format(
+            host=HOSTNAME, dir=d, timeout=timeout) + "MAILER_DEFINITIONS\n")
+        with open(d + "/sendmail.mc", "w") as f:
+            f.write(mc)
+        cf = d + "/sendmail.cf"
+        with open(cf, "w") as out:
+            subprocess.run(["m4", d + "/sendmail.mc"], stdout=out, check=True,
+                           stderr=subprocess.DEVNULL, timeout=60)
+        shutil.copy(SENDMAIL_ROOT + "/etc/mail/helpfile", d + "/etc/helpfile")
+        for name in ("local-host-names", "trusted-users"):
+            open(os.path.join(d, "etc", name), "w").close()
+        with open(d + "/etc/service.switch", "w") as f:
+            f.write("hosts\tfiles\naliases\tfiles\n")
+        with open(d + "/etc/hosts", "w") as f:
+            f.write("127.0.0.1\tlocalhost\n")
+        subprocess.run([SENDMAIL_ROOT + "/usr/libexec/sendmail/makemap",
+                        "-C", cf, "hash", d + "/etc/access"],
+                       input=b"", check=True, capture_output=True, timeout=60)
+        # -bD: daemon in the foreground; no -q: no queue runner.
+        self._start([SENDMAIL, "-C", cf, "-bD"], name="sendmail")
