@@ -50,7 +50,9 @@
 //
 // Threading: one machine belongs to one thread. Memory: an idle machine
 // holds no buffer; replies, unread input and the pacer's copy exist only
-// while there is something to send.
+// while there is something to send; and while it waits for the client or a
+// tarpit delay between transactions, its SMTP engine is parked (a few dozen
+// bytes) and rebuilt when the wait ends.
 #pragma once
 
 #include <atomic>
@@ -181,6 +183,9 @@ class Connection {
     return (input_ ? input_->capacity() : 0) +
            (outbox_ ? outbox_->footprint() : 0);
   }
+  // Whether the SMTP engine is parked (the session idles between
+  // transactions; tests and memory figures).
+  bool parked() const { return parked_ != nullptr; }
   // The tarpit's plan (tests and logs).
   const tarpit::Plan* plan() const;
 
@@ -218,6 +223,9 @@ class Connection {
   // Ends the pending wait, if any: counts it whole when its timer fired,
   // else the part served until now.
   void EndWait(bool fired);
+  smtp::ServerSession& Engine();
+  // Parks the engine if it is between transactions.
+  void Park();
   void Touch() {
     idle_deadline_ = env_->clock->Now() + env_->limits->idle_timeout;
   }
@@ -233,7 +241,12 @@ class Connection {
   base::SteadyTime idle_deadline_{};
   uint32_t lingered_ = 0;
   peer::ConnectionFacts facts_;
-  std::optional<smtp::ServerSession> engine_;
+  // The SMTP engine, or while the session idles (a read or a tarpit wait
+  // with no transaction open) its parked bytes (ServerSession::Park), so
+  // that a held connection keeps a few dozen bytes instead of the engine.
+  // Engine() resumes it. At most one of the two is set.
+  std::unique_ptr<smtp::ServerSession> engine_;
+  std::unique_ptr<uint8_t[]> parked_;
   std::unique_ptr<Tarpit> tarpit_;      // only when the tarpit is on
   std::unique_ptr<Outbox> outbox_;      // only while replies wait to be sent
   std::unique_ptr<std::string> input_;  // unread input (PROXY, flow control)

@@ -96,7 +96,7 @@ Command Connection::LastWords(Reply reply, CloseReason why) {
   session_deadline_ =
       std::min(session_deadline_, now + env_->limits->linger_time);
   idle_deadline_ = now + env_->limits->linger_time;
-  std::string_view bytes = engine_->Abort(reply).bytes;
+  std::string_view bytes = Engine().Abort(reply).bytes;
   direct_data_ = bytes.data();
   direct_size_ = uint32_t(bytes.size());
   return Send(bytes, false);
