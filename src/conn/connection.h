@@ -236,10 +236,13 @@ class Connection {
   bool admitted_ = false;
   bool early_ = false;  // spoke before our banner
   smtp::Action action_ = smtp::Action::kContinue;
+  bool waiting_on_client_ = false;  // a read, or a send waiting for room
+  bool timing_ = false;             // a tarpit wait is pending (below)
+  // (Members are ordered so that the machine has no padding: one per open
+  // connection.)
   base::SteadyTime start_{};
   base::SteadyTime session_deadline_{};
   base::SteadyTime idle_deadline_{};
-  uint32_t lingered_ = 0;
   peer::ConnectionFacts facts_;
   // The SMTP engine, or while the session idles (a read or a tarpit wait
   // with no transaction open) its parked bytes (ServerSession::Park), so
@@ -256,10 +259,9 @@ class Connection {
   const char* direct_data_ = nullptr;
   uint32_t direct_size_ = 0;
   uint32_t read_size_ = 0;
-  uint32_t limits_hit_ = 0;         // limits enforced here (caps, session time)
-  bool waiting_on_client_ = false;  // a read, or a send waiting for room
+  uint32_t limits_hit_ = 0;  // limits enforced here (caps, session time)
+  uint32_t lingered_ = 0;
   // The tarpit wait pending, if timing_: when it began and how long.
-  bool timing_ = false;
   base::SteadyTime wait_started_{};
   base::Duration wait_planned_{};
 };
