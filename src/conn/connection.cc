@@ -79,10 +79,32 @@ const tarpit::Plan* Connection::plan() const {
 
 peer::SessionSummary Connection::Summary() const {
   peer::SessionSummary s;
-  if (engine_) static_cast<peer::ProtocolFacts&>(s) = engine_->facts();
+  if (engine_) {
+    static_cast<peer::ProtocolFacts&>(s) = engine_->facts();
+  } else if (parked_) {
+    static_cast<peer::ProtocolFacts&>(s) =
+        smtp::ServerSession::ParkedFacts(parked_.get());
+  }
   static_cast<peer::ConnectionFacts&>(s) = facts_;
   s.limits_hit += limits_hit_;
   return s;
+}
+
+smtp::ServerSession& Connection::Engine() {
+  if (!engine_) {  // parked (Admit makes the engine before any use)
+    engine_ = std::make_unique<smtp::ServerSession>(
+        env_->smtp, env_->output, facts_.client.ToString(), 0);
+    engine_->Unpark(parked_.get());
+    parked_.reset();
+  }
+  return *engine_;
+}
+
+void Connection::Park() {
+  if (engine_ && engine_->Parkable()) {
+    parked_ = engine_->Park();
+    engine_.reset();
+  }
 }
 
 // --- Commands ---------------------------------------------------------------
@@ -114,6 +136,7 @@ Command Connection::Send(std::string_view data, bool wait) {
 
 Command Connection::Wait(base::Duration d, bool peek) {
   waiting_on_client_ = false;
+  Park();
   if (d > base::Duration::zero()) {  // every wait is the tarpit's
     timing_ = true;
     wait_started_ = env_->clock->Now();
@@ -177,7 +200,8 @@ Command Connection::Admit() {
   // source is seeded per process).
   uint64_t seed = uint64_t(env_->random->Uniform() * 0x1p53) << 11 ^
                   uint64_t(env_->random->Uniform() * 0x1p53);
-  engine_.emplace(env_->smtp, env_->output, facts_.client.ToString(), seed);
+  engine_ = std::make_unique<smtp::ServerSession>(
+      env_->smtp, env_->output, facts_.client.ToString(), seed);
   admitted_ = true;
   int per_ip = env_->host->Enter(facts_.client);
   Reply refuse = Reply::kCount;
@@ -236,7 +260,7 @@ void Connection::Decide() {
   cap.stuttering = g.stuttering.load(std::memory_order_relaxed);
   tarpit_->Adopt(tarpit::Decide(*env_->tarpit, tarpit_->history,
                                 tarpit_->counters, cap, env_->clock->Now()));
-  engine_->SetFinalReply(
+  Engine().SetFinalReply(
       ToFinalReply(tarpit_->plan.verdict, env_->smtp->final_reply));
 }
 
@@ -245,10 +269,10 @@ Command Connection::Greet() {
     facts_.early_talker = true;
     Count(Counter::kEarlyTalkers);
   }
-  engine_->SetSenderEvidence(facts_.early_talker, facts_.tarpitted);
+  Engine().SetSenderEvidence(facts_.early_talker, facts_.tarpitted);
   bool refuse = early_ && tarpit_ && tarpit_->plan.reject_early_talker;
-  smtp::Step step = refuse ? engine_->GreetRefused()
-                           : engine_->Greet(env_->clock->WallSeconds());
+  smtp::Step step = refuse ? Engine().GreetRefused()
+                           : Engine().Greet(env_->clock->WallSeconds());
   // A paced greeting has waited its delay already.
   return Emit(step, Then::kRead, /*skip_first_delay=*/true);
 }
@@ -258,11 +282,11 @@ Command Connection::Greet() {
 Command Connection::ReadNext() {
   if (input_ && !input_->empty()) return Process(*input_);
   input_.reset();
-  engine_->Trim();
+  Engine().Trim();
   phase_ = Phase::kReading;
   size_t want = env_->limits->read_size;
   int window = 0;
-  if (tarpit_ && tarpit_->plan.held && engine_->in_body()) {
+  if (tarpit_ && tarpit_->plan.held && Engine().in_body()) {
     // The slow reader: a small window and small, spaced reads, so the
     // sender's kernel holds and retransmits its data.
     auto rp = tarpit_->plan.DataRead(env_->clock->Now());
@@ -277,11 +301,12 @@ Command Connection::ReadNext() {
       Count(Counter::kTarpitSlowReads);
     }
   }
+  Park();
   return Read(want, window);
 }
 
 Command Connection::Process(std::string_view input) {
-  smtp::Step step = engine_->Feed(input, env_->clock->WallSeconds());
+  smtp::Step step = Engine().Feed(input, env_->clock->WallSeconds());
   CountEvents(step.events);
   std::string_view rest = input.substr(step.consumed);
   Then then = Then::kRead;
@@ -455,7 +480,7 @@ Command Connection::OnTlsDone(bool ok) {
   }
   Count(Counter::kStartTls);
   facts_.tls = true;
-  engine_->TlsStarted();
+  Engine().TlsStarted();
   return ReadNext();
 }
 

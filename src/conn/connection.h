@@ -50,7 +50,9 @@
 //
 // Threading: one machine belongs to one thread. Memory: an idle machine
 // holds no buffer; replies, unread input and the pacer's copy exist only
-// while there is something to send.
+// while there is something to send; and while it waits for the client or a
+// tarpit delay between transactions, its SMTP engine is parked (a few dozen
+// bytes) and rebuilt when the wait ends.
 #pragma once
 
 #include <atomic>
@@ -181,6 +183,9 @@ class Connection {
     return (input_ ? input_->capacity() : 0) +
            (outbox_ ? outbox_->footprint() : 0);
   }
+  // Whether the SMTP engine is parked (the session idles between
+  // transactions; tests and memory figures).
+  bool parked() const { return parked_ != nullptr; }
   // The tarpit's plan (tests and logs).
   const tarpit::Plan* plan() const;
 
@@ -218,6 +223,9 @@ class Connection {
   // Ends the pending wait, if any: counts it whole when its timer fired,
   // else the part served until now.
   void EndWait(bool fired);
+  smtp::ServerSession& Engine();
+  // Parks the engine if it is between transactions.
+  void Park();
   void Touch() {
     idle_deadline_ = env_->clock->Now() + env_->limits->idle_timeout;
   }
@@ -228,12 +236,20 @@ class Connection {
   bool admitted_ = false;
   bool early_ = false;  // spoke before our banner
   smtp::Action action_ = smtp::Action::kContinue;
+  bool waiting_on_client_ = false;  // a read, or a send waiting for room
+  bool timing_ = false;             // a tarpit wait is pending (below)
+  // (Members are ordered so that the machine has no padding: one per open
+  // connection.)
   base::SteadyTime start_{};
   base::SteadyTime session_deadline_{};
   base::SteadyTime idle_deadline_{};
-  uint32_t lingered_ = 0;
   peer::ConnectionFacts facts_;
-  std::optional<smtp::ServerSession> engine_;
+  // The SMTP engine, or while the session idles (a read or a tarpit wait
+  // with no transaction open) its parked bytes (ServerSession::Park), so
+  // that a held connection keeps a few dozen bytes instead of the engine.
+  // Engine() resumes it. At most one of the two is set.
+  std::unique_ptr<smtp::ServerSession> engine_;
+  std::unique_ptr<uint8_t[]> parked_;
   std::unique_ptr<Tarpit> tarpit_;      // only when the tarpit is on
   std::unique_ptr<Outbox> outbox_;      // only while replies wait to be sent
   std::unique_ptr<std::string> input_;  // unread input (PROXY, flow control)
@@ -243,10 +259,9 @@ class Connection {
   const char* direct_data_ = nullptr;
   uint32_t direct_size_ = 0;
   uint32_t read_size_ = 0;
-  uint32_t limits_hit_ = 0;         // limits enforced here (caps, session time)
-  bool waiting_on_client_ = false;  // a read, or a send waiting for room
+  uint32_t limits_hit_ = 0;  // limits enforced here (caps, session time)
+  uint32_t lingered_ = 0;
   // The tarpit wait pending, if timing_: when it began and how long.
-  bool timing_ = false;
   base::SteadyTime wait_started_{};
   base::Duration wait_planned_{};
 };

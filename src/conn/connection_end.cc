@@ -93,7 +93,7 @@ Command Connection::LastWords(Reply reply, CloseReason why) {
   phase_ = Phase::kLastWords;
   then_ = Then::kClose;
   auto now = env_->clock->Now();
-  smtp::Step step = engine_->Abort(reply);
+  smtp::Step step = Engine().Abort(reply);
   // Postfix's idle-timeout 421 goes through smtpd_chat_reply(): past the
   // soft error limit it sleeps first, as every reply then does (the
   // session marked the sleeps). Not for a shutdown or a cap.

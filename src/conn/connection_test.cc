@@ -1,7 +1,5 @@
-// The connection machine, driven by hand: no sockets, a fake clock. Each
-// test plays the executor: it carries out the machine's commands (a send
-// takes as many bytes as the test's "socket" has room for) and feeds back
-// events.
+// The connection machine, driven by hand (the Machine fixture,
+// machine_fixture.h): no sockets, a fake clock.
 #include "conn/connection.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,5 @@
-// The connection machine's test fixture, driven by hand: no sockets, a
+// The connection machine's test fixture (connection_test.cc,
+// connection_end_test.cc, park_test.cc), driven by hand: no sockets, a
 // fake clock. Each test plays the executor: it carries out the machine's
 // commands (a send takes as many bytes as the test's "socket" has room
 // for) and feeds back events. Included by the conn tests only.
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/metrics.h"
 #include "conn/connection.h"
 

@@ -68,33 +68,30 @@ void USession::Run(conn::Command c) {
           setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &win, sizeof win);
           setsockopt(fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &win, sizeof win);
         }
-        want = uint32_t(std::min(c.bytes, kReadBuffer));
         if (tls) return TlsRead();
-        return SubmitRecv(Op::kRecv, want);
+        return SubmitRecv(Op::kRecv, Want());
       case Kind::kSend:
         if (tls) return TlsSend(c.data);
         if (!c.wait && c.stable) {  // one attempt, batched with the turn's
-          sending = c.data;
           op = Op::kSendNow;
           io_uring_sqe* q = u.Sqe();
-          io_uring_prep_send(q, fd, sending.data(), sending.size(),
+          io_uring_prep_send(q, fd, c.data.data(), c.data.size(),
                              MSG_DONTWAIT | MSG_NOSIGNAL);
           io_uring_sqe_set_data64(q, Data(this, kSession));
           return;
         }
         if (!c.wait) {  // copied, and queued with the turn's writes
           stashed = uint8_t(u.turn & 1);
-          sending = u.stash[stashed].Put(c.data);
-          m.SendCopied(sending);
+          std::string_view copy = u.stash[stashed].Put(c.data);
+          m.SendCopied(copy);
           op = Op::kSendNow;
           io_uring_sqe* q = u.Sqe();
-          io_uring_prep_send(q, fd, sending.data(), sending.size(),
+          io_uring_prep_send(q, fd, copy.data(), copy.size(),
                              MSG_DONTWAIT | MSG_NOSIGNAL);
           io_uring_sqe_set_data64(q, Data(this, kSession));
           return;
         }
-        sending = c.data;
-        return SubmitSend(Op::kSend, sending);
+        return SubmitSend(Op::kSend, c.data);
       case Kind::kWait: {
         if (c.delay <= base::Duration::zero()) {
           c = m.OnTimer(c.peek && InputWaiting());
@@ -160,7 +157,7 @@ void USession::OnCompletion(int res, unsigned flags) {
     case Op::kTlsRecv: {
       if (res == -ENOBUFS) {  // the pool ran dry this turn: try again
         more = true;          // (in the small pool if the large one was dry)
-        return SubmitRecv(done, done == Op::kRecv ? want : kBufferSize,
+        return SubmitRecv(done, done == Op::kRecv ? Want() : kBufferSize,
                           group == 0);
       }
       if (res <= 0) {
@@ -250,8 +247,8 @@ void USession::TlsHandshake() {
 
 void USession::TlsRead() {
   ERR_clear_error();
-  int r = SSL_read(tls->ssl, w.read_buf.get(), int(want));
-  if (r > 0) return Run(m.OnRead(std::string_view(w.read_buf.get(), r)));
+  int r = SSL_read(tls->ssl, u.w->read_buf.get(), int(Want()));
+  if (r > 0) return Run(m.OnRead(std::string_view(u.w->read_buf.get(), r)));
   if (SSL_get_error(tls->ssl, r) == SSL_ERROR_WANT_READ) {
     if (TlsFlush(Then::kRead)) return;  // e.g. session tickets
     tls->then = Then::kRead;
@@ -281,7 +278,7 @@ void USession::Finish() {
   CountTarpitRetransmissions(fd, m.tarpitted());
   ::close(fd);
   base::g_open_connections.fetch_sub(1, std::memory_order_relaxed);
-  s.EndSession(SessionId(w.index, serial).data(), m);
+  s.EndSession(SessionId(u.w->index, serial).data(), m);
   delete this;
 }
 

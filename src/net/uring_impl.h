@@ -216,8 +216,8 @@ struct USession {
     Then then = Then::kHandshake;
   };
 
-  USession(Server::Impl& s, Worker& w, Uring& u, int fd)
-      : s(s), w(w), u(u), m(&w.env), fd(fd) {}
+  USession(Server::Impl& s, Uring& u, int fd)
+      : s(s), u(u), m(&u.w->env), fd(fd) {}
 
   void Run(conn::Command c);
   void OnCompletion(int res, unsigned flags);
@@ -237,6 +237,8 @@ struct USession {
     if (ioctl(fd, FIONREAD, &n) == 0 && n > 0) return true;
     return tls && (SSL_pending(tls->ssl) > 0 || BIO_ctrl_pending(tls->rbio));
   }
+  // The size of the read the machine asked for (kept by the machine).
+  size_t Want() const { return std::min(m.read_size(), kReadBuffer); }
   void SubmitRecv(Op o, size_t want, bool big_ok = true);
   void SubmitSend(Op o, std::string_view data);
   void TlsHandshake();
@@ -247,18 +249,16 @@ struct USession {
   void TlsContinue();
   void Finish();
 
+  // Kept small: one per open connection (the worker is u.w).
   USession* prev = nullptr;
   USession* next = nullptr;
   Server::Impl& s;
-  Worker& w;
   Uring& u;
   conn::Connection m;
   std::unique_ptr<Tls> tls;
-  std::string_view sending;  // a send waiting for room
-  Timers::iterator timer;    // while op is kTick
+  Timers::iterator timer;  // while op is kTick
   int fd;
   uint32_t serial = 0;
-  uint32_t want = 0;  // the size of the read waiting for input
   Op op = Op::kNone;
   bool aborted = false;
   bool peek = false;

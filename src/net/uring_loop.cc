@@ -145,7 +145,7 @@ struct UringLoop {
     if (!armed) Pause(std::chrono::milliseconds(no_fds ? 100 : 10));
   }
   void Start(int fd, const sockaddr_storage& addr) {
-    auto* se = new USession(s, w, u, fd);
+    auto* se = new USession(s, u, fd);
     se->serial = uint32_t(++w.next_session);
     se->prev = head.prev;
     se->next = &head;
@@ -324,7 +324,7 @@ void Server::Impl::WakeUring(Worker& w) {
 void Server::Impl::RunUring(Worker& w) {
   Uring& u = *w.uring;
   // The list's sentinel; never started, it holds no descriptor.
-  USession head(*this, w, u, -1);
+  USession head(*this, u, -1);
   head.prev = head.next = &head;
   UringLoop loop{*this, w, u, head};
   for (auto& acc : w.acceptors) {

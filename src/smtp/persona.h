@@ -196,6 +196,9 @@ class QueueIdMaker {
   // Appends a fresh id to out; wall is the Unix time (encoded by some
   // formats, as the real servers do).
   void Append(Persona::QueueId format, double wall, std::string* out);
+  // The generator's state, to park a session and resume it (Restore).
+  uint64_t state() const { return state_; }
+  void Restore(uint64_t state) { state_ = state; }
 
  private:
   uint64_t Next();

@@ -168,6 +168,23 @@ class ServerSession {
   // Frees the carry buffer if it is empty (call when the session idles).
   void Trim();
 
+  // Parking (session_park.cc): a session idle between transactions (no
+  // partial line, no transaction, BDAT, AUTH exchange or capture open)
+  // packs the state its next command depends on into a few dozen bytes, so
+  // that a held idle connection need not keep the ~500-byte engine. A
+  // session made with the same options, Output and client_ip and then
+  // Unpark()ed answers every later input exactly as the parked one would
+  // have (server_session_test's ParkedSessionsAnswerAsIfNeverParked).
+  bool Parkable() const;
+  // REQUIRES: Parkable(). The packed state; its first bytes give its size.
+  std::unique_ptr<uint8_t[]> Park() const;
+  // REQUIRES: a fresh session (no input fed); parked from Park().
+  void Unpark(const uint8_t* parked);
+  // The protocol facts of a parked session, without unparking it.
+  static peer::ProtocolFacts ParkedFacts(const uint8_t* parked);
+  // The size of a parked session's bytes.
+  static size_t ParkedSize(const uint8_t* parked);
+
   struct Command;
   enum class State : uint8_t {
     kFresh,      // no HELO/EHLO yet
