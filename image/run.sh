@@ -36,7 +36,7 @@
 #                    a token); default: 127.0.0.1 in the VM, which the
 #                    host forward cannot reach
 #   --append ARGS    more kernel arguments (spamsink.hostname=, spamsink.ip=, ...)
-#   --mem MB         memory (default 256; 128 is enough for a trial)
+#   --mem MB         memory (default 256; the appliance boots in 96)
 #   --cpus N         virtual CPUs (default 1)
 #   --accel A        tcg (default) | kvm
 #   --monitor SOCK   also serve the qemu monitor on a unix socket
