@@ -3,13 +3,17 @@
 #   build-image/vmlinuz            Debian's cloud kernel, from its .deb (not installed)
 #   build-image/initramfs.cpio.gz  busybox-static, /init, virtio (+cloud NIC)
 #                                  modules, spamsink, e2fsprogs' mke2fs and
-#                                  e2fsck, and their shared libraries
+#                                  e2fsck, and their shared libraries; libpq
+#                                  is spamsink's stub (no PostgreSQL store in
+#                                  the VM: libpq's libraries would not fit
+#                                  96 MB); xz-compressed (gzip with --gzip)
 #   build-image/disk.raw, disk.qcow2, spamsink.efi   (unless --no-disk)
 #                                  a BIOS+UEFI bootable disk (image/mkdisk.sh)
 # Then `image/run.sh` boots it. See docs/DEPLOY.md.
 #
 # Usage: image/build.sh [--bin FILE] [--out DIR] [--no-disk]
 #          [--kernel-deb FILE] [--flavour cloud|generic] [--append ARGS] [--vmlinux]
+#          [--postgres | --libpq-stub FILE] [--gzip]
 #   --bin FILE        the spamsink binary (default: build/spamsink)
 #   --out DIR         output directory (default: build-image)
 #   --no-disk         only kernel + initramfs
@@ -19,6 +23,13 @@
 #   --append ARGS     extra kernel arguments baked into the disk image's boot
 #                     entries (e.g. spamsink.token=... spamsink.data=/dev/vdb)
 #   --vmlinux         also extract the uncompressed ELF kernel (Firecracker)
+#   --libpq-stub FILE the libpq.so.5 stub put in place of libpq (default:
+#                     appliance/libpq.so.5 beside the binary, from the build;
+#                     a binary built with -DSPAMSINK_POSTGRES=OFF needs none)
+#   --postgres        keep Debian's libpq and its libraries (the PostgreSQL
+#                     store in the VM; it then needs 128 MB or more)
+#   --gzip            gzip the initramfs instead of xz (faster to unpack,
+#                     ~3 MB larger: more RAM while the kernel unpacks it)
 # Environment: SOURCE_DATE_EPOCH (default: the last commit's time) makes the
 # initramfs and the disk reproducible bit for bit.
 set -euo pipefail
@@ -27,7 +38,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 bin=${SPAMSINK_BIN:-$repo/build/spamsink}
 out=$repo/build-image
-disk=1 kernel_deb='' flavour=cloud append='' want_vmlinux=0
+disk=1 kernel_deb='' flavour=cloud append='' want_vmlinux=0 libpq_stub='' postgres=0 compress=xz
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 while (($#)); do
@@ -39,6 +50,9 @@ while (($#)); do
 	--flavour) flavour=$2; shift ;;
 	--append) append=$2; shift ;;
 	--vmlinux) want_vmlinux=1 ;;
+	--libpq-stub) libpq_stub=$2; shift ;;
+	--postgres) postgres=1 ;;
+	--gzip) compress=gzip ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "build.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -49,7 +63,7 @@ say() { echo "build.sh: $*"; }
 die() { echo "build.sh: error: $*" >&2; exit 1; }
 t0=$(date +%s.%N)
 
-for tool in busybox cpio gzip dpkg-deb apt-get apt-cache strings ldd mke2fs e2fsck; do
+for tool in busybox cpio gzip xz dpkg-deb apt-get apt-cache strings ldd mke2fs e2fsck; do
 	command -v "$tool" >/dev/null || die "$tool not found (run scripts/setup.sh as root)"
 done
 busybox_bin=$(command -v busybox)
@@ -58,6 +72,14 @@ file -L "$busybox_bin" 2>/dev/null | grep -q 'statically linked' ||
 
 [[ -x $bin && -s $bin ]] || die "no spamsink binary at $bin (or it is being linked): build it first (cmake --build build) or pass --bin FILE"
 bin=$(realpath "$bin")
+# libpq: the stub from the same build, unless --postgres
+if ((!postgres)) && ldd "$bin" 2>/dev/null | grep -q 'libpq\.so\.5 =>'; then
+	[[ -n $libpq_stub ]] || libpq_stub=$(dirname "$bin")/appliance/libpq.so.5
+	[[ -f $libpq_stub ]] || die "no libpq stub at $libpq_stub (build the target spamsink_libpq_stub, pass --libpq-stub FILE, or --postgres to keep libpq)"
+	libpq_stub=$(realpath "$libpq_stub")
+else
+	libpq_stub=''
+fi
 
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo 1700000000)}
 mkdir -p "$out"
@@ -153,14 +175,21 @@ for m in "${order[@]}"; do
 done
 printf '%s\n' "${order[@]}" >"$stage/lib/modules/modules.order"
 
-# copy_libs FILE: every shared library FILE loads, at the same path
+# copy_libs FILE: every shared library FILE loads, at the same path. With a
+# libpq stub, ldd resolves libpq.so.5 to it (LD_LIBRARY_PATH), so that
+# libpq's own libraries are left out; the stub goes where libpq would be.
 copy_libs() {
-	ldd "$1" >/dev/null 2>&1 || return 0 # static
+	local -a env=()
+	[[ -n $libpq_stub ]] && env=(LD_LIBRARY_PATH="$(dirname "$libpq_stub")")
+	env "${env[@]}" ldd "$1" >/dev/null 2>&1 || return 0 # static
 	while read -r lib; do
-		[[ -e $stage$lib ]] && continue
-		mkdir -p "$stage$(dirname "$lib")"
-		cp -L "$lib" "$stage$lib"
-	done < <(ldd "$1" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}')
+		local dest=$lib
+		[[ -n $libpq_stub && $lib == "$(dirname "$libpq_stub")/"* ]] &&
+			dest=/lib/x86_64-linux-gnu/${lib##*/}
+		[[ -e $stage$dest ]] && continue
+		mkdir -p "$stage$(dirname "$dest")"
+		cp -L "$lib" "$stage$dest"
+	done < <(env "${env[@]}" ldd "$1" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}')
 }
 # the binary without its debug info, plus every shared library it loads
 objcopy --strip-debug --strip-unneeded "$bin" "$stage/usr/bin/spamsink"
@@ -183,8 +212,16 @@ chmod 1777 "$stage/tmp"
 chmod 0700 "$stage/root"
 
 find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+# xz as the kernel wants it (crc32, a 1 MiB dictionary: the kernel's
+# decompressor has no room for xz's default 8-64 MiB in a 96 MB VM). The
+# file keeps its name (the kernel and boot loaders go by its content).
+if [[ $compress == xz ]]; then
+	squeeze=(xz --check=crc32 '--lzma2=preset=9,dict=1MiB' -T1)
+else
+	squeeze=(gzip -9 -n)
+fi
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
-	cpio -o -H newc -R 0:0 --reproducible --quiet) | gzip -9 -n >"$out/initramfs.cpio.gz.tmp"
+	cpio -o -H newc -R 0:0 --reproducible --quiet) | "${squeeze[@]}" >"$out/initramfs.cpio.gz.tmp"
 mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
 
 # ---- 4. optional: ELF vmlinux for Firecracker / PVH boots ----
@@ -207,6 +244,14 @@ fi
 	echo "e2fsprogs=$(dpkg-query -W -f='${Version}' e2fsprogs 2>/dev/null)"
 	echo "spamsink=$bin"
 	echo "spamsink_version=$("$bin" --version 2>&1 | head -n 1 || true)"
+	if [[ -n $libpq_stub ]]; then
+		echo "libpq=stub $(sha256sum "$libpq_stub" | cut -d' ' -f1)"
+	elif ldd "$bin" | grep -q 'libpq\.so'; then
+		echo "libpq=debian"
+	else
+		echo "libpq=none"
+	fi
+	echo "initramfs_compression=$compress"
 	echo "modules=${order[*]}"
 	echo "source_date_epoch=$SOURCE_DATE_EPOCH"
 } >"$out/manifest.txt"

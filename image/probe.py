@@ -16,12 +16,17 @@
   probe.py monitor SOCKET COMMAND        send one command to the qemu monitor
   probe.py jsonl-sum KEY                 sum of KEY over the JSON lines on stdin
 
+With PROBE_CAFILE=FILE in the environment the HTTP commands speak HTTPS and
+check the server's certificate against FILE (its name must cover 127.0.0.1).
+
 Every socket operation has a timeout; nothing here waits for ever.
 """
 import http.client
 import json
+import os
 import smtplib
 import socket
+import ssl
 import sys
 import time
 
@@ -79,8 +84,16 @@ def send(port, n):
     return 0 if ok == n else 1
 
 
+def connect(port, timeout):
+    ca = os.environ.get("PROBE_CAFILE")
+    if ca:
+        ctx = ssl.create_default_context(cafile=ca)
+        return http.client.HTTPSConnection(HOST, port, timeout=timeout, context=ctx)
+    return http.client.HTTPConnection(HOST, port, timeout=timeout)
+
+
 def get(port, path, token=None):
-    c = http.client.HTTPConnection(HOST, port, timeout=10)
+    c = connect(port, 10)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     c.request("GET", path, headers=headers)
     r = c.getresponse()
@@ -103,7 +116,7 @@ def drain(port, path, token=None):
     """Streams a (big) response to nowhere: status, bytes, lines, seconds."""
     t0 = time.monotonic()
     try:
-        c = http.client.HTTPConnection(HOST, port, timeout=600)
+        c = connect(port, 600)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         c.request("GET", path, headers=headers)
         r = c.getresponse()

@@ -24,9 +24,19 @@
 #                    it ext4 at its first boot)
 #   --config FILE    a spamsink.toml handed to the VM (qemu fw_cfg); it
 #                    replaces the generated config entirely
-#   --token TOKEN    API bearer token (default: random, printed on the console)
+#   --token-file F   the API bearer token, from the file F (one line), handed
+#                    to the VM through fw_cfg opt/spamsink/token; never on a
+#                    command line. Without it the API has no token and the
+#                    generated config keeps it on the VM's 127.0.0.1
+#   --token TOKEN    the same, from the argument (visible in ps until qemu
+#                    starts; prefer --token-file)
+#   --api-cert FILE, --api-key FILE   the API's TLS certificate and key (PEM,
+#                    fw_cfg): the generated config serves HTTPS on 0.0.0.0
+#   --api-public     the generated config serves plain HTTP on 0.0.0.0 (needs
+#                    a token); default: 127.0.0.1 in the VM, which the
+#                    host forward cannot reach
 #   --append ARGS    more kernel arguments (spamsink.hostname=, spamsink.ip=, ...)
-#   --mem MB         memory (default 256; 128 is enough for a trial)
+#   --mem MB         memory (default 256; the appliance boots in 96)
 #   --cpus N         virtual CPUs (default 1)
 #   --accel A        tcg (default) | kvm
 #   --monitor SOCK   also serve the qemu monitor on a unix socket
@@ -37,6 +47,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=$(dirname "$here")/build-image
 smtp_port=2525 api_port=8025 bind=127.0.0.1 net=user mac='' boot=kernel data='' config='' token=''
+token_file='' api_cert='' api_key=''
 append='' mem=256 cpus=1 accel=${SPAMSINK_ACCEL:-tcg} monitor=''
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
@@ -51,6 +62,10 @@ while (($#)); do
 	--data) data=$2; shift ;;
 	--config) config=$2; shift ;;
 	--token) token=$2; shift ;;
+	--token-file) token_file=$2; shift ;;
+	--api-cert) api_cert=$2; shift ;;
+	--api-key) api_key=$2; shift ;;
+	--api-public) append="$append spamsink.api_public=1" ;;
 	--append) append="$append $2"; shift ;;
 	--mem) mem=$2; shift ;;
 	--cpus) cpus=$2; shift ;;
@@ -96,7 +111,28 @@ esac
 args+=(-device "virtio-net-pci,netdev=n0,romfile=${mac:+,mac=$mac}")
 
 sargs=
-[[ -n $token ]] && sargs+=" spamsink.token=$token"
+# The token travels as an fw_cfg file, never on qemu's command line (the
+# host's ps) nor on the kernel's (the guest's /proc/cmdline). --token: a
+# private file, opened on descriptor 3 and removed at once; qemu reads it
+# through /dev/fd/3.
+if [[ -n $token ]]; then
+	[[ -z $token_file ]] || die "give --token or --token-file, not both"
+	tf=$(mktemp "${TMPDIR:-/tmp}/spamsink-token.XXXXXX")
+	printf '%s\n' "$token" >"$tf"
+	exec 3<"$tf"
+	rm -f "$tf"
+	token_file=/dev/fd/3
+elif [[ -n $token_file ]]; then
+	[[ -r $token_file ]] || die "cannot read the token file $token_file"
+fi
+if [[ -n $token_file ]]; then
+	case "$token_file" in *,*) die "the token file's path may not hold a comma" ;; esac
+	args+=(-fw_cfg "name=opt/spamsink/token,file=$token_file")
+fi
+if [[ -n $api_cert || -n $api_key ]]; then
+	[[ -r $api_cert && -r $api_key ]] || die "--api-cert and --api-key go together (readable PEM files)"
+	args+=(-fw_cfg "name=opt/spamsink/tls_cert,file=$api_cert" -fw_cfg "name=opt/spamsink/tls_key,file=$api_key")
+fi
 if [[ -n $data ]]; then
 	if [[ ! -e $data ]]; then
 		# blank: the VM formats it ext4 at its first boot (spamsink.data=)

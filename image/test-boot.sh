@@ -6,7 +6,12 @@
 #   3. wait for the 220 banner through the forwarded SMTP port
 #   4. deliver mail through it (python3 smtplib; plus build/smtpsend if built)
 #   5. if the binary serves the HTTP API: /api/v1/stats answers 401 without
-#      the token and counts the messages with it
+#      the token and counts the messages with it (HTTPS: the first boot
+#      hands the VM a TLS certificate, run.sh --api-cert/--api-key)
+#   5b. at every boot (issue 13): the token (run.sh --token-file, fw_cfg) is
+#      on neither qemu's command line nor the guest's /proc/cmdline (which
+#      init logs) nor the console, and spamsink's started line says uid=100
+#      (the second boot's own config has no server.user)
 #   6. shut down through the ACPI power button (qemu system_powerdown): the
 #      console must show spamsink exiting 0 and the VM powering off
 #   7. the VM formats the blank data disk ext4 and runs e2fsck -p on it at
@@ -18,7 +23,10 @@
 #      (through the API when served) and grow with one more message
 #   8. boot the disk image (BIOS, then UEFI) and check banner, the API token
 #      (passed through fw_cfg) and one message; the BIOS boot gets an ext2
-#      data disk (as an older image made): checked, used, still ext2
+#      data disk (as an older image made): checked, used, still ext2, and
+#      holding a planted spamsink.toml that init must ignore; BIOS opens the
+#      API with --api-public, UEFI keeps the default (the VM's 127.0.0.1:
+#      nothing answers through the forward)
 #   9. as root: boot on a tap device with a static address inside a private
 #      network namespace (unshare -n; 10.99.0.0/24 exists only there)
 #  10. only with BOOT_LEDGER_SOURCES=N (the long mode, e.g. 5000000): a data
@@ -38,7 +46,8 @@
 #                          (default: all; tap needs root and unshare; big
 #                          needs BOOT_LEDGER_SOURCES and is in the default
 #                          list only when it is set)
-# Environment: BOOT_TIMEOUT (s to the banner, default 120), SPAMSINK_BIN,
+# Environment: BOOT_TIMEOUT (s to the banner, default 120), BOOT_MEM (the
+#   VMs' memory in MB, default 96), SPAMSINK_BIN,
 #   BOOT_LEDGER_SOURCES, BOOT_LEDGER_MEM, BOOT_LEDGER_LIMIT (step 10),
 #   BOOT_LEDGER_DISK (step 10: reuse a data disk an earlier KEEP=1 run made),
 #   KEEP=1 keeps the temporary directory (console logs) for inspection.
@@ -52,6 +61,9 @@ build=1 boots=kernel,bios,uefi,tap
 [[ -n ${BOOT_LEDGER_SOURCES:-} ]] && boots+=,big
 bin=${SPAMSINK_BIN:-$repo/build/spamsink}
 boot_timeout=${BOOT_TIMEOUT:-120}
+# 96 MB: the appliance's smallest size (issue 13; the initramfs has the libpq
+# stub and is xz-compressed, image/build.sh)
+boot_mem=${BOOT_MEM:-96}
 while (($#)); do
 	case "$1" in
 	--no-build) build=0 ;;
@@ -109,6 +121,17 @@ smtp_port=$("$probe" freeport)
 api_port=$("$probe" freeport)
 while [[ $api_port == "$smtp_port" ]]; do api_port=$("$probe" freeport); done
 token=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+# the token reaches the VM as an fw_cfg file (run.sh --token-file), never on
+# a command line
+(umask 077 && printf '%s\n' "$token" >"$tmp/token")
+# the API's TLS certificate for the first boot (its name: the forward's
+# address); probe.py checks it with PROBE_CAFILE
+tls=0
+if command -v openssl >/dev/null && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$tmp/api.key" -out "$tmp/api.crt" -days 2 -subj /CN=spamsink-vm \
+	-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1; then
+	tls=1
+fi
 data=$tmp/data.img
 expected=0
 
@@ -118,9 +141,10 @@ boot_vm() {
 	shift 2
 	console=$tmp/console-$name.log
 	"$here/run.sh" --boot "$how" --smtp-port "$smtp_port" --api-port "$api_port" \
-		--token "$token" --monitor "$tmp/monitor-$name.sock" --mem 256 "$@" \
+		--token-file "$tmp/token" --monitor "$tmp/monitor-$name.sock" --mem "$boot_mem" "$@" \
 		</dev/null >"$console" 2>&1 &
 	qemu_pid=$! # run.sh execs qemu: this is qemu's pid
+	qemu_cmdline=''
 	local r t0 now
 	t0=$(date +%s.%N)
 	while :; do
@@ -133,6 +157,8 @@ boot_vm() {
 			bad "$name: no 220 banner within $boot_timeout s; console:"
 			break
 		fi
+		[[ -z $qemu_cmdline && -r /proc/$qemu_pid/cmdline ]] &&
+			qemu_cmdline=$(tr '\0' ' ' </proc/"$qemu_pid"/cmdline)
 		if r=$(timeout 10 "$probe" banner "$smtp_port" 2 2>/dev/null); then
 			banner_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
 			ok "$name: banner ${banner_s} s after qemu started: ${r#* }"
@@ -169,6 +195,40 @@ stop_vm() {
 	fi
 	wait "$qemu_pid" 2>/dev/null || true
 	qemu_pid=''
+}
+
+# secrets_check NAME: the token is on no command line (qemu's on the host,
+# the kernel's in the guest, which init logs) nor on the console, and
+# spamsink runs as the spamsink user (uid 100) whatever the config says
+secrets_check() {
+	local name=$1 line
+	qemu_cmdline=$(tr '\0' ' ' </proc/"$qemu_pid"/cmdline 2>/dev/null || echo "$qemu_cmdline")
+	if [[ -z $qemu_cmdline ]]; then
+		bad "$name: could not read qemu's command line"
+	elif [[ $qemu_cmdline == *"$token"* ]]; then
+		bad "$name: the API token is on qemu's command line"
+	else
+		ok "$name: the API token is not on qemu's command line (host ps)"
+	fi
+	line=$(grep -m1 '^init: kernel command line: ' "$console" || true)
+	if [[ -z $line ]]; then
+		bad "$name: init did not log /proc/cmdline"
+	elif [[ $line == *"$token"* || $line == *spamsink.token=* ]]; then
+		bad "$name: the guest's /proc/cmdline holds the token"
+	else
+		ok "$name: the guest's /proc/cmdline lacks the token (${line#init: kernel command line: })"
+	fi
+	if grep -qF -- "$token" "$console"; then
+		bad "$name: the API token appears on the console: $(grep -m1 -F -- "$token" "$console" | sed "s/$token/<TOKEN>/g")"
+	else
+		ok "$name: the API token is not on the console"
+	fi
+	line=$(grep -m1 'event=started' "$console" || true)
+	if [[ $line == *' uid=100'* ]]; then
+		ok "$name: spamsink runs as uid 100 (spamsink): ${line##*event=started}"
+	else
+		bad "$name: spamsink's started line lacks uid=100: ${line:-no started line}"
+	fi
 }
 
 check_console() {
@@ -276,9 +336,22 @@ if [[ ,$boots, == *,kernel,* ]]; then
 	# a blank disk (run.sh would format a missing one on the host): the VM
 	# formats it ext4 itself
 	truncate -s 256M "$data"
-	if boot_vm kernel kernel --data "$data"; then
+	# the generated config with TLS: the API on 0.0.0.0, HTTPS
+	kargs=()
+	if ((tls)); then
+		kargs=(--api-cert "$tmp/api.crt" --api-key "$tmp/api.key")
+		export PROBE_CAFILE=$tmp/api.crt
+	else
+		say "kernel: no openssl: the API is opened with --api-public instead of TLS"
+		kargs=(--api-public)
+	fi
+	if boot_vm kernel kernel --data "$data" "${kargs[@]}"; then
 		boot1_s=$banner_s
 		check_console kernel
+		secrets_check kernel
+		if ((tls)); then
+			if grep -q 'tls=on' "$console"; then ok "kernel: the API serves HTTPS ($(grep -m1 -o 'event=api_listening.*' "$console"))"; else bad "kernel: the API does not say tls=on"; fi
+		fi
 		disk_boot_check kernel 1
 		deliver kernel 5
 		if [[ -x $repo/build/smtpsend ]]; then
@@ -297,20 +370,21 @@ if [[ ,$boots, == *,kernel,* ]]; then
 			wait_count kernel "$expected"
 		fi
 		stop_vm kernel
+		unset PROBE_CAFILE
 		disk_host_check kernel
 		ledger_check kernel "$expected"
 		# ---- 7. the ledger survives a reboot on the same data disk; this
 		# time with our own config file (qemu fw_cfg, run.sh --config) ----
+		# no server.user (init forces --user spamsink) and no token (the
+		# fw_cfg token reaches spamsink in SPAMSINK_API_TOKEN)
 		cat >"$tmp/own.toml" <<EOF
 [server]
 listen = ["0.0.0.0:25", "[::]:25"]
 hostname = "mx-reboot.example.org"
-user = "spamsink"
 [ledger]
 db_path = "/var/lib/spamsink/spamsink.db"
 [api]
 listen = "0.0.0.0:8025"
-token = "$token"
 [log]
 sessions = false
 EOF
@@ -328,6 +402,7 @@ EOF
 				bad "reboot: the config from run.sh --config is not used"
 			fi
 			disk_boot_check reboot 0
+			secrets_check reboot
 			if command -v tune2fs >/dev/null; then
 				if grep -q 'contains a file system with errors, check forced' "$console"; then
 					ok "reboot: e2fsck -p checked the disk marked with errors ($(grep -m1 'check forced' "$console"))"
@@ -354,21 +429,53 @@ for how in bios uefi; do
 	dargs=()
 	if [[ $how == bios ]] && command -v mke2fs >/dev/null; then
 		# a data disk made by an older image (ext2, no journal) still works:
-		# checked, mounted, written, left ext2
+		# checked, mounted, written, left ext2. It holds a spamsink.toml (as
+		# a compromised spamsink could write one): init must ignore it
 		data=$tmp/data-ext2.img
+		mkdir -p "$tmp/ext2"
+		printf '[server]\nlisten = ["0.0.0.0:25"]\nhostname = "mx-planted.example.org"\n' >"$tmp/ext2/spamsink.toml"
 		truncate -s 64M "$data"
-		mke2fs -q -t ext2 -L spamsink "$data"
+		mke2fs -q -t ext2 -L spamsink -d "$tmp/ext2" "$data"
 		dargs=(--data "$data")
+	fi
+	# bios: the operator's opt-in to plain HTTP on 0.0.0.0; uefi: the
+	# default, the API on the VM's 127.0.0.1 (the forward reaches nothing)
+	[[ $how == bios ]] && dargs+=(--api-public)
+	# OVMF cannot load the unified kernel image in 96 or 128 MB ("BdsDxe:
+	# failed to load Boot0001 ... Out of Resources", then its shell): the
+	# firmware's need, not the appliance's (BIOS boots in 96). UEFI boots
+	# get 256 MB at least
+	if [[ $how == uefi ]] && ((boot_mem < 256)); then
+		say "uefi: booted in 256 MB (OVMF runs out of resources loading spamsink.efi in $boot_mem or 128 MB)"
+		dargs+=(--mem 256)
 	fi
 	if boot_vm "$how" "$how" "${dargs[@]}"; then
 		check_console "$how"
-		((${#dargs[@]})) && disk_boot_check "$how" 0
-		# the token reached the VM through fw_cfg (a disk boot has its own
-		# kernel command line): the API accepts it
-		((api)) && wait_count "$how" 0
+		secrets_check "$how"
+		[[ $how == bios ]] && ((${#dargs[@]} > 1)) && disk_boot_check "$how" 0
+		if [[ $how == bios && -f $tmp/ext2/spamsink.toml ]]; then
+			if grep -q 'ignoring /var/lib/spamsink/spamsink.toml' "$console" &&
+				! timeout 10 "$probe" banner "$smtp_port" 5 | grep -q mx-planted; then
+				ok "bios: the spamsink.toml on the data disk is ignored"
+			else
+				bad "bios: the spamsink.toml on the data disk was used (or not reported)"
+			fi
+		fi
+		if ((api)) && [[ $how == bios ]]; then
+			# the token reached the VM through fw_cfg (a disk boot has its
+			# own kernel command line): the API accepts it
+			wait_count "$how" 0
+		elif ((api)); then
+			r=$(timeout 15 "$probe" http "$api_port" /healthz || true)
+			if [[ $r == 000* ]] && grep -q 'API on 127.0.0.1:8025' "$console"; then
+				ok "$how: the API listens on the VM's 127.0.0.1 only (through the forward: ${r:0:60})"
+			else
+				bad "$how: the API answers through the forward without an opt-in: ${r:0:100}"
+			fi
+		fi
 		deliver "$how" 1
 		stop_vm "$how"
-		if ((${#dargs[@]})); then
+		if [[ $how == bios ]] && ((${#dargs[@]} > 1)); then
 			if dumpe2fs -h "$data" 2>/dev/null | grep -q '^Filesystem features:.*has_journal'; then
 				bad "$how: the ext2 data disk gained a journal"
 			elif timeout 60 e2fsck -fn "$data" >"$tmp/fsck.log" 2>&1; then
@@ -393,7 +500,7 @@ ip link set lo up
 ip tuntap add dev tap0 mode tap
 ip addr add 10.99.0.1/24 dev tap0
 ip link set tap0 up
-"$here/run.sh" --net tap:tap0 --mac 52:54:00:99:00:02 --token "$token" \\
+"$here/run.sh" --net tap:tap0 --mac 52:54:00:99:00:02 --token-file "$tmp/token" --api-public \\
 	--append "spamsink.ip=10.99.0.2/24,10.99.0.1 spamsink.onexit=panic" </dev/null >"$tmp/console-tap.log" 2>&1 &
 q=\$!
 trap 'kill -KILL \$q 2>/dev/null || true' EXIT
@@ -474,7 +581,6 @@ memory_limit = $blimit
 db_path = "/var/lib/spamsink/spamsink.db"
 [api]
 listen = "0.0.0.0:8025"
-token = "$token"
 # the header deadline also cuts a streamed export running longer than it
 # (HttpServer::Start replaces the pre-routing handler that marks a request
 # busy): raised here so that the export is measured
@@ -520,6 +626,6 @@ EOF
 	fi
 fi
 
-say "figures: first banner after ${boot1_s:-?} s (direct kernel boot, TCG, 256 MB); vmlinuz $(stat -c %s "$out/vmlinuz" 2>/dev/null) bytes, initramfs $(stat -c %s "$out/initramfs.cpio.gz" 2>/dev/null) bytes"
+say "figures: first banner after ${boot1_s:-?} s (direct kernel boot, TCG, $boot_mem MB); vmlinuz $(stat -c %s "$out/vmlinuz" 2>/dev/null) bytes, initramfs $(stat -c %s "$out/initramfs.cpio.gz" 2>/dev/null) bytes"
 echo "boot-test: $pass passed, $fail failed"
 ((fail == 0))

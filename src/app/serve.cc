@@ -488,7 +488,8 @@ int Serve(config::Config cfg, Reloader reload, const std::string& config_file) {
                                                        : cfg.ledger.db_path)
       .Kv("sandbox", cfg.server.sandbox ? "on" : "off")
       .Kv("landlock", landlock)
-      .Kv("pid", int64_t(getpid()));
+      .Kv("pid", int64_t(getpid()))
+      .Kv("uid", int64_t(getuid()));
 
   // SIGHUP reloads; SIGTERM and SIGINT stop. The thread owns the running
   // configuration from here on (the server keeps its own copies).

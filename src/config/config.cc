@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <dlfcn.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -10,6 +11,23 @@
 #include "base/log.h"
 #include "config/fields.h"
 #include "traps/token.h"
+
+// 0 in a build without the PostgreSQL store (src/config/CMakeLists.txt sets
+// it for this file alone, so that the other objects stay identical)
+#ifndef SPAMSINK_POSTGRES
+#define SPAMSINK_POSTGRES 1
+#endif
+
+namespace {
+
+// False when built with -DSPAMSINK_POSTGRES=OFF, or when the libpq.so.5
+// loaded is spamsink's stub (src/ledger/libpq_absent.cc: the appliance).
+bool HavePostgres() {
+  return SPAMSINK_POSTGRES &&
+         dlsym(RTLD_DEFAULT, "spamsink_libpq_absent") == nullptr;
+}
+
+}  // namespace
 
 namespace config {
 namespace {
@@ -209,6 +227,10 @@ base::Status Validate(const Config& c) {
     return err(
         "ledger.max_pending_bytes: at least 65536, or -1 for "
         "server.memory_limit / 8");
+  }
+  if (auto e = ledger::PostgresSupportError(c.ledger, HavePostgres());
+      !e.empty()) {
+    return err(e);
   }
   if (c.ledger.store == "postgresql" && c.ledger.max_db_bytes != 0) {
     return err(

@@ -335,5 +335,29 @@ TEST(Config, CommandLineOverridesFile) {
       << s.message();
 }
 
+// A build without the PostgreSQL store (cmake -DSPAMSINK_POSTGRES=OFF, the
+// appliance) refuses its settings by name; this build has the store.
+TEST(Config, PostgresSettingsNeedABuildWithPostgres) {
+  auto c = ParseToml(R"(
+[ledger]
+store = "postgresql"
+postgresql_url = "host=127.0.0.1 dbname=spamsink"
+)",
+                     "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_TRUE(Validate(*c).ok()) << Validate(*c).message();
+  std::string e = ledger::PostgresSupportError(c->ledger, false);
+  EXPECT_NE(e.find("ledger.store: this build has no PostgreSQL support"),
+            std::string::npos)
+      << e;
+  ledger::Options url_only;
+  url_only.postgresql_url = "postgresql://db.example/spamsink";
+  EXPECT_NE(ledger::PostgresSupportError(url_only, false)
+                .find("ledger.postgresql_url: this build has no PostgreSQL"),
+            std::string::npos);
+  EXPECT_EQ(ledger::PostgresSupportError(ledger::Options{}, false), "");
+  EXPECT_EQ(ledger::PostgresSupportError(c->ledger, true), "");
+}
+
 }  // namespace
 }  // namespace config

@@ -47,4 +47,22 @@ struct Options {
   int ipv6_prefix = 64;
 };
 
+// The refusal of a PostgreSQL setting by a binary without the store (cmake
+// -DSPAMSINK_POSTGRES=OFF, or the appliance's stub libpq.so.5); empty when
+// built_with_postgres or when neither ledger.store = "postgresql" nor
+// ledger.postgresql_url is set. config/ Validate calls it.
+inline std::string PostgresSupportError(const Options& o,
+                                        bool built_with_postgres) {
+  if (built_with_postgres) return {};
+  const char* key = o.store == "postgresql"     ? "ledger.store"
+                    : !o.postgresql_url.empty() ? "ledger.postgresql_url"
+                                                : nullptr;
+  if (!key) return {};
+  return std::string(key) +
+         ": this build has no PostgreSQL support (built with "
+         "-DSPAMSINK_POSTGRES=OFF, or its libpq is spamsink's stub, as in the "
+         "appliance); use ledger.store = "
+         "\"sqlite\" or a build with PostgreSQL";
+}
+
 }  // namespace ledger
