@@ -8,7 +8,10 @@
 namespace conn {
 namespace {
 
-TEST_F(Machine, AnIdleSessionParksItsEngineAndResumesIt) {
+// Its own suite name: the fixture is a distinct class in each test file.
+class Parking : public Machine {};
+
+TEST_F(Parking, AnIdleSessionParksItsEngineAndResumesIt) {
   Begin();
   EXPECT_TRUE(Take().starts_with("220 mx.test ESMTP"));
   EXPECT_TRUE(m_->parked());  // waiting for EHLO
@@ -40,7 +43,7 @@ TEST_F(Machine, AnIdleSessionParksItsEngineAndResumesIt) {
 
 // A parked idle session still answers the idle timeout with a 421, and a
 // held one parks during its tarpit delays.
-TEST_F(Machine, ParkedSessionsTimeOutAndWaitParked) {
+TEST_F(Parking, ParkedSessionsTimeOutAndWaitParked) {
   Begin();
   Client("EHLO a.example\r\n");
   Take();
