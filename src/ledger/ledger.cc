@@ -317,6 +317,7 @@ base::Status Ledger::Close() {
   if (writer_.joinable()) writer_.join();
   base::Status s;
   for (int i = 0; i < kCloseAttempts; ++i) {
+    store_->RetryNow();
     s = Flush();
     if (s.ok()) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

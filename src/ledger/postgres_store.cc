@@ -49,6 +49,11 @@ class PgStore final : public PostgresStore {
     return Up();
   }
 
+  void RetryNow() override {
+    std::lock_guard lock(w_mu_);
+    next_attempt_ = {};
+  }
+
   bool ResumeBatch(uint64_t seq) override {
     std::lock_guard lock(w_mu_);
     if (ready_ && seq <= min_mark_) return true;  // every part holds it

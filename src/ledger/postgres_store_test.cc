@@ -583,5 +583,34 @@ TEST_F(PostgresStoreTest, ThreeSinksCountExactlyThroughAnOutage) {
   }
 }
 
+// Close tries the server at once, however long the reconnect backoff that
+// failures while it was down built up: a database back a moment before
+// SIGTERM gets the last batch rather than the log's ledger_close_lost.
+TEST_F(PostgresStoreTest, CloseTriesAtOnceWhateverTheBackoff) {
+  base::FakeClock clock;
+  auto l = Ledger::Create(OpenPostgresStore(Opts("a")).value(), Options(),
+                          &clock, false);
+  l->Record(Session("192.0.2.1", 1, 10));
+  ASSERT_TRUE(l->Flush().ok());
+  pg_->Stop();
+  l->Record(Session("192.0.2.1", 2, 10));
+  // Failed attempts double the backoff (0.25, 0.5, 1, 2 s); poll until it
+  // is at least 2 s, longer than the server takes to start again.
+  bool long_backoff = false;
+  for (int i = 0; i < 200 && !long_backoff; ++i) {
+    auto s = l->Flush();
+    ASSERT_FALSE(s.ok());
+    long_backoff = s.message().find("within 2 s") != std::string::npos ||
+                   s.message().find("within 4 s") != std::string::npos;
+    if (!long_backoff)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(long_backoff);
+  ASSERT_TRUE(pg_->Start());
+  EXPECT_TRUE(l->Close().ok());
+  auto reader = OpenPostgresStore(Opts("reader")).value();
+  EXPECT_EQ(reader->Get(Ip("192.0.2.1")).value()->messages, 3u);
+}
+
 }  // namespace
 }  // namespace ledger

@@ -60,6 +60,10 @@ class Store {
   // so that a retention sweep of millions of records never holds the
   // writer or a shutdown for minutes).
   virtual base::Result<uint64_t> Expire(double cutoff) = 0;
+  // The next write tries its server at once, whatever reconnect backoff an
+  // earlier failure set: Ledger::Close's last attempts must not give up on
+  // a database that came back a moment ago. No-op for a local store.
+  virtual void RetryNow() {}
 
   virtual base::Result<std::optional<SourceRecord>> Get(
       const base::IpAddress& ip) = 0;
