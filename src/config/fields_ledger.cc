@@ -35,6 +35,14 @@ void AppendLedgerFields(std::vector<Field>* out) {
                      "met at one sink is known at this one within about "
                      "this plus flush_interval. 0: off (this sink's own "
                      "history only)."),
+      SPAMSINK_FIELD(ledger, writer_connections, kInt,
+                     "Connections this sink writes its batches on (store = "
+                     "postgresql): each batch's addresses are split among "
+                     "them by a hash of the address and committed side by "
+                     "side, each part exactly once. More than 1 helps when "
+                     "the database has cores to spare. Changed only "
+                     "between clean stops (a sink stopped mid-batch must "
+                     "finish it with the old number first; it says so)."),
       SPAMSINK_FIELD(ledger, ipv6_prefix, kInt,
                      "IPv6 sources are recorded per network of this many "
                      "bits (one host usually holds a /64); exports list the "
@@ -53,6 +61,7 @@ void AppendLedgerFields(std::vector<Field>* out) {
   SetRange(&f, "ledger.max_db_bytes", 0, 1ll << 50);
   SetRange(&f, "ledger.max_spill_bytes", 0, 1ll << 50);
   SetRange(&f, "ledger.reputation_refresh", 0, 3600);
+  SetRange(&f, "ledger.writer_connections", 1, 64);
   auto last = std::find_if(out->rbegin(), out->rend(), [](const Field& x) {
     return x.section == "ledger";
   });

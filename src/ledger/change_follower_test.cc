@@ -30,7 +30,11 @@ class ChangeFollowerTest : public ::testing::Test {
     o.url = url_;
     o.password = PgCluster::kPassword;
     o.sink_id = sink;
-    o.after_rows_locked = std::move(locked);
+    if (locked) {
+      o.after_rows_locked = [locked = std::move(locked)](int, int) {
+        locked();
+      };
+    }
     auto s = OpenPostgresStore(o);
     EXPECT_TRUE(s.ok()) << s.status().message();
     return s.ok() ? std::move(s).value() : nullptr;

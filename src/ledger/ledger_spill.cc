@@ -31,13 +31,11 @@ base::Status Ledger::UseSpill(const std::string& path, uint64_t max_bytes) {
     if ((*batch)->end != 0) {
       if (auto s = spill_->Consume((*batch)->end); !s.ok()) return s;
     }
-    uint64_t next = StoreSequence();
+    // The store tells whether it holds the batch in full; if not (or
+    // opened before the database answered), it sends the batch under its
+    // own sequence, and each writer part that committed it already skips.
     auto* pg = dynamic_cast<PostgresStore*>(store_.get());
-    if (pg && next == 0 && (*batch)->seq != 0) {
-      // Opened before the database answered: it decides at the commit.
-      pg->ResumeBatch((*batch)->seq);
-    }
-    if ((*batch)->seq != 0 && next > (*batch)->seq) {
+    if (pg && (*batch)->seq != 0 && pg->ResumeBatch((*batch)->seq)) {
       // The store holds its sequence: it was committed before we stopped.
       base::LogLine(base::LogLevel::kInfo, "ledger_spill_batch_committed")
           .Kv("seq", (*batch)->seq)

@@ -40,6 +40,7 @@ base::Result<PostgresOptions> ConfiguredPostgresOptions(const Options& config) {
   PostgresOptions o;
   o.url = config.postgresql_url;
   o.sink_id = SinkId(config);
+  o.writer_connections = config.writer_connections;
   if (!config.postgresql_password_file.empty()) {
     auto pw = ReadPassword(config.postgresql_password_file);
     if (!pw.ok()) return pw.status();

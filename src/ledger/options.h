@@ -36,6 +36,9 @@ struct Options {
   // store = "postgresql" with the tarpit on: seconds between pulls of the
   // fleet's changes into this sink's reputation (ChangeFollower); 0: off.
   double reputation_refresh = 2;
+  // store = "postgresql": writer connections a batch is split over by
+  // address (PostgresOptions::writer_connections).
+  int writer_connections = 1;
   // SQLite store bounds (SqliteOptions); 0: none. The PostgreSQL store has
   // neither: max_sources is ignored there, and config refuses a
   // max_db_bytes with store = "postgresql".

@@ -94,6 +94,13 @@ CREATE INDEX sources_by_change ON sources (change_xid);
 )sql",
     // 4: hourly counts per source and per sink (ledger/hourly.h).
     hourly::kPostgresMigration,
+    // 5: one exactly-once mark per writer connection of a sink
+    // (ledger.writer_connections); the single mark so far is part 0's.
+    R"sql(
+ALTER TABLE sink_batches ADD COLUMN part int NOT NULL DEFAULT 0;
+ALTER TABLE sink_batches DROP CONSTRAINT sink_batches_pkey;
+ALTER TABLE sink_batches ADD PRIMARY KEY (sink_id, part);
+)sql",
 };
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 

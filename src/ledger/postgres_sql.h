@@ -85,4 +85,31 @@ base::Status Exec(PGconn* c, const std::string& sql);
 // Migrates c's database to version target; refuses a newer one.
 base::Status Migrate(PGconn* c, int target);
 
+// One writer connection's share of a batch (postgres_batch.cc).
+struct PartBatch {
+  int part = 0;      // the writer connection (WriterPartition)
+  uint64_t seq = 0;  // the batch's sequence number, the same in every part
+  // A retry of a batch that failed: a part whose mark already holds seq
+  // committed it then, and commits nothing now.
+  bool retrying = false;
+  int seed_parts = 0;  // the sink's first batch: the number of parts
+  std::vector<const SourceRecord*> sorted;  // by address: the lock order
+};
+// The mark of (sink_id $1, part $2) moved to seq $3; no row when the mark
+// already holds seq or a later one.
+extern const char* const kMarkSql;
+// Reads sink_id's marks (one per writer part) into [*lo, *hi] and makes
+// sure there are exactly `parts` of them (none for a fresh sink: its first
+// batch makes them, PartBatch::seed_parts). A changed number of parts is
+// taken over when every old mark is equal (nothing half committed), and
+// refused, naming ledger.writer_connections, when not.
+base::Status SinkMarks(PGconn* c, const std::string& sink_id, int parts,
+                       uint64_t* lo, uint64_t* hi);
+// Commits b in one transaction on c (mark, row locks, merge, COPY, insert,
+// update, attribution, hours, totals). *raced: another sink inserted one of
+// b's new addresses meanwhile and the transaction was rolled back: running
+// it again succeeds. *created: rows inserted, once committed.
+base::Status ApplyPart(PGconn* c, const PostgresOptions& o, const PartBatch& b,
+                       bool* raced, uint64_t* created);
+
 }  // namespace ledger::pg

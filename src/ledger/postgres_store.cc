@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <type_traits>
 
 #include "base/log.h"
@@ -53,36 +54,69 @@ class PgStore final : public PostgresStore {
     next_attempt_ = {};
   }
 
-  void ResumeBatch(uint64_t seq) override {
+  bool ResumeBatch(uint64_t seq) override {
     std::lock_guard lock(w_mu_);
-    if (ready_) return;
+    if (ready_ && seq <= min_mark_) return true;  // every part holds it
     next_seq_ = seq;
-    retrying_ = true;  // its COMMIT may have gone through: done if so
-    resumed_ = true;
+    retrying_ = true;  // some parts may hold it: they skip it
+    resumed_ = !ready_;
+    return false;
   }
 
+  // Each part on its own connection and thread (part 0 on the caller's);
+  // done when every part has committed.
   base::Status Apply(const std::vector<SourceRecord>& deltas) override {
     std::lock_guard lock(w_mu_);
     if (auto s = Up(); !s.ok()) return s;
-    base::Status s;
-    for (int attempt = 0; attempt < kRaceAttempts; ++attempt) {
-      bool raced = false;
-      s = ApplyOnce(deltas, &raced);
-      if (!raced) break;
+    const int n = int(ws_.size());
+    std::vector<PartBatch> parts(n);
+    for (int p = 0; p < n; ++p) {
+      parts[p].part = p;
+      parts[p].seq = next_seq_;
+      parts[p].retrying = retrying_;
+      parts[p].seed_parts = fresh_ ? n : 0;
     }
-    if (s.ok()) {
-      next_seq_++;
-      retrying_ = false;
-    } else {
-      retrying_ = true;  // the next call carries the same batch and sequence
+    for (const auto& d : deltas) {
+      parts[WriterPartition(d.ip, n)].sorted.push_back(&d);
     }
-    return s;
+    std::vector<base::Status> st(n);
+    auto run = [&](int p) {
+      auto& b = parts[p].sorted;
+      std::sort(b.begin(), b.end(),
+                [](auto* x, auto* y) { return x->ip < y->ip; });
+      for (int attempt = 0; attempt < kRaceAttempts; ++attempt) {
+        bool raced = false;
+        uint64_t created = 0;
+        st[p] = ApplyPart(ws_[p].get(), o_, parts[p], &raced, &created);
+        created_ += created;
+        if (!raced) break;
+      }
+    };
+    std::vector<std::thread> threads;
+    for (int p = 1; p < n; ++p) threads.emplace_back(run, p);
+    run(0);
+    for (auto& t : threads) t.join();
+    for (int p = 0; p < n; ++p) {
+      if (st[p].ok()) continue;
+      // The next call carries the same batch and sequence: the parts that
+      // committed find their mark and skip.
+      retrying_ = true;
+      return n == 1 ? st[p]
+                    : base::Status::Error("writer connection " +
+                                          std::to_string(p) + ": " +
+                                          st[p].message());
+    }
+    min_mark_ = next_seq_;  // every part holds it now
+    next_seq_++;
+    retrying_ = false;
+    fresh_ = false;
+    return {};
   }
 
   base::Result<uint64_t> Expire(double cutoff) override {
     std::lock_guard lock(w_mu_);
     if (auto s = Up(); !s.ok()) return s;
-    PGconn* c = w_.get();
+    PGconn* c = ws_[0].get();
     std::string cut = Num(cutoff);
     std::string batch = std::to_string(kExpireBatch);
     if (auto s = Exec(c, "BEGIN"); !s.ok()) return s;
@@ -302,8 +336,8 @@ class PgStore final : public PostgresStore {
   }
   base::Result<uint64_t> ExpireHours(double cutoff) override {
     std::lock_guard lock(w_mu_);
-    if (auto s = Reconnect(w_.get()); !s.ok()) return s;
-    return hourly::PgExpire(w_.get(), cutoff);
+    if (auto s = Up(); !s.ok()) return s;
+    return hourly::PgExpire(ws_[0].get(), cutoff);
   }
   base::Result<std::vector<HourCounts>> HoursOnce(const base::IpAddress* ip,
                                                   double since) {
@@ -332,24 +366,33 @@ class PgStore final : public PostgresStore {
                                ": the database has not answered yet");
   }
 
-  // Connects the writer and the reader, migrates, reads this sink's last
-  // sequence. REQUIRES: w_mu_ held.
+  // Connects the writers and the reader, migrates, reads this sink's marks
+  // (SinkMarks). REQUIRES: w_mu_ held.
   base::Status FirstConnect() {
-    auto w = Connect(o_);
-    if (!w.ok()) return w.status();
-    if (auto s = Migrate(w->get(), kPostgresSchemaVersion); !s.ok()) return s;
+    const int n = std::max(1, o_.writer_connections);
+    std::vector<Conn> ws;
+    for (int p = 0; p < n; ++p) {
+      auto w = Connect(o_);
+      if (!w.ok()) return w.status();
+      if (p == 0) {
+        if (auto s = Migrate(w->get(), kPostgresSchemaVersion); !s.ok()) {
+          return s;
+        }
+      }
+      ws.push_back(std::move(w).value());
+    }
     auto r = Connect(o_);
     if (!r.ok()) return r.status();
-    const char* p[] = {o_.sink_id.c_str()};
-    auto seq = Run(w->get(), "SELECT seq FROM sink_batches WHERE sink_id = $1",
-                   {p[0]});
-    if (!seq.ok()) return seq.status();
-    // A resumed batch (ResumeBatch) keeps its own sequence: the database
-    // holds it (committed) or the one before it.
-    if (PQntuples(seq->get()) == 1 && !resumed_) {
-      next_seq_ = std::strtoull(PQgetvalue(seq->get(), 0, 0), nullptr, 10) + 1;
+    uint64_t lo = 0, hi = 0;
+    if (auto s = SinkMarks(ws[0].get(), o_.sink_id, n, &lo, &hi); !s.ok()) {
+      return s;
     }
-    w_ = std::move(w).value();
+    min_mark_ = lo;
+    fresh_ = hi == 0;
+    // A resumed batch (ResumeBatch) keeps its own sequence: each part's
+    // mark holds it (committed) or the one before it.
+    if (!resumed_) next_seq_ = hi + 1;
+    ws_ = std::move(ws);
     {
       std::lock_guard lock(r_mu_);
       r_ = std::move(r).value();
@@ -358,18 +401,31 @@ class PgStore final : public PostgresStore {
     return {};
   }
 
-  // The writer's connection, made or remade no sooner than the backoff
+  // The writers' connections, made or remade no sooner than the backoff
   // after a failed attempt allows (0.25 s doubling to 8 s): a flush every
   // second against a server that is down costs one refused connect per
   // backoff, not one per flush. REQUIRES: w_mu_ held.
   base::Status Up() {
-    if (ready_ && PQstatus(w_.get()) == CONNECTION_OK) return {};
+    auto all_up = [&] {
+      for (auto& w : ws_) {
+        if (PQstatus(w.get()) != CONNECTION_OK) return false;
+      }
+      return true;
+    };
+    if (ready_ && all_up()) return {};
     auto now = std::chrono::steady_clock::now();
     if (now < next_attempt_) {
       return base::Status::Error(last_error_ + " (next attempt within " +
                                  Num(backoff_) + " s)");
     }
-    base::Status s = ready_ ? Reconnect(w_.get()) : FirstConnect();
+    base::Status s;
+    if (!ready_) {
+      s = FirstConnect();
+    } else {
+      for (auto& w : ws_) {
+        if (s = Reconnect(w.get()); !s.ok()) break;
+      }
+    }
     if (s.ok()) {
       backoff_ = 0;
       return s;
@@ -433,140 +489,16 @@ class PgStore final : public PostgresStore {
     return out;
   }
 
-  // One transaction: sequence mark, row locks, merge, write, attribution,
-  // totals. REQUIRES: w_mu_ held, w_ connected.
-  // *raced: the batch met another sink's insert of one of its new
-  // addresses and was rolled back; running it again will succeed.
-  base::Status ApplyOnce(const std::vector<SourceRecord>& deltas, bool* raced) {
-    PGconn* c = w_.get();
-    std::vector<const SourceRecord*> sorted;
-    for (const auto& d : deltas) sorted.push_back(&d);
-    std::sort(sorted.begin(), sorted.end(),
-              [](auto* a, auto* b) { return a->ip < b->ip; });
-    std::string ips = "{";
-    for (auto* d : sorted) AddElement(&ips, Hex(d->ip.bytes()));
-    ips += '}';
-
-    if (auto s = Exec(c, "BEGIN"); !s.ok()) return s;
-    std::string seq = std::to_string(next_seq_);
-    auto mark = Run(c,
-                    "INSERT INTO sink_batches (sink_id, seq) VALUES ($1, $2) "
-                    "ON CONFLICT (sink_id) DO UPDATE SET seq = EXCLUDED.seq, "
-                    "committed_at = now() WHERE sink_batches.seq < "
-                    "EXCLUDED.seq",
-                    {o_.sink_id.c_str(), seq.c_str()});
-    if (!mark.ok()) return Rollback(c, mark.status());
-    if (std::strcmp(PQcmdTuples(mark->get()), "1") != 0) {
-      Exec(c, "ROLLBACK");
-      if (retrying_) return {};  // the lost COMMIT did commit: done once
-      return base::Status::Error(
-          "ledger.sink_id: batch " + seq + " of sink '" + o_.sink_id +
-          "' is already in the database: another process uses this sink_id");
-    }
-    // Every existing row of the batch locked in address order, merged
-    // here, staged by COPY; new rows inserted once, existing ones updated.
-    auto cur = Run(c,
-                   "SELECT " + std::string(kColumns) +
-                       " FROM sources WHERE ip = ANY($1::bytea[]) ORDER BY ip "
-                       "FOR UPDATE",
-                   {ips.c_str()});
-    if (!cur.ok()) return Rollback(c, cur.status());
-    if (o_.after_rows_locked) o_.after_rows_locked();
-    std::map<base::IpAddress, SourceRecord> stored;
-    for (int i = 0; i < PQntuples(cur->get()); ++i) {
-      SourceRecord r = Decode(cur->get(), i);
-      stored.emplace(r.ip, std::move(r));
-    }
-    Totals add;
-    HourlyBatch hours;
-    std::string rows;
-    for (auto* d : sorted) {
-      auto it = stored.find(d->ip);
-      bool is_new = it == stored.end();
-      hours.Add(*d, is_new);
-      SourceRecord rec;
-      if (!is_new) rec = std::move(it->second);
-      rec.ip = d->ip;
-      MergeRecord(&rec, *d);
-      AppendStageRow(&rows, rec, is_new, *d);
-      add.sources += is_new;
-      add.connections += d->connections;
-      add.messages += d->messages;
-      add.recipients += d->recipients;
-      add.bytes += d->bytes;
-      add.seconds_held += d->seconds_held;
-    }
-    if (auto s = Exec(c, kStageTableSql); !s.ok()) return Rollback(c, s);
-    if (!PQsendQuery(c, StageCopySql().c_str())) {
-      return Rollback(c, ConnError(c, "COPY not sent"));
-    }
-    if (Res r(PQgetResult(c)); PQresultStatus(r.get()) != PGRES_COPY_IN) {
-      base::Status s = base::Status::Error(
-          "postgresql: " +
-          Trim(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c)));
-      while (PGresult* x = PQgetResult(c)) PQclear(x);
-      return Rollback(c, s);
-    }
-    if (auto s = PutCopy(c, rows); !s.ok()) return Rollback(c, s);
-    auto ins = Run(c, StageInsertSql());
-    if (!ins.ok()) return Rollback(c, ins.status());
-    if (std::strtoull(PQcmdTuples(ins->get()), nullptr, 10) != add.sources) {
-      // Another sink inserted one of our new addresses after our SELECT:
-      // start again, and that row will be locked and merged like the rest.
-      *raced = true;
-      return Rollback(
-          c, base::Status::Error("postgresql: a new address was inserted by "
-                                 "another sink during the batch"));
-    }
-    if (auto s = Run(c, StageUpdateSql()); !s.ok()) {
-      return Rollback(c, s.status());
-    }
-    auto attr = Run(c, kStageSinksSql, {o_.sink_id.c_str()});
-    if (!attr.ok()) return Rollback(c, attr.status());
-    std::vector<std::string> t = {
-        std::to_string(add.sources),  std::to_string(add.connections),
-        std::to_string(add.messages), std::to_string(add.recipients),
-        std::to_string(add.bytes),    Num(add.seconds_held)};
-    auto tot = Run(c,
-                   "UPDATE totals SET sources = sources + $1, connections = "
-                   "connections + $2, messages = messages + $3, recipients = "
-                   "recipients + $4, bytes = bytes + $5, seconds_held = "
-                   "seconds_held + $6 WHERE id = 1",
-                   {t[0].c_str(), t[1].c_str(), t[2].c_str(), t[3].c_str(),
-                    t[4].c_str(), t[5].c_str()});
-    if (!tot.ok()) return Rollback(c, tot.status());
-    if (auto s = hourly::PgAdd(c, o_.sink_id, hours); !s.ok()) {
-      return Rollback(c, s);
-    }
-    base::Status committed = Commit(c);
-    if (committed.ok()) created_ += add.sources;
-    return committed;
-  }
-
-  // COMMIT whose reply may be lost (the test hook can cut it there).
-  base::Status Commit(PGconn* c) {
-    if (!PQsendQuery(c, "COMMIT")) return ConnError(c, "COMMIT not sent");
-    if (o_.after_commit_sent) o_.after_commit_sent(PQsocket(c));
-    base::Status s;
-    while (PGresult* r = PQgetResult(c)) {
-      if (PQresultStatus(r) != PGRES_COMMAND_OK && s.ok()) {
-        s = base::Status::Error("postgresql: COMMIT outcome unknown: " +
-                                Trim(PQresultErrorMessage(r)));
-      }
-      PQclear(r);
-    }
-    if (s.ok() && PQstatus(c) != CONNECTION_OK) {
-      s = ConnError(c, "COMMIT outcome unknown");
-    }
-    return s;
-  }
-
   PostgresOptions o_;
-  mutable std::mutex w_mu_;  // guards w_, next_seq_, retrying_
+  mutable std::mutex w_mu_;  // guards ws_, next_seq_, retrying_, min_mark_
   std::mutex r_mu_;          // guards r_
   std::mutex f_mu_;          // guards f_ (Changes)
-  Conn w_, r_, f_;
+  std::vector<Conn> ws_;     // the writers, one per part
+  Conn r_, f_;
   uint64_t next_seq_ = 1;
+  uint64_t min_mark_ = 0;  // the lowest part mark (at connect, or the last
+                           // batch every part committed)
+  bool fresh_ = false;     // no batch of this sink committed yet
   std::atomic<bool> ready_{false};  // FirstConnect succeeded (set once)
   bool resumed_ = false;            // ResumeBatch set next_seq_
   double backoff_ = 0;              // seconds; 0: the last attempt worked

@@ -1,5 +1,7 @@
 // The fleet Store: one PostgreSQL database shared by many sinks. Each sink's
-// writer commits a batch in one transaction: the batch's (sink_id,
+// writer commits a batch in one transaction per writer connection (the
+// batch's addresses partitioned among them, PostgresOptions::
+// writer_connections), each: the batch's (sink_id,
 // sequence) mark, row locks on the batch's existing addresses (taken in
 // address order), the merge done here with MergeRecord (the same semantics
 // as every other store), the merged rows COPied into a temporary staging
@@ -15,8 +17,8 @@
 // succeeds. A fresh batch whose sequence the database already holds means
 // another process writes under the same sink_id: that is an error.
 //
-// Reads use a second connection, so API queries never wait for a commit.
-// Both reconnect on the next call after a failure.
+// Reads use a connection of their own, so API queries never wait for a
+// commit. Each reconnects on the next call after a failure.
 #pragma once
 
 #include <cstdint>
@@ -35,16 +37,28 @@ struct PostgresOptions {
   std::string password;  // empty: libpq's own (PGPASSWORD, ~/.pgpass)
   std::string sink_id;   // attribution and batch identity; must be unique
   int connect_timeout_seconds = 5;
-  // Test hook: called with the connection's socket after COMMIT was sent
-  // and before its reply is read (to cut the connection there).
-  std::function<void(int socket)> after_commit_sent;
-  // Test hook: called in a batch's transaction once its existing rows are
-  // locked, before the new ones are inserted.
-  std::function<void()> after_rows_locked;
+  // Writer connections (ledger.writer_connections): a batch's records are
+  // partitioned by address (WriterPartition), each part committed by its
+  // own connection in its own transaction, side by side. Each part keeps
+  // its own exactly-once mark (sink_batches (sink_id, part)); the batch
+  // succeeds when every part has committed, and a retry commits only the
+  // parts that had not.
+  int writer_connections = 1;
+  // Test hook: called with the writer connection's part and socket after
+  // COMMIT was sent and before its reply is read (to cut it there). Runs
+  // on the part's thread.
+  std::function<void(int part, int socket)> after_commit_sent;
+  // Test hook: called in a part's transaction once its existing rows are
+  // locked, before the new ones are inserted (on the part's thread).
+  std::function<void(int part, int socket)> after_rows_locked;
 };
 
 // The newest schema version this build knows (table spamsink_schema).
-inline constexpr int kPostgresSchemaVersion = 4;
+inline constexpr int kPostgresSchemaVersion = 5;
+
+// The writer connection (0 .. parts-1) that commits ip's records: a stable
+// hash of the address, so each address has exactly one writer.
+int WriterPartition(const base::IpAddress& ip, int parts);
 
 // One sink's share of one address.
 struct SinkCounts {
@@ -84,14 +98,16 @@ class PostgresStore : public Store {
   virtual uint64_t next_sequence() const = 0;
   // Connects now if not connected yet (within the reconnect backoff).
   virtual base::Status Ready() = 0;
-  // Opened unreachable, with a spilled batch of sequence seq from an earlier
-  // run pending: the next Apply carries that batch, which counts only if
-  // the database does not hold seq yet. No effect once connected (the
-  // caller compares next_sequence() itself then).
-  virtual void ResumeBatch(uint64_t seq) = 0;
+  // A spilled batch of sequence seq from an earlier run is pending. Returns
+  // true when the database holds it in full (every writer part committed
+  // it): skip it. Else the next Apply carries it as seq, and each part
+  // commits it only if its mark does not hold seq yet (a stop between the
+  // parts' commits leaves some holding it). Opened unreachable: false, and
+  // the parts decide at the first commit.
+  virtual bool ResumeBatch(uint64_t seq) = 0;
 };
 
-// Connects (both connections), migrates the schema to
+// Connects (the writers and the reader), migrates the schema to
 // kPostgresSchemaVersion under an advisory lock (several sinks may start at
 // once) and reads this sink's last sequence. Fails, naming
 // ledger.postgresql_url, on a bad URL, refused login, an unknown database,

@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "ledger/ledger.h"
 #include "ledger/pg_test_util.h"
+#include "ledger/postgres_sql.h"
 #include "ledger/test_util.h"
 
 namespace ledger {
@@ -30,11 +31,12 @@ class PostgresStoreTest : public ::testing::Test {
     if (pg_ == nullptr) GTEST_SKIP() << "no PostgreSQL server installed";
     url_ = pg_->NewDatabase();
   }
-  PostgresOptions Opts(const std::string& sink) {
+  PostgresOptions Opts(const std::string& sink, int parts = 1) {
     PostgresOptions o;
     o.url = url_;
     o.password = PgCluster::kPassword;
     o.sink_id = sink;
+    o.writer_connections = parts;
     return o;
   }
   // The single value of a query run on a fresh connection.
@@ -145,20 +147,22 @@ TEST_F(PostgresStoreTest, BadSettingsNameTheSettingAndHideThePassword) {
 
 TEST_F(PostgresStoreTest, LostCommitReplyIsRetriedWithoutDoubling) {
   bool cut = true;
-  auto o = Opts("a");
-  o.after_commit_sent = [&](int fd) {
+  auto o = Opts("a", 3);
+  o.after_commit_sent = [&](int, int fd) {
     if (cut) CutConnection(fd);  // COMMIT is on its way; the reply
-  };                             // will never arrive
+  };                             // will never arrive (on every part)
   auto s = OpenPostgresStore(o).value();
   std::vector<SourceRecord> batch = {Delta("192.0.2.1", 2),
                                      Delta("192.0.2.2", 5)};
   auto st = s->Apply(batch);
   ASSERT_FALSE(st.ok()) << "the cut did not fail the commit";
   // The server did commit: wait (bounded, 30 s for a loaded machine)
-  // until the batch is visible.
+  // until the batch is visible in every part.
   std::string seq;
   for (int i = 0; i < 3000 && seq != "1"; ++i) {
-    seq = Scalar("SELECT coalesce(max(seq), 0) FROM sink_batches");
+    seq = Scalar(
+        "SELECT CASE WHEN count(*) = 3 THEN min(seq) ELSE 0 END FROM "
+        "sink_batches");
     if (seq != "1") std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_EQ(seq, "1") << "the commit did not reach the server";
@@ -170,7 +174,9 @@ TEST_F(PostgresStoreTest, LostCommitReplyIsRetriedWithoutDoubling) {
   EXPECT_EQ(s->next_sequence(), 2u);
   ASSERT_TRUE(s->Apply({Delta("192.0.2.1", 1)}).ok());
   EXPECT_EQ(s->Get(Ip("192.0.2.1")).value()->messages, 3u);
-  EXPECT_EQ(Scalar("SELECT seq FROM sink_batches WHERE sink_id = 'a'"), "2");
+  EXPECT_EQ(Scalar("SELECT string_agg(seq::text, ',' ORDER BY part) FROM "
+                   "sink_batches WHERE sink_id = 'a'"),
+            "2,2,2");
 }
 
 TEST_F(PostgresStoreTest, TwoProcessesWithOneSinkIdAreRefused) {
@@ -190,7 +196,7 @@ TEST_F(PostgresStoreTest, NewAddressRacingAnotherSinkIsMergedNotLost) {
   auto b = OpenPostgresStore(Opts("sink-b")).value();
   auto o = Opts("sink-a");
   int locked = 0;
-  o.after_rows_locked = [&] {
+  o.after_rows_locked = [&](int, int) {
     if (locked++ == 0) {
       EXPECT_TRUE(b->Apply({Delta("192.0.2.7", 2)}).ok());
     }
@@ -282,6 +288,100 @@ TEST_F(PostgresStoreTest, SinkFilterSelectsWhatThatSinkSaw) {
   EXPECT_TRUE(page.records.empty());
 }
 
+// Four writer connections; one part's connection is cut inside its
+// transaction (it never commits): the batch fails naming that connection,
+// the other parts' records are committed, and the retry commits only the
+// cut part. Then the sink stops in the middle of a batch the same way: it
+// will not restart with another number of connections (the half-done
+// batch could not be finished), and with four it finishes the spilled
+// batch exactly once.
+TEST_F(PostgresStoreTest, OnePartCutTheOthersCommitAndTheRetryFinishes) {
+  constexpr int kParts = 4, kCut = 2, kAddresses = 40;
+  std::vector<SourceRecord> batch;
+  int in_cut = 0;
+  for (int i = 1; i <= kAddresses; ++i) {
+    batch.push_back(Delta("192.0.2." + std::to_string(i), 1));
+    in_cut += WriterPartition(batch.back().ip, kParts) == kCut;
+  }
+  ASSERT_GT(in_cut, 0);
+  ASSERT_LT(in_cut, kAddresses);
+  bool cut = true;
+  auto o = Opts("a", kParts);
+  o.after_rows_locked = [&](int part, int fd) {
+    if (cut && part == kCut) shutdown(fd, SHUT_RDWR);
+  };
+  auto marks = [&] {
+    return Scalar(
+        "SELECT string_agg(seq::text, ',' ORDER BY part) FROM "
+        "sink_batches WHERE sink_id = 'a'");
+  };
+  // Every address's messages against want(its part), from one query.
+  auto expect_messages = [&](auto want) {
+    std::map<std::string, std::string> got;
+    std::string all = Scalar(
+        "SELECT string_agg(encode(ip, 'hex') || '=' || messages, ',') FROM "
+        "sources");
+    for (size_t p = 0; p < all.size();) {
+      size_t e = std::min(all.find(',', p), all.size());
+      size_t eq = all.find('=', p);
+      got["\\x" + all.substr(p, eq - p)] = all.substr(eq + 1, e - eq - 1);
+      p = e + 1;
+    }
+    for (const auto& r : batch) {
+      int part = WriterPartition(r.ip, kParts);
+      std::string key = pg::Hex(r.ip.bytes());
+      EXPECT_EQ(got.count(key) ? got[key] : "0", std::string(want(part)))
+          << r.ip.ToString() << " in part " << part;
+    }
+  };
+  {
+    auto s = OpenPostgresStore(o).value();
+    auto st = s->Apply(batch);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("writer connection 2"), std::string::npos)
+        << st.message();
+    expect_messages([](int p) { return p == kCut ? "0" : "1"; });
+    EXPECT_EQ(marks(), "1,1,0,1");
+    EXPECT_EQ(Scalar("SELECT sources FROM totals"),
+              std::to_string(kAddresses - in_cut));
+    cut = false;
+    ASSERT_TRUE(s->Apply(batch).ok());  // the ledger's identical retry
+    expect_messages([](int) { return "1"; });
+    EXPECT_EQ(marks(), "1,1,1,1");
+    EXPECT_EQ(s->GetTotals()->messages, uint64_t(kAddresses));
+    EXPECT_EQ(s->next_sequence(), 2u);
+    // Batch 2: part 2 cut again, and the sink stops with it pending.
+    cut = true;
+    ASSERT_FALSE(s->Apply(batch).ok());
+    EXPECT_EQ(marks(), "2,2,1,2");
+  }
+  auto other = OpenPostgresStore(Opts("a", 2));
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.error().find("ledger.writer_connections"), std::string::npos)
+      << other.error();
+  cut = false;
+  auto s = OpenPostgresStore(o).value();
+  EXPECT_EQ(s->next_sequence(), 3u);
+  EXPECT_FALSE(s->ResumeBatch(2));  // the spilled batch 2: not in full
+  ASSERT_TRUE(s->Apply(batch).ok());
+  expect_messages([](int) { return "2"; });
+  EXPECT_EQ(marks(), "2,2,2,2");
+  EXPECT_EQ(s->GetTotals()->messages, uint64_t(2 * kAddresses));
+  EXPECT_EQ(s->GetTotals()->sources, uint64_t(kAddresses));
+  EXPECT_TRUE(s->ResumeBatch(2));     // now held in full
+  ASSERT_TRUE(s->Apply(batch).ok());  // batch 3, fresh
+  EXPECT_EQ(marks(), "3,3,3,3");
+  expect_messages([](int) { return "3"; });
+  // Clean: every mark equal, so another number of connections is taken.
+  s.reset();
+  auto two = OpenPostgresStore(Opts("a", 2));
+  ASSERT_TRUE(two.ok()) << two.error();
+  EXPECT_EQ(marks(), "3,3");
+  ASSERT_TRUE((*two)->Apply(batch).ok());
+  EXPECT_EQ(marks(), "4,4");
+  EXPECT_EQ((*two)->GetTotals()->messages, uint64_t(4 * kAddresses));
+}
+
 // SIGTERM with the database down: the failed batch goes to the spill file
 // with its sequence number, the pending records after it. A batch whose
 // COMMIT reached the server (its reply lost) is found committed at the
@@ -291,12 +391,12 @@ TEST_F(PostgresStoreTest, SpillAtCloseKeepsExactlyOnceAcrossRestarts) {
   base::FakeClock clock;
   const std::string spill = dir.File("s.spill");
   auto seq = [&] {
-    return Scalar("SELECT seq FROM sink_batches WHERE sink_id = 'a'");
+    return Scalar("SELECT min(seq) FROM sink_batches WHERE sink_id = 'a'");
   };
   {
     bool cut = false;
-    auto o = Opts("a");
-    o.after_commit_sent = [&](int fd) {
+    auto o = Opts("a", 3);
+    o.after_commit_sent = [&](int, int fd) {
       if (cut) CutConnection(fd);
     };
     auto l =
@@ -318,7 +418,7 @@ TEST_F(PostgresStoreTest, SpillAtCloseKeepsExactlyOnceAcrossRestarts) {
   }
   ASSERT_TRUE(pg_->Start());
   {
-    auto l = Ledger::Create(OpenPostgresStore(Opts("a")).value(), Options(),
+    auto l = Ledger::Create(OpenPostgresStore(Opts("a", 3)).value(), Options(),
                             &clock, false);
     ASSERT_TRUE(l->UseSpill(spill, 0).ok());  // batch 2 found committed
     ASSERT_TRUE(l->Flush().ok());             // the pending: batch 3
@@ -329,7 +429,7 @@ TEST_F(PostgresStoreTest, SpillAtCloseKeepsExactlyOnceAcrossRestarts) {
     EXPECT_TRUE(l->Close().ok());
   }
   ASSERT_TRUE(pg_->Start());
-  auto l = Ledger::Create(OpenPostgresStore(Opts("a")).value(), Options(),
+  auto l = Ledger::Create(OpenPostgresStore(Opts("a", 3)).value(), Options(),
                           &clock, false);
   ASSERT_TRUE(l->UseSpill(spill, 0).ok());
   ASSERT_TRUE(l->Flush().ok());  // batch 4, from the spill
@@ -352,12 +452,12 @@ TEST_F(PostgresStoreTest, StartedUnreachableResumesTheSpilledBatchOnce) {
   base::FakeClock clock;
   const std::string spill = dir.File("s.spill");
   auto seq = [&] {
-    return Scalar("SELECT seq FROM sink_batches WHERE sink_id = 'a'");
+    return Scalar("SELECT min(seq) FROM sink_batches WHERE sink_id = 'a'");
   };
   {
     bool cut = false;
-    auto o = Opts("a");
-    o.after_commit_sent = [&](int fd) {
+    auto o = Opts("a", 3);
+    o.after_commit_sent = [&](int, int fd) {
       if (cut) CutConnection(fd);
     };
     auto l =
@@ -376,7 +476,7 @@ TEST_F(PostgresStoreTest, StartedUnreachableResumesTheSpilledBatchOnce) {
     l->Record(Session("192.0.2.2", 4, 10));
     EXPECT_TRUE(l->Close().ok());  // batch 2 to .batch, the pending to P
   }
-  auto store = OpenPostgresStore(Opts("a"));  // the server is down
+  auto store = OpenPostgresStore(Opts("a", 3));  // the server is down
   ASSERT_TRUE(store.ok()) << store.error();
   auto l = Ledger::Create(std::move(store).value(), Options(), &clock, false);
   ASSERT_TRUE(l->UseSpill(spill, 0).ok());
@@ -408,7 +508,7 @@ TEST_F(PostgresStoreTest, ThreeSinksCountExactlyThroughAnOutage) {
   lo.retention_days = 0;  // the sessions are dated 2023
   std::vector<std::unique_ptr<Ledger>> sinks;
   for (int k = 0; k < kSinks; ++k) {
-    auto s = OpenPostgresStore(Opts("sink-" + std::to_string(k)));
+    auto s = OpenPostgresStore(Opts("sink-" + std::to_string(k), 1 + k));
     ASSERT_TRUE(s.ok()) << s.error();
     sinks.push_back(Ledger::Create(std::move(s).value(), lo,
                                    &base::SystemClock::Get(), true));
