@@ -133,6 +133,9 @@ void Ledger::Record(const peer::SessionSummary& session) {
   auto [it, inserted] = s->records.try_emplace(key);
   if (inserted) it->second.ip = key;
   MergeSession(&it->second, session);
+  if (config_.ipv6_prefix < 128 && !session.client.is_v4()) {
+    SampleAddress(&it->second, session.client, 1);
+  }
   s->sessions++;
   s->duration[BucketOf(kDurationBounds, session.duration_seconds)]++;
   s->duration_sum += session.duration_seconds;

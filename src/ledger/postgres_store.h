@@ -44,7 +44,7 @@ struct PostgresOptions {
 };
 
 // The newest schema version this build knows (table spamsink_schema).
-inline constexpr int kPostgresSchemaVersion = 4;
+inline constexpr int kPostgresSchemaVersion = 5;
 
 // One sink's share of one address.
 struct SinkCounts {
