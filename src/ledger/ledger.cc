@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "base/thread_kind.h"
 #include "ledger/cadence.h"
 #include "ledger/postgres_store.h"
 
@@ -286,6 +287,7 @@ base::Status Ledger::Commit() {
 }
 
 void Ledger::WriterLoop() {
+  base::SetThreadKind(base::ThreadKind::kLedgerWriter);
   base::SteadyTime next = FirstCut(clock_->Now(), WriterInterval());
   std::unique_lock lk(writer_mu_);
   while (!stop_) {
