@@ -13,16 +13,19 @@ database as the next start would (WAL recovery) and checks:
   - PRAGMA integrity_check is "ok";
   - the totals row equals the sum over the source records;
   - lost = messages before + messages told 250 - messages in the ledger.
-The writer thread takes what is pending every flush interval after the
-previous commit ended, so a kill loses the batch being committed plus what
-came since its snapshot: at most (interval + 2 x commit time) x the 250 rate,
-plus the sessions in flight (a session's record is queued when it closes).
+The writer cuts its batches at the last cut + interval - the last commit
+time (ledger/cadence.h), so a kill loses what came since the cut of the
+last batch that committed: about one interval while commits take at most
+half of it, at most (interval + longest commit time) x the 250 rate, plus
+the sessions in flight (a session's record is queued when it closes).
+(Before that change the writer waited an interval after each commit ended:
+interval + 2 x commit time.)
 The server logs each commit's duration (--log-level debug, ledger_batch);
 each round prints the loss in flush intervals' worth (lost/I) and that bound.
 lost < 0 would mean records counted twice.
 The same database is reused by every round (the next start opens what the
 kill left). Prints one line per kill (the last column but one: I when the loss is
-within one interval's worth, I+2C within the bound, "more" beyond it) and a
+within one interval's worth, I+C within the bound, "more" beyond it) and a
 summary; exit 1 when an integrity check fails, the totals disagree, a count
 goes negative, or (with --max-intervals X) a round loses more than X
 intervals' worth.
@@ -152,12 +155,11 @@ def main():
         lost = told - gained
         rate = told / load_s if load_s > 0 else 0
         commits = commit_seconds(log_path, log_start) or [0.0]
-        # The writer takes what is pending every flush interval after the
-        # previous commit ended; a kill loses the batch being committed and
-        # what came since its snapshot: at most interval + 2 x commit time.
-        bound = rate * (args.flush + 2 * max(commits)) + args.senders
+        # A kill loses what came since the cut of the last batch that
+        # committed: at most interval + commit time (ledger/cadence.h).
+        bound = rate * (args.flush + max(commits)) + args.senders
         within = "I" if lost <= rate * args.flush + args.senders else (
-            "I+2C" if lost <= bound else "more")
+            "I+C" if lost <= bound else "more")
         ok = check == "ok" and totals == after and lost >= 0
         if args.max_intervals is not None:
             ok = ok and lost <= rate * args.flush * args.max_intervals + \
@@ -177,11 +179,11 @@ def main():
     worst_share = max((r[0] / r[1]) if r[1] else 0 for r in rows)
     print("crash_bench: %d kills, %d failed; ledger holds %d messages from "
           "%d sources; worst loss %d messages = %.2f flush intervals' worth "
-          "(bound: interval + 2 x longest commit, + %d sessions in flight)" % (
+          "(bound: interval + longest commit, + %d sessions in flight)" % (
               args.kills, failures, total, sources, worst, worst_share,
               args.senders))
     print("crash_bench: loss within one flush interval's worth (+ sessions "
-          "in flight): %d of %d kills; within interval + 2 x the longest "
+          "in flight): %d of %d kills; within interval + the longest "
           "logged commit: %d of %d" % (
               sum(r[2] == "I" for r in rows), len(rows),
               sum(r[2] != "more" for r in rows), len(rows)))

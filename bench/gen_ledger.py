@@ -35,7 +35,8 @@ ROW = """
   '[["host' || (i % 1000) || '.example",1]]',
   '[["spam' || (i % 97) || '.example",1]]',
   '[["example.org",' || (1 + i % 3) || ']]',
-  i % 5 = 0, CASE WHEN i % 5 = 0 THEN 12.5 ELSE 0.0 END, 0, 0
+  i % 5 = 0, CASE WHEN i % 5 = 0 THEN 12.5 ELSE 0.0 END, 0, 0,
+  ''
 """
 
 

@@ -16,6 +16,7 @@
 #include "base/endpoint.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/thread_kind.h"
 
 namespace api {
 namespace {
@@ -102,7 +103,10 @@ class BoundedPool final : public httplib::TaskQueue {
  public:
   BoundedPool(int threads, int max_queued) : max_queued_(max_queued) {
     for (int i = 0; i < threads; ++i) {
-      workers_.emplace_back([this] { Work(); });
+      workers_.emplace_back([this] {
+        base::SetThreadKind(base::ThreadKind::kApi);
+        Work();
+      });
     }
   }
   // fn owns an accepted socket and closes it: counted in

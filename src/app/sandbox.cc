@@ -6,6 +6,7 @@
 #include "app/sandbox.h"
 
 #include <linux/capability.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -282,6 +283,9 @@ std::vector<std::string> SandboxAllowList(const SandboxOptions& options) {
   if (options.allow_exec) {
     for (const char* s : kExecExtra) out.push_back(s);
   }
+  out.push_back(
+      "seccomp (SECCOMP_SET_MODE_FILTER, no flags: the per-thread "
+      "filters)");
   return out;
 }
 
@@ -343,6 +347,14 @@ base::Status EnterSandbox(const SandboxOptions& options) {
   }
   if (options.allow_exec) {
     for (const char* s : kExecExtra) allow(s);
+  }
+  // A thread may add a filter of its own (RestrictThreadKinds), which can
+  // only narrow it further; no flags (no TSYNC, no listener).
+  if (rc == 0) {
+    rc = seccomp_rule_add(
+        ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 2,
+        SCMP_A0(SCMP_CMP_EQ, scmp_datum_t(SECCOMP_SET_MODE_FILTER)),
+        SCMP_A1(SCMP_CMP_EQ, 0));
   }
   if (kSanitizer) {
     for (const char* s :

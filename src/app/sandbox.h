@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/thread_kind.h"
 #include "config/config.h"
 
 namespace app {
@@ -70,5 +71,29 @@ int LandlockAbi();
 // unit's ReadWritePaths= then bounds the writes) or a thread could not be
 // restricted.
 base::Result<int> RestrictFiles(const FileView& view);
+
+// Per-thread-kind filters (sandbox_threads.cc), stacked on EnterSandbox's
+// list: a call a kind is denied fails with EPERM in that kind's threads
+// (not a kill: a call path missed here costs one failed operation, not the
+// server). SMTP workers: no files (open, sync, rename, unlink...); the
+// ledger writer: no accept, bind, listen, nor socket/connect with the SQLite
+// store; API workers: no bind, listen, accept, sync, rename. Threads of no
+// kind (main, signals, DNS, trap writer) keep the process-wide list.
+struct ThreadFilterOptions {
+  bool worker_files = false;   // capture.dir: workers write the captures
+  bool store_network = false;  // PostgreSQL store: the writer connects
+};
+// What kind is denied with options (docs/OPERATIONS.md, tests).
+std::vector<std::string> ThreadKindDenyList(base::ThreadKind kind,
+                                            const ThreadFilterOptions& o);
+// Builds the filters. REQUIRES: before EnterSandbox (libseccomp probes the
+// kernel with calls the process-wide list traps).
+base::Status PrepareThreadFilters(const ThreadFilterOptions& options);
+// After EnterSandbox: narrows every thread that declared its kind
+// (base::SetThreadKind) by a signal (kLandlockSignal, after RestrictFiles
+// is done with it), and sets the hook that narrows a thread declaring its
+// kind later. Bounded like RestrictFiles; an error names the threads that
+// could not be narrowed (the caller logs it and goes on).
+base::Status RestrictThreadKinds();
 
 }  // namespace app

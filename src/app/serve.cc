@@ -464,9 +464,21 @@ int Serve(config::Config cfg, Reloader reload, const std::string& config_file) {
               "the file system is not restricted by the process; rely on "
               "the systemd unit's ReadWritePaths=");
     }
+    ThreadFilterOptions kinds{
+        .worker_files =
+            cfg.capture.sample_every > 0 && !cfg.capture.dir.empty(),
+        .store_network = cfg.ledger.store == "postgresql"};
+    if (auto s = PrepareThreadFilters(kinds); !s.ok()) {
+      return Fail("server.sandbox: " + s.message() +
+                  " (set server.sandbox = false to run without it)");
+    }
     if (auto s = EnterSandbox({.allow_exec = firewall}); !s.ok()) {
       return Fail("server.sandbox: " + s.message() +
                   " (set server.sandbox = false to run without it)");
+    }
+    if (auto s = RestrictThreadKinds(); !s.ok()) {
+      base::LogLine(base::LogLevel::kWarning, "thread_filters_off")
+          .Kv("reason", s.message());
     }
   }
   for (const auto& addr : server->LocalAddresses()) {

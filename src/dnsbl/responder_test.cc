@@ -133,6 +133,74 @@ TEST_F(ResponderTest, Ipv6InNibbles) {
   EXPECT_EQ(A(Q(name, kTypeA)), (std::vector<uint32_t>{0x7f000002}));
 }
 
+// The reversed-nibble name of an IPv6 address under zone.
+std::string Nibbles(const char* ip, const std::string& zone) {
+  auto b = base::IpAddress::Parse(ip).value().bytes();
+  const char* hex = "0123456789abcdef";
+  std::string name;
+  for (int i = 15; i >= 0; --i) {
+    name += hex[b[size_t(i)] & 15];
+    name += '.';
+    name += hex[b[size_t(i)] >> 4];
+    name += '.';
+  }
+  return name + zone;
+}
+
+// Issue 13 item 1: with ledger.ipv6_prefix 64 the index keeps one entry per
+// /64 (live sessions and the ledger's seed alike), and a query for any
+// address inside a listed /64 is answered as the /64; a neighbouring /64
+// is not listed.
+TEST(ResponderIpv6, AnyAddressInAListedPrefixIsListed) {
+  Options o;
+  o.zone = "bl.example.net";
+  o.rate_limit = 0;
+  Index index(1000, 64);
+  auto r = Responder::Create(o, &index);
+  ASSERT_TRUE(r.ok()) << r.error();
+  auto ask = [&](const char* ip) {
+    std::string q = MakeQuery(Nibbles(ip, o.zone), kTypeA);
+    return Parse((*r)->Answer(
+                     reinterpret_cast<const uint8_t*>(q.data()), q.size(),
+                     base::IpAddress::Parse("192.0.2.1").value(), false, kNow))
+        .rcode();
+  };
+  peer::SessionSummary s;
+  s.client = base::IpAddress::Parse("2001:db8:1:2::5").value();
+  s.messages = 1;
+  s.start_wall = kNow - 15;
+  s.end_wall = kNow - 10;
+  index.Update(s);
+  // A later session from another address of the same /64 adds to its entry.
+  s.client = base::IpAddress::Parse("2001:db8:1:2:aaaa::7").value();
+  index.Update(s);
+  EXPECT_EQ(index.size(), 1u);
+  EXPECT_EQ(
+      index.Lookup(base::IpAddress::Parse("2001:db8:1:2::1").value())->messages,
+      2u);
+  EXPECT_EQ(ask("2001:db8:1:2::5"), kRcodeNoError);
+  EXPECT_EQ(ask("2001:db8:1:2:ffff:ffff:ffff:ffff"), kRcodeNoError);
+  EXPECT_EQ(ask("2001:db8:1:2::"), kRcodeNoError);
+  EXPECT_EQ(ask("2001:db8:1:3::5"), kRcodeNxDomain);
+  EXPECT_EQ(ask("2001:db8:1:1:ffff:ffff:ffff:ffff"), kRcodeNxDomain);
+  // Seeded from the ledger, whose record is the network itself.
+  ledger::SourceRecord rec;
+  rec.ip = base::IpAddress::Parse("2001:db8:7:7::").value();
+  rec.messages = 3;
+  rec.connections = 1;
+  rec.first_seen = kNow - 100;
+  rec.last_seen = kNow - 50;
+  index.Seed(rec);
+  EXPECT_EQ(ask("2001:db8:7:7:1234:5678:9abc:def0"), kRcodeNoError);
+  EXPECT_EQ(ask("2001:db8:7:8::1"), kRcodeNxDomain);
+  // With the default prefix (128) addresses stay apart.
+  Index exact(1000);
+  exact.Update(s);
+  EXPECT_TRUE(
+      exact.Lookup(base::IpAddress::Parse("2001:db8:1:2:aaaa::7").value()));
+  EXPECT_FALSE(exact.Lookup(base::IpAddress::Parse("2001:db8:1:2::1").value()));
+}
+
 TEST_F(ResponderTest, ApexNamesOutsideAndGarbage) {
   auto soa = Q("bl.example.net", kTypeSoa);
   EXPECT_EQ(soa.rcode(), kRcodeNoError);

@@ -187,7 +187,7 @@ nlohmann::ordered_json SourceToJson(const SourceRecord& r) {
     if (r.close_reasons[i] != 0)
       reasons[CloseReasonKey(i)] = r.close_reasons[i];
   }
-  return {
+  nlohmann::ordered_json out = {
       {"ip", r.ip.ToString()},
       {"first_seen", FormatTime(r.first_seen)},
       {"last_seen", FormatTime(r.last_seen)},
@@ -220,6 +220,19 @@ nlohmann::ordered_json SourceToJson(const SourceRecord& r) {
       {"mail_from_domains", names(r.mail_from_domains)},
       {"rcpt_domains", names(r.rcpt_domains)},
   };
+  // A network's record: the full addresses seen inside it.
+  if (!r.addresses.empty()) {
+    nlohmann::ordered_json sample = nlohmann::ordered_json::array();
+    for (const auto& e : r.addresses) {
+      sample.push_back(
+          {{"address", e.address.ToString()}, {"sessions", e.sessions}});
+    }
+    out["addresses"] = {
+        {"sample", sample},
+        {"distinct", r.DistinctAddresses()},
+        {"distinct_estimated", r.addresses.size() >= kMaxSampledAddresses}};
+  }
+  return out;
 }
 
 }  // namespace ledger

@@ -14,5 +14,9 @@ std::string NamesJson(const std::vector<peer::NameCount>& names);
 std::vector<peer::NameCount> ParseNames(const unsigned char* text);
 std::string ReasonsJson(const SourceRecord& r);
 void ParseReasons(const unsigned char* text, SourceRecord* r);
+// r.addresses and r.address_sketch: {"sample":[["2001:db8::1",3],...],
+// "sketch":"<64 hex digits>"}, or "" when r samples nothing.
+std::string AddressesJson(const SourceRecord& r);
+void ParseAddresses(const unsigned char* text, SourceRecord* r);
 
 }  // namespace ledger

@@ -6,6 +6,8 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "base/thread_kind.h"
+#include "ledger/cadence.h"
 #include "ledger/postgres_store.h"
 
 namespace ledger {
@@ -132,6 +134,9 @@ void Ledger::Record(const peer::SessionSummary& session) {
   auto [it, inserted] = s->records.try_emplace(key);
   if (inserted) it->second.ip = key;
   MergeSession(&it->second, session);
+  if (config_.ipv6_prefix < 128 && !session.client.is_v4()) {
+    SampleAddress(&it->second, session.client, 1);
+  }
   s->sessions++;
   s->duration[BucketOf(kDurationBounds, session.duration_seconds)]++;
   s->duration_sum += session.duration_seconds;
@@ -282,29 +287,41 @@ base::Status Ledger::Commit() {
 }
 
 void Ledger::WriterLoop() {
-  auto interval =
-      std::chrono::duration<double>(std::max(0.001, config_.flush_interval));
+  base::SetThreadKind(base::ThreadKind::kLedgerWriter);
+  base::SteadyTime next = FirstCut(clock_->Now(), WriterInterval());
   std::unique_lock lk(writer_mu_);
   while (!stop_) {
-    writer_cv_.wait_for(lk, interval, [&] { return stop_; });
+    writer_cv_.wait_for(lk,
+                        std::max(base::Duration::zero(), next - clock_->Now()),
+                        [&] { return stop_; });
     if (stop_) break;
     lk.unlock();
-    {
-      std::lock_guard lock(flush_mu_);
-      FlushLocked();
-      double now = clock_->WallSeconds();
-      if (last_expire_ == 0 || now - last_expire_ >= kExpireEverySeconds) {
-        last_expire_ = now;
-        expire_backlog_ = true;
-        hours_backlog_ = true;
-      }
-      // One bounded batch of each a flush, so that stop_ is seen between
-      // them however much has expired.
-      if (expire_backlog_) expire_backlog_ = ExpireBatch();
-      if (hours_backlog_) hours_backlog_ = ExpireHoursNow();
-    }
+    next = WriterStep();
     lk.lock();
   }
+}
+
+base::Duration Ledger::WriterInterval() const {
+  return std::chrono::duration_cast<base::Duration>(
+      std::chrono::duration<double>(std::max(0.001, config_.flush_interval)));
+}
+
+base::SteadyTime Ledger::WriterStep() {
+  std::lock_guard lock(flush_mu_);
+  base::SteadyTime cut = clock_->Now();
+  FlushLocked();
+  base::Duration commit = clock_->Now() - cut;
+  double now = clock_->WallSeconds();
+  if (last_expire_ == 0 || now - last_expire_ >= kExpireEverySeconds) {
+    last_expire_ = now;
+    expire_backlog_ = true;
+    hours_backlog_ = true;
+  }
+  // One bounded batch of each a step, so that stop_ is seen between them
+  // however much has expired.
+  if (expire_backlog_) expire_backlog_ = ExpireBatch();
+  if (hours_backlog_) hours_backlog_ = ExpireHoursNow();
+  return NextCut(cut, commit, clock_->Now(), WriterInterval());
 }
 
 base::Status Ledger::Close() {

@@ -9,7 +9,9 @@
 // removed, unreachable) the batch is retried unchanged at the next interval
 // before newer records (which gather in a new pending batch); new
 // IPs beyond max_pending_bytes are dropped (and counted), known ones still
-// merge. Close() commits everything and stops the writer.
+// merge. The writer cuts its batches on a cadence that accounts for the
+// commit time (ledger/cadence.h), so a kill -9 loses about one
+// flush_interval of records. Close() commits everything and stops the writer.
 #pragma once
 
 #include <array>
@@ -181,6 +183,14 @@ class Ledger {
   // rendered with the server's by base::RenderPrometheus.
   std::vector<base::Metric> PrometheusMetrics();
 
+  // One step of the writer thread: commits what is pending (FlushLocked),
+  // runs a bounded expiry batch, and returns when to cut the next batch
+  // (NextCut, ledger/cadence.h: a record is committed about one
+  // flush_interval after it was recorded, whatever the commit time up to
+  // half an interval). Public so that tests drive the writer's schedule
+  // with a FakeClock (start_writer false).
+  base::SteadyTime WriterStep();
+
   // The ledger's key for ip: itself for IPv4, its network of
   // config.ipv6_prefix bits for IPv6 (what Record files it under and
   // Source looks up).
@@ -204,6 +214,7 @@ class Ledger {
          const base::Clock* clock);
   Shard* LocalShard();
   void WriterLoop();
+  base::Duration WriterInterval() const;
   base::Status FlushLocked();  // REQUIRES: flush_mu_ held
   base::Status Commit();       // applies in_flight_; REQUIRES: flush_mu_ held
   void StartWriter();

@@ -101,6 +101,10 @@ ALTER TABLE sink_batches ADD COLUMN part int NOT NULL DEFAULT 0;
 ALTER TABLE sink_batches DROP CONSTRAINT sink_batches_pkey;
 ALTER TABLE sink_batches ADD PRIMARY KEY (sink_id, part);
 )sql",
+    // 6: the full addresses sampled inside an IPv6 network's record.
+    R"sql(
+ALTER TABLE sources ADD COLUMN addresses text NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 
@@ -112,7 +116,8 @@ const char* const kColumns =
     "tls_sessions, proxied_sessions, auth_attempts, early_talker, pipelining, "
     "bare_lf, bare_cr, unknown_commands, protocol_errors, limits_hit, "
     "evidence, close_reasons, helo_names, mail_from_domains, rcpt_domains, "
-    "tarpitted_sessions, delay_seconds, replies_stuttered, slow_reads";
+    "tarpitted_sessions, delay_seconds, replies_stuttered, slow_reads, "
+    "addresses";
 
 std::string Trim(const char* s) {
   // libpq's messages span lines; a log line wants one.
@@ -204,6 +209,7 @@ void ForEachField(const SourceRecord& r, F f) {
   d(r.delay_seconds);
   u(r.replies_stuttered);
   u(r.slow_reads);
+  t(AddressesJson(r));
 }
 
 SourceRecord Decode(PGresult* res, int row) {
@@ -243,6 +249,7 @@ SourceRecord Decode(PGresult* res, int row) {
   r.delay_seconds = d();
   r.replies_stuttered = u();
   r.slow_reads = u();
+  ParseAddresses(text(), &r);
   return r;
 }
 

@@ -54,7 +54,7 @@ struct PostgresOptions {
 };
 
 // The newest schema version this build knows (table spamsink_schema).
-inline constexpr int kPostgresSchemaVersion = 5;
+inline constexpr int kPostgresSchemaVersion = 6;
 
 // The writer connection (0 .. parts-1) that commits ip's records: a stable
 // hash of the address, so each address has exactly one writer.

@@ -1,6 +1,8 @@
 #include "ledger/source.h"
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 
 namespace ledger {
 namespace {
@@ -44,7 +46,37 @@ uint32_t SourceRecord::EvidenceMask() const {
 
 size_t SourceRecord::ApproxBytes() const {
   return sizeof(SourceRecord) + NamesBytes(helo_names) +
-         NamesBytes(mail_from_domains) + NamesBytes(rcpt_domains);
+         NamesBytes(mail_from_domains) + NamesBytes(rcpt_domains) +
+         addresses.capacity() * sizeof(AddressCount);
+}
+
+uint64_t SourceRecord::DistinctAddresses() const {
+  if (addresses.size() < kMaxSampledAddresses) return addresses.size();
+  int set = 0;
+  for (uint64_t w : address_sketch) set += std::popcount(w);
+  constexpr double kBits = 64.0 * std::tuple_size_v<AddressSketch>;
+  // Linear counting: n = m ln(m / zeros); a full sketch says "at least" the
+  // estimate for one zero bit.
+  double zeros = std::max(1.0, kBits - set);
+  auto estimate = uint64_t(std::llround(kBits * std::log(kBits / zeros)));
+  return std::max<uint64_t>(estimate, addresses.size());
+}
+
+void SampleAddress(SourceRecord* rec, const base::IpAddress& a,
+                   uint64_t sessions) {
+  uint64_t h = 14695981039346656037ull;  // FNV-1a: stable across builds
+  for (uint8_t b : a.bytes()) h = (h ^ b) * 1099511628211ull;
+  size_t bit = h % (64 * rec->address_sketch.size());
+  rec->address_sketch[bit / 64] |= uint64_t(1) << (bit % 64);
+  for (auto& e : rec->addresses) {
+    if (e.address == a) {
+      e.sessions += sessions;
+      return;
+    }
+  }
+  if (rec->addresses.size() < kMaxSampledAddresses) {
+    rec->addresses.push_back({a, sessions});
+  }
 }
 
 void MergeName(std::vector<peer::NameCount>* list, std::string_view name,
@@ -142,6 +174,13 @@ void MergeRecord(SourceRecord* rec, const SourceRecord& d) {
   MergeNames(&rec->helo_names, d.helo_names);
   MergeNames(&rec->mail_from_domains, d.mail_from_domains);
   MergeNames(&rec->rcpt_domains, d.rcpt_domains);
+  // d's sample is in its own first-seen order, after rec's.
+  for (const auto& e : d.addresses) {
+    SampleAddress(rec, e.address, e.sessions);
+  }
+  for (size_t i = 0; i < rec->address_sketch.size(); ++i) {
+    rec->address_sketch[i] |= d.address_sketch[i];
+  }
 }
 
 const char* CloseReasonKey(int index) {

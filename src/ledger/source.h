@@ -33,6 +33,19 @@ bool ParseEvidence(std::string_view name, Evidence* out);
 // All flag names, in bit order.
 const std::vector<std::string_view>& EvidenceNames();
 
+// One full address seen inside a record that stands for an IPv6 network.
+struct AddressCount {
+  base::IpAddress address;
+  uint64_t sessions = 0;
+  bool operator==(const AddressCount&) const = default;
+};
+// How many full addresses a network's record keeps (the first seen).
+inline constexpr size_t kMaxSampledAddresses = 8;
+// 256 bits of a linear-counting sketch of the distinct addresses: bit
+// FNV-1a(address) % 256 is set for each address; merges by OR, so batches
+// and sinks combine exactly. Estimates up to ~1,400 distinct addresses.
+using AddressSketch = std::array<uint64_t, 4>;
+
 // The History part (connections, messages, early_talker, bare_lf,
 // protocol_errors, seconds_held) is what the tarpit's reputation reads.
 struct SourceRecord : peer::History {
@@ -62,7 +75,16 @@ struct SourceRecord : peer::History {
   std::vector<peer::NameCount> helo_names;
   std::vector<peer::NameCount> mail_from_domains;
   std::vector<peer::NameCount> rcpt_domains;
+  // Only for a record that stands for an IPv6 network (ledger.ipv6_prefix
+  // < 128): the first kMaxSampledAddresses distinct full addresses seen in
+  // it with their sessions, and the sketch of all of them. Empty otherwise.
+  std::vector<AddressCount> addresses;
+  AddressSketch address_sketch{};
 
+  // The number of distinct full addresses seen: exact while the sample is
+  // not full (it then holds them all), else the sketch's estimate (at least
+  // the sample's size). 0 for a record that does not sample.
+  uint64_t DistinctAddresses() const;
   // The Evidence bits whose counters are non-zero.
   uint32_t EvidenceMask() const;
   // Rough heap + inline footprint, for the pending-memory bound.
@@ -80,6 +102,11 @@ void MergeRecord(SourceRecord* rec, const SourceRecord& delta);
 // keeps at most peer::kMaxNames entries (the oldest fall off).
 void MergeName(std::vector<peer::NameCount>* list, std::string_view name,
                uint32_t count);
+
+// Notes sessions from the full address a inside rec's network: counted in
+// the sample if there (or while it has room) and in the sketch always.
+void SampleAddress(SourceRecord* rec, const base::IpAddress& a,
+                   uint64_t sessions);
 
 // Stable name of a close reason index (peer::CloseReasonName), and back.
 const char* CloseReasonKey(int index);

@@ -48,6 +48,7 @@ void Fields(R& r, V& v) {
   v.names(r.helo_names);
   v.names(r.mail_from_domains);
   v.names(r.rcpt_domains);
+  v.addresses(r);  // optional last field: absent in older spill files
 }
 
 struct Encoder {
@@ -77,6 +78,12 @@ struct Encoder {
   void reasons(const SourceRecord& r) {
     Sep();
     out += ReasonsJson(r);
+  }
+  void addresses(const SourceRecord& r) {
+    std::string j = AddressesJson(r);
+    if (j.empty()) return;
+    Sep();
+    out += j;
   }
 };
 
@@ -116,6 +123,11 @@ struct Decoder {
   void reasons(SourceRecord& r) {
     std::string f(Next());
     ParseReasons(reinterpret_cast<const unsigned char*>(f.c_str()), &r);
+  }
+  void addresses(SourceRecord& r) {
+    if (rest.empty()) return;
+    std::string f(Next());
+    ParseAddresses(reinterpret_cast<const unsigned char*>(f.c_str()), &r);
   }
 };
 

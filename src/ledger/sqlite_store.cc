@@ -65,8 +65,7 @@ class SqliteStore final : public Store {
     }
     auto v = UserVersion(r_);
     if (!v.ok()) return v.status();
-    // A reader accepts older schemas it can still read (a running spamsink
-    // of the same or newer version migrates them).
+    // A reader accepts older schemas it can read (a running spamsink migrates).
     if (*v > kSchemaVersion || *v < kMinReadableVersion ||
         (!read_only_ && *v != kSchemaVersion)) {
       return base::Status::Error(
@@ -74,7 +73,7 @@ class SqliteStore final : public Store {
           std::to_string(kSchemaVersion) +
           (*v == 0 ? " (not a spamsink database?)" : ""));
     }
-    read_columns_ = *v >= 3 ? kColumns : kColumnsBeforeV3;
+    read_columns_ = ReadColumns(*v);
     read_version_ = *v;
     if (!read_only_) {
       std::string marks = "?";
@@ -156,8 +155,7 @@ class SqliteStore final : public Store {
     return hourly::SqliteExpire(w_, cutoff);
   }
 
-  // The oldest records last seen before ?1, at most ?2 (by the last_seen
-  // index).
+  // The oldest records last seen before ?1, at most ?2 (last_seen index).
   static constexpr const char* kOldestSql =
       "SELECT * FROM sources WHERE last_seen < ?1 ORDER BY last_seen LIMIT ?2";
 
@@ -437,6 +435,7 @@ class SqliteStore final : public Store {
     r.delay_seconds = d();
     r.replies_stuttered = u();
     r.slow_reads = u();
+    ParseAddresses(sqlite3_column_text(st, c++), &r);
     return r;
   }
 
@@ -479,6 +478,7 @@ class SqliteStore final : public Store {
     d(r.delay_seconds);
     u(r.replies_stuttered);
     u(r.slow_reads);
+    t(AddressesJson(r));
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? base::Status() : Error(w_);

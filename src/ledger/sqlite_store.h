@@ -29,7 +29,7 @@ struct SqliteOptions {
 inline constexpr uint64_t kMaxEvictPerCommit = 10000;
 
 // The newest schema version this build knows.
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 // The oldest schema a read-only open (spamsink export) still reads; fields
 // an older schema lacks read as zero.
 inline constexpr int kMinReadableVersion = 1;

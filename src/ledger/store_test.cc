@@ -281,6 +281,32 @@ TEST_P(StoreTest, ExpireDeletesTheOldestBatchPerCall) {
   EXPECT_EQ(store_->GetTotals()->sources, 0u);
 }
 
+// Issue 13 item 1: the full addresses sampled inside an IPv6 network's
+// record are kept, merged across batches, by every store.
+TEST_P(StoreTest, KeepsTheAddressesSampledInANetwork) {
+  auto net = [](int first, int count) {
+    SourceRecord r = Delta("2001:db8:9::", 1, 100);
+    for (int i = first; i < first + count; ++i) {
+      SampleAddress(&r, Ip("2001:db8:9::" + std::to_string(i + 1)), 1);
+    }
+    return r;
+  };
+  ASSERT_TRUE(store_->Apply({net(0, 3)}).ok());
+  ASSERT_TRUE(store_->Apply({net(2, 20)}).ok());
+  SourceRecord want = net(0, 3);
+  MergeRecord(&want, net(2, 20));
+  auto got = store_->Get(Ip("2001:db8:9::"));
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->addresses, want.addresses);
+  EXPECT_EQ((*got)->address_sketch, want.address_sketch);
+  EXPECT_EQ((*got)->addresses.at(2).sessions, 2u);
+  EXPECT_EQ((*got)->addresses.size(), kMaxSampledAddresses);
+  // Records without a sample stay without one.
+  ASSERT_TRUE(store_->Apply({Delta("192.0.2.1", 2, 100)}).ok());
+  EXPECT_TRUE(store_->Get(Ip("192.0.2.1")).value()->addresses.empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Stores, StoreTest,
     ::testing::Values(Param{"memory", MakeMemory}, Param{"sqlite", MakeSqlite},
@@ -339,6 +365,7 @@ TEST(SqliteStore, RefusesNewerSchemaAndForeignFiles) {
 // older build would have left it.
 void Downgrade(const std::string& path, int version) {
   std::string sql;
+  if (version < 5) sql += "ALTER TABLE sources DROP COLUMN addresses; ";
   if (version < 4) sql += "DROP TABLE source_hours; DROP TABLE hours; ";
   if (version < 3) {
     sql +=

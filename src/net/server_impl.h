@@ -208,6 +208,7 @@ struct Server::Impl {
   void StopWorker(Worker& w);
   // Resident bytes (p.rss in tests, else /proc/self/statm); -1 if unknown.
   int64_t ReadRss() const;
+  int statm_fd = -1;  // /proc/self/statm, opened by Server::Server
   void CheckMemory();
   // Held sessions one worker cuts in one round: a quarter of all held
   // sessions spread over the workers, at least one.
