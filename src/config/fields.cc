@@ -150,7 +150,9 @@ std::vector<Field> MakeFields() {
                      "name. Unique per running sink."),
       SPAMSINK_FIELD(ledger, flush_interval, kDouble,
                      "Seconds between batch commits; a crash loses at most "
-                     "this much."),
+                     "this much while a commit takes under half of it, and "
+                     "at most twice the commit time when commits are "
+                     "slower."),
       SPAMSINK_FIELD(ledger, retention_days, kDouble,
                      "Days after which a record not seen again expires."),
       SPAMSINK_FIELD(ledger, max_pending_bytes, kInt64,
