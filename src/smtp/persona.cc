@@ -354,6 +354,23 @@ void SetSendmail(Persona* p) {
                       "AUTH LOGIN PLAIN",    "STARTTLS",   "HELP"};
   p->queue_id = Persona::QueueId::kSendmail;
   SetGeneric(p);
+  // After SetGeneric: the texts and rules of session_sendmail.cc.
+  r[int(R::kUnknown)] = "500 5.5.1 Command unrecognized: \"{text}\"";
+  r[int(R::kEmptyLine)] = r[int(R::kUnknown)];
+  r[int(R::kSyntaxNoArgs)] = "501 5.5.2 Syntax error (no parameters allowed)";
+  r[int(R::kEtrn)] = "250 2.0.0 Queuing for node {arg} started";
+  r[int(R::kEtrnSyntax)] = "500 5.5.2 Parameter required";
+  r[int(R::kBadRet)] = "501 5.5.2 Bad argument \"{arg}\" to RET";
+  r[int(R::kBadHeloName)] = "501 5.0.0 Invalid domain name";
+  r[int(R::kArgRequired)] = "501 5.5.2 Argument required";
+  r[int(R::kVrfyNeedHelo)] =
+      "503 5.0.0 I demand that you introduce yourself first";
+  r[int(R::kVrfyLocal)] = "250 2.1.5 <{arg}@{host}>";
+  r[int(R::kVrfyRemote)] = "252 2.1.5 <{arg}>";
+  r[int(R::kVerb)] = "250 2.0.0 Verbose mode";
+  r[int(R::kBadBody)] = "501 5.5.4 Unknown BODY type {arg}";
+  p->rules.sendmail_sequence = true;
+  p->rules.eight_bit_only = true;  // BODY=BINARYMIME is unknown
 }
 
 void SetExchange(Persona* p) {

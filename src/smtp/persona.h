@@ -105,6 +105,18 @@ enum class Reply : int {
   // BDAT sequence (Exim's receive_msg() sees the end of input).
   kSyncError,
   kLostInBdat,
+  // Rules::sendmail_sequence (session_sendmail.cc): a HELO/EHLO name with
+  // a character Sendmail refuses or over 256 octets; VRFY/EXPN without an
+  // argument, and before HELO (Debian's needvrfyhelo); their answers ({arg}
+  // = the address, qualified with the host name if it has no '@'); VERB
+  // (empty: unknown); BODY= other than 7BIT/8BITMIME ({arg} = the value).
+  kBadHeloName,
+  kArgRequired,
+  kVrfyNeedHelo,
+  kVrfyLocal,
+  kVrfyRemote,
+  kVerb,
+  kBadBody,
   kCount
 };
 
@@ -168,6 +180,13 @@ struct Rules {
   // reply) counts as an error instead of closing (Postfix: "junk_cmds++ >
   // limit" then error_count++; the hard error limit then closes with 421).
   bool junk_counts_errors = false;
+  // Sendmail 8.17 (session_sendmail.cc): an unknown command or blank line
+  // is echoed whole (sanitised, shortened as shortenstring(203)); BDAT is
+  // unknown (no CHUNKING); HELO names checked as srvrsmtp.c does
+  // (kBadHeloName); MAIL/RCPT echo only the path; SMTPUTF8 is an unknown
+  // parameter; ETRN needs no HELO and is answered, not counted; VRFY and
+  // EXPN answer kVrfyLocal/kVrfyRemote after HELO; RSET takes arguments.
+  bool sendmail_sequence = false;
 };
 
 struct Persona {

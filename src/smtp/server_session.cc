@@ -68,6 +68,7 @@ const S::Command S::kCommands[] = {
     {"HELP", true, false, "", &S::CheckHelp, &S::Help},
     // Only where the persona has an ETRN text; otherwise unknown.
     {"ETRN", true, false, "", &S::CheckEtrn, &S::Etrn},
+    {"VERB", true, false, "", &S::CheckNothing, &S::Verb},  // sendmail only
     {"STARTTLS", false, false, "STARTTLS", &S::CheckStartTls, &S::StartTls},
     {"AUTH", false, true, "", &S::CheckAuth, &S::Auth},
 };
@@ -544,16 +545,16 @@ Action ServerSession::Execute(std::string_view line, double wall) {
   if (verb.empty()) {
     ++events_->unknown_commands;
     ++facts_.unknown_commands;
-    return Error(Reply::kEmptyLine);
+    if (!opts_->persona.rules.sendmail_sequence)
+      return Error(Reply::kEmptyLine);
+    return Error(Reply::kEmptyLine, SendmailEcho(line));
   }
   for (const auto& cmd : kCommands) {
     if (!EqualsIgnoreCase(verb, cmd.verb)) continue;
     if (opts_->persona.rules.exim_envelope && !EximVerbComplete(line, verb)) {
       break;  // "MAIL" without " FROM:": unknown to Exim
     }
-    if (cmd.check == &S::CheckEtrn && reply_text[int(Reply::kEtrn)].empty()) {
-      break;  // no ETRN in this persona: an unknown verb
-    }
+    if (Unoffered(cmd.proceed)) break;  // not in this persona: an unknown verb
     bool junk_error = false;
     if (opts_->persona.rules.junk_counts_errors) {
       const bool limited =
@@ -587,7 +588,9 @@ Action ServerSession::Execute(std::string_view line, double wall) {
   if (!reply_text[int(Reply::kForbidden)].empty() && IsForbiddenVerb(verb)) {
     return Close(Reply::kForbidden, CloseReason::kTooManyErrors);
   }
-  return Error(Reply::kUnknown, verb);
+  if (!opts_->persona.rules.sendmail_sequence)
+    return Error(Reply::kUnknown, verb);
+  return Error(Reply::kUnknown, SendmailEcho(line));
 }
 
 }  // namespace smtp

@@ -297,6 +297,18 @@ class ServerSession {
   Action EximMail(std::string_view arg);
   Action EximRcpt(std::string_view arg);
   Action EximVrfy(std::string_view arg);
+  // Rules::sendmail_sequence (session_sendmail.cc): the echo of an unknown
+  // line, the path MAIL/RCPT show, whether the persona leaves a verb out
+  // of its table (then unknown), and Sendmail's checks and answers.
+  static std::string SendmailEcho(std::string_view line);
+  static std::string_view SendmailPath(std::string_view after_colon);
+  bool Unoffered(Action (ServerSession::*proceed)(std::string_view,
+                                                  double)) const;
+  Reply SendmailCheckHelo(std::string_view arg, Reply empty) const;
+  Reply SendmailCheckVrfy(std::string_view arg) const;
+  Action SendmailVrfy(std::string_view arg);
+  Action SendmailEtrn(std::string_view arg);
+  Action Verb(std::string_view arg, double wall);
   Action OpenTransaction(std::string_view address, std::string_view shown);
   Action AddRecipient(std::string_view address, std::string_view shown);
 

@@ -77,11 +77,17 @@ bool RefusedByPersona(const SessionOptions& o, Reply r) {
 // --- Checks -----------------------------------------------------------------
 
 Reply ServerSession::CheckHelo(std::string_view arg) const {
+  if (opts_->persona.rules.sendmail_sequence) {
+    return SendmailCheckHelo(arg, Reply::kSyntaxHelo);
+  }
   return HeloNameOk(opts_->persona.rules, arg) ? Reply::kCount
                                                : Reply::kSyntaxHelo;
 }
 
 Reply ServerSession::CheckEhlo(std::string_view arg) const {
+  if (opts_->persona.rules.sendmail_sequence) {
+    return SendmailCheckHelo(arg, Reply::kSyntaxEhlo);
+  }
   return HeloNameOk(opts_->persona.rules, arg) ? Reply::kCount
                                                : Reply::kSyntaxEhlo;
 }
@@ -132,11 +138,13 @@ Reply ServerSession::CheckData(std::string_view arg) const {
 }
 
 Reply ServerSession::CheckNoArgs(std::string_view arg) const {
+  if (opts_->persona.rules.sendmail_sequence) return Reply::kCount;
   return arg.empty() ? Reply::kCount : Reply::kSyntaxNoArgs;
 }
 
 Reply ServerSession::CheckVrfy(std::string_view arg) const {
   if (opts_->persona.rules.exim_envelope) return Reply::kCount;  // EximVrfy
+  if (opts_->persona.rules.sendmail_sequence) return SendmailCheckVrfy(arg);
   if (arg.empty()) return Reply::kSyntaxNoArgs;
   if (opts_->persona.rules.lenient_addresses) {
     // One address, optionally followed by SMTPUTF8 (Postfix).
@@ -154,6 +162,9 @@ Reply ServerSession::CheckVrfy(std::string_view arg) const {
 
 Reply ServerSession::CheckEtrn(std::string_view arg) const {
   const Rules& rules = opts_->persona.rules;
+  if (rules.sendmail_sequence) {
+    return arg.empty() ? Reply::kEtrnSyntax : Reply::kCount;
+  }
   if (state_ == State::kFresh && rules.helo_required && !rules.exim_sequence) {
     return Reply::kNeedHelo;
   }
@@ -171,7 +182,8 @@ Reply ServerSession::CheckEtrn(std::string_view arg) const {
   return Reply::kCount;
 }
 
-Reply ServerSession::CheckExpn(std::string_view) const {
+Reply ServerSession::CheckExpn(std::string_view arg) const {
+  if (opts_->persona.rules.sendmail_sequence) return SendmailCheckVrfy(arg);
   return RefusedByPersona(*opts_, Reply::kExpn) ? Reply::kExpn : Reply::kCount;
 }
 
@@ -274,19 +286,22 @@ Action ServerSession::Mail(std::string_view arg, double) {
       if (!EqualsIgnoreCase(p.value, "7BIT") &&
           !EqualsIgnoreCase(p.value, "8BITMIME") &&
           (rules.eight_bit_only || !EqualsIgnoreCase(p.value, "BINARYMIME"))) {
+        if (rules.sendmail_sequence) return Error(Reply::kBadBody, p.value);
         return Error(Reply::kBadParameter, shown);
       }
     } else if (EqualsIgnoreCase(p.keyword, "RET")) {
       // DSN (RFC 3461 4.3): accepted and ignored, as a discarding server.
       if (ret || (!EqualsIgnoreCase(p.value, "FULL") &&
                   !EqualsIgnoreCase(p.value, "HDRS"))) {
-        return Error(Reply::kBadRet);
+        return Error(Reply::kBadRet,
+                     rules.sendmail_sequence ? p.value : std::string_view());
       }
       ret = true;
     } else if (EqualsIgnoreCase(p.keyword, "ENVID")) {
       if (envid || p.value.empty()) return Error(Reply::kBadEnvid);
       envid = true;
-    } else if (!EqualsIgnoreCase(p.keyword, "SMTPUTF8") &&
+    } else if ((rules.sendmail_sequence ||  // 8.17 built without EAI
+                !EqualsIgnoreCase(p.keyword, "SMTPUTF8")) &&
                !EqualsIgnoreCase(p.keyword, "AUTH") &&
                !EqualsIgnoreCase(p.keyword, "REQUIRETLS")) {
       return Error(Reply::kBadParameter, shown);
@@ -298,7 +313,9 @@ Action ServerSession::Mail(std::string_view arg, double) {
     ++facts_.limits_hit;
     return Error(Reply::kSizeDeclined);
   }
-  return OpenTransaction(pc.address, arg.substr(5));
+  return OpenTransaction(pc.address, rules.sendmail_sequence
+                                         ? SendmailPath(arg.substr(5))
+                                         : arg.substr(5));
 }
 
 Action ServerSession::OpenTransaction(std::string_view address,
@@ -347,7 +364,9 @@ Action ServerSession::Rcpt(std::string_view arg, double) {
                    rules.whole_param_in_error ? p.token : p.keyword);
     }
   }
-  return AddRecipient(pc.address, arg.substr(3));
+  return AddRecipient(pc.address, rules.sendmail_sequence
+                                      ? SendmailPath(arg.substr(3))
+                                      : arg.substr(3));
 }
 
 Action ServerSession::AddRecipient(std::string_view address,
@@ -421,11 +440,13 @@ Action ServerSession::Quit(std::string_view, double) {
 
 Action ServerSession::Vrfy(std::string_view arg, double) {
   if (opts_->persona.rules.exim_envelope) return EximVrfy(arg);
+  if (opts_->persona.rules.sendmail_sequence) return SendmailVrfy(arg);
   Append(Reply::kVrfy, arg);
   return Action::kContinue;
 }
 
 Action ServerSession::Expn(std::string_view arg, double) {
+  if (opts_->persona.rules.sendmail_sequence) return SendmailVrfy(arg);
   Append(Reply::kExpn, arg);
   return Action::kContinue;
 }
@@ -445,6 +466,7 @@ Action ServerSession::Help(std::string_view arg, double) {
 }
 
 Action ServerSession::Etrn(std::string_view arg, double) {
+  if (opts_->persona.rules.sendmail_sequence) return SendmailEtrn(arg);
   std::string_view domain = arg;
   if (domain[0] == '@' || domain[0] == '#') domain.remove_prefix(1);
   return Error(Reply::kEtrn, domain);
