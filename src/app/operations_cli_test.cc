@@ -420,12 +420,13 @@ TEST_F(OperatorCli, DropRuleIsRemovedAtExitAfterUser) {
   }
   ledger::testing::TempDir dir;
   const std::string log = dir.File("log");
-  // Bounded waits (100 x 50 ms) for states, not for a delay.
+  // Bounded waits (100 x 50 ms) for states, not for a delay. grep -s: the
+  // background shell may not have created the log yet at the first look.
   auto out = InNetns(
       "ip link set lo up 2>/dev/null || true; " + SpamsinkPath() +
       " --listen 127.0.0.1:2525 --api-enabled false --ledger-enabled false "
       "--user nobody --tarpit-drop-percent 10 2>" +
-      log + " & pid=$!; i=0; until grep -q event=started " + log +
+      log + " & pid=$!; i=0; until grep -qs event=started " + log +
       "; do i=$((i+1)); [ $i -lt 100 ] || exit 3; sleep 0.05; done; "
       "nft list tables; grep -E \"^Cap(Prm|Eff|Amb)\" /proc/$pid/status; "
       "kill -TERM $pid; st=0; wait $pid || st=$?; echo status=$st; echo ==; "
