@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <type_traits>
 
@@ -16,9 +17,13 @@
 namespace ledger::pg {
 namespace {
 
-// Each race with another sink's insert makes progress for that sink, so a
-// few attempts suffice; beyond them the ledger retries the batch later.
-constexpr int kRaceAttempts = 4;
+// A race means another sink committed one of this part's new addresses
+// first: the next attempt finds it stored, so every race shrinks the set
+// that can race again. Three sinks inserting the same hundreds of fresh
+// addresses at once took more than four attempts in CI; a short random
+// pause between attempts lets the sinks fall out of step. Beyond the cap
+// the ledger keeps the batch and retries it at the next flush.
+constexpr int kRaceAttempts = 32;
 // Rows per FETCH of an export's cursor.
 constexpr int kScanRows = 1000;
 
@@ -90,6 +95,9 @@ class PgStore final : public PostgresStore {
         st[p] = ApplyPart(ws_[p].get(), o_, parts[p], &raced, &created);
         created_ += created;
         if (!raced) break;
+        thread_local std::minstd_rand jitter(std::random_device{}());
+        std::this_thread::sleep_for(std::chrono::microseconds(
+            jitter() % (500 * std::min(attempt + 1, 8))));
       }
     };
     std::vector<std::thread> threads;
