@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,14 @@ FileView ServerFileView(const config::Config& cfg,
 // blocked in any thread (Serve unblocks it before starting threads; a
 // thread that blocks it makes RestrictFiles fail after a wait).
 inline int kLandlockSignal() { return SIGRTMIN + 3; }
+
+// Runs handler on every other thread of the process by kLandlockSignal,
+// round after round until a round finds no thread it has not signalled
+// (threads started meanwhile are caught by the next round). Each handler
+// must increment answered. Returns how many threads did not answer in time.
+// Bounded: 20 rounds, each waiting up to 5 s (a loaded machine may not run
+// a thread for seconds).
+int SignalOtherThreads(void (*handler)(int), const std::atomic<int>& answered);
 
 // The kernel's Landlock ABI version; 0 without Landlock.
 int LandlockAbi();

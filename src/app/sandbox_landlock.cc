@@ -161,35 +161,7 @@ base::Result<int> RestrictFiles(const FileView& view) {
   // restricted is caught by the next round. Bounded: 20 rounds, each
   // waiting up to 5 s (a loaded machine may not run a thread for seconds).
   g_ruleset_fd.store(ruleset);
-  struct sigaction sa {
-  }, old{};
-  sa.sa_handler = OnRestrictSignal;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  const int sig = kLandlockSignal();
-  sigaction(sig, &sa, &old);
-  std::set<pid_t> done = {pid_t(syscall(SYS_gettid))};
-  int missing = 0;
-  for (int round = 0; round < 20; ++round) {
-    std::set<pid_t> now = Threads(), sent;
-    // Counted before sending: a handler may run before the count is read.
-    const int answered = g_threads_done.load();
-    for (pid_t t : now) {
-      if (done.count(t) != 0) continue;
-      if (syscall(SYS_tgkill, getpid(), t, sig) == 0) sent.insert(t);
-    }
-    if (sent.empty()) break;
-    const int want = answered + int(sent.size());
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (g_threads_done.load() < want &&
-           std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    missing = want - g_threads_done.load();
-    done.insert(sent.begin(), sent.end());
-    if (missing > 0) break;  // a thread that blocks the signal
-  }
-  sigaction(sig, &old, nullptr);
+  const int missing = SignalOtherThreads(OnRestrictSignal, g_threads_done);
   close(ruleset);
   if (missing > 0 || g_threads_failed.load() > 0) {
     return base::Status::Error(
@@ -237,6 +209,38 @@ FileView ServerFileView(const config::Config& cfg,
   // libpq reads its files (~/.pgpass, certificates) at every reconnect.
   v.reads_anywhere = l.enabled && l.store == "postgresql";
   return v;
+}
+
+int SignalOtherThreads(void (*handler)(int), const std::atomic<int>& answered) {
+  struct sigaction sa {
+  }, old{};
+  sa.sa_handler = handler;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  const int sig = kLandlockSignal();
+  sigaction(sig, &sa, &old);
+  std::set<pid_t> done = {pid_t(syscall(SYS_gettid))};
+  int missing = 0;
+  for (int round = 0; round < 20; ++round) {
+    std::set<pid_t> now = Threads(), sent;
+    // Counted before sending: a handler may run before the count is read.
+    const int before = answered.load();
+    for (pid_t t : now) {
+      if (done.count(t) != 0) continue;
+      if (syscall(SYS_tgkill, getpid(), t, sig) == 0) sent.insert(t);
+    }
+    if (sent.empty()) break;
+    const int want = before + int(sent.size());
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (answered.load() < want && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    missing = want - answered.load();
+    done.insert(sent.begin(), sent.end());
+    if (missing > 0) break;  // a thread that blocks the signal
+  }
+  sigaction(sig, &old, nullptr);
+  return missing;
 }
 
 }  // namespace app

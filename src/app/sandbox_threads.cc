@@ -13,12 +13,8 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <set>
-#include <thread>
 
 #include "app/sandbox.h"
 
@@ -107,16 +103,6 @@ base::Result<Program> Build(const std::vector<std::string>& deny) {
   return p;
 }
 
-std::set<pid_t> Threads() {
-  std::set<pid_t> out;
-  std::error_code ec;
-  for (const auto& e :
-       std::filesystem::directory_iterator("/proc/self/task", ec)) {
-    out.insert(pid_t(std::atoi(e.path().filename().c_str())));
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<std::string> ThreadKindDenyList(base::ThreadKind kind,
@@ -163,35 +149,7 @@ base::Status RestrictThreadKinds() {
   // Threads that declare their kind from now on narrow themselves.
   base::g_thread_kind_hook.store(&Narrow);
   Narrow(base::CurrentThreadKind());
-  struct sigaction sa {
-  }, old{};
-  sa.sa_handler = OnNarrowSignal;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  const int sig = kLandlockSignal();
-  sigaction(sig, &sa, &old);
-  std::set<pid_t> done = {pid_t(syscall(SYS_gettid))};
-  int missing = 0;
-  // Bounded like RestrictFiles: 20 rounds of up to 5 s each.
-  for (int round = 0; round < 20; ++round) {
-    std::set<pid_t> now = Threads(), sent;
-    const int answered = g_answered.load();
-    for (pid_t t : now) {
-      if (done.count(t) != 0) continue;
-      if (syscall(SYS_tgkill, getpid(), t, sig) == 0) sent.insert(t);
-    }
-    if (sent.empty()) break;
-    const int want = answered + int(sent.size());
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (g_answered.load() < want &&
-           std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    missing = want - g_answered.load();
-    done.insert(sent.begin(), sent.end());
-    if (missing > 0) break;
-  }
-  sigaction(sig, &old, nullptr);
+  const int missing = SignalOtherThreads(OnNarrowSignal, g_answered);
   if (missing > 0 || g_failed.load() > 0) {
     return base::Status::Error(
         "thread filters: " + std::to_string(missing + g_failed.load()) +
