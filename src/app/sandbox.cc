@@ -20,23 +20,14 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/sanitizer.h"
 
 namespace app {
 namespace {
 
 // Sanitizer runtimes stop the world for the leak check (clone without
 // CLONE_THREAD, ptrace) and read their own /proc files: allowed there only.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
-#else
-constexpr bool kSanitizer = false;
-#endif
+constexpr bool kSanitizer = base::kSanitizerBuild;
 
 // Allowed whatever their arguments.
 constexpr const char* kAllowed[] = {

@@ -20,22 +20,14 @@
 #include <string>
 #include <thread>
 
+#include "base/sanitizer.h"
+
 namespace app {
 namespace {
 
 using ::testing::HasSubstr;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
-#else
-constexpr bool kSanitizer = false;
-#endif
+constexpr bool kSanitizer = base::kSanitizerBuild;
 
 struct Outcome {
   int status = 0;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "app/sandbox.h"
+#include "base/sanitizer.h"
 #include "base/thread_kind.h"
 
 namespace app {
@@ -26,17 +27,7 @@ namespace {
 
 using base::ThreadKind;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
-#else
-constexpr bool kSanitizer = false;
-#endif
+constexpr bool kSanitizer = base::kSanitizerBuild;
 
 // What each call gave in one thread: 0 or the errno.
 struct Calls {

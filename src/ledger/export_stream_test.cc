@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "base/sanitizer.h"
 #include "ledger/export.h"
 #include "ledger/sqlite_store.h"
 #include "ledger/test_util.h"
@@ -186,11 +187,9 @@ double PeakMiB() {
 // 400,000 sources in every format: the peak grows by a few MiB at most
 // (rendering the same records in memory takes over 200 MiB).
 TEST(ExportStream, MemoryDoesNotGrowWithTheSources) {
-#if defined(__SANITIZE_ADDRESS__)
   // ASan's quarantine keeps freed memory (256 MiB by default), so RSS says
   // nothing about the exporter here; the release build checks it.
-  GTEST_SKIP() << "RSS is not meaningful under ASan";
-#endif
+  if (base::kSanitizerBuild) GTEST_SKIP() << "RSS is not meaningful under ASan";
   constexpr uint64_t kSources = 400000;
   // Warm up the allocator and the code paths first.
   for (Format f : kAll) {
