@@ -348,10 +348,23 @@ void SetSendmail(Persona* p) {
   r[int(R::kCapPerIp)] = "421 4.3.2 Too many open connections.";
   r[int(R::kShutdown)] =
       "421 4.3.2 {host} Service not available, closing transmission channel";
-  r[int(R::kTlsNotAvailable)] = "502 5.5.1 Command not implemented";
+  // Without a certificate (Debian's until sendmailconfig makes one)
+  // Sendmail still offers STARTTLS in its code but cannot start TLS.
+  r[int(R::kTlsNotAvailable)] = "454 4.3.3 TLS not available after start";
   r[int(R::kBadSequenceTls)] = "503 5.5.0 STARTTLS not allowed here";
-  p->ehlo_keywords = {"ENHANCEDSTATUSCODES", "PIPELINING", "8BITMIME", "SIZE",
-                      "AUTH LOGIN PLAIN",    "STARTTLS",   "HELP"};
+  // srvrsmtp.c's order; STARTTLS (with a certificate) before DELIVERBY.
+  p->ehlo_keywords = {"ENHANCEDSTATUSCODES",
+                      "PIPELINING",
+                      "EXPN",
+                      "VERB",
+                      "8BITMIME",
+                      "SIZE",
+                      "DSN",
+                      "ETRN",
+                      "AUTH DIGEST-MD5 CRAM-MD5",
+                      "STARTTLS",
+                      "DELIVERBY",
+                      "HELP"};
   p->queue_id = Persona::QueueId::kSendmail;
   SetGeneric(p);
   // After SetGeneric: the texts and rules of session_sendmail.cc.
@@ -369,6 +382,16 @@ void SetSendmail(Persona* p) {
   r[int(R::kVrfyRemote)] = "252 2.1.5 <{arg}>";
   r[int(R::kVerb)] = "250 2.0.0 Verbose mode";
   r[int(R::kBadBody)] = "501 5.5.4 Unknown BODY type {arg}";
+  r[int(R::kNotImplemented)] = "502 5.5.1 Command not implemented: \"{text}\"";
+  r[int(R::kAuthNoMech)] = "501 5.5.2 AUTH mechanism must be specified";
+  r[int(R::kAuthMechUnavailable)] =
+      "504 5.3.3 AUTH mechanism {arg} not available";
+  r[int(R::kAuthInTransaction)] =
+      "503 5.5.0 AUTH not permitted during a mail transaction";
+  r[int(R::kAuthAborted)] = "501 5.0.0 AUTH aborted";
+  r[int(R::kAuthBadResponse)] = "501 5.5.4 cannot decode AUTH parameter {arg}";
+  r[int(R::kAuthBadInitial)] = "501 5.5.4 cannot BASE64 decode '{arg}'";
+  r[int(R::kAuthChallenge)] = "334 {id}";
   p->rules.sendmail_sequence = true;
   p->rules.eight_bit_only = true;  // BODY=BINARYMIME is unknown
 }
@@ -454,6 +477,7 @@ base::Result<Persona> MakePersona(std::string_view name,
                                   const PersonaTexts& custom) {
   Persona p;
   p.name = name;
+  p.host = hostname;
   SetPostfix(&p);
   if (name == "postfix") {
   } else if (name == "exim") {

@@ -590,7 +590,7 @@ Action ServerSession::Execute(std::string_view line, double wall) {
   }
   if (!opts_->persona.rules.sendmail_sequence)
     return Error(Reply::kUnknown, verb);
-  return Error(Reply::kUnknown, SendmailEcho(line));
+  return SendmailUnknown(verb, line);
 }
 
 }  // namespace smtp

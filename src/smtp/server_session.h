@@ -309,6 +309,10 @@ class ServerSession {
   Action SendmailVrfy(std::string_view arg);
   Action SendmailEtrn(std::string_view arg);
   Action Verb(std::string_view arg, double wall);
+  Action SendmailUnknown(std::string_view verb, std::string_view line);
+  Reply SendmailCheckAuth(std::string_view arg) const;
+  Action SendmailAuth(std::string_view arg);
+  Action SendmailAuthResponse(std::string_view line);
   Action OpenTransaction(std::string_view address, std::string_view shown);
   Action AddRecipient(std::string_view address, std::string_view shown);
 

@@ -192,6 +192,9 @@ Reply ServerSession::CheckHelp(std::string_view) const {
 }
 
 Reply ServerSession::CheckStartTls(std::string_view arg) const {
+  if (!arg.empty() && opts_->persona.rules.sendmail_sequence) {
+    return Reply::kSyntaxNoArgs;  // srvrsmtp.c: the argument first
+  }
   if (!opts_->starttls && !tls_active_) return Reply::kTlsNotAvailable;
   if (!arg.empty()) return Reply::kSyntaxNoArgs;
   if (tls_active_) return Reply::kTlsActive;
@@ -235,7 +238,8 @@ void ServerSession::AppendEhlo(std::string_view helo) {
   size_t last_line = start;
   Append(Reply::kEhloFirst, helo);
   for (const auto& k : opts_->persona.ehlo_keywords) {
-    if (k.starts_with("AUTH") && !opts_->auth) continue;
+    const bool sendmail = opts_->persona.rules.sendmail_sequence;
+    if (k.starts_with("AUTH") && !opts_->auth && !sendmail) continue;
     if (k == "STARTTLS" && (!opts_->starttls || tls_active_)) continue;
     // Exim offers PIPECONNECT only before a connection's first message (as
     // the real daemon does after one).
@@ -243,7 +247,7 @@ void ServerSession::AppendEhlo(std::string_view helo) {
     last_line = out->size();
     out->append("250-");
     out->append(k);
-    if (k == "SIZE") {
+    if (k == "SIZE" && !sendmail) {
       out->push_back(' ');
       out->append(std::to_string(opts_->max_message_size));
     }

@@ -14,6 +14,40 @@ constexpr size_t kMaxHeloName = 256;
 // (203 - 3) / 2 octets of a longer string, joined by "...".
 constexpr size_t kMaxShortStr = 203;
 
+// auth_steps_ while a Sendmail AUTH challenge waits for its response: one
+// step, and whether the client had not said HELO yet (the state to go back
+// to). Sessions in State::kAuth are never parked.
+constexpr uint8_t kAuthStep = 1, kAuthFromFresh = 0x80;
+
+constexpr std::string_view kBase64 =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string Base64(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); i += 3) {
+    uint32_t n = uint32_t(uint8_t(in[i])) << 16;
+    if (i + 1 < in.size()) n |= uint32_t(uint8_t(in[i + 1])) << 8;
+    if (i + 2 < in.size()) n |= uint8_t(in[i + 2]);
+    out.push_back(kBase64[n >> 18]);
+    out.push_back(kBase64[(n >> 12) & 63]);
+    out.push_back(i + 1 < in.size() ? kBase64[(n >> 6) & 63] : '=');
+    out.push_back(i + 2 < in.size() ? kBase64[n & 63] : '=');
+  }
+  return out;
+}
+
+// What Cyrus SASL's sasl_decode64() accepts: groups of four, '=' only as
+// the padding of the last group. Empty is valid (an empty response).
+bool IsBase64(std::string_view s) {
+  if (s.size() % 4 != 0) return false;
+  size_t pad = 0;
+  while (pad < 2 && pad < s.size() && s[s.size() - 1 - pad] == '=') ++pad;
+  for (size_t i = 0; i < s.size() - pad; ++i) {
+    if (kBase64.find(s[i]) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
 bool IsAlnum(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
          (c >= '0' && c <= '9');
@@ -107,6 +141,71 @@ Action ServerSession::SendmailEtrn(std::string_view arg) {
 Action ServerSession::Verb(std::string_view, double) {
   Append(Reply::kVerb);
   return Action::kContinue;
+}
+
+// srvrsmtp.c's CMDUNIMPL verbs: the line echoed as for an unknown one.
+Action ServerSession::SendmailUnknown(std::string_view verb,
+                                      std::string_view line) {
+  for (std::string_view v : {"SEND", "SAML", "SOML", "TURN"}) {
+    if (EqualsIgnoreCase(verb, v)) {
+      return Error(Reply::kNotImplemented, SendmailEcho(line));
+    }
+  }
+  return Error(Reply::kUnknown, SendmailEcho(line));
+}
+
+// srvrsmtp.c's CMDAUTH order: inside a transaction, then no mechanism. No
+// HELO needed.
+Reply ServerSession::SendmailCheckAuth(std::string_view arg) const {
+  if (state_ == State::kMail) return Reply::kAuthInTransaction;
+  if (arg.empty()) return Reply::kAuthNoMech;
+  return Reply::kCount;
+}
+
+// Debian's Sendmail offers DIGEST-MD5 and CRAM-MD5 (Cyrus SASL, no users):
+// their challenges as Cyrus makes them, then every response fails.
+Action ServerSession::SendmailAuth(std::string_view arg) {
+  std::string_view mech, initial;
+  SplitCommand(arg, &mech, &initial);
+  const bool cram = EqualsIgnoreCase(mech, "CRAM-MD5");
+  if (!cram && !EqualsIgnoreCase(mech, "DIGEST-MD5")) {
+    return Error(Reply::kAuthMechUnavailable, mech.substr(0, 32));
+  }
+  if (!initial.empty()) {  // "=": an empty initial response
+    if (initial != "=" && !IsBase64(initial)) {
+      return Error(Reply::kAuthBadInitial, initial);
+    }
+    return Error(Reply::kAuthFailed);
+  }
+  std::string challenge;
+  if (cram) {  // "<random.clock@host>"
+    challenge = "<" + std::to_string(uint32_t(ids_.Draw())) + "." +
+                std::to_string(100000 + ids_.Draw() % 900000) + "@" +
+                opts_->persona.host + ">";
+  } else {  // a 32-octet nonce
+    std::string nonce;
+    for (int i = 0; i < 4; ++i) {
+      uint64_t n = ids_.Draw();
+      nonce.append(reinterpret_cast<const char*>(&n), sizeof n);
+    }
+    challenge = "nonce=\"" + Base64(nonce) + "\",realm=\"" +
+                opts_->persona.host +
+                "\",qop=\"auth,auth-int,auth-conf\",cipher=\"rc4-40,rc4-56,"
+                "rc4,des,3des\",maxbuf=8192,charset=utf-8,algorithm=md5-sess";
+  }
+  auth_steps_ = kAuthStep | (state_ == State::kFresh ? kAuthFromFresh : 0);
+  Append(Reply::kAuthChallenge, Base64(challenge));
+  EnterState(State::kAuth);
+  return Action::kContinue;
+}
+
+Action ServerSession::SendmailAuthResponse(std::string_view line) {
+  const bool fresh = auth_steps_ & kAuthFromFresh;
+  auth_steps_ = 0;
+  EnterState(fresh ? State::kFresh : State::kGreeted);
+  if (line == "*") return Error(Reply::kAuthAborted);
+  if (!IsBase64(line)) return Error(Reply::kAuthBadResponse, line);
+  return Error(Reply::kAuthFailed);
 }
 
 }  // namespace smtp
