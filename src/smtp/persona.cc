@@ -319,15 +319,10 @@ void SetSendmail(Persona* p) {
   r[int(R::kNotImplemented)] = "502 5.5.1 Command not implemented";
   r[int(R::kSyntaxHelo)] = "501 5.0.0 HELO requires domain address";
   r[int(R::kSyntaxEhlo)] = "501 5.0.0 EHLO requires domain address";
-  r[int(R::kSyntaxMail)] =
-      "501 5.5.2 Syntax error in parameters scanning \"from\"";
-  r[int(R::kSyntaxRcpt)] =
-      "501 5.5.2 Syntax error in parameters scanning \"to\"";
   r[int(R::kSyntaxData)] = "501 5.5.4 Syntax error in parameters";
   r[int(R::kSyntaxBdat)] = "501 5.5.4 Syntax error in parameters";
   r[int(R::kSyntaxNoArgs)] = "501 5.5.4 Syntax error in parameters";
   r[int(R::kBadSender)] = "553 5.1.7 {arg}... Invalid sender address";
-  r[int(R::kBadRecipient)] = "553 5.1.3 {arg}... User address required";
   r[int(R::kBadParameter)] = "555 5.5.4 {arg} parameter unrecognized";
   r[int(R::kNeedHelo)] = "503 5.0.0 Polite people say HELO first";
   r[int(R::kNeedMail)] = "503 5.0.0 Need MAIL before RCPT";
@@ -335,8 +330,6 @@ void SetSendmail(Persona* p) {
   r[int(R::kNestedMail)] = "503 5.5.0 Sender already specified";
   r[int(R::kTooManyRecipients)] = "452 4.5.3 Too many recipients";
   r[int(R::kTooBig)] = "552 5.2.3 Message exceeds maximum fixed size";
-  r[int(R::kSizeDeclined)] =
-      "552 5.2.3 Message size exceeds fixed maximum message size";
   r[int(R::kLineTooLong)] = "500 5.5.0 Line too long";
   r[int(R::kTextLineTooLong)] = "554 5.6.0 Message line too long";
   r[int(R::kTooManyErrors)] = "421 4.7.0 {host} Too many errors";
@@ -392,8 +385,24 @@ void SetSendmail(Persona* p) {
   r[int(R::kAuthBadResponse)] = "501 5.5.4 cannot decode AUTH parameter {arg}";
   r[int(R::kAuthBadInitial)] = "501 5.5.4 cannot BASE64 decode '{arg}'";
   r[int(R::kAuthChallenge)] = "334 {id}";
+  r[int(R::kSyntaxMail)] =
+      "501 5.5.2 Syntax error in parameters scanning \"{arg}\"";
+  r[int(R::kSyntaxRcpt)] = r[int(R::kSyntaxMail)];
+  r[int(R::kBadRecipient)] = "553 5.0.0 {arg}... User address required";
+  r[int(R::kBadPath)] = "553 5.0.0 {text}";
+  r[int(R::kLongToken)] = "553 5.1.0 {text}... prescan: token too long";
+  r[int(R::kNeedMailData)] = "503 5.0.0 Need MAIL command";
+  r[int(R::kBadNotify)] = "501 5.5.4 Bad argument \"{arg}\"  to NOTIFY";
+  r[int(R::kBadOrcpt)] = "501 5.5.4 Syntax error in ORCPT parameter value";
+  // No MaxMessageSize (Debian's): only a SIZE= over the free disk space is
+  // refused, with this text; the sink's limit stands in for the disk.
+  r[int(R::kSizeDeclined)] =
+      "452 4.4.5 Insufficient disk space; try again later";
   p->rules.sendmail_sequence = true;
   p->rules.eight_bit_only = true;  // BODY=BINARYMIME is unknown
+  // A bare LF ends a command line (sfgets()); the message text still ends
+  // only at CR LF . CR LF (docs/PERSONAS.md: kept for safety).
+  p->rules.lf_ends_line = true;
 }
 
 void SetExchange(Persona* p) {

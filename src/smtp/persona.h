@@ -129,6 +129,12 @@ enum class Reply : int {
   kAuthBadResponse,
   kAuthBadInitial,
   kAuthChallenge,
+  // Rules::sendmail_sequence (session_sendmail_envelope.cc): a MAIL/RCPT
+  // path prescan() refuses ({text}: the path and the reason, or the path
+  // shortened), and DATA outside a transaction.
+  kBadPath,
+  kLongToken,
+  kNeedMailData,
   kCount
 };
 

@@ -313,6 +313,9 @@ class ServerSession {
   Reply SendmailCheckAuth(std::string_view arg) const;
   Action SendmailAuth(std::string_view arg);
   Action SendmailAuthResponse(std::string_view line);
+  Reply SendmailCheckPath(std::string_view path, std::string* shown) const;
+  Action SendmailMail(std::string_view arg);
+  Action SendmailRcpt(std::string_view arg);
   Action OpenTransaction(std::string_view address, std::string_view shown);
   Action AddRecipient(std::string_view address, std::string_view shown);
 

@@ -115,6 +115,10 @@ Reply ServerSession::CheckRcpt(std::string_view) const {
 }
 
 Reply ServerSession::CheckData(std::string_view arg) const {
+  if (opts_->persona.rules.sendmail_sequence) {  // arguments ignored
+    if (state_ != State::kMail) return Reply::kNeedMailData;
+    return txn_.rcpts == 0 ? Reply::kNeedRcpt : Reply::kCount;
+  }
   if (opts_->persona.rules.state_before_data_args) {
     // Postfix's order: recipients, then the syntax, then BDAT.
     if (state_ != State::kMail) return Reply::kNeedRcpt;
@@ -261,6 +265,7 @@ void ServerSession::AppendEhlo(std::string_view helo) {
 Action ServerSession::Mail(std::string_view arg, double) {
   const Rules& rules = opts_->persona.rules;
   if (rules.exim_envelope) return EximMail(arg);
+  if (rules.sendmail_sequence) return SendmailMail(arg);
   PathCommand pc;
   if (!ParsePathCommand(arg, "FROM:", &pc)) {
     // Postfix: a path it cannot parse is a bad address, not bad syntax.
@@ -346,6 +351,7 @@ Action ServerSession::Rcpt(std::string_view arg, double) {
   PathCommand pc;
   const Rules& rules = opts_->persona.rules;
   if (rules.exim_envelope) return EximRcpt(arg);
+  if (rules.sendmail_sequence) return SendmailRcpt(arg);
   if (!ParsePathCommand(arg, "TO:", &pc)) {
     if (rules.lenient_addresses && HasPath(arg, "TO:")) {
       return Error(Reply::kBadRecipient, {});

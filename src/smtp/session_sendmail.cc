@@ -146,6 +146,7 @@ Action ServerSession::Verb(std::string_view, double) {
 // srvrsmtp.c's CMDUNIMPL verbs: the line echoed as for an unknown one.
 Action ServerSession::SendmailUnknown(std::string_view verb,
                                       std::string_view line) {
+  line = line.substr(0, line.find('\0'));  // a C string: echoed to a NUL
   for (std::string_view v : {"SEND", "SAML", "SOML", "TURN"}) {
     if (EqualsIgnoreCase(verb, v)) {
       return Error(Reply::kNotImplemented, SendmailEcho(line));
