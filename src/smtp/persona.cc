@@ -308,6 +308,11 @@ void SetSendmail(Persona* p) {
       "214-2.0.0 \tRSET\tNOOP\tQUIT\tHELP\tVRFY\n"
       "214-2.0.0 \tEXPN\tVERB\tETRN\tDSN\tAUTH\n"
       "214-2.0.0 \tSTARTTLS\n"
+      "214-2.0.0 For more info use \"HELP <topic>\".\n"
+      "214-2.0.0 To report bugs in the implementation see\n"
+      "214-2.0.0 \thttp://www.sendmail.org/email-addresses.html\n"
+      "214-2.0.0 For local information send email to Postmaster at your "
+      "site.\n"
       "214 2.0.0 End of HELP info";
   r[int(R::kStartTls)] = "220 2.0.0 Ready to start TLS";
   r[int(R::kAuthFailed)] = "535 5.7.0 authentication failed";
@@ -392,6 +397,8 @@ void SetSendmail(Persona* p) {
   r[int(R::kBadPath)] = "553 5.0.0 {text}";
   r[int(R::kLongToken)] = "553 5.1.0 {text}... prescan: token too long";
   r[int(R::kNeedMailData)] = "503 5.0.0 Need MAIL command";
+  r[int(R::kHelpTopic)] = "214-2.0.0 {id}";
+  r[int(R::kHelpUnknown)] = "504 5.3.0 HELP topic \"{arg}\" unknown";
   r[int(R::kBadNotify)] = "501 5.5.4 Bad argument \"{arg}\"  to NOTIFY";
   r[int(R::kBadOrcpt)] = "501 5.5.4 Syntax error in ORCPT parameter value";
   // No MaxMessageSize (Debian's): only a SIZE= over the free disk space is

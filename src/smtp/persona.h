@@ -135,6 +135,10 @@ enum class Reply : int {
   kBadPath,
   kLongToken,
   kNeedMailData,
+  // HELP <topic> (sendmail_help.h): the topic's lines ({id}: the first
+  // line's text, the other lines and the last made by the caller), and a topic Sendmail does not know ({arg}).
+  kHelpTopic,
+  kHelpUnknown,
   kCount
 };
 

@@ -315,6 +315,7 @@ class ServerSession {
   Action SendmailAuthResponse(std::string_view line);
   Reply SendmailCheckPath(std::string_view path, std::string* shown) const;
   Action SendmailMail(std::string_view arg);
+  Action SendmailHelp(std::string_view arg);
   Action SendmailRcpt(std::string_view arg);
   Action OpenTransaction(std::string_view address, std::string_view shown);
   Action AddRecipient(std::string_view address, std::string_view shown);

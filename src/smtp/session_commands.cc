@@ -462,6 +462,7 @@ Action ServerSession::Expn(std::string_view arg, double) {
 }
 
 Action ServerSession::Help(std::string_view arg, double) {
+  if (opts_->persona.rules.sendmail_sequence) return SendmailHelp(arg);
   size_t start = out_->bytes.size();
   Append(Reply::kHelp, arg);
   if (tls_active_ || !opts_->starttls) {

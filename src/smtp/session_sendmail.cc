@@ -3,6 +3,7 @@
 // table's defaults, as the private real Sendmail of
 // tests/differential/test_sendmail.py showed it.
 #include "smtp/command.h"
+#include "smtp/sendmail_help.h"
 #include "smtp/server_session.h"
 
 namespace smtp {
@@ -140,6 +141,34 @@ Action ServerSession::SendmailEtrn(std::string_view arg) {
 
 Action ServerSession::Verb(std::string_view, double) {
   Append(Reply::kVerb);
+  return Action::kContinue;
+}
+
+// help(): the topic is the whole argument in lower case ("mail from" is
+// unknown); its lines, or a 504 (not counted as an error).
+Action ServerSession::SendmailHelp(std::string_view arg) {
+  while (!arg.empty() && (arg.front() == ' ' || arg.front() == '\t')) {
+    arg.remove_prefix(1);
+  }
+  std::string topic;
+  for (char c : arg) topic.push_back(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  if (topic.empty() || topic == "smtp") {
+    Append(Reply::kHelp);
+    return Action::kContinue;
+  }
+  std::string_view text = SendmailHelpTopic(topic);
+  if (text.empty()) {
+    Append(Reply::kHelpUnknown, topic);
+    return Action::kContinue;
+  }
+  std::string lines;  // "text\r\n214-2.0.0 text ... End of HELP info"
+  for (size_t nl; (nl = text.find('\n')) != std::string_view::npos;
+       text.remove_prefix(nl + 1)) {
+    lines.append(text.substr(0, nl)).append("\r\n214-2.0.0 ");
+  }
+  lines[lines.size() - 7] = ' ';  // the last line's "214-" -> "214 "
+  lines.append("End of HELP info");
+  Append(Reply::kHelpTopic, lines);
   return Action::kContinue;
 }
 
