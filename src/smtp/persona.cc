@@ -378,6 +378,7 @@ void SetSendmail(Persona* p) {
       "503 5.0.0 I demand that you introduce yourself first";
   r[int(R::kVrfyLocal)] = "250 2.1.5 <{arg}@{host}>";
   r[int(R::kVrfyRemote)] = "252 2.1.5 <{arg}>";
+  r[int(R::kVrfyOwnDomain)] = "250 2.1.5 <{arg}>";
   r[int(R::kVerb)] = "250 2.0.0 Verbose mode";
   r[int(R::kBadBody)] = "501 5.5.4 Unknown BODY type {arg}";
   r[int(R::kNotImplemented)] = "502 5.5.1 Command not implemented: \"{text}\"";
@@ -397,6 +398,14 @@ void SetSendmail(Persona* p) {
   r[int(R::kBadPath)] = "553 5.0.0 {text}";
   r[int(R::kLongToken)] = "553 5.1.0 {text}... prescan: token too long";
   r[int(R::kNeedMailData)] = "503 5.0.0 Need MAIL command";
+  r[int(R::kSyncError)] = "554 5.5.0 SMTP protocol error";
+  // A command line over the limit: Sendmail hangs up (ServerSession::Error
+  // closes after a 4xx kLineTooLong).
+  r[int(R::kLineTooLong)] =
+      "421 4.7.0 {host} Command too long, possible attack [{client}]";
+  // At its command timeout Sendmail closes without a word (the text stays
+  // for smtp.session_timeout, the sink's own limit).
+  r[int(R::kIdleTimeout)] = "";
   r[int(R::kHelpTopic)] = "214-2.0.0 {id}";
   r[int(R::kHelpUnknown)] = "504 5.3.0 HELP topic \"{arg}\" unknown";
   r[int(R::kBadNotify)] = "501 5.5.4 Bad argument \"{arg}\"  to NOTIFY";

@@ -136,9 +136,11 @@ enum class Reply : int {
   kLongToken,
   kNeedMailData,
   // HELP <topic> (sendmail_help.h): the topic's lines ({id}: the first
-  // line's text, the other lines and the last made by the caller), and a topic Sendmail does not know ({arg}).
+  // line's text, the other lines and the last made by the caller), and a topic
+  // Sendmail does not know ({arg}).
   kHelpTopic,
   kHelpUnknown,
+  kVrfyOwnDomain,  // VRFY of an address in the host's own domain
   kCount
 };
 

@@ -6,6 +6,11 @@
 namespace smtp {
 
 Action ServerSession::Data(std::string_view, double) {
+  // Sendmail 8.17.1.9 (Debian's smuggling fix): the message sent before the
+  // 354 is a protocol error, and the connection is closed.
+  if (input_pending_ && opts_->persona.rules.sendmail_sequence) {
+    return Close(Reply::kSyncError, CloseReason::kTooManyErrors);
+  }
   scanner_.Reset();
   if (capture_) {
     capture_->raw.clear();

@@ -118,18 +118,26 @@ Reply ServerSession::SendmailCheckVrfy(std::string_view arg) const {
   return Reply::kCount;
 }
 
-// Sendmail's answer names the address it would deliver to: a bare local
-// part qualified with the host name (250: local), else 252.
+// Sendmail's answer names the address it would deliver to: blanks become
+// '.' (BlankSub), a bare local part is qualified with the host name, and
+// an address in the host's own domain is local too (250); else 252.
 Action ServerSession::SendmailVrfy(std::string_view arg) {
-  std::string_view addr = SendmailPath(arg);
-  if (addr.size() >= 2 && addr.front() == '<' && addr.back() == '>') {
-    addr = addr.substr(1, addr.size() - 2);
+  while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
+  while (!arg.empty() && arg.back() == ' ') arg.remove_suffix(1);
+  if (arg.size() >= 2 && arg.front() == '<' && arg.back() == '>') {
+    arg = arg.substr(1, arg.size() - 2);
   }
-  if (addr.find('@') != std::string_view::npos) {
+  std::string addr(arg);
+  for (char& c : addr) c = c == ' ' ? '.' : c;
+  const size_t at = addr.rfind('@');
+  if (at == std::string::npos) {
+    Append(Reply::kVrfyLocal, addr);  // "<{arg}@host>": host expanded
+  } else if (EqualsIgnoreCase(std::string_view(addr).substr(at + 1),
+                              opts_->persona.host)) {
+    Append(Reply::kVrfyOwnDomain, addr);
+  } else {
     Append(Reply::kVrfyRemote, addr);
-    return Action::kContinue;
   }
-  Append(Reply::kVrfyLocal, addr);  // "<{arg}@host>": host expanded
   return Action::kContinue;
 }
 
