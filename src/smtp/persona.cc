@@ -376,9 +376,9 @@ void SetSendmail(Persona* p) {
   r[int(R::kArgRequired)] = "501 5.5.2 Argument required";
   r[int(R::kVrfyNeedHelo)] =
       "503 5.0.0 I demand that you introduce yourself first";
-  r[int(R::kVrfyLocal)] = "250 2.1.5 <{arg}@{host}>";
+  r[int(R::kVrfyLocal)] = "250 2.1.5 {arg}";
   r[int(R::kVrfyRemote)] = "252 2.1.5 <{arg}>";
-  r[int(R::kVrfyOwnDomain)] = "250 2.1.5 <{arg}>";
+  r[int(R::kUserUnknown)] = "550 5.1.1 {arg}... User unknown";
   r[int(R::kVerb)] = "250 2.0.0 Verbose mode";
   r[int(R::kBadBody)] = "501 5.5.4 Unknown BODY type {arg}";
   r[int(R::kNotImplemented)] = "502 5.5.1 Command not implemented: \"{text}\"";

@@ -140,7 +140,7 @@ enum class Reply : int {
   // Sendmail does not know ({arg}).
   kHelpTopic,
   kHelpUnknown,
-  kVrfyOwnDomain,  // VRFY of an address in the host's own domain
+  kUserUnknown,  // VRFY/EXPN/RCPT of a local name Sendmail does not know
   kCount
 };
 

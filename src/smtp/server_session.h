@@ -307,6 +307,7 @@ class ServerSession {
   Reply SendmailCheckHelo(std::string_view arg, Reply empty) const;
   Reply SendmailCheckVrfy(std::string_view arg) const;
   Action SendmailVrfy(std::string_view arg);
+  static const char* SendmailLocalUser(std::string_view name);
   Action SendmailEtrn(std::string_view arg);
   Action Verb(std::string_view arg, double wall);
   Action SendmailUnknown(std::string_view verb, std::string_view line);

@@ -118,26 +118,65 @@ Reply ServerSession::SendmailCheckVrfy(std::string_view arg) const {
   return Reply::kCount;
 }
 
+// A local name Sendmail knows, as a stock Debian 12 host has them: the
+// aliases of Debian's /etc/aliases (shown bare) and the accounts of its
+// base-passwd (shown with their full name); else nullptr.
+const char* ServerSession::SendmailLocalUser(std::string_view name) {
+  static constexpr std::pair<std::string_view, const char*> kUsers[] = {
+      {"postmaster", ""},
+      {"mailer-daemon", ""},
+      {"root", "root "},
+      {"daemon", "daemon "},
+      {"bin", "bin "},
+      {"sys", "sys "},
+      {"sync", "sync "},
+      {"games", "games "},
+      {"man", "man "},
+      {"lp", "lp "},
+      {"mail", "mail "},
+      {"news", "news "},
+      {"uucp", "uucp "},
+      {"proxy", "proxy "},
+      {"www-data", "www-data "},
+      {"backup", "backup "},
+      {"list", "Mailing List Manager "},
+      {"irc", "ircd "},
+      {"nobody", "nobody "},
+      {"_apt", ""}};
+  for (const auto& [user, full] : kUsers) {
+    if (EqualsIgnoreCase(name, user)) return full;
+  }
+  return nullptr;
+}
+
 // Sendmail's answer names the address it would deliver to: blanks become
-// '.' (BlankSub), a bare local part is qualified with the host name, and
-// an address in the host's own domain is local too (250); else 252.
+// '.' (BlankSub); a bare local part or one in the host's own domain is
+// looked up (SendmailLocalUser: "250 2.1.5 [full name ]<user@host>", else
+// "550 5.1.1 <as written>... User unknown"); any other address gets 252.
 Action ServerSession::SendmailVrfy(std::string_view arg) {
   while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
   while (!arg.empty() && arg.back() == ' ') arg.remove_suffix(1);
-  if (arg.size() >= 2 && arg.front() == '<' && arg.back() == '>') {
-    arg = arg.substr(1, arg.size() - 2);
+  std::string_view bare = arg;
+  if (bare.size() >= 2 && bare.front() == '<' && bare.back() == '>') {
+    bare = bare.substr(1, bare.size() - 2);
   }
-  std::string addr(arg);
+  std::string addr(bare);
   for (char& c : addr) c = c == ' ' ? '.' : c;
   const size_t at = addr.rfind('@');
-  if (at == std::string::npos) {
-    Append(Reply::kVrfyLocal, addr);  // "<{arg}@host>": host expanded
-  } else if (EqualsIgnoreCase(std::string_view(addr).substr(at + 1),
-                              opts_->persona.host)) {
-    Append(Reply::kVrfyOwnDomain, addr);
-  } else {
+  if (at != std::string::npos &&
+      !EqualsIgnoreCase(std::string_view(addr).substr(at + 1),
+                        opts_->persona.host)) {
     Append(Reply::kVrfyRemote, addr);
+    return Action::kContinue;
   }
+  const std::string user = addr.substr(0, at);
+  const char* full = SendmailLocalUser(user);
+  if (full == nullptr) {
+    Append(Reply::kUserUnknown, arg);
+    return Action::kContinue;
+  }
+  Append(Reply::kVrfyLocal,
+         std::string(full) + "<" + user + "@" + opts_->persona.host + ">");
   return Action::kContinue;
 }
 

@@ -197,6 +197,12 @@ Action ServerSession::SendmailRcpt(std::string_view arg) {
   }
   const std::string_view address = AddressOf(e.path);
   if (address.empty()) return Error(Reply::kBadRecipient, shown);
+  // A bare local part is a local user: unknown ones are refused (the
+  // host's own address literal is not recognised: docs/PERSONAS.md).
+  if (address.find('@') == std::string_view::npos &&
+      SendmailLocalUser(address) == nullptr) {
+    return Error(Reply::kUserUnknown, shown);
+  }
   std::string_view rest = e.params;
   Param p;
   while (NextParam(&rest, &p)) {
