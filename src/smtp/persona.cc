@@ -308,6 +308,11 @@ void SetSendmail(Persona* p) {
       "214-2.0.0 \tRSET\tNOOP\tQUIT\tHELP\tVRFY\n"
       "214-2.0.0 \tEXPN\tVERB\tETRN\tDSN\tAUTH\n"
       "214-2.0.0 \tSTARTTLS\n"
+      "214-2.0.0 For more info use \"HELP <topic>\".\n"
+      "214-2.0.0 To report bugs in the implementation see\n"
+      "214-2.0.0 \thttp://www.sendmail.org/email-addresses.html\n"
+      "214-2.0.0 For local information send email to Postmaster at your "
+      "site.\n"
       "214 2.0.0 End of HELP info";
   r[int(R::kStartTls)] = "220 2.0.0 Ready to start TLS";
   r[int(R::kAuthFailed)] = "535 5.7.0 authentication failed";
@@ -319,15 +324,10 @@ void SetSendmail(Persona* p) {
   r[int(R::kNotImplemented)] = "502 5.5.1 Command not implemented";
   r[int(R::kSyntaxHelo)] = "501 5.0.0 HELO requires domain address";
   r[int(R::kSyntaxEhlo)] = "501 5.0.0 EHLO requires domain address";
-  r[int(R::kSyntaxMail)] =
-      "501 5.5.2 Syntax error in parameters scanning \"from\"";
-  r[int(R::kSyntaxRcpt)] =
-      "501 5.5.2 Syntax error in parameters scanning \"to\"";
   r[int(R::kSyntaxData)] = "501 5.5.4 Syntax error in parameters";
   r[int(R::kSyntaxBdat)] = "501 5.5.4 Syntax error in parameters";
   r[int(R::kSyntaxNoArgs)] = "501 5.5.4 Syntax error in parameters";
   r[int(R::kBadSender)] = "553 5.1.7 {arg}... Invalid sender address";
-  r[int(R::kBadRecipient)] = "553 5.1.3 {arg}... User address required";
   r[int(R::kBadParameter)] = "555 5.5.4 {arg} parameter unrecognized";
   r[int(R::kNeedHelo)] = "503 5.0.0 Polite people say HELO first";
   r[int(R::kNeedMail)] = "503 5.0.0 Need MAIL before RCPT";
@@ -335,8 +335,6 @@ void SetSendmail(Persona* p) {
   r[int(R::kNestedMail)] = "503 5.5.0 Sender already specified";
   r[int(R::kTooManyRecipients)] = "452 4.5.3 Too many recipients";
   r[int(R::kTooBig)] = "552 5.2.3 Message exceeds maximum fixed size";
-  r[int(R::kSizeDeclined)] =
-      "552 5.2.3 Message size exceeds fixed maximum message size";
   r[int(R::kLineTooLong)] = "500 5.5.0 Line too long";
   r[int(R::kTextLineTooLong)] = "554 5.6.0 Message line too long";
   r[int(R::kTooManyErrors)] = "421 4.7.0 {host} Too many errors";
@@ -348,10 +346,23 @@ void SetSendmail(Persona* p) {
   r[int(R::kCapPerIp)] = "421 4.3.2 Too many open connections.";
   r[int(R::kShutdown)] =
       "421 4.3.2 {host} Service not available, closing transmission channel";
-  r[int(R::kTlsNotAvailable)] = "502 5.5.1 Command not implemented";
+  // Without a certificate (Debian's until sendmailconfig makes one)
+  // Sendmail still offers STARTTLS in its code but cannot start TLS.
+  r[int(R::kTlsNotAvailable)] = "454 4.3.3 TLS not available after start";
   r[int(R::kBadSequenceTls)] = "503 5.5.0 STARTTLS not allowed here";
-  p->ehlo_keywords = {"ENHANCEDSTATUSCODES", "PIPELINING", "8BITMIME", "SIZE",
-                      "AUTH LOGIN PLAIN",    "STARTTLS",   "HELP"};
+  // srvrsmtp.c's order; STARTTLS (with a certificate) before DELIVERBY.
+  p->ehlo_keywords = {"ENHANCEDSTATUSCODES",
+                      "PIPELINING",
+                      "EXPN",
+                      "VERB",
+                      "8BITMIME",
+                      "SIZE",
+                      "DSN",
+                      "ETRN",
+                      "AUTH DIGEST-MD5 CRAM-MD5",
+                      "STARTTLS",
+                      "DELIVERBY",
+                      "HELP"};
   p->queue_id = Persona::QueueId::kSendmail;
   SetGeneric(p);
   // After SetGeneric: the texts and rules of session_sendmail.cc.
@@ -365,12 +376,49 @@ void SetSendmail(Persona* p) {
   r[int(R::kArgRequired)] = "501 5.5.2 Argument required";
   r[int(R::kVrfyNeedHelo)] =
       "503 5.0.0 I demand that you introduce yourself first";
-  r[int(R::kVrfyLocal)] = "250 2.1.5 <{arg}@{host}>";
+  r[int(R::kVrfyLocal)] = "250 2.1.5 {arg}";
   r[int(R::kVrfyRemote)] = "252 2.1.5 <{arg}>";
+  r[int(R::kUserUnknown)] = "550 5.1.1 {arg}... User unknown";
   r[int(R::kVerb)] = "250 2.0.0 Verbose mode";
   r[int(R::kBadBody)] = "501 5.5.4 Unknown BODY type {arg}";
+  r[int(R::kNotImplemented)] = "502 5.5.1 Command not implemented: \"{text}\"";
+  r[int(R::kAuthNoMech)] = "501 5.5.2 AUTH mechanism must be specified";
+  r[int(R::kAuthMechUnavailable)] =
+      "504 5.3.3 AUTH mechanism {arg} not available";
+  r[int(R::kAuthInTransaction)] =
+      "503 5.5.0 AUTH not permitted during a mail transaction";
+  r[int(R::kAuthAborted)] = "501 5.0.0 AUTH aborted";
+  r[int(R::kAuthBadResponse)] = "501 5.5.4 cannot decode AUTH parameter {arg}";
+  r[int(R::kAuthBadInitial)] = "501 5.5.4 cannot BASE64 decode '{arg}'";
+  r[int(R::kAuthChallenge)] = "334 {id}";
+  r[int(R::kSyntaxMail)] =
+      "501 5.5.2 Syntax error in parameters scanning \"{arg}\"";
+  r[int(R::kSyntaxRcpt)] = r[int(R::kSyntaxMail)];
+  r[int(R::kBadRecipient)] = "553 5.0.0 {arg}... User address required";
+  r[int(R::kBadPath)] = "553 5.0.0 {text}";
+  r[int(R::kLongToken)] = "553 5.1.0 {text}... prescan: token too long";
+  r[int(R::kNeedMailData)] = "503 5.0.0 Need MAIL command";
+  r[int(R::kSyncError)] = "554 5.5.0 SMTP protocol error";
+  // A command line over the limit: Sendmail hangs up (ServerSession::Error
+  // closes after a 4xx kLineTooLong).
+  r[int(R::kLineTooLong)] =
+      "421 4.7.0 {host} Command too long, possible attack [{client}]";
+  // At its command timeout Sendmail closes without a word (the text stays
+  // for smtp.session_timeout, the sink's own limit).
+  r[int(R::kIdleTimeout)] = "";
+  r[int(R::kHelpTopic)] = "214-2.0.0 {id}";
+  r[int(R::kHelpUnknown)] = "504 5.3.0 HELP topic \"{arg}\" unknown";
+  r[int(R::kBadNotify)] = "501 5.5.4 Bad argument \"{arg}\"  to NOTIFY";
+  r[int(R::kBadOrcpt)] = "501 5.5.4 Syntax error in ORCPT parameter value";
+  // No MaxMessageSize (Debian's): only a SIZE= over the free disk space is
+  // refused, with this text; the sink's limit stands in for the disk.
+  r[int(R::kSizeDeclined)] =
+      "452 4.4.5 Insufficient disk space; try again later";
   p->rules.sendmail_sequence = true;
   p->rules.eight_bit_only = true;  // BODY=BINARYMIME is unknown
+  // A bare LF ends a command line (sfgets()); the message text still ends
+  // only at CR LF . CR LF (docs/PERSONAS.md: kept for safety).
+  p->rules.lf_ends_line = true;
 }
 
 void SetExchange(Persona* p) {
@@ -454,6 +502,7 @@ base::Result<Persona> MakePersona(std::string_view name,
                                   const PersonaTexts& custom) {
   Persona p;
   p.name = name;
+  p.host = hostname;
   SetPostfix(&p);
   if (name == "postfix") {
   } else if (name == "exim") {

@@ -117,6 +117,30 @@ enum class Reply : int {
   kVrfyRemote,
   kVerb,
   kBadBody,
+  // Rules::sendmail_sequence: AUTH as Sendmail with Debian's Cyrus SASL
+  // answers it (mechanisms DIGEST-MD5 CRAM-MD5, no users): no mechanism, one
+  // not offered ({arg}, 32 octets at most), AUTH inside a transaction, the
+  // client's "*", a response or initial response that is not base64 ({arg}),
+  // and the challenge ({id} = the base64 text).
+  kAuthNoMech,
+  kAuthMechUnavailable,
+  kAuthInTransaction,
+  kAuthAborted,
+  kAuthBadResponse,
+  kAuthBadInitial,
+  kAuthChallenge,
+  // Rules::sendmail_sequence (session_sendmail_envelope.cc): a MAIL/RCPT
+  // path prescan() refuses ({text}: the path and the reason, or the path
+  // shortened), and DATA outside a transaction.
+  kBadPath,
+  kLongToken,
+  kNeedMailData,
+  // HELP <topic> (sendmail_help.h): the topic's lines ({id}: the first
+  // line's text, the other lines and the last made by the caller), and a topic
+  // Sendmail does not know ({arg}).
+  kHelpTopic,
+  kHelpUnknown,
+  kUserUnknown,  // VRFY/EXPN/RCPT of a local name Sendmail does not know
   kCount
 };
 
@@ -185,12 +209,18 @@ struct Rules {
   // unknown (no CHUNKING); HELO names checked as srvrsmtp.c does
   // (kBadHeloName); MAIL/RCPT echo only the path; SMTPUTF8 is an unknown
   // parameter; ETRN needs no HELO and is answered, not counted; VRFY and
-  // EXPN answer kVrfyLocal/kVrfyRemote after HELO; RSET takes arguments.
+  // EXPN answer kVrfyLocal/kVrfyRemote after HELO; RSET takes arguments;
+  // SIZE is offered without a number (Debian sets no MaxMessageSize; the
+  // sink's limit still applies) and AUTH whatever smtp.auth says (Debian's
+  // Sendmail always offers it); AUTH is answered as SendmailAuth() says;
+  // SEND, SAML, SOML and TURN echo the line in kNotImplemented; STARTTLS
+  // checks its argument first.
   bool sendmail_sequence = false;
 };
 
 struct Persona {
   std::string name;
+  std::string host;  // what {host} expands to (Sendmail's AUTH challenges)
   Rules rules;
   std::array<std::string, int(Reply::kCount)> replies;
   // EHLO keywords after the first line; "SIZE" is followed by the limit.
@@ -218,6 +248,8 @@ class QueueIdMaker {
   // The generator's state, to park a session and resume it (Restore).
   uint64_t state() const { return state_; }
   void Restore(uint64_t state) { state_ = state; }
+  // A number from the same generator (Sendmail's AUTH challenges).
+  uint64_t Draw() { return Next(); }
 
  private:
   uint64_t Next();

@@ -257,7 +257,7 @@ Step ServerSession::GreetRefused() {
 
 Step ServerSession::Abort(Reply reply) {
   Begin();
-  Append(reply);
+  if (!opts_->persona.replies[int(reply)].empty()) Append(reply);  // or mute
   return End(0, Action::kClose);
 }
 
@@ -308,7 +308,7 @@ Action ServerSession::Error(Reply r, std::string_view arg, bool counted) {
   const std::string& t = opts_->persona.replies[int(r)];
   if (t.starts_with("501")) ++events_->syntax_errors;
   if (t.starts_with("503")) ++events_->bad_sequence;
-  if (t.starts_with("521")) {  // the server hangs up (Postfix's BDAT)
+  if (t.starts_with("521") || (r == Reply::kLineTooLong && t[0] == '4')) {
     close_reason_ = CloseReason::kTooManyErrors;
     return Action::kClose;
   }
@@ -590,7 +590,7 @@ Action ServerSession::Execute(std::string_view line, double wall) {
   }
   if (!opts_->persona.rules.sendmail_sequence)
     return Error(Reply::kUnknown, verb);
-  return Error(Reply::kUnknown, SendmailEcho(line));
+  return SendmailUnknown(verb, line);
 }
 
 }  // namespace smtp

@@ -307,8 +307,17 @@ class ServerSession {
   Reply SendmailCheckHelo(std::string_view arg, Reply empty) const;
   Reply SendmailCheckVrfy(std::string_view arg) const;
   Action SendmailVrfy(std::string_view arg);
+  static const char* SendmailLocalUser(std::string_view name);
   Action SendmailEtrn(std::string_view arg);
   Action Verb(std::string_view arg, double wall);
+  Action SendmailUnknown(std::string_view verb, std::string_view line);
+  Reply SendmailCheckAuth(std::string_view arg) const;
+  Action SendmailAuth(std::string_view arg);
+  Action SendmailAuthResponse(std::string_view line);
+  Reply SendmailCheckPath(std::string_view path, std::string* shown) const;
+  Action SendmailMail(std::string_view arg);
+  Action SendmailHelp(std::string_view arg);
+  Action SendmailRcpt(std::string_view arg);
   Action OpenTransaction(std::string_view address, std::string_view shown);
   Action AddRecipient(std::string_view address, std::string_view shown);
 

@@ -115,6 +115,10 @@ Reply ServerSession::CheckRcpt(std::string_view) const {
 }
 
 Reply ServerSession::CheckData(std::string_view arg) const {
+  if (opts_->persona.rules.sendmail_sequence) {  // arguments ignored
+    if (state_ != State::kMail) return Reply::kNeedMailData;
+    return txn_.rcpts == 0 ? Reply::kNeedRcpt : Reply::kCount;
+  }
   if (opts_->persona.rules.state_before_data_args) {
     // Postfix's order: recipients, then the syntax, then BDAT.
     if (state_ != State::kMail) return Reply::kNeedRcpt;
@@ -192,6 +196,9 @@ Reply ServerSession::CheckHelp(std::string_view) const {
 }
 
 Reply ServerSession::CheckStartTls(std::string_view arg) const {
+  if (!arg.empty() && opts_->persona.rules.sendmail_sequence) {
+    return Reply::kSyntaxNoArgs;  // srvrsmtp.c: the argument first
+  }
   if (!opts_->starttls && !tls_active_) return Reply::kTlsNotAvailable;
   if (!arg.empty()) return Reply::kSyntaxNoArgs;
   if (tls_active_) return Reply::kTlsActive;
@@ -235,7 +242,8 @@ void ServerSession::AppendEhlo(std::string_view helo) {
   size_t last_line = start;
   Append(Reply::kEhloFirst, helo);
   for (const auto& k : opts_->persona.ehlo_keywords) {
-    if (k.starts_with("AUTH") && !opts_->auth) continue;
+    const bool sendmail = opts_->persona.rules.sendmail_sequence;
+    if (k.starts_with("AUTH") && !opts_->auth && !sendmail) continue;
     if (k == "STARTTLS" && (!opts_->starttls || tls_active_)) continue;
     // Exim offers PIPECONNECT only before a connection's first message (as
     // the real daemon does after one).
@@ -243,7 +251,7 @@ void ServerSession::AppendEhlo(std::string_view helo) {
     last_line = out->size();
     out->append("250-");
     out->append(k);
-    if (k == "SIZE") {
+    if (k == "SIZE" && !sendmail) {
       out->push_back(' ');
       out->append(std::to_string(opts_->max_message_size));
     }
@@ -257,6 +265,7 @@ void ServerSession::AppendEhlo(std::string_view helo) {
 Action ServerSession::Mail(std::string_view arg, double) {
   const Rules& rules = opts_->persona.rules;
   if (rules.exim_envelope) return EximMail(arg);
+  if (rules.sendmail_sequence) return SendmailMail(arg);
   PathCommand pc;
   if (!ParsePathCommand(arg, "FROM:", &pc)) {
     // Postfix: a path it cannot parse is a bad address, not bad syntax.
@@ -342,6 +351,7 @@ Action ServerSession::Rcpt(std::string_view arg, double) {
   PathCommand pc;
   const Rules& rules = opts_->persona.rules;
   if (rules.exim_envelope) return EximRcpt(arg);
+  if (rules.sendmail_sequence) return SendmailRcpt(arg);
   if (!ParsePathCommand(arg, "TO:", &pc)) {
     if (rules.lenient_addresses && HasPath(arg, "TO:")) {
       return Error(Reply::kBadRecipient, {});
@@ -452,6 +462,7 @@ Action ServerSession::Expn(std::string_view arg, double) {
 }
 
 Action ServerSession::Help(std::string_view arg, double) {
+  if (opts_->persona.rules.sendmail_sequence) return SendmailHelp(arg);
   size_t start = out_->bytes.size();
   Append(Reply::kHelp, arg);
   if (tls_active_ || !opts_->starttls) {

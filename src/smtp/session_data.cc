@@ -6,6 +6,11 @@
 namespace smtp {
 
 Action ServerSession::Data(std::string_view, double) {
+  // Sendmail 8.17.1.9 (Debian's smuggling fix): the message sent before the
+  // 354 is a protocol error, and the connection is closed.
+  if (input_pending_ && opts_->persona.rules.sendmail_sequence) {
+    return Close(Reply::kSyncError, CloseReason::kTooManyErrors);
+  }
   scanner_.Reset();
   if (capture_) {
     capture_->raw.clear();
@@ -190,7 +195,8 @@ Action ServerSession::AnswerMessage(double wall, uint64_t bdat_size) {
   return Action::kContinue;
 }
 
-Reply ServerSession::CheckAuth(std::string_view) const {
+Reply ServerSession::CheckAuth(std::string_view arg) const {
+  if (opts_->persona.rules.sendmail_sequence) return SendmailCheckAuth(arg);
   if (!opts_->auth) return Reply::kAuthNotEnabled;
   if (state_ == State::kFresh) return Reply::kNeedHelo;
   if (state_ == State::kMail) return Reply::kNestedMail;
@@ -198,6 +204,7 @@ Reply ServerSession::CheckAuth(std::string_view) const {
 }
 
 Action ServerSession::Auth(std::string_view arg, double) {
+  if (opts_->persona.rules.sendmail_sequence) return SendmailAuth(arg);
   std::string_view mech, initial;
   SplitCommand(arg, &mech, &initial);
   if (EqualsIgnoreCase(mech, "LOGIN")) {
@@ -219,6 +226,9 @@ Action ServerSession::Auth(std::string_view arg, double) {
 }
 
 Action ServerSession::AuthResponse(std::string_view line) {
+  if (opts_->persona.rules.sendmail_sequence) {
+    return SendmailAuthResponse(line);
+  }
   // Any response, even "*" (cancel), ends in failure eventually.
   if (--auth_steps_ > 0 && line != "*") {
     Append(Reply::kAuthChallengePass);

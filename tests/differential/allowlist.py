@@ -76,4 +76,72 @@ ALLOWLIST = {
                       "session's memory and work.",
         },
     ],
+    "sendmail": [
+        {
+            "dialogue": r".",
+            "real": r"^220 .* logging access from: \[127\.0\.0\.2\]\(TEMP\)"
+                    r"-\[127\.0\.0\.2\]$",
+            "sink": r"^220 .* logging access from: \[127\.0\.0\.2\]\(FAIL\)"
+                    r"-\[127\.0\.0\.2\]$",
+            "reason": "Needs real DNS. The test's network namespace has no "
+                      "resolver, so the real Sendmail's reverse lookup of "
+                      "its client fails temporarily (TEMP); on the internet "
+                      "a client without a PTR record gets (FAIL), which is "
+                      "what spamsink says to every client (it does no "
+                      "reverse lookup: docs/PERSONAS.md, Sendmail).",
+        },
+        {
+            "dialogue": r"rcpt-literal$",
+            "real": r"^550 5\.1\.1 <r@\[127\.0\.0\.1\]>\.\.\. User unknown$",
+            "sink": r"^250 2\.1\.5 <r@\[127\.0\.0\.1\]>\.\.\. Recipient ok$",
+            "reason": "Sendmail treats a literal of its own address as a "
+                      "local destination and looks the user up; spamsink "
+                      "does not know which addresses it is reached on and "
+                      "accepts (as for Postfix). A client must know the "
+                      "server's own address to ask.",
+        },
+        {
+            "dialogue": r"^rcpt-limit-1001$",
+            "real": r"^250 2\.1\.5 <r100[01]@example\.net>\.\.\. "
+                    r"Recipient ok$",
+            "sink": r"^452 4\.5\.3 Too many recipients$",
+            "reason": "Debian's Sendmail has no recipient limit "
+                      "(confMAX_RCPTS_PER_MESSAGE unset); spamsink keeps "
+                      "smtp.max_recipients (1000) whatever the persona, to "
+                      "bound a session's memory and work.",
+        },
+        {
+            "dialogue": r"^mail-size-exact-limit$",
+            "real": r"^250 2\.1\.0 <a@example\.org>\.\.\. Sender ok$",
+            "sink": r"^452 4\.4\.5 Insufficient disk space; try again "
+                    r"later$",
+            "reason": "Debian's Sendmail has no MaxMessageSize and refuses "
+                      "a SIZE= only over its free disk space; spamsink "
+                      "keeps smtp.max_message_size whatever the persona and "
+                      "answers a SIZE= over it with Sendmail's disk-space "
+                      "text.",
+        },
+        {
+            "dialogue": r"^message-bare-lf$",
+            "real": r".",
+            "sink": r".",
+            "reason": "Debian's Sendmail 8.17.1.9 (smuggling fix) answers a "
+                      "bare LF in message text with 421 4.5.0 Bare linefeed "
+                      "(LF) not allowed and hangs up; spamsink deliberately "
+                      "ends a message only at CR LF . CR LF, takes it, and "
+                      "records bare LF as SMTP smuggling evidence "
+                      "(docs/DESIGN: smuggling).",
+        },
+        {
+            "dialogue": r"^error-limit$",
+            "real": r"^(500 5\.5\.1 Command unrecognized: \"XYZZY21\"|"
+                    r"250 2\.0\.0 OK|221 2\.0\.0 .* closing connection|"
+                    r"<closed>)$",
+            "sink": r"^(421 4\.7\.0 .* Too many errors|<closed>|<missing>)$",
+            "reason": "Sendmail counts only unknown commands, up to 25 "
+                      "(MAXBADCOMMANDS); spamsink keeps smtp.max_errors (20 "
+                      "errors of any kind) whatever the persona, to bound "
+                      "what a session costs.",
+        },
+    ],
 }

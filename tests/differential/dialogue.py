@@ -126,8 +126,10 @@ class Replies(list):
 
 
 class _Conn:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), 5)
+    def __init__(self, port, source=None):
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), 5,
+            source_address=(source, 0) if source else None)
         self.sock.setblocking(False)
         self.buf = b""
         self.closed = False
@@ -230,9 +232,10 @@ class _Conn:
             pass
 
 
-def play(port, dialogue):
-    """Plays a dialogue; returns the replies (greeting first)."""
-    c = _Conn(port)
+def play(port, dialogue, source=None):
+    """Plays a dialogue; returns the replies (greeting first). source: the
+    client's loopback address (default: the kernel's choice, 127.0.0.1)."""
+    c = _Conn(port, source)
     try:
         c.expect(1)
         for kind, data, n in dialogue.steps:

@@ -358,5 +358,11 @@ class Sendmail(_PrivateMta):
         subprocess.run([SENDMAIL_ROOT + "/usr/libexec/sendmail/makemap",
                         "-C", cf, "hash", d + "/etc/access"],
                        input=b"", check=True, capture_output=True, timeout=60)
+        # Debian's /etc/aliases (postmaster -> root), built as newaliases
+        # does: without it every local recipient is deferred ("will queue").
+        with open(d + "/etc/aliases", "w") as f:
+            f.write("mailer-daemon: postmaster\npostmaster: root\n")
+        subprocess.run([SENDMAIL, "-C", cf, "-bi"], check=True,
+                       capture_output=True, timeout=60)
         # -bD: daemon in the foreground; no -q: no queue runner.
         self._start([SENDMAIL, "-C", cf, "-bD"], name="sendmail")

@@ -1,6 +1,6 @@
-"""Scanners agree: nmap -sV names spamsink's personas (postfix, exim) as
-the real products, the same names it gives the real daemons (Debian's
-nmap, loopback only)."""
+"""Scanners agree: nmap -sV names spamsink's personas (postfix, exim;
+sendmail in test_nmap_sendmail.py) as the real products, the same names it
+gives the real daemons (Debian's nmap, loopback only)."""
 import os
 import re
 import subprocess

@@ -2,9 +2,10 @@
 Sendmail 8.17.1.9 (Debian's sendmail-bin, unpacked by scripts/setup.sh),
 on a sample of the corpus (every 4th dialogue: Debian's sendmail.mc
 throttles connections to 15 a second and pauses 1 s before its greeting,
-so the whole corpus takes about 80 s). The persona does not match
-Sendmail yet (docs/PERSONAS.md): a ratchet, failing if the share of equal
-(or allowlisted) replies falls below what it has reached.
+so the whole corpus takes about 65 s). The persona matches Sendmail but
+for the pipelining-before-greeting group (Debian's greet_pause, not built:
+docs/PERSONAS.md): a ratchet, failing if the share of equal (or
+allowlisted) replies falls below what it has reached.
 
 ctest runs it in a network and UTS namespace of its own, with the host
 name set to realmta.HOSTNAME (see realmta.Sendmail for why)."""
@@ -17,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import realmta  # noqa: E402
 import run  # noqa: E402
 
-FLOOR = 0.69  # (equal + allowlisted) / compared: 736 / 1060 on 2026-11-28
+FLOOR = 0.995  # (equal + allowlisted) / compared: 1056 / 1057 on 2026-11-28
 
 
 class SendmailDifferential(unittest.TestCase):
