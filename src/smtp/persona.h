@@ -233,6 +233,10 @@ struct PersonaTexts {  // for the custom persona
   std::string banner, ehlo_greeting, ok, queued, bye;
 };
 
+// persona_sendmail.cc: the sendmail persona's Rules::sendmail_sequence
+// texts and rules, over the generic ones (for MakePersona only).
+void SetSendmailSequence(Persona* p);
+
 // Builds a persona by name with {host} already expanded.
 base::Result<Persona> MakePersona(std::string_view name,
                                   const std::string& hostname,
