@@ -1,6 +1,7 @@
 #include "conn/connection.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "base/metrics.h"
 #include "conn/outbox.h"
@@ -245,8 +246,18 @@ Command Connection::Admit() {
     phase_ = Phase::kGreetDelay;
     return Wait(pacing.delay, /*peek=*/true);
   }
+  if (const double pause = env_->smtp->persona.rules.greet_pause; pause > 0) {
+    // The persona's own pause before its banner (Sendmail's greet_pause):
+    // early talk is seen as in the tarpit's delay, but it is not tarpit time.
+    phase_ = Phase::kGreetDelay;
+    Command c = Wait(std::chrono::duration_cast<base::Duration>(
+                         std::chrono::duration<double>(pause)),
+                     /*peek=*/true);
+    timing_ = false;
+    return c;
+  }
   // Without a greeting delay the banner leaves at once: early talk is seen
-  // only with a PROXY header (above) or by the tarpit's pregreet wait.
+  // only with a PROXY header (above) or by a pregreet wait.
   return Greet();
 }
 
@@ -462,7 +473,7 @@ Command Connection::OnTimer(bool input_waiting) {
   if (phase_ == Phase::kClosed) return CloseNow();
   if (phase_ == Phase::kGreetDelay) {
     early_ = early_ || input_waiting;
-    if (early_) {
+    if (early_ && tarpit_) {  // not with only the persona's greet_pause
       tarpit_->counters.early_talker = true;
       Decide();
     }

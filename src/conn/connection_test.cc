@@ -28,6 +28,21 @@ TEST_F(Machine, PlainSessionRecordsAndCloses) {
   EXPECT_EQ(per_ip_.begin()->second, 0);
 }
 
+// A persona's greet_pause (Debian's Sendmail: 1 s) holds the banner
+// without a tarpit, notes a client that talked first, and is not counted as
+// tarpit time.
+TEST_F(Machine, GreetPauseHoldsTheBannerAndSeesEarlyTalkers) {
+  smtp_.persona.rules.greet_pause = 1;
+  pending_input_ = true;
+  Begin();
+  ASSERT_EQ(writes_.size(), 1u);
+  EXPECT_DOUBLE_EQ(writes_[0].wait, 1);
+  EXPECT_TRUE(writes_[0].bytes.starts_with("220 "));
+  EXPECT_TRUE(m_->Summary().early_talker);
+  EXPECT_FALSE(m_->Summary().tarpitted);
+  EXPECT_DOUBLE_EQ(m_->Summary().delay_seconds, 0);
+}
+
 TEST_F(Machine, TarpitDelaysEachStageAndDetectsEarlyTalkers) {
   HoldAll(false);
   tarpit_.reject_early_talkers = true;

@@ -141,6 +141,11 @@ enum class Reply : int {
   kHelpTopic,
   kHelpUnknown,
   kUserUnknown,  // VRFY/EXPN/RCPT of a local name Sendmail does not know
+  // Rules::sendmail_sequence: HELO/EHLO pipelined before PIPELINING was
+  // offered, and every later command but HELO, EHLO, NOOP, RSET and QUIT
+  // (ServerSession::SendmailPregreet).
+  kPregreetHelo,
+  kPregreetRejected,
   kCount
 };
 
@@ -216,6 +221,11 @@ struct Rules {
   // SEND, SAML, SOML and TURN echo the line in kNotImplemented; STARTTLS
   // checks its argument first.
   bool sendmail_sequence = false;
+  // Seconds the banner waits (Debian's Sendmail: FEATURE(greet_pause), 1 s);
+  // conn/ waits it where the tarpit does not hold the greeting already, and
+  // notes a client that talks first as an early talker. 0: the banner
+  // leaves at once.
+  double greet_pause = 0;
 };
 
 struct Persona {

@@ -21,6 +21,8 @@ void SetSendmailSequence(Persona* p) {
   r[int(R::kVrfyLocal)] = "250 2.1.5 {arg}";
   r[int(R::kVrfyRemote)] = "252 2.1.5 <{arg}>";
   r[int(R::kUserUnknown)] = "550 5.1.1 {arg}... User unknown";
+  r[int(R::kPregreetHelo)] = "554 5.5.0 SMTP protocol error";
+  r[int(R::kPregreetRejected)] = "550 5.0.0 Command rejected";
   r[int(R::kVerb)] = "250 2.0.0 Verbose mode";
   r[int(R::kBadBody)] = "501 5.5.4 Unknown BODY type {arg}";
   r[int(R::kNotImplemented)] = "502 5.5.1 Command not implemented: \"{text}\"";
@@ -57,6 +59,7 @@ void SetSendmailSequence(Persona* p) {
   r[int(R::kSizeDeclined)] =
       "452 4.4.5 Insufficient disk space; try again later";
   p->rules.sendmail_sequence = true;
+  p->rules.greet_pause = 1.0;
   p->rules.eight_bit_only = true;  // BODY=BINARYMIME is unknown
   // A bare LF ends a command line (sfgets()); the message text still ends
   // only at CR LF . CR LF (docs/PERSONAS.md: kept for safety).

@@ -555,6 +555,9 @@ Action ServerSession::Execute(std::string_view line, double wall) {
       break;  // "MAIL" without " FROM:": unknown to Exim
     }
     if (Unoffered(cmd.proceed)) break;  // not in this persona: an unknown verb
+    if (Reply r = SendmailPregreet(cmd.proceed); r != Reply::kCount) {
+      return Error(r);
+    }
     bool junk_error = false;
     if (opts_->persona.rules.junk_counts_errors) {
       const bool limited =

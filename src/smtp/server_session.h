@@ -304,6 +304,8 @@ class ServerSession {
   static std::string_view SendmailPath(std::string_view after_colon);
   bool Unoffered(Action (ServerSession::*proceed)(std::string_view,
                                                   double)) const;
+  Reply SendmailPregreet(Action (ServerSession::*proceed)(std::string_view,
+                                                          double));
   Reply SendmailCheckHelo(std::string_view arg, Reply empty) const;
   Reply SendmailCheckVrfy(std::string_view arg) const;
   Action SendmailVrfy(std::string_view arg);
@@ -365,6 +367,7 @@ class ServerSession {
   // pipe_connect_acceptable is off: commands that must come alone are
   // checked; session_exim.cc).
   bool input_pending_ = false;
+  bool null_server_ = false;  // Sendmail's, after improper pipelining
   bool exim_synced_ = false;
 };
 

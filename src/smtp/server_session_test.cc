@@ -118,6 +118,33 @@ TEST_F(SessionTest, PipeliningWithoutEhloIsEvidence) {
   EXPECT_TRUE(rec().pipelined_without_ehlo);
 }
 
+// Sendmail 8.17.1.9 as the differential corpus saw it: HELO/EHLO with more
+// input behind it, before PIPELINING was offered, is a protocol error and
+// the session refuses every later command but HELO, EHLO, NOOP, RSET and
+// QUIT. Sent one line at a time, the same commands are served.
+TEST_F(SessionTest, SendmailRefusesImproperPipelining) {
+  Options cfg;
+  cfg.persona = "sendmail";
+  Start(cfg);
+  Send("HELO x\r\nMAIL FROM:<a@b.c>\r\nNOOP\r\n");
+  EXPECT_EQ(out_,
+            "554 5.5.0 SMTP protocol error\r\n"
+            "550 5.0.0 Command rejected\r\n250 2.0.0 OK\r\n");
+  Send("EHLO x\r\n");
+  EXPECT_EQ(out_.substr(0, 4), "250-");
+  Send("MAIL FROM:<a@b.c>\r\n");
+  EXPECT_EQ(out_, "550 5.0.0 Command rejected\r\n");
+
+  Start(cfg);
+  Send("HELO x\r\n");
+  Send("MAIL FROM:<a@b.c>\r\n");
+  EXPECT_EQ(out_.substr(0, 4), "250 ");
+  Start(cfg);  // after EHLO, pipelining is offered
+  Send("EHLO x\r\n");
+  Send("MAIL FROM:<a@b.c>\r\nNOOP\r\n");
+  EXPECT_EQ(Count("250 "), 2);
+}
+
 TEST_F(SessionTest, TenThousandRecipients) {
   Options cfg;
   cfg.max_recipients = 100;

@@ -112,6 +112,10 @@ enum Flag : uint8_t {
   kInputPending = 128,
 };
 
+enum Flag2 : uint8_t {
+  kNullServer = 1,
+};
+
 // The size prefix: the total size, itself included, as a 2-byte integer
 // (a parked session is a few hundred bytes at most: names are capped at
 // kMaxNames x kMaxNameLength per list).
@@ -137,7 +141,8 @@ std::unique_ptr<uint8_t[]> ServerSession::Park() const {
       (exim_rcpt_mixed_ ? kEximRcptMixed : 0) |
       (capture_overflow_ ? kCaptureOverflow : 0) |
       (exim_synced_ ? kEximSynced : 0) | (input_pending_ ? kInputPending : 0);
-  for (uint8_t v : {flags, uint8_t(state_), uint8_t(final_reply_),
+  const uint8_t flags2 = null_server_ ? kNullServer : 0;
+  for (uint8_t v : {flags, flags2, uint8_t(state_), uint8_t(final_reply_),
                     uint8_t(close_reason_), exim_unknown_, exim_synprot_}) {
     b.push_back(char(v));
   }
@@ -170,6 +175,7 @@ void ServerSession::Unpark(const uint8_t* parked) {
   capture_overflow_ = flags & kCaptureOverflow;
   exim_synced_ = flags & kEximSynced;
   input_pending_ = flags & kInputPending;
+  null_server_ = r.Byte() & kNullServer;
   state_ = State(r.Byte());
   final_reply_ = FinalReply(r.Byte());
   close_reason_ = CloseReason(r.Byte());
@@ -187,9 +193,9 @@ void ServerSession::Unpark(const uint8_t* parked) {
 }
 
 peer::ProtocolFacts ServerSession::ParkedFacts(const uint8_t* parked) {
-  // Skip the header, the six bytes and the queue id state, then the four
+  // Skip the header, the seven bytes and the queue id state, then the four
   // integers before the facts.
-  Reader r{parked + kHeader + 6 + sizeof(uint64_t)};
+  Reader r{parked + kHeader + 7 + sizeof(uint64_t)};
   for (int i = 0; i < 4; ++i) r.Varint();
   return GetFacts(r);
 }

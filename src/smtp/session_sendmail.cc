@@ -90,6 +90,28 @@ bool ServerSession::Unoffered(Action (ServerSession::*proceed)(std::string_view,
          opts_->persona.rules.sendmail_sequence;
 }
 
+// Improper pipelining (what the real 8.17.1.9 answered in the differential
+// corpus): HELO or EHLO with more input already behind it, before any EHLO
+// offered PIPELINING, gets kPregreetHelo and turns the session into
+// Sendmail's "nullserver": from then on every command but HELO, EHLO, NOOP,
+// RSET and QUIT gets kPregreetRejected; unknown verbs keep their answer.
+Reply ServerSession::SendmailPregreet(
+    Action (ServerSession::*proceed)(std::string_view, double)) {
+  using S = ServerSession;
+  if (!opts_->persona.rules.sendmail_sequence) return Reply::kCount;
+  const bool hello = proceed == &S::Helo || proceed == &S::Ehlo;
+  if (null_server_) {
+    const bool passes = hello || proceed == &S::Noop || proceed == &S::Rset ||
+                        proceed == &S::Quit;
+    return passes ? Reply::kCount : Reply::kPregreetRejected;
+  }
+  if (hello && input_pending_ && !ehlo_) {
+    null_server_ = true;
+    return Reply::kPregreetHelo;
+  }
+  return Reply::kCount;
+}
+
 // srvrsmtp.c: letters, digits and "[].-_#:", trailing blanks allowed.
 Reply ServerSession::SendmailCheckHelo(std::string_view arg,
                                        Reply empty) const {

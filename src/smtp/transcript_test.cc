@@ -222,10 +222,14 @@ TEST(Transcripts, AllModes) {
     Expect(name, "line by line", t.server, Play(t, t.client));
     // STARTTLS must not see what was pipelined after it (it is discarded),
     // so the all-at-once and byte modes apply only without STARTTLS.
+    // Sendmail refuses HELO/EHLO with input behind it (improper pipelining,
+    // session_sendmail.cc), so its transcripts skip the all-at-once mode.
     if (!t.cfg.starttls) {
       std::string all;
       for (const auto& c : t.client) all += c;
-      Expect(name, "one read", t.server, Play(t, {all}));
+      if (t.cfg.persona != "sendmail") {
+        Expect(name, "one read", t.server, Play(t, {all}));
+      }
       std::vector<std::string> bytes;
       for (char c : all) bytes.emplace_back(1, c);
       Expect(name, "byte by byte", t.server, Play(t, bytes));
