@@ -14,6 +14,7 @@
 
 #include "base/metrics.h"
 #include "conn/connection.h"
+#include "conn/plan_table.h"
 #include "net/server.h"
 #include "peer/cache.h"
 #include "tarpit/policy.h"
@@ -133,6 +134,8 @@ struct Worker {
   Worker(int index, uint64_t seed)
       : index(index), io(1), rng(seed), sweeper(io) {}
   int index;
+  // Before io and uring: their sessions release their plans into it.
+  conn::PlanTable plans;
   asio::io_context io;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::unique_ptr<char[]> read_buf{new char[kReadBuffer]};
