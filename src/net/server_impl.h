@@ -15,6 +15,7 @@
 #include "base/metrics.h"
 #include "conn/connection.h"
 #include "conn/plan_table.h"
+#include "net/ip_counts.h"
 #include "net/server.h"
 #include "peer/cache.h"
 #include "tarpit/policy.h"
@@ -61,31 +62,6 @@ struct Conn {
   Conn* next = nullptr;
   bool aborted = false;
   peer::CloseReason abort_reason = peer::CloseReason::kIdleTimeout;
-};
-
-// Open connections per client IP, shared by all workers (touched once at
-// connect and once at close, never per command).
-class IpCounts {
- public:
-  int Add(const base::IpAddress& ip) {
-    auto& s = shards_[std::hash<base::IpAddress>()(ip) % kShards];
-    std::lock_guard lock(s.mu);
-    return ++s.map[ip];
-  }
-  void Remove(const base::IpAddress& ip) {
-    auto& s = shards_[std::hash<base::IpAddress>()(ip) % kShards];
-    std::lock_guard lock(s.mu);
-    auto it = s.map.find(ip);
-    if (it != s.map.end() && --it->second <= 0) s.map.erase(it);
-  }
-
- private:
-  static constexpr size_t kShards = 16;
-  struct Shard {
-    std::mutex mu;
-    std::unordered_map<base::IpAddress, int> map;
-  };
-  std::array<Shard, kShards> shards_;
 };
 
 // The server around the connection machines: per-IP counts and the
