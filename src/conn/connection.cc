@@ -5,6 +5,7 @@
 
 #include "base/metrics.h"
 #include "conn/outbox.h"
+#include "conn/plan_table.h"
 #include "conn/proxy.h"
 
 namespace conn {
@@ -34,20 +35,31 @@ smtp::FinalReply ToFinalReply(tarpit::Verdict v, smtp::FinalReply dflt) {
 
 // The tarpit's part of a connection: its plan and the slots it holds.
 struct Connection::Tarpit {
-  explicit Tarpit(Gauges* g) : gauges(g) {}
-  ~Tarpit() { Release(); }
+  Tarpit(Gauges* g, PlanTable* t) : gauges(g), table(t) {}
+  ~Tarpit() {
+    Release();
+    Drop();
+  }
   void Adopt(const tarpit::Plan& p) {
     Release();
-    plan = p;
-    counters.held = plan.held;
-    counters.stuttering = plan.stutter;
-    if (plan.held) {
+    Drop();
+    if (table) {
+      shared = table->Acquire(p);
+    } else {
+      own = std::make_unique<tarpit::Plan>(p);
+      shared = own.get();
+    }
+    hold_deadline = p.hold_deadline;
+    stutter_until = p.stutter_until;
+    counters.held = p.held;
+    counters.stuttering = p.stutter;
+    if (p.held) {
       gauges->held.fetch_add(1, std::memory_order_relaxed);
       base::g_held_connections.fetch_add(1, std::memory_order_relaxed);
     }
-    if (plan.stutter)
-      gauges->stuttering.fetch_add(1, std::memory_order_relaxed);
+    if (p.stutter) gauges->stuttering.fetch_add(1, std::memory_order_relaxed);
   }
+  // The slots the plan holds.
   void Release() {
     if (counters.held) {
       gauges->held.fetch_sub(1, std::memory_order_relaxed);
@@ -58,8 +70,30 @@ struct Connection::Tarpit {
     }
     counters.held = counters.stuttering = false;
   }
+  // The plan itself.
+  void Drop() {
+    if (shared && table) table->Release(shared);
+    shared = nullptr;
+    own.reset();
+  }
+  // The plan's flags, ranges and verdict (its per-connection times are
+  // cleared when it is shared: use Full() to pace).
+  const tarpit::Plan& plan() const { return *shared; }
+  // The whole plan, as Decide made it (a copy on the stack).
+  tarpit::Plan Full() const {
+    tarpit::Plan p = *shared;
+    p.hold_deadline = hold_deadline;
+    p.stutter_until = stutter_until;
+    return p;
+  }
   Gauges* gauges;
-  tarpit::Plan plan;
+  PlanTable* table;  // null: the plan is this connection's own copy
+  // The plan is shared with the thread's other connections that have the
+  // same one (PlanTable): a held connection keeps 8 bytes of it, not 256.
+  const tarpit::Plan* shared = nullptr;
+  std::unique_ptr<tarpit::Plan> own;
+  base::SteadyTime hold_deadline = base::SteadyTime::max();
+  base::SteadyTime stutter_until = base::SteadyTime::max();
   tarpit::SessionCounters counters;
   peer::History history;
   base::Duration read_pause{};  // the slow reader's pause after this read
@@ -74,9 +108,12 @@ std::string_view Connection::sending() const {
   return std::string_view(direct_data_, direct_size_);
 }
 
-const tarpit::Plan* Connection::plan() const {
-  return tarpit_ ? &tarpit_->plan : nullptr;
+std::optional<tarpit::Plan> Connection::plan() const {
+  if (!tarpit_) return std::nullopt;
+  return tarpit_->Full();
 }
+
+bool Connection::held() const { return tarpit_ && tarpit_->plan().held; }
 
 peer::SessionSummary Connection::Summary() const {
   peer::SessionSummary s;
@@ -221,14 +258,14 @@ Command Connection::Admit() {
   bool exempt = tp.enabled && tarpit::Exempt(tp, facts_.client);
   if (exempt) Count(Counter::kTarpitExempt);
   if (refuse == Reply::kCount && tp.enabled && !exempt) {
-    tarpit_ = std::make_unique<Tarpit>(env_->gauges);
+    tarpit_ = std::make_unique<Tarpit>(env_->gauges, env_->plans);
     tarpit_->history = env_->host->History(facts_.client);
     tarpit_->counters.started = start_;
     Decide();
-    if (tarpit_->plan.shed) {
+    if (tarpit_->plan().shed) {
       refuse = Reply::kCapTotal;
       Count(Counter::kTarpitShed);
-    } else if (tarpit_->plan.held) {
+    } else if (tarpit_->plan().held) {
       facts_.tarpitted = true;
       Count(Counter::kTarpitSessions);
     }
@@ -238,11 +275,11 @@ Command Connection::Admit() {
     return LastWords(refuse, why);
   }
   early_ = input_ && !input_->empty();  // bytes came with the PROXY header
-  if (tarpit_ && tarpit_->plan.held) {
+  if (tarpit_ && tarpit_->plan().held) {
     // Wait out the greeting delay, then see whether the client spoke first
     // (postscreen's pregreet test).
-    auto pacing = tarpit_->plan.Pace(tarpit::Stage::kGreeting, 64,
-                                     env_->clock->Now(), *env_->random);
+    auto pacing = tarpit_->Full().Pace(tarpit::Stage::kGreeting, 64,
+                                       env_->clock->Now(), *env_->random);
     phase_ = Phase::kGreetDelay;
     return Wait(pacing.delay, /*peek=*/true);
   }
@@ -272,7 +309,7 @@ void Connection::Decide() {
   tarpit_->Adopt(tarpit::Decide(*env_->tarpit, tarpit_->history,
                                 tarpit_->counters, cap, env_->clock->Now()));
   Engine().SetFinalReply(
-      ToFinalReply(tarpit_->plan.verdict, env_->smtp->final_reply));
+      ToFinalReply(tarpit_->plan().verdict, env_->smtp->final_reply));
 }
 
 Command Connection::Greet() {
@@ -281,7 +318,7 @@ Command Connection::Greet() {
     Count(Counter::kEarlyTalkers);
   }
   Engine().SetSenderEvidence(facts_.early_talker, facts_.tarpitted);
-  bool refuse = early_ && tarpit_ && tarpit_->plan.reject_early_talker;
+  bool refuse = early_ && tarpit_ && tarpit_->plan().reject_early_talker;
   smtp::Step step = refuse ? Engine().GreetRefused()
                            : Engine().Greet(env_->clock->WallSeconds());
   // A paced greeting has waited its delay already.
@@ -297,13 +334,13 @@ Command Connection::ReadNext() {
   phase_ = Phase::kReading;
   size_t want = env_->limits->read_size;
   int window = 0;
-  if (tarpit_ && tarpit_->plan.held && Engine().in_body()) {
+  if (tarpit_ && tarpit_->plan().held && Engine().in_body()) {
     // The slow reader: a small window and small, spaced reads, so the
     // sender's kernel holds and retransmits its data.
-    auto rp = tarpit_->plan.DataRead(env_->clock->Now());
+    auto rp = tarpit_->Full().DataRead(env_->clock->Now());
     if (rp.bytes > 0) {
-      if (!tarpit_->window_set && tarpit_->plan.receive_window > 0) {
-        window = tarpit_->plan.receive_window;
+      if (!tarpit_->window_set && tarpit_->plan().receive_window > 0) {
+        window = tarpit_->plan().receive_window;
         tarpit_->window_set = true;
       }
       want = std::min(want, size_t(rp.bytes));
@@ -354,7 +391,7 @@ Command Connection::Emit(const smtp::Step& step, Then then,
   // waits of the tarpit's timer too: a paced outbox, held or not.
   bool sleeps = std::any_of(step.replies.begin(), step.replies.end(),
                             [](const smtp::ReplyMark& m) { return m.sleeps; });
-  if ((tarpit_ && tarpit_->plan.held) || sleeps) {
+  if ((tarpit_ && tarpit_->plan().held) || sleeps) {
     auto sleep =
         std::chrono::milliseconds(env_->smtp->persona.rules.error_sleep_ms);
     outbox_ = std::make_unique<Outbox>(step.bytes, step.replies,
@@ -371,7 +408,7 @@ Command Connection::NextChunk() {
   // An unpaced outbox (the rest of a write the socket did not take) never
   // asks the plan; a prompt one stands in when there is no tarpit.
   static const tarpit::Plan kPrompt;
-  Outbox::Next next = outbox_->Advance(tarpit_ ? tarpit_->plan : kPrompt,
+  Outbox::Next next = outbox_->Advance(tarpit_ ? tarpit_->Full() : kPrompt,
                                        env_->clock->Now(), *env_->random);
   if (next.stuttered) {
     ++facts_.replies_stuttered;

@@ -73,6 +73,8 @@ namespace conn {
 
 using peer::CloseReason;
 
+class PlanTable;
+
 struct Command {
   enum class Kind : uint8_t {
     kRead,
@@ -136,6 +138,9 @@ struct Env {
   Host* host;
   Gauges* gauges;
   const bool* stopping;  // the server is shutting down: no lingering close
+  // The thread's distinct tarpit plans, shared by its held connections
+  // (null: each connection keeps its own copy).
+  PlanTable* plans = nullptr;
 };
 
 class Connection {
@@ -186,8 +191,10 @@ class Connection {
   // Whether the SMTP engine is parked (the session idles between
   // transactions; tests and memory figures).
   bool parked() const { return parked_ != nullptr; }
-  // The tarpit's plan (tests and logs).
-  const tarpit::Plan* plan() const;
+  // The tarpit's plan (tests and logs; a copy), none if the tarpit is off.
+  std::optional<tarpit::Plan> plan() const;
+  // The tarpit holds the connection (its plan's held).
+  bool held() const;
 
  private:
   enum class Phase : uint8_t {

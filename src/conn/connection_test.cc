@@ -178,7 +178,7 @@ TEST_F(Machine, ExemptNetworksAreNeverHeld) {
   EXPECT_DOUBLE_EQ(writes_[0].wait, 0);
   EXPECT_TRUE(writes_[0].bytes.starts_with("220 mx.test ESMTP"));
   EXPECT_FALSE(m_->Summary().tarpitted);
-  EXPECT_EQ(m_->plan(), nullptr);
+  EXPECT_FALSE(m_->plan().has_value());
   EXPECT_EQ(base::CounterTotal(base::Counter::kTarpitExempt), before + 1);
   Take();
   Begin(false, "198.51.100.7");  // others are held as before

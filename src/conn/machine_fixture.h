@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/metrics.h"
 #include "conn/connection.h"
+#include "conn/plan_table.h"
 
 namespace conn {
 namespace {
@@ -61,6 +62,7 @@ class Machine : public ::testing::Test, public Host {
   void Begin(bool trusted = false, std::string ip = "192.0.2.7") {
     env_ = Env{&limits_, &smtp_, &tarpit_, &clock_,   &random_,
                &output_, this,   &gauges_, &stopping_};
+    env_.plans = &plans_;
     m_ = std::make_unique<Connection>(&env_);
     c_ = m_->Start(*base::IpAddress::Parse(ip), 4000, trusted);
     Pump();
@@ -131,6 +133,7 @@ class Machine : public ::testing::Test, public Host {
   smtp::Output output_;
   Gauges gauges_;
   bool stopping_ = false;
+  PlanTable plans_;  // before m_: its plan is released into it
   Env env_{};
   std::map<base::IpAddress, int> per_ip_;
   peer::History history_;

@@ -102,6 +102,7 @@ Server::Server(ServerParams params)
     w->env = conn::Env{&live->limits,  &live->session, &live->tarpit,
                        impl_->p.clock, &w->rng,        &w->output,
                        &impl_->host,   &impl_->gauges, &w->stopping};
+    w->env.plans = &w->plans;
     impl_->workers.push_back(std::move(w));
   }
   impl_->ChooseExecutor();

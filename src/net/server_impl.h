@@ -14,6 +14,8 @@
 
 #include "base/metrics.h"
 #include "conn/connection.h"
+#include "conn/plan_table.h"
+#include "net/ip_counts.h"
 #include "net/server.h"
 #include "peer/cache.h"
 #include "tarpit/policy.h"
@@ -62,31 +64,6 @@ struct Conn {
   peer::CloseReason abort_reason = peer::CloseReason::kIdleTimeout;
 };
 
-// Open connections per client IP, shared by all workers (touched once at
-// connect and once at close, never per command).
-class IpCounts {
- public:
-  int Add(const base::IpAddress& ip) {
-    auto& s = shards_[std::hash<base::IpAddress>()(ip) % kShards];
-    std::lock_guard lock(s.mu);
-    return ++s.map[ip];
-  }
-  void Remove(const base::IpAddress& ip) {
-    auto& s = shards_[std::hash<base::IpAddress>()(ip) % kShards];
-    std::lock_guard lock(s.mu);
-    auto it = s.map.find(ip);
-    if (it != s.map.end() && --it->second <= 0) s.map.erase(it);
-  }
-
- private:
-  static constexpr size_t kShards = 16;
-  struct Shard {
-    std::mutex mu;
-    std::unordered_map<base::IpAddress, int> map;
-  };
-  std::array<Shard, kShards> shards_;
-};
-
 // The server around the connection machines: per-IP counts and the
 // in-memory reputation.
 // IPv6 clients are counted and known per network of ipv6_prefix bits.
@@ -133,6 +110,8 @@ struct Worker {
   Worker(int index, uint64_t seed)
       : index(index), io(1), rng(seed), sweeper(io) {}
   int index;
+  // Before io and uring: their sessions release their plans into it.
+  conn::PlanTable plans;
   asio::io_context io;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::unique_ptr<char[]> read_buf{new char[kReadBuffer]};

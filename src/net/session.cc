@@ -170,8 +170,7 @@ std::optional<peer::CloseReason> Server::Impl::SessionExpired(
 }
 
 bool Server::Impl::SessionHeld(Conn* c) {
-  const tarpit::Plan* plan = static_cast<Session*>(c)->m.plan();
-  return plan != nullptr && plan->held;
+  return static_cast<Session*>(c)->m.held();
 }
 
 void Server::Impl::AbortSession(Conn* c, peer::CloseReason why) {

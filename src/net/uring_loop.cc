@@ -181,8 +181,7 @@ struct UringLoop {
       // The list is in accept order: the oldest held sessions go first.
       int64_t quota = s.ShedQuota(), cut = 0;
       for (USession* c = head.next; c != &head && cut < quota; c = c->next) {
-        const tarpit::Plan* plan = c->m.plan();
-        if (c->aborted || plan == nullptr || !plan->held) continue;
+        if (c->aborted || !c->m.held()) continue;
         c->Abort(peer::CloseReason::kMemoryLimit);
         ++cut;
       }

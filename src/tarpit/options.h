@@ -17,6 +17,7 @@ namespace tarpit {
 struct DelayRange {
   double min = 0;
   double max = 0;
+  bool operator==(const DelayRange&) const = default;
 };
 
 // How far delays may grow with a sender's reputation.

@@ -161,6 +161,8 @@ struct Plan {
     base::Duration interval{};
   };
   ReadPacing DataRead(base::SteadyTime now) const;
+
+  bool operator==(const Plan&) const = default;
 };
 
 // The reputation score and class of a peer given its history and session.
