@@ -38,9 +38,9 @@ using PeerHistory = peer::History;
 struct SessionCounters {
   base::SteadyTime started{};  // when the connection was accepted
   int64_t messages = 0;
-  bool early_talker = false;
   int64_t bare_lf = 0;
   int64_t protocol_errors = 0;
+  bool early_talker = false;  // (the flags last: no padding between them)
   // Set from the previous plan: this session already owns a held / stutter
   // slot (and is counted in Capacity), so a full cap does not take it away.
   bool held = false;
