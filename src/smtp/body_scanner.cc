@@ -48,12 +48,24 @@ const char* FindCr(const char* p, const char* end, uint32_t* lf) {
 }
 
 #ifdef __SSE2__
-// The bits of the 64 bytes at p that equal c.
-uint64_t Mask64(const char* p, __m128i c) {
-  uint64_t m = 0;
+// The CR, LF and dot bits of the 64 bytes at p (each 16 bytes loaded once).
+struct Masks {
+  uint64_t cr = 0, lf = 0, dot = 0;
+};
+inline Masks Mask64(const char* p) {
+  const __m128i cr16 = _mm_set1_epi8('\r');
+  const __m128i lf16 = _mm_set1_epi8('\n');
+  const __m128i dot16 = _mm_set1_epi8('.');
+  Masks m;
+#pragma GCC unroll 4
   for (int i = 0; i < 4; ++i) {
     __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
-    m |= uint64_t(unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(v, c)))) << 16 * i;
+    m.cr |= uint64_t(unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr16))))
+            << 16 * i;
+    m.lf |= uint64_t(unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf16))))
+            << 16 * i;
+    m.dot |= uint64_t(unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(v, dot16))))
+             << 16 * i;
   }
   return m;
 }
@@ -70,17 +82,15 @@ uint64_t Mask64(const char* p, __m128i c) {
 const char* Blocks(const char* p, const char* end, uint64_t* size,
                    uint64_t* line, uint64_t* longest) {
 #ifdef __SSE2__
-  const __m128i cr16 = _mm_set1_epi8('\r');
-  const __m128i lf16 = _mm_set1_epi8('\n');
-  const __m128i dot16 = _mm_set1_epi8('.');
   uint64_t len = *line, top = *longest;
   const char* start = p;
   for (; end - p > 64; p += 64) {
-    uint64_t crs = Mask64(p, cr16), lfs = Mask64(p, lf16);
+    Masks m = Mask64(p);
+    uint64_t lfs = m.lf;
     // A CR at the last byte (its LF in the next block) or an LF at the
     // first (a bare one: p follows no pending CR) is not ordinary.
-    if (lfs != crs << 1 || (crs >> 63) != 0) break;
-    if (((lfs << 1) & Mask64(p, dot16)) != 0) break;
+    if (lfs != m.cr << 1 || (m.cr >> 63) != 0) break;
+    if (((lfs << 1) & m.dot) != 0) break;
     if ((lfs >> 63) != 0 && p[64] == '.') break;
     unsigned from = 0;  // where the block's current line began
     for (uint64_t l = lfs; l != 0; l &= l - 1) {
