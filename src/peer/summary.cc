@@ -46,10 +46,21 @@ std::string CleanName(std::string_view name) {
   for (char& c : out) {
     if (c >= 'A' && c <= 'Z') {
       c = char(c + 32);
-    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 std::string_view("-._:[]<>@").find(c) !=
-                     std::string_view::npos)) {
-      c = '?';
+    } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+      switch (c) {  // not a find in a set: that is a memchr call a byte
+        case '-':
+        case '.':
+        case '_':
+        case ':':
+        case '[':
+        case ']':
+        case '<':
+        case '>':
+        case '@':
+          break;
+        default:
+          c = '?';
+      }
     }
   }
   return out;

@@ -47,6 +47,69 @@ const char* FindCr(const char* p, const char* end, uint32_t* lf) {
   return p;
 }
 
+#ifdef __SSE2__
+// The CR, LF and dot bits of the 64 bytes at p (each 16 bytes loaded once).
+struct Masks {
+  uint64_t cr = 0, lf = 0, dot = 0;
+};
+inline Masks Mask64(const char* p) {
+  const __m128i cr16 = _mm_set1_epi8('\r');
+  const __m128i lf16 = _mm_set1_epi8('\n');
+  const __m128i dot16 = _mm_set1_epi8('.');
+  Masks m;
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+    m.cr |= uint64_t(unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr16))))
+            << 16 * i;
+    m.lf |= uint64_t(unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf16))))
+            << 16 * i;
+    m.dot |= uint64_t(unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(v, dot16))))
+             << 16 * i;
+  }
+  return m;
+}
+#endif
+
+// Ordinary text, 64 bytes at a time: a block at p (in a line, p < end - 64)
+// in which every CR is followed by LF, every LF follows a CR, and no line
+// starts with a dot (the byte after the block included) changes only the
+// counters, so it is taken whole: size, and the length of each line it ends.
+// Returns p past the blocks taken; stops at the first other block, which
+// the per-line loop then reads. This is the scanner's whole cost on a bulk
+// body (38-byte lines): a third of the server's CPU at 100 KiB messages
+// with the per-line loop alone.
+const char* Blocks(const char* p, const char* end, uint64_t* size,
+                   uint64_t* line, uint64_t* longest) {
+#ifdef __SSE2__
+  uint64_t len = *line, top = *longest;
+  const char* start = p;
+  for (; end - p > 64; p += 64) {
+    Masks m = Mask64(p);
+    uint64_t lfs = m.lf;
+    // A CR at the last byte (its LF in the next block) or an LF at the
+    // first (a bare one: p follows no pending CR) is not ordinary.
+    if (lfs != m.cr << 1 || (m.cr >> 63) != 0) break;
+    if (((lfs << 1) & m.dot) != 0) break;
+    if ((lfs >> 63) != 0 && p[64] == '.') break;
+    unsigned from = 0;  // where the block's current line began
+    for (uint64_t l = lfs; l != 0; l &= l - 1) {
+      unsigned at = unsigned(std::countr_zero(l)) + 1;
+      top = std::max(top, len + (at - from));
+      len = 0;
+      from = at;
+    }
+    len += 64 - from;
+  }
+  *size += uint64_t(p - start);
+  *line = len;
+  *longest = top;
+#else
+  (void)end, (void)size, (void)line, (void)longest;
+#endif
+  return p;
+}
+
 }  // namespace
 
 void BodyScanner::EndLine() {
@@ -72,7 +135,14 @@ size_t BodyScanner::Feed(std::string_view input) {
         // compiler would store them at every line otherwise.
         uint64_t size = size_, line = line_length_, longest = longest_line_;
         uint32_t lf = bare_lf_;
+        // Blocks are tried again only past the one that stopped them, so a
+        // body full of bare line ends costs one failed block per 64 bytes.
+        const char* next_block = p;
         for (;;) {
+          if (p >= next_block) {
+            p = Blocks(p, end, &size, &line, &longest);
+            next_block = p + 64;
+          }
           const char* stop = FindCr(p, end, &lf);
           line += stop - p;
           size += stop - p;

@@ -118,5 +118,42 @@ TEST(BodyScanner, FastPathAgreesWithByteAtATime) {
   }
 }
 
+// Bodies of ordinary lines (the 64-byte block path) with a few of every
+// irregularity (bare CR or LF, a stuffed dot, a CR or LF on a block's edge,
+// long lines), read in random pieces: they agree with reading a byte at a
+// time (which never takes a block).
+TEST(BodyScanner, BlockPathAgreesWithByteAtATime) {
+  std::mt19937 rng(23);
+  const char* kOdd[] = {"\r",     "\n",  "\r\n.", "\r\n..x",
+                        "\r\r\n", "\n.", ".",     "\r\n\r\n"};
+  for (int round = 0; round < 400; ++round) {
+    std::string body;
+    size_t len = 100 + rng() % 6000;
+    unsigned odd = 1 + rng() % 40;  // irregularities per 1,000 lines
+    while (body.size() < len) {
+      size_t n = rng() % 8 == 0 ? rng() % 300 : rng() % 80;
+      for (size_t i = 0; i < n; ++i) body += char('a' + rng() % 26);
+      if (rng() % 1000 < odd) body += kOdd[rng() % 8];
+      body += "\r\n";
+    }
+    if (round % 2 == 0) body += ".\r\nQUIT\r\n";
+    BodyScanner pieces, bytes;
+    size_t n = 0, m = 0;
+    for (int i = 0; i < 10000 && !pieces.done() && n < body.size(); ++i) {
+      size_t take = rng() % 4 == 0 ? body.size() : 1 + rng() % 700;
+      n += pieces.Feed(std::string_view(body).substr(n, take));
+    }
+    while (!bytes.done() && m < body.size()) {
+      m += bytes.Feed(std::string_view(body).substr(m, 1));
+    }
+    ASSERT_EQ(n, m) << round;
+    EXPECT_EQ(pieces.done(), bytes.done()) << round;
+    EXPECT_EQ(pieces.size(), bytes.size()) << round;
+    EXPECT_EQ(pieces.longest_line(), bytes.longest_line()) << round;
+    EXPECT_EQ(pieces.bare_lf(), bytes.bare_lf()) << round;
+    EXPECT_EQ(pieces.bare_cr(), bytes.bare_cr()) << round;
+  }
+}
+
 }  // namespace
 }  // namespace smtp
