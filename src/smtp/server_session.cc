@@ -499,24 +499,6 @@ Step ServerSession::Feed(std::string_view in, double wall) {
 // Off, the trace costs one relaxed load per command. The argument is not
 // logged (addresses, AUTH secrets), only its size; the reply's first line
 // is cut at 80 bytes.
-Action ServerSession::Dispatch(std::string_view line, double wall) {
-  if (!base::LogEnabled(base::LogLevel::kDebug)) return Execute(line, wall);
-  const size_t before = out_->bytes.size();
-  Action a = Execute(line, wall);
-  std::string_view verb, arg;
-  SplitCommand(line, &verb, &arg);
-  std::string_view reply = out_->bytes;
-  reply = before <= reply.size() ? reply.substr(before) : std::string_view();
-  reply = reply.substr(0, std::min(reply.find("\r\n"), size_t(80)));
-  base::LogLine(base::LogLevel::kDebug, "smtp_command")
-      .Kv("client", client_ip_)
-      .Kv("verb", verb.substr(0, 16))
-      .Kv("arg_bytes", uint64_t(arg.size()))
-      .Kv("reply", reply)
-      .Kv("state", StateName(state_));
-  return a;
-}
-
 Action ServerSession::Execute(std::string_view line, double wall) {
   ++events_->commands;
   ++facts_.commands;

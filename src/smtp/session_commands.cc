@@ -4,6 +4,7 @@
 // server_session.cc.
 #include <algorithm>
 
+#include "base/log.h"
 #include "smtp/command.h"
 #include "smtp/server_session.h"
 
@@ -486,6 +487,26 @@ Action ServerSession::Etrn(std::string_view arg, double) {
 Action ServerSession::StartTls(std::string_view, double) {
   Append(Reply::kStartTls);
   return Action::kStartTls;
+}
+
+// At debug level, one line per command with the first 80 bytes of its
+// reply, never the argument itself.
+Action ServerSession::Dispatch(std::string_view line, double wall) {
+  if (!base::LogEnabled(base::LogLevel::kDebug)) return Execute(line, wall);
+  const size_t before = out_->bytes.size();
+  Action a = Execute(line, wall);
+  std::string_view verb, arg;
+  SplitCommand(line, &verb, &arg);
+  std::string_view reply = out_->bytes;
+  reply = before <= reply.size() ? reply.substr(before) : std::string_view();
+  reply = reply.substr(0, std::min(reply.find("\r\n"), size_t(80)));
+  base::LogLine(base::LogLevel::kDebug, "smtp_command")
+      .Kv("client", client_ip_)
+      .Kv("verb", verb.substr(0, 16))
+      .Kv("arg_bytes", uint64_t(arg.size()))
+      .Kv("reply", reply)
+      .Kv("state", StateName(state_));
+  return a;
 }
 
 }  // namespace smtp
