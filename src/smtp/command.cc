@@ -123,4 +123,19 @@ bool ParseCount(std::string_view text, uint64_t* out) {
   return true;
 }
 
+bool ValidNotify(std::string_view v, std::string_view* bad) {
+  if (EqualsIgnoreCase(v, "NEVER")) return true;
+  while (true) {
+    size_t comma = v.find(',');
+    std::string_view w = v.substr(0, comma);
+    if (!EqualsIgnoreCase(w, "SUCCESS") && !EqualsIgnoreCase(w, "FAILURE") &&
+        !EqualsIgnoreCase(w, "DELAY")) {
+      if (bad != nullptr) *bad = w;
+      return false;
+    }
+    if (comma == std::string_view::npos) return true;
+    v.remove_prefix(comma + 1);
+  }
+}
+
 }  // namespace smtp

@@ -49,4 +49,9 @@ std::string_view DomainOf(std::string_view address);
 // overflow.
 bool ParseCount(std::string_view text, uint64_t* out);
 
+// NOTIFY=NEVER, or a list of SUCCESS, FAILURE, DELAY (RFC 3461 4.1). When
+// false and bad is given, *bad is the first element that is not one of them
+// (empty for an empty list or element).
+bool ValidNotify(std::string_view v, std::string_view* bad = nullptr);
+
 }  // namespace smtp

@@ -29,22 +29,6 @@ bool MailboxOk(const Rules& rules, std::string_view address) {
                                  : ValidMailbox(address);
 }
 
-// NOTIFY=NEVER, or a list of SUCCESS, FAILURE, DELAY (RFC 3461 4.1).
-bool ValidNotify(std::string_view v) {
-  if (EqualsIgnoreCase(v, "NEVER")) return true;
-  if (v.empty()) return false;
-  while (true) {
-    size_t comma = v.find(',');
-    std::string_view w = v.substr(0, comma);
-    if (!EqualsIgnoreCase(w, "SUCCESS") && !EqualsIgnoreCase(w, "FAILURE") &&
-        !EqualsIgnoreCase(w, "DELAY")) {
-      return false;
-    }
-    if (comma == std::string_view::npos) return true;
-    v.remove_prefix(comma + 1);
-  }
-}
-
 // Rules::helo_checked: one name of letters, digits, '.', '-', or an
 // address literal ("[192.0.2.1]", "[IPv6:...]"); else anything but nothing.
 bool HeloNameOk(const Rules& rules, std::string_view name) {

@@ -101,23 +101,6 @@ std::string SevenBit(std::string_view s) {
   return out;
 }
 
-// rcpt_esmtp_args(): NEVER alone, or SUCCESS, FAILURE and DELAY; returns
-// the first element that is not (empty if all are).
-bool NotifyOk(std::string_view v, std::string_view* bad) {
-  if (EqualsIgnoreCase(v, "NEVER")) return true;
-  while (true) {
-    size_t comma = v.find(',');
-    std::string_view w = v.substr(0, comma);
-    if (!EqualsIgnoreCase(w, "SUCCESS") && !EqualsIgnoreCase(w, "FAILURE") &&
-        !EqualsIgnoreCase(w, "DELAY")) {
-      *bad = w;
-      return false;
-    }
-    if (comma == std::string_view::npos) return true;
-    v.remove_prefix(comma + 1);
-  }
-}
-
 // The next "KEY=value" of a parameter list.
 bool NextParam(std::string_view* rest, Param* p) {
   while (!rest->empty() && IsSpace(rest->front())) rest->remove_prefix(1);
@@ -208,7 +191,7 @@ Action ServerSession::SendmailRcpt(std::string_view arg) {
   while (NextParam(&rest, &p)) {
     std::string_view bad;
     if (EqualsIgnoreCase(p.keyword, "NOTIFY")) {
-      if (!NotifyOk(p.value, &bad)) return Error(Reply::kBadNotify, bad);
+      if (!ValidNotify(p.value, &bad)) return Error(Reply::kBadNotify, bad);
     } else if (EqualsIgnoreCase(p.keyword, "ORCPT")) {
       if (p.value.find(';') == std::string_view::npos) {
         return Error(Reply::kBadOrcpt);
