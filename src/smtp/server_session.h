@@ -304,6 +304,7 @@ class ServerSession {
   static std::string_view SendmailPath(std::string_view after_colon);
   bool Unoffered(Action (ServerSession::*proceed)(std::string_view,
                                                   double)) const;
+  Action SizeDeclined();  // SIZE= over the limit, counted
   Reply SendmailPregreet(Action (ServerSession::*proceed)(std::string_view,
                                                           double));
   Reply SendmailCheckHelo(std::string_view arg, Reply empty) const;

@@ -271,10 +271,7 @@ Action ServerSession::Mail(std::string_view arg, double) {
       size_given = true;
       if (rules.sticky_declared_size) declared_size_ = size;
       if (size > uint64_t(opts_->max_message_size)) {
-        ++events_->too_big;
-        ++events_->limits_hit;
-        ++facts_.limits_hit;
-        return Error(Reply::kSizeDeclined);
+        return SizeDeclined();
       }
     } else if (EqualsIgnoreCase(p.keyword, "BODY")) {
       if (!EqualsIgnoreCase(p.value, "7BIT") &&
@@ -302,10 +299,7 @@ Action ServerSession::Mail(std::string_view arg, double) {
     }
   }
   if (!size_given && declared_size_ > uint64_t(opts_->max_message_size)) {
-    ++events_->too_big;
-    ++events_->limits_hit;
-    ++facts_.limits_hit;
-    return Error(Reply::kSizeDeclined);
+    return SizeDeclined();
   }
   return OpenTransaction(pc.address, rules.sendmail_sequence
                                          ? SendmailPath(arg.substr(5))
@@ -491,6 +485,14 @@ Action ServerSession::Dispatch(std::string_view line, double wall) {
       .Kv("reply", reply)
       .Kv("state", StateName(state_));
   return a;
+}
+
+// A declared SIZE= over smtp.max_message_size: counted as a limit hit.
+Action ServerSession::SizeDeclined() {
+  ++events_->too_big;
+  ++events_->limits_hit;
+  ++facts_.limits_hit;
+  return Error(Reply::kSizeDeclined);
 }
 
 }  // namespace smtp

@@ -82,10 +82,7 @@ Action ServerSession::EximMail(std::string_view arg) {
     }
   }
   if (size > uint64_t(opts_->max_message_size)) {
-    ++events_->too_big;
-    ++events_->limits_hit;
-    ++facts_.limits_hit;
-    return Error(Reply::kSizeDeclined);
+    return SizeDeclined();
   }
   EximAddress a = EximParseAddress(data, /*allow_null=*/true);
   if (!a.error.empty())

@@ -148,10 +148,7 @@ Action ServerSession::SendmailMail(std::string_view arg) {
       uint64_t size;  // not a number: strtol()'s 0, accepted
       if (ParseCount(p.value, &size) &&
           size > uint64_t(opts_->max_message_size)) {
-        ++events_->too_big;
-        ++events_->limits_hit;
-        ++facts_.limits_hit;
-        return Error(Reply::kSizeDeclined);
+        return SizeDeclined();
       }
     } else if (EqualsIgnoreCase(p.keyword, "BODY")) {
       if (!EqualsIgnoreCase(p.value, "7BIT") &&
