@@ -9,13 +9,17 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/metrics.h"
 #include "net/server.h"
 #include "net/server_impl.h"
+#include "net/uring_impl.h"
 
 namespace net {
 namespace {
@@ -200,6 +204,75 @@ TEST(Executor, ApiConnectionsCountInTheDescriptorReserve) {
     s.Stop();
     t.join();
   }
+}
+
+// A sink whose first Record blocks its worker until Release(): the test
+// can then queue input on many connections while the worker is away.
+class BlockingSink final : public SessionSink {
+ public:
+  void Record(const peer::SessionSummary&) override {
+    std::unique_lock lock(mu_);
+    if (blocked_once_) return;
+    blocked_once_ = true;
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return released_; });
+  }
+  bool WaitEntered() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(5),
+                        [&] { return entered_; });
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool blocked_once_ = false, entered_ = false, released_ = false;
+};
+
+// More reads complete at once than the worker has receive buffers: the
+// reads that find the pool empty (ENOBUFS) are tried again and every client
+// is answered. The worker is held in the sink while the clients write, so
+// all their reads complete in one batch when it comes back.
+TEST(Executor, ReadsBeyondTheBufferPoolAreTriedAgain) {
+  if (!ProbeUring().empty()) GTEST_SKIP() << "io_uring unusable here";
+  ServerParams p = Params("io_uring", nullptr);
+  p.tarpit.enabled = false;
+  p.server.max_connections_per_ip = 1000;
+  BlockingSink sink;
+  p.sink = &sink;
+  Server s(std::move(p));
+  ASSERT_TRUE(s.Bind().ok());
+  std::string addr = s.LocalAddresses().at(0);
+  auto port = uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
+  std::thread t([&] { s.Run(); });
+  std::vector<int> fds;
+  for (unsigned i = 0; i < 3 * kBuffers; ++i) {
+    fds.push_back(Dial(port));
+    EXPECT_TRUE(Greeted(fds.back())) << i;
+  }
+  int blocker = Dial(port);
+  EXPECT_TRUE(Greeted(blocker));
+  ::close(blocker);  // its session's end blocks the worker in the sink
+  ASSERT_TRUE(sink.WaitEntered());
+  uint64_t dry = base::CounterTotal(base::Counter::kRecvNoBuffers);
+  const std::string ehlo = "EHLO client.test\r\n";
+  for (int fd : fds) {
+    EXPECT_EQ(::send(fd, ehlo.data(), ehlo.size(), 0), ssize_t(ehlo.size()));
+  }
+  sink.Release();
+  for (size_t i = 0; i < fds.size(); ++i) {
+    EXPECT_EQ(FirstBytes(fds[i]).substr(0, 4), "250-") << i;
+    ::close(fds[i]);
+  }
+  EXPECT_GT(base::CounterTotal(base::Counter::kRecvNoBuffers), dry);
+  s.Stop();
+  t.join();
 }
 
 }  // namespace

@@ -156,7 +156,8 @@ void USession::OnCompletion(int res, unsigned flags) {
     case Op::kRecv:
     case Op::kTlsRecv: {
       if (res == -ENOBUFS) {  // the pool ran dry this turn: try again
-        more = true;          // (in the small pool if the large one was dry)
+        base::Count(base::Counter::kRecvNoBuffers);
+        more = true;  // (in the small pool if the large one was dry)
         return SubmitRecv(done, done == Op::kRecv ? Want() : kBufferSize,
                           group == 0);
       }
