@@ -47,9 +47,10 @@ enum Tag : uint64_t {
   kIgnore = 0,  // cancel results
   kSession = 1,
   kAccept = 2,
-  kWake = 3,   // the eventfd: Stop()
-  kSweep = 4,  // the sweeper's timer
-  kPause = 5,  // accepting resumes
+  kWake = 3,    // the eventfd: Stop()
+  kSweep = 4,   // the sweeper's timer
+  kPause = 5,   // accepting resumes
+  kParked = 7,  // a parked session's read (UParked)
 };
 constexpr uint64_t kTagMask = 7;
 
@@ -67,6 +68,24 @@ inline __kernel_timespec Spec(base::Duration d) {
 base::IpAddress IpOf(const sockaddr_storage& a, uint16_t* port);
 
 struct USession;
+
+// A session idle in a read with its machine packed (Connection::Pack): one
+// allocation of about 100 bytes while the client is silent, instead of the
+// USession (256) and the machine's parked engine (48-64). Its read is
+// pending with the record's address (kParked); the completion remakes the
+// USession (UringLoop::Unpark) and hands it the result. The sweeper asks
+// Connection::PackedExpired, and an abort cancels the read as for a
+// USession. Kept in Uring::parked (a sentinel), beside the sessions' list.
+struct UParked {
+  UParked* prev = nullptr;
+  UParked* next = nullptr;
+  int fd = -1;
+  uint32_t serial = 0;
+  bool aborted = false;
+  peer::CloseReason abort_reason = peer::CloseReason::kIdleTimeout;
+  // The packed machine follows the record in its allocation.
+  uint8_t* bytes() { return reinterpret_cast<uint8_t*>(this + 1); }
+};
 
 // Short waits (the stutter's steps) are kept by the worker, not the kernel:
 // the loop waits for completions until the first deadline (one timeout
@@ -159,8 +178,7 @@ struct Uring {
   std::vector<std::unique_ptr<AcceptSlot>> slots;
   int accepts_pending = 0;
   bool pause_armed = false;
-  USession* head = nullptr;  // sentinel's links (see Link)
-  USession* tail = nullptr;
+  UParked parked;  // the sentinel of the parked sessions' list
   int64_t sessions = 0;
 
   ~Uring() {
@@ -252,6 +270,9 @@ struct USession {
   bool TlsFlush(Then then);
   void TlsContinue();
   void Finish();
+  // Packs the machine (Packable, plain TCP) into a UParked that takes this
+  // session's place and reads for it, and deletes this session.
+  void Park();
 
   // Kept small: one per open connection (the worker is u.w).
   USession* prev = nullptr;
