@@ -1,7 +1,7 @@
 // A machine idle in a read, packed into a few dozen bytes (connection.h).
 //
 // The packed form: the deadlines and start (3 x 8 bytes, first, so that
-// PackedExpired reads them in place), the start wall time, a byte of
+// PackedExpired reads them in place), the start wall time, two bytes of
 // flags, the close reason, the client port and address (4 bytes for IPv4),
 // the read size, then the tarpit figures (a persona's error sleeps add
 // them) only if they are not zero, then the engine's
@@ -56,7 +56,7 @@ bool Connection::Packable() const {
 }
 
 size_t Connection::PackedSize() const {
-  size_t n = 3 * 8 + 8 + 2 + 1 + 1 + 2 + 4;
+  size_t n = 3 * 8 + 8 + 2 + 1 + 2 + 4;
   n += facts_.client.is_v4() ? 4 : 16;
   if (facts_.delay_seconds != 0 || facts_.replies_stuttered ||
       facts_.slow_reads) {
@@ -82,7 +82,6 @@ void Connection::Pack(uint8_t* out) const {
                uint16_t(unsigned(then_) << kThenShift);
   out = Put(out, f);
   out = Put(out, uint8_t(facts_.close_reason));
-  out = Put(out, uint8_t(action_));
   out = Put(out, facts_.client_port);
   if (v4) {
     out = Put(out, facts_.client.v4());
@@ -109,10 +108,9 @@ void Connection::Unpack(const uint8_t* in) {
   start_ = Time(start);
   in = Get(in, &facts_.start_wall);
   uint16_t f;
-  uint8_t reason, action;
+  uint8_t reason;
   in = Get(in, &f);
   in = Get(in, &reason);
-  in = Get(in, &action);
   in = Get(in, &facts_.client_port);
   if (f & kV4) {
     uint32_t v4;
@@ -141,7 +139,6 @@ void Connection::Unpack(const uint8_t* in) {
   facts_.early_talker = f & kEarlyTalker;
   facts_.tarpitted = f & kTarpitted;
   facts_.close_reason = CloseReason(reason);
-  action_ = smtp::Action(action);
 }
 
 std::optional<CloseReason> Connection::PackedExpired(const uint8_t* packed,

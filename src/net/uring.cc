@@ -276,7 +276,7 @@ void USession::TlsSend(std::string_view data) {
 
 void USession::Park() {
   size_t n = m.PackedSize();
-  auto* r = new (::operator new(sizeof(UParked) + n)) UParked;
+  auto* r = new (::operator new(UParked::SizeFor(n))) UParked;
   r->fd = fd;
   r->serial = serial;
   m.Pack(r->bytes());

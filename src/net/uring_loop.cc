@@ -166,8 +166,8 @@ struct UringLoop {
     se->m.Unpack(r->bytes());
     se->op = USession::Op::kRecv;
     se->group = 0;
-    se->aborted = r->aborted;
-    se->abort_reason = r->abort_reason;
+    se->aborted = r->aborted();
+    if (r->aborted()) se->abort_reason = r->abort_reason();
     r->prev->next = r->next;
     r->next->prev = r->prev;
     r->~UParked();
@@ -179,9 +179,8 @@ struct UringLoop {
     se->OnCompletion(res, flags);
   }
   void AbortParked(UParked* r, peer::CloseReason why) {
-    if (r->aborted) return;
-    r->aborted = true;
-    r->abort_reason = why;
+    if (r->aborted()) return;
+    r->abort = uint8_t(uint8_t(why) + 1);
     u.Cancel(Data(r, kParked));
   }
   void Sweep() {
@@ -191,7 +190,7 @@ struct UringLoop {
       if (auto why = c->m.Expired(now)) c->Abort(*why);
     }
     for (UParked* r = u.parked.next; r != &u.parked; r = r->next) {
-      if (r->aborted) continue;
+      if (r->aborted()) continue;
       if (auto why = conn::Connection::PackedExpired(r->bytes(), now)) {
         AbortParked(r, *why);
       }
