@@ -275,6 +275,7 @@ void USession::TlsSend(std::string_view data) {
 }
 
 void USession::Park() {
+  base::Count(base::Counter::kUringSessionsParked);
   size_t n = m.PackedSize();
   auto* r = new (::operator new(UParked::SizeFor(n))) UParked;
   r->fd = fd;
