@@ -117,7 +117,11 @@ namespace base {
     "DNSBL ledger look-ups that failed (store error)")                         \
   X(kCaptureMatched, "capture_matched_total",                                  \
     "messages captured because the sender matched capture.senders or "         \
-    "capture.evidence")
+    "capture.evidence")                                                        \
+  X(kRecvNoBuffers, "recv_no_buffers_total",                                   \
+    "io_uring reads that found the receive buffer pool empty (tried again)")   \
+  X(kUringSessionsParked, "uring_sessions_parked_total",                       \
+    "io_uring sessions idle in a read kept as a packed record meanwhile")
 
 enum class Counter : int {
 #define SPAMSINK_COUNTER_ENUM(e, name, help) e,

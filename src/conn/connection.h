@@ -191,6 +191,21 @@ class Connection {
   // Whether the SMTP engine is parked (the session idles between
   // transactions; tests and memory figures).
   bool parked() const { return parked_ != nullptr; }
+  // Packing (connection_pack.cc): a machine waiting for the client in a
+  // read, its engine parked and nothing else held (no tarpit part, replies,
+  // input or wait), can be kept by the executor as a few dozen bytes while
+  // the client is silent, and the machine freed. Unpack() into a new machine
+  // on the same Env gives one that answers every later event as the packed
+  // one would have (park_test's PackedMachinesAnswerAsIfNeverPacked).
+  bool Packable() const;
+  // REQUIRES: Packable(). The packed form's size; Pack writes it to out.
+  size_t PackedSize() const;
+  void Pack(uint8_t* out) const;
+  // REQUIRES: a machine just made (never started); packed by Pack().
+  void Unpack(const uint8_t* packed);
+  // Expired(now) of the packed machine.
+  static std::optional<CloseReason> PackedExpired(const uint8_t* packed,
+                                                  base::SteadyTime now);
   // The tarpit's plan (tests and logs; a copy), none if the tarpit is off.
   std::optional<tarpit::Plan> plan() const;
   // The tarpit holds the connection (its plan's held).

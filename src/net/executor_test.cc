@@ -7,15 +7,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/metrics.h"
+#include "net/recording_sink_test_util.h"
 #include "net/server.h"
 #include "net/server_impl.h"
+#include "net/uring_impl.h"
 
 namespace net {
 namespace {
@@ -131,6 +137,16 @@ std::string FirstBytes(int fd) {
 
 bool Greeted(int fd) { return FirstBytes(fd).rfind("220", 0) == 0; }
 
+// FirstBytes, resumed after EINTR (the server shares this process: a
+// blocking recv of the test's can be interrupted), a bounded number of times.
+std::string Answer(int fd) {
+  std::string got = FirstBytes(fd);
+  for (int i = 0; i < 10 && got == "<Interrupted system call>"; ++i) {
+    got = FirstBytes(fd);
+  }
+  return got;
+}
+
 // The descriptor reserve leaves room for two sessions: the second accept
 // stops accepting (io_uring: cancels the multishot accept), a third client
 // waits in the backlog unserved, and is greeted once the first two leave.
@@ -200,6 +216,149 @@ TEST(Executor, ApiConnectionsCountInTheDescriptorReserve) {
     s.Stop();
     t.join();
   }
+}
+
+// A sink whose first Record blocks its worker until Release(): the test
+// can then queue input on many connections while the worker is away.
+class BlockingSink final : public SessionSink {
+ public:
+  void Record(const peer::SessionSummary&) override {
+    std::unique_lock lock(mu_);
+    if (blocked_once_) return;
+    blocked_once_ = true;
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return released_; });
+  }
+  bool WaitEntered() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(5),
+                        [&] { return entered_; });
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool blocked_once_ = false, entered_ = false, released_ = false;
+};
+
+// More reads complete at once than the worker has receive buffers: the
+// reads that find the pool empty (ENOBUFS) are tried again and every client
+// is answered. The worker is held in the sink while the clients write, so
+// all their reads complete in one batch when it comes back.
+TEST(Executor, ReadsBeyondTheBufferPoolAreTriedAgain) {
+  if (!ProbeUring().empty()) GTEST_SKIP() << "io_uring unusable here";
+  ServerParams p = Params("io_uring", nullptr);
+  p.tarpit.enabled = false;
+  p.server.max_connections_per_ip = 1000;
+  BlockingSink sink;
+  p.sink = &sink;
+  Server s(std::move(p));
+  ASSERT_TRUE(s.Bind().ok());
+  std::string addr = s.LocalAddresses().at(0);
+  auto port = uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
+  std::thread t([&] { s.Run(); });
+  std::vector<int> fds;
+  for (unsigned i = 0; i < 3 * kBuffers; ++i) {
+    fds.push_back(Dial(port));
+    EXPECT_EQ(Answer(fds.back()).substr(0, 4), "220 ") << i;
+  }
+  int blocker = Dial(port);
+  EXPECT_EQ(Answer(blocker).substr(0, 4), "220 ");
+  ::close(blocker);  // its session's end blocks the worker in the sink
+  ASSERT_TRUE(sink.WaitEntered());
+  uint64_t dry = base::CounterTotal(base::Counter::kRecvNoBuffers);
+  const std::string ehlo = "EHLO client.test\r\n";
+  for (int fd : fds) {
+    EXPECT_EQ(::send(fd, ehlo.data(), ehlo.size(), 0), ssize_t(ehlo.size()));
+  }
+  sink.Release();
+  for (size_t i = 0; i < fds.size(); ++i) {
+    EXPECT_EQ(Answer(fds[i]).substr(0, 4), "250-") << i;
+    ::close(fds[i]);
+  }
+  EXPECT_GT(base::CounterTotal(base::Counter::kRecvNoBuffers), dry);
+  s.Stop();
+  t.join();
+}
+
+// Plain io_uring sessions idle in a read wait as packed records (the banner
+// and each reply end in a park) and, remade at each read, answer and record
+// as if never parked.
+TEST(Executor, IdleIoUringSessionsWaitParkedAndAnswerAsBefore) {
+  if (!ProbeUring().empty()) GTEST_SKIP() << "io_uring unusable here";
+  ServerParams p = Params("io_uring", nullptr);
+  p.tarpit.enabled = false;
+  p.server.max_connections_per_ip = 1000;
+  RecordingSink sink;
+  p.sink = &sink;
+  Server s(std::move(p));
+  ASSERT_TRUE(s.Bind().ok());
+  std::string addr = s.LocalAddresses().at(0);
+  auto port = uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
+  std::thread t([&] { s.Run(); });
+  uint64_t parks = base::CounterTotal(base::Counter::kUringSessionsParked);
+  const int kClients = 20;
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  auto say = [&](int fd, const std::string& line) {
+    EXPECT_EQ(::send(fd, line.data(), line.size(), 0), ssize_t(line.size()));
+    return Answer(fd);
+  };
+  for (int i = 0; i < kClients; ++i) {
+    fds.push_back(Dial(port));
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    getsockname(fds.back(), reinterpret_cast<sockaddr*>(&a), &len);
+    ports.push_back(ntohs(a.sin_port));
+    EXPECT_EQ(Answer(fds.back()).substr(0, 4), "220 ");
+    std::string name = "c" + std::to_string(i) + ".test";
+    EXPECT_EQ(say(fds.back(), "EHLO " + name + "\r\n").substr(0, 4), "250-");
+  }
+  // After the banner and after EHLO, every session parked (the last one
+  // parks once its reply's send has completed, just after the client
+  // read it).
+  auto parked = [&] {
+    return base::CounterTotal(base::Counter::kUringSessionsParked) - parks;
+  };
+  for (int i = 0; i < 500 && parked() < 2 * kClients; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // 5 s max
+  }
+  EXPECT_GE(parked(), uint64_t(2 * kClients));
+  for (int fd : fds) {
+    EXPECT_EQ(say(fd, "MAIL FROM:<a@b.test>\r\n").substr(0, 3), "250");
+    EXPECT_EQ(say(fd, "RCPT TO:<x@y.test>\r\n").substr(0, 3), "250");
+    EXPECT_EQ(say(fd, "DATA\r\n").substr(0, 3), "354");
+    EXPECT_EQ(say(fd, "hello\r\n.\r\n").substr(0, 3), "250");
+    EXPECT_EQ(say(fd, "QUIT\r\n").substr(0, 3), "221");
+    ::close(fd);
+  }
+  for (int i = 0; i < 500 && sink.records().size() < size_t(kClients); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // 5 s max
+  }
+  auto records = sink.records();
+  ASSERT_EQ(records.size(), size_t(kClients));
+  for (const auto& r : records) {
+    auto it = std::find(ports.begin(), ports.end(), r.client_port);
+    ASSERT_NE(it, ports.end()) << r.client_port;
+    int i = int(it - ports.begin());
+    EXPECT_EQ(r.client.ToString(), "127.0.0.1");
+    ASSERT_EQ(r.helo_names.size(), 1u);
+    EXPECT_EQ(r.helo_names[0].name, "c" + std::to_string(i) + ".test");
+    EXPECT_EQ(r.messages, 1u);
+    EXPECT_EQ(r.recipients, 1u);
+    EXPECT_EQ(r.commands, 5u);  // the body's end is not one
+    EXPECT_EQ(r.close_reason, peer::CloseReason::kQuit);
+    EXPECT_GT(r.duration_seconds, 0);
+    EXPECT_GT(r.start_wall, 0);
+  }
+  s.Stop();
+  t.join();
 }
 
 }  // namespace

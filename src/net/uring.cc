@@ -69,6 +69,9 @@ void USession::Run(conn::Command c) {
           setsockopt(fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &win, sizeof win);
         }
         if (tls) return TlsRead();
+        // An idle session waits as a packed record (not when the last read
+        // filled its buffer: more input is likely queued).
+        if (!more && !aborted && m.Packable()) return Park();
         return SubmitRecv(Op::kRecv, Want());
       case Kind::kSend:
         if (tls) return TlsSend(c.data);
@@ -156,7 +159,8 @@ void USession::OnCompletion(int res, unsigned flags) {
     case Op::kRecv:
     case Op::kTlsRecv: {
       if (res == -ENOBUFS) {  // the pool ran dry this turn: try again
-        more = true;          // (in the small pool if the large one was dry)
+        base::Count(base::Counter::kRecvNoBuffers);
+        more = true;  // (in the small pool if the large one was dry)
         return SubmitRecv(done, done == Op::kRecv ? Want() : kBufferSize,
                           group == 0);
       }
@@ -268,6 +272,31 @@ void USession::TlsSend(std::string_view data) {
   tls->plain = n;
   if (TlsFlush(Then::kSent)) return;
   Run(m.OnSent(n));
+}
+
+void USession::Park() {
+  base::Count(base::Counter::kUringSessionsParked);
+  size_t n = m.PackedSize();
+  auto* r = new (::operator new(UParked::SizeFor(n))) UParked;
+  r->fd = fd;
+  r->serial = serial;
+  m.Pack(r->bytes());
+  // The record takes this session's place: out of the sessions' list, at
+  // the end of the parked ones.
+  prev->next = next;
+  next->prev = prev;
+  r->prev = u.parked.prev;
+  r->next = &u.parked;
+  u.parked.prev->next = r;
+  u.parked.prev = r;
+  // As SubmitRecv for a read that waits for the client (small pool).
+  io_uring_sqe* q = u.Sqe();
+  io_uring_prep_recv(q, fd, nullptr, std::min(Want(), u.pool[0].size), 0);
+  q->ioprio |= IORING_RECVSEND_POLL_FIRST;
+  q->flags |= IOSQE_BUFFER_SELECT;
+  q->buf_group = 0;
+  io_uring_sqe_set_data64(q, Data(r, kParked));
+  delete this;
 }
 
 void USession::Finish() {

@@ -157,11 +157,43 @@ struct UringLoop {
     base::IpAddress client = IpOf(addr, &port);
     se->Run(se->m.Start(client, port, s.Trusted(client)));
   }
+  // A parked session's read completed (or was cancelled): the session is
+  // made again from its record, at the end of the sessions' list, and
+  // handles the result as its own read's.
+  void Unpark(UParked* r, int res, unsigned flags) {
+    auto* se = new USession(s, u, r->fd);
+    se->serial = r->serial;
+    se->m.Unpack(r->bytes());
+    se->op = USession::Op::kRecv;
+    se->group = 0;
+    se->aborted = r->aborted();
+    if (r->aborted()) se->abort_reason = r->abort_reason();
+    r->prev->next = r->next;
+    r->next->prev = r->prev;
+    r->~UParked();
+    ::operator delete(r);
+    se->prev = head.prev;
+    se->next = &head;
+    head.prev->next = se;
+    head.prev = se;
+    se->OnCompletion(res, flags);
+  }
+  void AbortParked(UParked* r, peer::CloseReason why) {
+    if (r->aborted()) return;
+    r->abort = uint8_t(uint8_t(why) + 1);
+    u.Cancel(Data(r, kParked));
+  }
   void Sweep() {
     auto now = s.p.clock->Now();
     for (USession* c = head.next; c != &head; c = c->next) {
       if (c->aborted) continue;
       if (auto why = c->m.Expired(now)) c->Abort(*why);
+    }
+    for (UParked* r = u.parked.next; r != &u.parked; r = r->next) {
+      if (r->aborted()) continue;
+      if (auto why = conn::Connection::PackedExpired(r->bytes(), now)) {
+        AbortParked(r, *why);
+      }
     }
     if (w.index == 0) s.CheckMemory();
     bool shed = s.memory_shed.load(std::memory_order_relaxed);
@@ -196,6 +228,9 @@ struct UringLoop {
     for (USession* c = head.next; c != &head; c = c->next) {
       c->Abort(peer::CloseReason::kShutdown);
     }
+    for (UParked* r = u.parked.next; r != &u.parked; r = r->next) {
+      AbortParked(r, peer::CloseReason::kShutdown);
+    }
   }
   void Dispatch(const io_uring_cqe* cqe) {
     uint64_t d = io_uring_cqe_get_data64(cqe);
@@ -203,6 +238,8 @@ struct UringLoop {
     switch (Tag(d & kTagMask)) {
       case kSession:
         return static_cast<USession*>(p)->OnCompletion(cqe->res, cqe->flags);
+      case kParked:
+        return Unpark(static_cast<UParked*>(p), cqe->res, cqe->flags);
       case kAccept:
         return OnAccept(*static_cast<AcceptSlot*>(p), cqe->res, cqe->flags);
       case kWake:
@@ -325,6 +362,7 @@ void Server::Impl::RunUring(Worker& w) {
   // The list's sentinel; never started, it holds no descriptor.
   USession head(*this, u, -1);
   head.prev = head.next = &head;
+  u.parked.prev = u.parked.next = &u.parked;
   UringLoop loop{*this, w, u, head};
   for (auto& acc : w.acceptors) {
     int fd = acc->native_handle();
@@ -342,7 +380,10 @@ void Server::Impl::RunUring(Worker& w) {
   loop.ArmSweep();
   if (stopping.load()) loop.Stop();
   for (;;) {
-    if (w.stopping && head.next == &head && u.accepts_pending == 0) break;
+    if (w.stopping && head.next == &head && u.parked.next == &u.parked &&
+        u.accepts_pending == 0) {
+      break;
+    }
     int e;
     if (u.timers.empty()) {
       e = io_uring_submit_and_wait(&u.ring, 1);
