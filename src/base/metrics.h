@@ -117,13 +117,7 @@ namespace base {
     "DNSBL ledger look-ups that failed (store error)")                         \
   X(kCaptureMatched, "capture_matched_total",                                  \
     "messages captured because the sender matched capture.senders or "         \
-    "capture.evidence")                                                        \
-  X(kUringMultishotArmed, "uring_recv_multishot_armed_total",                  \
-    "multishot receives armed (io_uring): each serves a connection's "         \
-    "commands until bulk input, STARTTLS or the end")                          \
-  X(kUringRecvHeld, "uring_recv_held_total",                                   \
-    "input a multishot receive brought while the connection was not reading "  \
-    "(copied, its buffer returned at once; the receive then ends)")
+    "capture.evidence")
 
 enum class Counter : int {
 #define SPAMSINK_COUNTER_ENUM(e, name, help) e,

@@ -52,145 +52,6 @@ void USession::SubmitRecv(Op o, size_t n, bool big_ok) {
   io_uring_sqe_set_data64(q, Data(this, kSession));
 }
 
-// A multishot receive serves plain reads of the machine's full size when
-// the last read did not fill its buffer: commands and small messages,
-// where a single receive would be armed again at every round trip. Bulk
-// input (a read filled its buffer) takes single 64 KiB receives instead,
-// for the rest of the connection (bulk), and so do TLS, the tarpit (its slow
-// reads and the window) and PROXY.
-bool USession::MultishotFits() const {
-  return u.ms_ok && !bulk && !tls && !more && !m.tarpitted() &&
-         Want() >= kBufferSize;
-}
-
-void USession::EndMultishot() {
-  if (ms != Ms::kArmed) return;
-  ms = Ms::kEnding;
-  u.Cancel(Data(this, kRecvMs));
-}
-
-template <typename F>
-void USession::TakeHeld(F f) {
-  for (auto it = u.held.begin(); it != u.held.end(); ++it) {
-    if (it->se != this) continue;
-    std::string bytes = std::move(it->bytes);
-    u.held.erase(it);
-    g_uring_held_bytes.fetch_sub(int64_t(bytes.size()),
-                                 std::memory_order_relaxed);
-    return f(std::string_view(bytes));
-  }
-}
-
-void USession::Read() {
-  if (HasHeld()) {
-    conn::Command c;
-    TakeHeld([&](std::string_view b) {
-      more = b.size() >= kBufferSize;
-      bulk |= more;
-      c = m.OnRead(b);
-    });
-    return Run(c);
-  }
-  if (ms == Ms::kEof || ms == Ms::kError) {
-    bool eof = ms == Ms::kEof;
-    ms = Ms::kOff;
-    return Run(eof ? m.OnEof() : m.OnError());
-  }
-  bool fits = MultishotFits();
-  if (!fits) EndMultishot();
-  if (ms != Ms::kOff) {  // its data, or its end, comes
-    op = Op::kRecvMs;
-    return;
-  }
-  if (!fits) return SubmitRecv(Op::kRecv, Want());
-  ms = Ms::kArmed;
-  base::Count(base::Counter::kUringMultishotArmed);
-  op = Op::kRecvMs;
-  io_uring_sqe* q = u.Sqe();
-  io_uring_prep_recv_multishot(q, fd, nullptr, 0, 0);
-  q->flags |= IOSQE_BUFFER_SELECT;
-  q->buf_group = 0;
-  io_uring_sqe_set_data64(q, Data(this, kRecvMs));
-}
-
-void USession::OnMultishot(int res, unsigned flags) {
-  bool armed = flags & IORING_CQE_F_MORE;
-  bool has_buffer = flags & IORING_CQE_F_BUFFER;
-  unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-  Pool& pool = u.pool[0];
-  if (!armed) {
-    ms = Ms::kOff;
-    if (res == 0 || res == -ECONNRESET) {
-      ms = Ms::kEof;
-    } else if (res < 0 && res != -ECANCELED && res != -ENOBUFS &&
-               res != -EINVAL) {
-      ms = Ms::kError;
-    }
-    if (res == -EINVAL) u.ms_ok = false;  // a kernel before 6.0
-    if (res == -ENOBUFS) more = true;     // single receives retry
-  }
-  if (op == Op::kGone) {
-    if (has_buffer) pool.Recycle(bid);
-    if (!armed) {
-      --u.draining;
-      delete this;
-    }
-    return;
-  }
-  bool reading = op == Op::kRecvMs || op == Op::kMsDrain;
-  if (aborted && reading) {
-    if (has_buffer) pool.Recycle(bid);
-    op = Op::kNone;
-    aborted = false;
-    return Run(m.OnAbort(abort_reason));
-  }
-  if (res > 0 && has_buffer) {
-    if (op == Op::kRecvMs && !HasHeld()) {
-      op = Op::kNone;
-      more = size_t(res) >= kBufferSize;
-      bulk |= more;
-      conn::Command c = m.OnRead(std::string_view(pool.Buffer(bid), res));
-      pool.Recycle(bid);
-      return Run(c);
-    }
-    // The machine is busy (sending, waiting) or draining for STARTTLS:
-    // the bytes wait for its next read, and the receive ends (what the
-    // kernel already took is still held; single receives go on).
-    base::Count(base::Counter::kUringRecvHeld);
-    u.held.push_back({this, std::string(pool.Buffer(bid), size_t(res))});
-    g_uring_held_bytes.fetch_add(res, std::memory_order_relaxed);
-    pool.Recycle(bid);
-    EndMultishot();
-    if (op == Op::kRecvMs) {  // (held input is older: it goes first)
-      op = Op::kNone;
-      return Read();
-    }
-    return;
-  }
-  if (has_buffer) pool.Recycle(bid);
-  if (ms == Ms::kArmed || ms == Ms::kEnding) return;  // not the end
-  if (op == Op::kRecvMs) {
-    op = Op::kNone;
-    return Read();
-  }
-  if (op == Op::kMsDrain) {
-    op = Op::kNone;
-    return StartTls();
-  }
-}
-
-void USession::StartTls() {
-  tls = std::make_unique<Tls>(s.p.tls->native_handle());
-  // What the multishot receive took after STARTTLS is the handshake's.
-  while (HasHeld()) {
-    TakeHeld([&](std::string_view b) {
-      BIO_write(tls->rbio, b.data(), int(b.size()));
-    });
-  }
-  if (ms == Ms::kEof || ms == Ms::kError) ms = Ms::kOff;  // a read tells
-  TlsHandshake();
-}
-
 void USession::SubmitSend(Op o, std::string_view data) {
   op = o;
   io_uring_sqe* q = u.Sqe();
@@ -208,8 +69,7 @@ void USession::Run(conn::Command c) {
           setsockopt(fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &win, sizeof win);
         }
         if (tls) return TlsRead();
-        if (!u.ms_ok) return SubmitRecv(Op::kRecv, Want());
-        return Read();
+        return SubmitRecv(Op::kRecv, Want());
       case Kind::kSend:
         if (tls) return TlsSend(c.data);
         if (!c.wait && c.stable) {  // one attempt, batched with the turn's
@@ -231,16 +91,12 @@ void USession::Run(conn::Command c) {
           io_uring_sqe_set_data64(q, Data(this, kSession));
           return;
         }
-        // The peer is not taking our replies: input it sends meanwhile
-        // stays in the socket, not in buffers the receive would fill.
-        EndMultishot();
         return SubmitSend(Op::kSend, c.data);
       case Kind::kWait: {
         if (c.delay <= base::Duration::zero()) {
           c = m.OnTimer(c.peek && InputWaiting());
           continue;
         }
-        EndMultishot();  // (likewise while the machine waits)
         peek = c.peek;
         if (c.delay < kWatchPeerFrom) {  // a short wait: the worker's
           op = Op::kTick;
@@ -270,12 +126,8 @@ void USession::Run(conn::Command c) {
         return;
       }
       case Kind::kStartTls:
-        EndMultishot();
-        if (ms == Ms::kEnding) {  // its last bytes may be the handshake's
-          op = Op::kMsDrain;
-          return;
-        }
-        return StartTls();
+        tls = std::make_unique<Tls>(s.p.tls->native_handle());
+        return TlsHandshake();
       case Kind::kHalfClose:
         c = m.OnHalfClosed(::shutdown(fd, SHUT_WR) == 0);
         continue;
@@ -319,7 +171,6 @@ void USession::OnCompletion(int res, unsigned flags) {
         return Run(m.OnError());
       }
       more = size_t(res) >= kBufferSize;
-      bulk |= more;
       std::string_view bytes(pool.Buffer(bid), size_t(res));
       if (done == Op::kRecv) {
         conn::Command c = m.OnRead(bytes);
@@ -355,9 +206,6 @@ void USession::OnCompletion(int res, unsigned flags) {
       tls->out = std::string();  // an idle connection keeps no buffer
       tls->out_sent = 0;
       return TlsContinue();
-    case Op::kRecvMs:
-    case Op::kMsDrain:
-    case Op::kGone:
     case Op::kNone:
       return;  // not ours (a completion after the abort's)
   }
@@ -431,13 +279,6 @@ void USession::Finish() {
   ::close(fd);
   base::g_open_connections.fetch_sub(1, std::memory_order_relaxed);
   s.EndSession(SessionId(u.w->index, serial).data(), m);
-  while (HasHeld()) TakeHeld([](std::string_view) {});
-  EndMultishot();
-  if (ms == Ms::kEnding) {  // deleted at its end (OnMultishot)
-    op = Op::kGone;
-    ++u.draining;
-    return;
-  }
   delete this;
 }
 

@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -44,10 +43,9 @@ enum Tag : uint64_t {
   kIgnore = 0,  // cancel results
   kSession = 1,
   kAccept = 2,
-  kWake = 3,    // the eventfd: Stop()
-  kSweep = 4,   // the sweeper's timer
-  kPause = 5,   // accepting resumes
-  kRecvMs = 6,  // a session's multishot receive
+  kWake = 3,   // the eventfd: Stop()
+  kSweep = 4,  // the sweeper's timer
+  kPause = 5,  // accepting resumes
 };
 constexpr uint64_t kTagMask = 7;
 
@@ -140,10 +138,6 @@ struct Pool {
   }
 };
 
-// Bytes in every worker's Uring::held (tests: a client that sends while
-// its machine is not reading must not grow it past a few buffers).
-inline std::atomic<int64_t> g_uring_held_bytes{0};
-
 struct Uring {
   Worker* w = nullptr;
   Stash stash[2];
@@ -159,19 +153,6 @@ struct Uring {
   std::deque<__kernel_timespec> specs;  // timer specs until submitted
   Timers timers;                        // short waits (Op::kTick)
   std::vector<std::unique_ptr<AcceptSlot>> slots;
-  // Multishot receives (Linux 6.0+; off after an EINVAL).
-  bool ms_ok = true;
-  // Input a multishot receive brought while its machine was not reading
-  // (sending, waiting), copied so that the buffer goes back at once (a
-  // client that never reads our replies pins no buffer); delivered, in
-  // order, at the machine's next read. Rare: the receive is ended at the
-  // first such input.
-  struct Held {
-    USession* se;
-    std::string bytes;
-  };
-  std::vector<Held> held;
-  int64_t draining = 0;  // finished sessions awaiting their receive's end
   int accepts_pending = 0;
   bool pause_armed = false;
   USession* head = nullptr;  // sentinel's links (see Link)
@@ -212,14 +193,8 @@ struct USession {
     kTimer,    // a ring timeout, or a poll linked to one
     kTick,     // a short wait in u.timers
     kTlsRecv,
-    kTlsFlush,
-    kRecvMs,   // reading from the multishot receive (its data or its end)
-    kMsDrain,  // STARTTLS: waiting for the multishot receive's end
-    kGone,     // finished: deleted at the multishot receive's end
+    kTlsFlush
   };
-  // The multishot receive: armed; cancelled, its end to come; or ended by
-  // the peer (EOF or an error, told at the machine's next read).
-  enum class Ms : uint8_t { kOff, kArmed, kEnding, kEof, kError };
   // What follows a TLS read or flush.
   enum class Then : uint8_t { kHandshake, kRead, kSent };
   struct Tls {
@@ -255,14 +230,9 @@ struct USession {
       timer = u.timers.emplace(Deadline(), this);  // (the clock's epoch)
       return;
     }
-    if (op == Op::kRecvMs || op == Op::kMsDrain) {  // its end delivers it
-      EndMultishot();
-      return;
-    }
     if (op != Op::kNone) u.Cancel(Data(this, kSession));
   }
   bool InputWaiting() const {
-    if (HasHeld()) return true;
     int n = 0;
     if (ioctl(fd, FIONREAD, &n) == 0 && n > 0) return true;
     return tls && (SSL_pending(tls->ssl) > 0 || BIO_ctrl_pending(tls->rbio));
@@ -270,23 +240,6 @@ struct USession {
   // The size of the read the machine asked for (kept by the machine).
   size_t Want() const { return std::min(m.read_size(), kReadBuffer); }
   void SubmitRecv(Op o, size_t want, bool big_ok = true);
-  // The machine's read: held input first, then the multishot receive (or
-  // its end), else a single receive.
-  void Read();
-  bool MultishotFits() const;
-  void EndMultishot();
-  void OnMultishot(int res, unsigned flags);
-  void StartTls();
-  // Whether u.held has input of this session (it is nearly always empty).
-  bool HasHeld() const {
-    for (const auto& h : u.held) {
-      if (h.se == this) return true;
-    }
-    return false;
-  }
-  // Hands this session's first held input to f, and forgets it.
-  template <typename F>
-  void TakeHeld(F f);
   void SubmitSend(Op o, std::string_view data);
   void TlsHandshake();
   void TlsRead();
@@ -313,13 +266,6 @@ struct USession {
   uint8_t group = 0;  // the buffer group of the pending read
   static constexpr uint8_t kNoStash = 2;
   uint8_t stashed = kNoStash;  // the stash holding the pending send's bytes
-  // The multishot state, and whether the connection has streamed bulk
-  // input (a read filled its buffer): it then keeps to single receives
-  // (64 KiB ones while bulk lasts) for the rest of its life, since ending
-  // the multishot at every body and arming it again at every command phase
-  // cost more than it saved (2.8x the CPU at 100 KiB 10x100).
-  Ms ms : 7 = Ms::kOff;
-  bool bulk : 1 = false;
   peer::CloseReason abort_reason = peer::CloseReason::kIdleTimeout;
 };
 

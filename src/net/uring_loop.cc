@@ -203,8 +203,6 @@ struct UringLoop {
     switch (Tag(d & kTagMask)) {
       case kSession:
         return static_cast<USession*>(p)->OnCompletion(cqe->res, cqe->flags);
-      case kRecvMs:
-        return static_cast<USession*>(p)->OnMultishot(cqe->res, cqe->flags);
       case kAccept:
         return OnAccept(*static_cast<AcceptSlot*>(p), cqe->res, cqe->flags);
       case kWake:
@@ -344,10 +342,7 @@ void Server::Impl::RunUring(Worker& w) {
   loop.ArmSweep();
   if (stopping.load()) loop.Stop();
   for (;;) {
-    if (w.stopping && head.next == &head && u.accepts_pending == 0 &&
-        u.draining == 0) {
-      break;
-    }
+    if (w.stopping && head.next == &head && u.accepts_pending == 0) break;
     int e;
     if (u.timers.empty()) {
       e = io_uring_submit_and_wait(&u.ring, 1);
