@@ -276,12 +276,7 @@ void USession::Finish() {
   --u.sessions;
   tls.reset();
   CountTarpitRetransmissions(fd, m.tarpitted());
-  // Closed by the ring with the turn's other submissions (no close(2) of
-  // its own: a connection per message pays one syscall less). The number
-  // stays ours until the submission, and the loop submits before it ends.
-  io_uring_sqe* q = u.Sqe();
-  io_uring_prep_close(q, fd);
-  io_uring_sqe_set_data64(q, kIgnore);
+  ::close(fd);
   base::g_open_connections.fetch_sub(1, std::memory_order_relaxed);
   s.EndSession(SessionId(u.w->index, serial).data(), m);
   delete this;

@@ -380,7 +380,6 @@ void Server::Impl::RunUring(Worker& w) {
     u.stash[(u.turn + 1) & 1].Reset();
     ++u.turn;
   }
-  io_uring_submit(&u.ring);   // the last sessions' closes (Finish)
   w.accept_pause.Set(false);  // a stopped loop is not a paused one
 }
 
@@ -406,8 +405,7 @@ std::string ProbeUring() {
         {IORING_OP_ASYNC_CANCEL, "cancel"},
         {IORING_OP_READ, "read"},
         {IORING_OP_POLL_ADD, "poll"},
-        {IORING_OP_LINK_TIMEOUT, "link timeout"},
-        {IORING_OP_CLOSE, "close"}};
+        {IORING_OP_LINK_TIMEOUT, "link timeout"}};
     for (auto [op, name] : ops) {
       if (!io_uring_opcode_supported(probe, op)) {
         why = std::string("io_uring lacks ") + name;
