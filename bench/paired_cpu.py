@@ -41,6 +41,9 @@ def main():
     ap.add_argument("--b", default=None, help="spamsink binary B (default A)")
     ap.add_argument("--env-a", default="", help="VAR=VALUE for A's runs")
     ap.add_argument("--env-b", default="", help="VAR=VALUE for B's runs")
+    ap.add_argument("--args-b", default="",
+                    help="extra spamsink flags for B's runs only "
+                         "(e.g. --server-threads 1)")
     ap.add_argument("--load", action="append", required=True,
                     help="a run.py scenario name (repeatable)")
     ap.add_argument("-n", type=int, default=20000, help="messages per run")
@@ -66,12 +69,13 @@ def main():
             sys.exit(f"no scenario {load!r}; see bench/run.py")
         sums = {"A": [0.0, 0], "B": [0.0, 0]}
         for i in range(args.pairs):
-            order = [("A", args.a, env(args.env_a)), ("B", b, env(args.env_b))]
+            order = [("A", args.a, env(args.env_a), ""),
+                     ("B", b, env(args.env_b), args.args_b)]
             if i % 2:
                 order.reverse()  # neither side always goes first
-            for side, binary, e in order:
+            for side, binary, e, extra in order:
                 r = one(binary, e, loads[load], args.n, tmp, args.build,
-                        args.spamsink_args)
+                        (args.spamsink_args + " " + extra).strip())
                 ticks = round(r["server_cpu_s"] * 100)
                 sums[side][0] += r["server_cpu_s"]
                 sums[side][1] += r["accepted"]
