@@ -26,7 +26,9 @@ def one(binary, env, load_args, n, tmp, build, spamsink_args):
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        server = run.Server("spamsink", a, tmp)
+        # "floor": bench/floor_sink from --build (the syscall floor)
+        kind = "floor" if binary.endswith("/floor") else "spamsink"
+        server = run.Server(kind, a, tmp)
         r = run.run_load(server, os.path.join(build, "smtpsend"), load_args, n)
     finally:
         os.environ.clear()
@@ -37,7 +39,8 @@ def one(binary, env, load_args, n, tmp, build, spamsink_args):
 def main():
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--a", required=True, help="spamsink binary A")
+    ap.add_argument("--a", required=True,
+                    help="spamsink binary A, or \"floor\" for floor_sink")
     ap.add_argument("--b", default=None, help="spamsink binary B (default A)")
     ap.add_argument("--env-a", default="", help="VAR=VALUE for A's runs")
     ap.add_argument("--env-b", default="", help="VAR=VALUE for B's runs")
