@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -246,6 +247,62 @@ class BlockingSink final : public SessionSink {
   std::condition_variable cv_;
   bool blocked_once_ = false, entered_ = false, released_ = false;
 };
+
+// A request's user_data carries its session's serial, and a cancel reaches
+// only the request of the serial it names: a cancel meant for a session
+// freed earlier in the loop turn leaves the new session that took its
+// address alone (the kernel's own matching, on a real ring).
+TEST(Executor, ACancelReachesOnlyTheSerialItNames) {
+  io_uring ring;
+  if (io_uring_queue_init(8, &ring, 0) < 0) GTEST_SKIP() << "no io_uring";
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  alignas(8) static char object[8];  // where both "sessions" live
+  uint64_t old_one = Data(object, kSession, 41);
+  uint64_t new_one = Data(object, kSession, 42);
+  EXPECT_NE(old_one, new_one);
+  EXPECT_EQ(AddressOf(new_one), static_cast<void*>(object));
+  EXPECT_EQ(Tag(new_one & kTagMask), kSession);
+  char buf[16];
+  io_uring_sqe* q = io_uring_get_sqe(&ring);
+  io_uring_prep_recv(q, sv[0], buf, sizeof buf, 0);
+  io_uring_sqe_set_data64(q, new_one);
+  auto cancel = [&](uint64_t target) {
+    io_uring_sqe* c = io_uring_get_sqe(&ring);
+    io_uring_prep_cancel64(c, target, 0);
+    io_uring_sqe_set_data64(c, kIgnore);
+    EXPECT_GE(io_uring_submit(&ring), 1);
+  };
+  // Reads the next n completions: user_data -> res.
+  auto reap = [&](int n) {
+    std::map<uint64_t, int> got;
+    for (int i = 0; i < n; ++i) {
+      io_uring_cqe* e = nullptr;
+      if (io_uring_wait_cqe(&ring, &e) != 0) break;
+      got[io_uring_cqe_get_data64(e)] = e->res;
+      io_uring_cqe_seen(&ring, e);
+    }
+    return got;
+  };
+  cancel(old_one);  // the freed session's cancel: nothing to cancel
+  auto first = reap(1);
+  ASSERT_EQ(first.count(kIgnore), 1u);
+  EXPECT_EQ(first[kIgnore], -ENOENT);
+  ASSERT_EQ(::send(sv[1], "x", 1, 0), 1);  // the live read still completes
+  auto second = reap(1);
+  ASSERT_EQ(second.count(new_one), 1u);
+  EXPECT_EQ(second[new_one], 1);
+  q = io_uring_get_sqe(&ring);  // and its own serial does cancel it
+  io_uring_prep_recv(q, sv[0], buf, sizeof buf, 0);
+  io_uring_sqe_set_data64(q, new_one);
+  cancel(new_one);
+  auto third = reap(2);
+  ASSERT_EQ(third.count(new_one), 1u);
+  EXPECT_EQ(third[new_one], -ECANCELED);
+  io_uring_queue_exit(&ring);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
 
 // More reads complete at once than the worker has receive buffers: the
 // reads that find the pool empty (ENOBUFS) are tried again and every client

@@ -49,14 +49,14 @@ void USession::SubmitRecv(Op o, size_t n, bool big_ok) {
   if (!more) q->ioprio |= IORING_RECVSEND_POLL_FIRST;
   q->flags |= IOSQE_BUFFER_SELECT;
   q->buf_group = group;
-  io_uring_sqe_set_data64(q, Data(this, kSession));
+  io_uring_sqe_set_data64(q, Key());
 }
 
 void USession::SubmitSend(Op o, std::string_view data) {
   op = o;
   io_uring_sqe* q = u.Sqe();
   io_uring_prep_send(q, fd, data.data(), data.size(), MSG_NOSIGNAL);
-  io_uring_sqe_set_data64(q, Data(this, kSession));
+  io_uring_sqe_set_data64(q, Key());
 }
 
 void USession::Run(conn::Command c) {
@@ -80,7 +80,7 @@ void USession::Run(conn::Command c) {
           io_uring_sqe* q = u.Sqe();
           io_uring_prep_send(q, fd, c.data.data(), c.data.size(),
                              MSG_DONTWAIT | MSG_NOSIGNAL);
-          io_uring_sqe_set_data64(q, Data(this, kSession));
+          io_uring_sqe_set_data64(q, Key());
           return;
         }
         if (!c.wait) {  // copied, and queued with the turn's writes
@@ -91,7 +91,7 @@ void USession::Run(conn::Command c) {
           io_uring_sqe* q = u.Sqe();
           io_uring_prep_send(q, fd, copy.data(), copy.size(),
                              MSG_DONTWAIT | MSG_NOSIGNAL);
-          io_uring_sqe_set_data64(q, Data(this, kSession));
+          io_uring_sqe_set_data64(q, Key());
           return;
         }
         return SubmitSend(Op::kSend, c.data);
@@ -121,7 +121,7 @@ void USession::Run(conn::Command c) {
         u.Reserve(2);  // a link cut by a submission would lose its timeout
         io_uring_sqe* q = u.Sqe();
         io_uring_prep_poll_add(q, fd, POLLRDHUP);
-        io_uring_sqe_set_data64(q, Data(this, kSession));
+        io_uring_sqe_set_data64(q, Key());
         q->flags |= IOSQE_IO_LINK;
         io_uring_sqe* t = u.Sqe();
         io_uring_prep_link_timeout(t, &u.specs.back(), 0);
@@ -295,7 +295,7 @@ void USession::Park() {
   q->ioprio |= IORING_RECVSEND_POLL_FIRST;
   q->flags |= IOSQE_BUFFER_SELECT;
   q->buf_group = 0;
-  io_uring_sqe_set_data64(q, Data(r, kParked));
+  io_uring_sqe_set_data64(q, Data(r, kParked, r->serial));
   delete this;
 }
 

@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -56,8 +58,26 @@ enum Tag : uint64_t {
 };
 constexpr uint64_t kTagMask = 7;
 
-inline uint64_t Data(const void* p, Tag t) {
-  return uint64_t(uintptr_t(p)) | t;
+// A request's user_data: the object's address (8-aligned, so its low 3
+// bits carry the tag) and, in the top 16 bits, a generation (a session's
+// serial). A cancel names its target by user_data, so the generation keeps
+// it on the connection it was meant for: an object freed in the same loop
+// turn (its completion was already in the batch) may have its address
+// taken by a new session before the cancel reaches the kernel, and that
+// session's request carries another serial. User-space addresses fit in
+// 48 bits on Linux unless mmap is handed a higher hint, which nothing here
+// does; Data checks it.
+constexpr uint64_t kAddressMask = ((uint64_t(1) << 48) - 1) & ~kTagMask;
+inline uint64_t Data(const void* p, Tag t, uint32_t generation = 0) {
+  auto a = uint64_t(uintptr_t(p));
+  if ((a >> 48) != 0) [[unlikely]] {
+    std::fprintf(stderr, "io_uring: an address beyond 48 bits\n");
+    std::abort();
+  }
+  return a | t | (uint64_t(generation & 0xffff) << 48);
+}
+inline void* AddressOf(uint64_t data) {
+  return reinterpret_cast<void*>(uintptr_t(data & kAddressMask));
 }
 
 inline __kernel_timespec Spec(base::Duration d) {
@@ -266,8 +286,10 @@ struct USession {
       timer = u.timers.emplace(Deadline(), this);  // (the clock's epoch)
       return;
     }
-    if (op != Op::kNone) u.Cancel(Data(this, kSession));
+    if (op != Op::kNone) u.Cancel(Key());
   }
+  // The user_data of this session's requests (its serial as generation).
+  uint64_t Key() const { return Data(this, kSession, serial); }
   bool InputWaiting() const {
     int n = 0;
     if (ioctl(fd, FIONREAD, &n) == 0 && n > 0) return true;

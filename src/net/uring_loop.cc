@@ -181,7 +181,7 @@ struct UringLoop {
   void AbortParked(UParked* r, peer::CloseReason why) {
     if (r->aborted()) return;
     r->abort = uint8_t(uint8_t(why) + 1);
-    u.Cancel(Data(r, kParked));
+    u.Cancel(Data(r, kParked, r->serial));
   }
   void Sweep() {
     auto now = s.p.clock->Now();
@@ -234,7 +234,7 @@ struct UringLoop {
   }
   void Dispatch(const io_uring_cqe* cqe) {
     uint64_t d = io_uring_cqe_get_data64(cqe);
-    void* p = reinterpret_cast<void*>(uintptr_t(d & ~kTagMask));
+    void* p = AddressOf(d);
     switch (Tag(d & kTagMask)) {
       case kSession:
         return static_cast<USession*>(p)->OnCompletion(cqe->res, cqe->flags);
