@@ -39,6 +39,21 @@ ServerParams Params(const std::string& executor,
   return p;
 }
 
+// The io_uring executor with no tarpit, for many clients from 127.0.0.1.
+ServerParams PlainUring(SessionSink* sink) {
+  ServerParams p = Params("io_uring", nullptr);
+  p.tarpit.enabled = false;
+  p.server.max_connections_per_ip = 1000;
+  p.sink = sink;
+  return p;
+}
+
+// The port of a bound server's first address.
+uint16_t PortOf(Server& s) {
+  std::string addr = s.LocalAddresses().at(0);
+  return uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
+}
+
 std::string Refuse() {
   return "io_uring_setup: Operation not permitted (test)";
 }
@@ -162,8 +177,7 @@ TEST(Executor, AcceptingStopsAtTheReserveAndResumes) {
     p.server.fd_reserve = int(rl.rlim_cur) - 16 - 2;
     Server s(std::move(p));
     ASSERT_TRUE(s.Bind().ok());
-    std::string addr = s.LocalAddresses().at(0);
-    auto port = uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
+    uint16_t port = PortOf(s);
     std::thread t([&] { s.Run(); });
     int a = Dial(port), b = Dial(port);
     EXPECT_TRUE(Greeted(a)) << executor;
@@ -310,15 +324,10 @@ TEST(Executor, ACancelReachesOnlyTheSerialItNames) {
 // all their reads complete in one batch when it comes back.
 TEST(Executor, ReadsBeyondTheBufferPoolAreTriedAgain) {
   if (!ProbeUring().empty()) GTEST_SKIP() << "io_uring unusable here";
-  ServerParams p = Params("io_uring", nullptr);
-  p.tarpit.enabled = false;
-  p.server.max_connections_per_ip = 1000;
   BlockingSink sink;
-  p.sink = &sink;
-  Server s(std::move(p));
+  Server s(PlainUring(&sink));
   ASSERT_TRUE(s.Bind().ok());
-  std::string addr = s.LocalAddresses().at(0);
-  auto port = uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
+  uint16_t port = PortOf(s);
   std::thread t([&] { s.Run(); });
   std::vector<int> fds;
   for (unsigned i = 0; i < 3 * kBuffers; ++i) {
@@ -349,15 +358,10 @@ TEST(Executor, ReadsBeyondTheBufferPoolAreTriedAgain) {
 // as if never parked.
 TEST(Executor, IdleIoUringSessionsWaitParkedAndAnswerAsBefore) {
   if (!ProbeUring().empty()) GTEST_SKIP() << "io_uring unusable here";
-  ServerParams p = Params("io_uring", nullptr);
-  p.tarpit.enabled = false;
-  p.server.max_connections_per_ip = 1000;
   RecordingSink sink;
-  p.sink = &sink;
-  Server s(std::move(p));
+  Server s(PlainUring(&sink));
   ASSERT_TRUE(s.Bind().ok());
-  std::string addr = s.LocalAddresses().at(0);
-  auto port = uint16_t(std::stoi(addr.substr(addr.rfind(':') + 1)));
+  uint16_t port = PortOf(s);
   std::thread t([&] { s.Run(); });
   uint64_t parks = base::CounterTotal(base::Counter::kUringSessionsParked);
   const int kClients = 20;
